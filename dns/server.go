@@ -1,0 +1,396 @@
+package dns
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mdns "github.com/miekg/dns"
+)
+
+// Defaults for the zero values of Options.
+const (
+	// DefaultTimeout bounds one forwarded query, all upstreams together.
+	DefaultTimeout = 2 * time.Second
+	// DefaultTTL is the TTL of local answers, Docker's.
+	DefaultTTL = 600
+	// DefaultMaxInflight is Docker's bound on concurrent forwarded queries.
+	DefaultMaxInflight = 1024
+	// DefaultMaxUDPSize is the largest UDP answer sent: the payload size of
+	// DNS Flag Day 2020, which fits an unfragmented IPv6 packet at the
+	// minimum MTU of 1280, because the router writes each answer as one
+	// unfragmented frame.
+	DefaultMaxUDPSize = 1232
+)
+
+// headerLen is the size of the DNS message header (RFC 1035 §4.1.1).
+const headerLen = 12
+
+// Options configures a Server. The zero value of each field is its default.
+type Options struct {
+	// Upstreams are the resolvers asked for names that are not local.
+	// Empty means no forwarding: such names get SERVFAIL at once.
+	Upstreams []netip.AddrPort
+	// Timeout bounds each forwarded query; 0 means DefaultTimeout.
+	Timeout time.Duration
+	// TTL is the TTL of local answers; 0 means DefaultTTL.
+	TTL uint32
+	// MaxInflight bounds the forwarded queries in flight; 0 means
+	// DefaultMaxInflight. Queries beyond it get SERVFAIL (Stats.Overflow).
+	// Each one in flight holds a goroutine and a socket per upstream.
+	MaxInflight int
+	// MaxUDPSize caps the size of UDP answers below the client's EDNS0
+	// payload size (RFC 6891 §6.2.5); 0 means DefaultMaxUDPSize. Values
+	// below 512 mean 512.
+	MaxUDPSize int
+	// Logger receives control-plane logs, never one per query; nil discards.
+	Logger *slog.Logger
+}
+
+// Server answers DNS queries on the gateways of the switch's networks. Its
+// methods are safe for concurrent use.
+type Server struct {
+	ttl         uint32
+	timeout     time.Duration
+	maxInflight int64
+	maxUDP      int
+	log         *slog.Logger
+
+	mu        sync.Mutex                       // serialises writers of names
+	names     atomic.Pointer[table]            // local names; replaced whole under mu, read without a lock
+	upstreams atomic.Pointer[[]netip.AddrPort] // replaced whole by SetUpstreams
+
+	// fwd owns the goroutines of forwarded queries, one per upstream each.
+	fwd struct {
+		ctx      context.Context    // parent of every exchange; cancelled by Close
+		cancel   context.CancelFunc // cancels ctx
+		inflight atomic.Int64       // forwarded queries with an exchange goroutine still running
+		mu       sync.Mutex         // guards closed and wg.Add, so Close's Wait never races an Add
+		closed   bool               // set by Close: no more forwarding
+		wg       sync.WaitGroup     // one per running exchange goroutine
+	}
+
+	stats counters
+}
+
+// counters are the atomic counters behind Stats.
+type counters struct {
+	queries, local, forwarded, nxdomain, servfail, overflow,
+	refused, notimp, malformed, dropped, truncated atomic.Uint64
+}
+
+// Stats counts queries by outcome. Every query counts in Queries and in
+// exactly one of Local, NXDomain, Forwarded, ServFail, Refused, NotImp and
+// Malformed, except that a forwarded query that gets SERVFAIL counts in both
+// Forwarded and ServFail.
+type Stats struct {
+	Queries   uint64 // messages received, over UDP and through Handler
+	Local     uint64 // answered NOERROR from local names (addresses, PTR or NODATA)
+	Forwarded uint64 // sent to the upstreams
+	NXDomain  uint64 // answered NXDOMAIN locally, without forwarding
+	ServFail  uint64 // answered SERVFAIL: no upstream, timeout, all upstreams failed, overflow, closed
+	Overflow  uint64 // of ServFail, refused because MaxInflight queries were being forwarded
+	Refused   uint64 // answered REFUSED: no network
+	NotImp    uint64 // answered NOTIMP: opcode other than QUERY
+	Malformed uint64 // answered FORMERR or BADVERS, or dropped
+	Dropped   uint64 // of Malformed, not answered at all: header unreadable or QR set
+	Truncated uint64 // UDP answers truncated here, with TC set
+}
+
+// New returns a Server with no names. Close stops its forwarding.
+func New(opt Options) *Server {
+	s := &Server{
+		ttl:         opt.TTL,
+		timeout:     opt.Timeout,
+		maxInflight: int64(opt.MaxInflight),
+		maxUDP:      opt.MaxUDPSize,
+		log:         opt.Logger,
+	}
+	if s.ttl == 0 {
+		s.ttl = DefaultTTL
+	}
+	if s.timeout <= 0 {
+		s.timeout = DefaultTimeout
+	}
+	if s.maxInflight <= 0 {
+		s.maxInflight = DefaultMaxInflight
+	}
+	if s.maxUDP == 0 {
+		s.maxUDP = DefaultMaxUDPSize
+	}
+	s.maxUDP = min(max(s.maxUDP, mdns.MinMsgSize), mdns.MaxMsgSize)
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s.names.Store(&table{zones: map[string]*zone{}, reserved: map[string]struct{}{internalZone: {}}})
+	s.SetUpstreams(opt.Upstreams)
+	s.fwd.ctx, s.fwd.cancel = context.WithCancel(context.Background())
+	return s
+}
+
+// SetUpstreams replaces the resolvers asked for names that are not local.
+// Invalid entries are skipped; port 0 means 53. Queries already forwarded
+// keep their upstreams.
+func (s *Server) SetUpstreams(u []netip.AddrPort) {
+	ups := make([]netip.AddrPort, 0, len(u))
+	for _, ap := range u {
+		if !ap.Addr().IsValid() {
+			continue
+		}
+		port := ap.Port()
+		if port == 0 {
+			port = 53
+		}
+		ap = netip.AddrPortFrom(ap.Addr().Unmap(), port)
+		if !slices.Contains(ups, ap) {
+			ups = append(ups, ap)
+		}
+	}
+	s.upstreams.Store(&ups)
+}
+
+// Close stops forwarding. Queries being forwarded are answered SERVFAIL and
+// their goroutines have returned when Close returns; later queries for names
+// that are not local get SERVFAIL at once. Local names are still answered.
+// Close always returns nil.
+func (s *Server) Close() error {
+	s.fwd.mu.Lock()
+	s.fwd.closed = true
+	s.fwd.mu.Unlock()
+	s.fwd.cancel()
+	s.fwd.wg.Wait()
+	return nil
+}
+
+// Stats returns the query counters.
+func (s *Server) Stats() Stats {
+	c := &s.stats
+	return Stats{
+		Queries:   c.queries.Load(),
+		Local:     c.local.Load(),
+		Forwarded: c.forwarded.Load(),
+		NXDomain:  c.nxdomain.Load(),
+		ServFail:  c.servfail.Load(),
+		Overflow:  c.overflow.Load(),
+		Refused:   c.refused.Load(),
+		NotImp:    c.notimp.Load(),
+		Malformed: c.malformed.Load(),
+		Dropped:   c.dropped.Load(),
+		Truncated: c.truncated.Load(),
+	}
+}
+
+// ServeUDP answers query, one DNS message that arrived over UDP on network's
+// gateway. It calls reply exactly once with the answer — before returning
+// for local and error answers, later from another goroutine for forwarded
+// queries — unless the message is dropped (Stats.Dropped), when it never
+// calls it. resp is only valid during the call to reply, which should not
+// block. ServeUDP never blocks on the network and does not keep query. A
+// network never given to SetNetwork has no names of its own; "" gets REFUSED.
+func (s *Server) ServeUDP(network string, query []byte, reply func(resp []byte)) {
+	s.stats.queries.Add(1)
+	req := new(mdns.Msg)
+	if err := req.Unpack(query); err != nil {
+		resp := s.unpackable(query)
+		if resp != nil {
+			s.writeUDP(nil, resp, reply)
+		}
+		return
+	}
+	s.serve(network, req, func(resp *mdns.Msg) {
+		if resp != nil {
+			s.writeUDP(req, resp, reply)
+		}
+	})
+}
+
+// unpackable counts a query that miekg could not unpack and returns its
+// FORMERR answer, or nil when it must be dropped.
+func (s *Server) unpackable(query []byte) *mdns.Msg {
+	s.stats.malformed.Add(1)
+	hdr := new(mdns.Msg)
+	if len(query) < headerLen || hdr.Unpack(query[:headerLen]) != nil || hdr.Response {
+		s.stats.dropped.Add(1)
+		return nil
+	}
+	return formErr(hdr)
+}
+
+// writeUDP packs resp, truncated to what the client of req can receive over
+// UDP (RFC 1035 §4.2.1, RFC 6891 §6.2.5), and passes it to reply. A nil req
+// means the query was unreadable: the limit is 512 bytes.
+func (s *Server) writeUDP(req, resp *mdns.Msg, reply func([]byte)) {
+	size := mdns.MinMsgSize
+	if req != nil {
+		if opt := req.IsEdns0(); opt != nil {
+			size = max(size, int(opt.UDPSize()))
+		}
+	}
+	size = min(size, s.maxUDP)
+	tc := resp.Truncated
+	resp.Truncate(size)
+	if resp.Truncated && !tc {
+		s.stats.truncated.Add(1)
+	}
+	b, err := resp.Pack()
+	if err != nil {
+		b = s.packFailed(resp)
+	}
+	reply(b)
+}
+
+// packFailed returns a bare SERVFAIL for the query resp answers, for an
+// answer that could not be packed.
+func (s *Server) packFailed(resp *mdns.Msg) []byte {
+	s.stats.servfail.Add(1)
+	m := new(mdns.Msg)
+	m.Id, m.Response, m.Opcode, m.Rcode = resp.Id, true, resp.Opcode, mdns.RcodeServerFailure
+	m.RecursionDesired = resp.RecursionDesired
+	b, err := m.Pack()
+	if err != nil {
+		panic("dns: pack bare SERVFAIL: " + err.Error()) // unreachable: a header alone always packs
+	}
+	return b
+}
+
+// Handler returns a miekg dns.Handler that answers queries received by a
+// dns.Server, normally the daemon's TCP listener on the gateway addresses.
+// networkOf maps the client's address to its network; "" means none and the
+// query gets REFUSED. Answers to clients over UDP are truncated as by
+// ServeUDP. ServeDNS blocks until the answer is written.
+func (s *Server) Handler(networkOf func(netip.Addr) string) mdns.Handler {
+	return &handler{s: s, networkOf: networkOf}
+}
+
+type handler struct {
+	s         *Server
+	networkOf func(netip.Addr) string
+}
+
+var _ mdns.Handler = (*handler)(nil)
+
+// ServeDNS implements dns.Handler.
+func (h *handler) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
+	s := h.s
+	s.stats.queries.Add(1)
+	var (
+		addr netip.Addr
+		udp  bool
+	)
+	switch a := w.RemoteAddr().(type) {
+	case *net.TCPAddr:
+		addr = a.AddrPort().Addr().Unmap()
+	case *net.UDPAddr:
+		addr, udp = a.AddrPort().Addr().Unmap(), true
+	}
+	done := make(chan *mdns.Msg, 1)
+	s.serve(h.networkOf(addr), req, func(m *mdns.Msg) { done <- m })
+	resp := <-done
+	if resp == nil {
+		return
+	}
+	if udp {
+		s.writeUDP(req, resp, func(b []byte) { _, _ = w.Write(b) })
+		return
+	}
+	resp.Compress = true
+	if err := w.WriteMsg(resp); err != nil {
+		_, _ = w.Write(s.packFailed(resp))
+	}
+}
+
+// serve answers req, a parsed query from network ("" for none). It calls
+// done exactly once with the answer, or with nil when the query is dropped:
+// before returning, or from a forwarding goroutine.
+func (s *Server) serve(network string, req *mdns.Msg, done func(*mdns.Msg)) {
+	switch {
+	case req.Response:
+		s.stats.malformed.Add(1)
+		s.stats.dropped.Add(1)
+		done(nil)
+		return
+	case req.Opcode != mdns.OpcodeQuery:
+		s.stats.notimp.Add(1)
+		done(new(mdns.Msg).SetRcode(req, mdns.RcodeNotImplemented))
+		return
+	case len(req.Question) != 1 || countOPT(req) > 1:
+		s.stats.malformed.Add(1)
+		done(formErr(req))
+		return
+	}
+	if network == "" {
+		done(s.refused(req))
+		return
+	}
+	if opt := req.IsEdns0(); opt != nil && opt.Version() != 0 {
+		// RFC 6891 §6.1.3: answer BADVERS with the highest version we
+		// support.
+		s.stats.malformed.Add(1)
+		done(s.answer(req, mdns.RcodeBadVers, false))
+		return
+	}
+
+	rrs, kind := s.names.Load().lookup(network, req.Question[0], s.ttl)
+	switch kind {
+	case found:
+		s.stats.local.Add(1)
+		m := s.answer(req, mdns.RcodeSuccess, true)
+		m.Answer = rrs
+		done(m)
+	case nxdomain:
+		s.stats.nxdomain.Add(1)
+		done(s.answer(req, mdns.RcodeNameError, true))
+	default:
+		s.forward(req, done)
+	}
+}
+
+// answer returns the reply to req with rcode, and an OPT record when req has
+// one (RFC 6891 §7).
+func (s *Server) answer(req *mdns.Msg, rcode int, authoritative bool) *mdns.Msg {
+	m := new(mdns.Msg).SetRcode(req, rcode)
+	m.Authoritative = authoritative
+	m.RecursionAvailable = len(*s.upstreams.Load()) > 0
+	if opt := req.IsEdns0(); opt != nil {
+		m.SetEdns0(uint16(s.maxUDP), opt.Do())
+	}
+	return m
+}
+
+// refused counts and returns the REFUSED answer to req.
+func (s *Server) refused(req *mdns.Msg) *mdns.Msg {
+	s.stats.refused.Add(1)
+	return s.answer(req, mdns.RcodeRefused, false)
+}
+
+// servFail counts and returns the SERVFAIL answer to req.
+func (s *Server) servFail(req *mdns.Msg) *mdns.Msg {
+	s.stats.servfail.Add(1)
+	return s.answer(req, mdns.RcodeServerFailure, false)
+}
+
+// formErr returns a FORMERR answer to the query whose header is in req: the
+// header alone, since the rest may be what is wrong.
+func formErr(req *mdns.Msg) *mdns.Msg {
+	m := new(mdns.Msg)
+	m.SetRcodeFormatError(req)
+	m.RecursionDesired = req.RecursionDesired
+	return m
+}
+
+// countOPT returns the number of OPT records in the additional section of m.
+func countOPT(m *mdns.Msg) int {
+	n := 0
+	for _, rr := range m.Extra {
+		if rr.Header().Rrtype == mdns.TypeOPT {
+			n++
+		}
+	}
+	return n
+}
