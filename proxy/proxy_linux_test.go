@@ -1,0 +1,92 @@
+package proxy
+
+import (
+	"net"
+	"net/netip"
+	"runtime"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestUDPReplyFromDestination checks that a wildcard UDP listener answers
+// from the address the client sent to: 127.0.0.2 is local but the kernel
+// would pick 127.0.0.1 as the source, which the client's connected socket
+// drops.
+func TestUDPReplyFromDestination(t *testing.T) {
+	p := newProxy(t, Options{})
+	port := freePorts(t, "udp", 1)
+	target := udpEcho(t)
+	r := Rule{Proto: "udp", HostPort: port, Target: target.Addr(), TargetPort: target.Port()} // 0.0.0.0
+	if err := p.Add(r); err != nil {
+		t.Fatalf("Add(%s) = %v", r, err)
+	}
+	for _, dst := range []string{"127.0.0.1", "127.0.0.2"} {
+		c, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr(dst), port)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if got, err := roundTrip(c, "hi "+dst); err != nil || got != "hi "+dst {
+			t.Errorf("round trip via %s = %q, %v, want %q", dst, got, err, "hi "+dst)
+		}
+	}
+}
+
+// stalledTarget returns a TCP address on 127.0.0.1 whose accept queue is
+// full, so that a connect to it hangs: Linux drops the SYN.
+func stalledTarget(t *testing.T) netip.AddrPort {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: lo.As4()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil { // room for one connection
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap := netip.AddrPortFrom(lo, uint16(sa.(*syscall.SockaddrInet4).Port))
+	for range 5 {
+		c, err := net.DialTimeout("tcp4", ap.String(), 200*time.Millisecond)
+		if err != nil {
+			return ap // the queue is full
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	t.Fatal("accept queue never filled")
+	return ap
+}
+
+// TestRemoveCancelsDial checks that Remove does not wait for a dial to a
+// target that does not answer.
+func TestRemoveCancelsDial(t *testing.T) {
+	target := stalledTarget(t)
+	base := runtime.NumGoroutine()
+	p := newProxy(t, Options{DialTimeout: time.Minute})
+	r := publish(t, p, "tcp", freePorts(t, "tcp", 1), 1, target)
+	c := dialTCP(t, r.HostPort)
+	eventually(t, "the connection to be accepted", func() bool { return p.Stats().TCPActive == 1 })
+	time.Sleep(50 * time.Millisecond) // let it reach the dial
+
+	start := time.Now()
+	if err := p.Remove(r); err != nil {
+		t.Fatalf("Remove(%s) = %v", r, err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Remove took %v", d)
+	}
+	if _, err := c.Read(make([]byte, 1)); err == nil {
+		t.Error("client connection still open after Remove")
+	}
+	if s := p.Stats(); s.DialErrors != 0 || s.TCPActive != 0 {
+		t.Errorf("DialErrors, TCPActive = %d, %d, want 0, 0: a cancelled dial is not an error", s.DialErrors, s.TCPActive)
+	}
+	noLeak(t, base)
+}

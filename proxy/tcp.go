@@ -1,0 +1,127 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"time"
+)
+
+// countChunk is how many bytes a TCP direction relays between counter
+// updates. io.CopyN keeps the *io.LimitedReader over a *net.TCPConn that
+// TCPConn.ReadFrom unwraps, so the relay still splices; only the counting
+// granularity changes.
+const countChunk = 1 << 20
+
+// acceptLoop accepts connections on host port port until ln is closed.
+func (ru *rule) acceptLoop(ln *net.TCPListener, port uint16) {
+	target := ru.n.target(port)
+	var delay time.Duration
+	for {
+		c, err := ln.AcceptTCP()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// EMFILE, ENFILE, ENOBUFS: wait for descriptors to free up.
+			ru.readLog.warn(ru, "publish: accept", err)
+			delay = backoff(delay)
+			if !ru.sleep(delay) {
+				return
+			}
+			continue
+		}
+		delay = 0
+		ru.p.stats.tcpConns.Add(1)
+		ru.wg.Go(func() { ru.serveTCP(c, target) })
+	}
+}
+
+// serveTCP dials target for client and relays both ways until both
+// directions have ended. A client whose target cannot be reached is reset,
+// so that it sees a refused connection rather than an empty reply.
+func (ru *rule) serveTCP(client *net.TCPConn, target netip.AddrPort) {
+	st := &ru.p.stats
+	st.tcpActive.Add(1)
+	defer st.tcpActive.Add(^uint64(0))
+	if !ru.track(client) {
+		return
+	}
+	defer ru.untrack(client)
+
+	d := net.Dialer{Timeout: ru.p.opt.DialTimeout}
+	c, err := d.DialContext(ru.ctx, "tcp", target.String())
+	if err != nil {
+		if ru.ctx.Err() == nil {
+			st.dialErrors.Add(1)
+			ru.dialLog.warn(ru, "publish: connect to target", err)
+		}
+		abort(client)
+		return
+	}
+	server := c.(*net.TCPConn)
+	if !ru.track(server) {
+		return
+	}
+	defer ru.untrack(server)
+
+	done := make(chan struct{})
+	ru.wg.Go(func() {
+		defer close(done)
+		relay(server, client, &st.bytesIn)
+	})
+	relay(client, server, &st.bytesOut)
+	<-done
+}
+
+// relay copies src to dst until src ends, then half-closes dst so the
+// peer sees the same end of stream and the other direction carries on
+// (shutdown(SHUT_WR) semantics, as `nc -N` relies on). A read or write
+// error aborts both connections. Between two *net.TCPConn io.Copy
+// splices, so payload does not pass through user space.
+func relay(dst, src *net.TCPConn, n *atomic.Uint64) {
+	for {
+		w, err := io.CopyN(dst, src, countChunk)
+		n.Add(uint64(w))
+		switch {
+		case err == nil:
+		case err == io.EOF:
+			dst.CloseWrite()
+			return
+		default:
+			abort(dst)
+			abort(src)
+			return
+		}
+	}
+}
+
+// abort closes c with a reset (SO_LINGER 0) instead of a FIN, so the peer
+// sees the connection fail rather than end normally.
+func abort(c *net.TCPConn) {
+	c.SetLinger(0)
+	c.Close()
+}
+
+// track records c as live for shut; if ru is already shut it aborts c and
+// returns false.
+func (ru *rule) track(c *net.TCPConn) bool {
+	ru.mu.Lock()
+	defer ru.mu.Unlock()
+	if ru.closed {
+		abort(c)
+		return false
+	}
+	ru.conns[c] = struct{}{}
+	return true
+}
+
+// untrack forgets c and closes it.
+func (ru *rule) untrack(c *net.TCPConn) {
+	ru.mu.Lock()
+	delete(ru.conns, c)
+	ru.mu.Unlock()
+	c.Close()
+}
