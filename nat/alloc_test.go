@@ -1,0 +1,290 @@
+package nat
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+
+	"github.com/vswitchd/vswitchd/header"
+)
+
+func TestPortKeptWhenFree(t *testing.T) {
+	tb := New(Options{Seed: 1})
+	for i, a := range []netip.Addr{inner1, inner2} {
+		// Same source port, different destinations: both keep it.
+		f := udpFrame(t, ap(a, 5000), ap(server, uint16(53+i)), "")
+		c := mustCreate(t, tb, zoneNet, zoneUplink, f, masq(), 0)
+		if got := c.Tuple(Reply).DstPort; got != 5000 {
+			t.Errorf("connection %d: port %d, want 5000 kept", i, got)
+		}
+	}
+}
+
+func TestPortAllocatedWhenTaken(t *testing.T) {
+	tb := New(Options{Seed: 1, PortMin: 20000, PortMax: 20099})
+	c1 := mustCreate(t, tb, zoneNet, zoneUplink, udpFrame(t, ap(inner1, 5000), ap(server, 53), ""), masq(), 0)
+	f := udpFrame(t, ap(inner2, 5000), ap(server, 53), "")
+	c2 := mustCreate(t, tb, zoneNet, zoneUplink, f, masq(), 0)
+	p1, p2 := c1.Tuple(Reply).DstPort, c2.Tuple(Reply).DstPort
+	if p1 != 5000 || p2 < 20000 || p2 > 20099 {
+		t.Errorf("ports %d, %d; want 5000 and one in 20000–20099", p1, p2)
+	}
+	if got := wireTuple(t, f).SrcPort; got != p2 {
+		t.Errorf("frame source port %d, want %d", got, p2)
+	}
+	// Replies reach their own connections.
+	for _, c := range []*Conn{c1, c2} {
+		r := udpFrame(t, ap(server, 53), ap(uplink, c.Tuple(Reply).DstPort), "")
+		if got := mustApply(t, tb, zoneUplink, r, Reply, 0); got != c {
+			t.Errorf("reply to port %d found another connection", c.Tuple(Reply).DstPort)
+		}
+		if got := wireTuple(t, r).Dst; got != c.Tuple(Original).Src {
+			t.Errorf("reply delivered to %v, want %v", got, c.Tuple(Original).Src)
+		}
+	}
+}
+
+func TestPortRangeExhaustion(t *testing.T) {
+	for _, proto := range []uint8{header.ProtoTCP, header.ProtoUDP, header.ProtoICMP} {
+		t.Run(fmt.Sprint(proto), func(t *testing.T) {
+			tb := New(Options{Seed: 1})
+			a := Action{SNAT: true, SNATAddr: uplink, SNATPorts: [2]uint16{30000, 30007}}
+			seen := map[uint16]bool{}
+			for i := range 9 {
+				src := netip.AddrFrom4([4]byte{172, 18, 1, byte(i)})
+				var f []byte
+				if proto == header.ProtoICMP {
+					f = echoFrame(t, src, server, header.ICMPv4Echo, 7, 1)
+				} else {
+					f = withEth(t, ipPacket(t, ap(src, 30000), ap(server, 80), proto, fSYN, ""))
+				}
+				p := decode(t, f)
+				c, err := tb.Create(zoneNet, zoneUplink, p, a, 0)
+				if i == 8 {
+					if !errors.Is(err, ErrNoPort) {
+						t.Fatalf("ninth Create = %v, want ErrNoPort", err)
+					}
+					break
+				}
+				if err != nil {
+					t.Fatalf("Create %d = %v", i, err)
+				}
+				port := c.Tuple(Reply).DstPort
+				if port < 30000 || port > 30007 || seen[port] {
+					t.Fatalf("Create %d got port %d (seen %v)", i, port, seen)
+				}
+				seen[port] = true
+			}
+			if s := tb.Stats(); s.NoPort != 1 || tb.Len() != 8 {
+				t.Errorf("NoPort %d, Len %d; want 1, 8", s.NoPort, tb.Len())
+			}
+			// A port frees up when its connection expires.
+			f := withEth(t, ipPacket(t, ap(inner1, 1), ap(server, 80), header.ProtoUDP, 0, ""))
+			if proto == header.ProtoICMP {
+				f = echoFrame(t, inner1, server, header.ICMPv4Echo, 7, 1)
+			} else if proto == header.ProtoTCP {
+				f = tcpFrame(t, ap(inner1, 1), ap(server, 80), fSYN, "")
+			}
+			if _, err := tb.Create(zoneNet, zoneUplink, decode(t, f), a, sec(1e6)); err != nil {
+				t.Errorf("Create after expiry = %v", err)
+			}
+		})
+	}
+}
+
+// TestExplicitRangeKeepsPortInRange: a range that includes the source port
+// keeps it; one that does not maps into the range.
+func TestExplicitRange(t *testing.T) {
+	tb := New(Options{Seed: 1})
+	c := mustCreate(t, tb, zoneNet, zoneUplink, udpFrame(t, ap(inner1, 30003), ap(server, 1), ""),
+		Action{SNAT: true, SNATAddr: uplink, SNATPorts: [2]uint16{30000, 30007}}, 0)
+	if p := c.Tuple(Reply).DstPort; p != 30003 {
+		t.Errorf("port %d, want 30003 kept", p)
+	}
+	c = mustCreate(t, tb, zoneNet, zoneUplink, udpFrame(t, ap(inner1, 999), ap(server, 1), ""),
+		Action{SNAT: true, SNATAddr: uplink, SNATPorts: [2]uint16{40000, 0}}, 0)
+	if p := c.Tuple(Reply).DstPort; p != 40000 {
+		t.Errorf("port %d, want 40000", p)
+	}
+}
+
+// TestPrivilegedPorts: a taken source port below 1024 is remapped within
+// its class, as Linux does.
+func TestPrivilegedPorts(t *testing.T) {
+	tb := New(Options{Seed: 1})
+	for _, tc := range []struct{ port, lo, hi uint16 }{{80, 1, 511}, {700, 600, 1023}, {5000, 1024, 65535}} {
+		mustCreate(t, tb, zoneNet, zoneUplink, udpFrame(t, ap(inner1, tc.port), ap(server, 9), ""), masq(), 0)
+		c := mustCreate(t, tb, zoneNet, zoneUplink, udpFrame(t, ap(inner2, tc.port), ap(server, 9), ""), masq(), 0)
+		if p := c.Tuple(Reply).DstPort; p == tc.port || p < tc.lo || p > tc.hi {
+			t.Errorf("source port %d remapped to %d, want within %d–%d", tc.port, p, tc.lo, tc.hi)
+		}
+	}
+}
+
+// TestImplicitPortRemap: a DNAT-only connection whose reply tuple clashes
+// with another connection gets a new source port, as in Linux.
+func TestImplicitPortRemap(t *testing.T) {
+	tb := New(Options{Seed: 1})
+	// inner1:80 sends to client:6000 (track only)...
+	mustCreate(t, tb, zoneNet, zoneUplink, udpFrame(t, ap(inner1, 80), ap(client, 6000), ""), Action{}, 0)
+	// ...and client:6000 reaches inner1:80 through a published port: its
+	// reply tuple, inner1:80 → client:6000 in the network's zone, is taken.
+	f := udpFrame(t, ap(client, 6000), ap(uplink, 8080), "")
+	c := mustCreate(t, tb, zoneUplink, zoneNet, f, Action{DNAT: true, DNATAddr: inner1, DNATPort: 80}, 0)
+	if got := wireTuple(t, f); got.SrcPort == 6000 || got.Dst != inner1 || got.DstPort != 80 {
+		t.Errorf("translated %+v, want a remapped source port", got)
+	}
+	checkChecksums(t, f)
+	r := udpFrame(t, ap(inner1, 80), ap(client, c.Tuple(Reply).DstPort), "")
+	mustApply(t, tb, zoneNet, r, Reply, 0)
+	if got, want := wireTuple(t, r), (tuple5{uplink, client, 8080, 6000}); got != want {
+		t.Errorf("reply %+v, want %+v", got, want)
+	}
+}
+
+// TestNoDuplicateReplyTuples is a property test: whatever the sequence of
+// creations (random sources, tiny port ranges, concurrent expiry), no two
+// live connections share a key, and every connection is found under both
+// of its tuples.
+func TestNoDuplicateReplyTuples(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	tb := New(Options{Seed: 7, PortMin: 10000, PortMax: 10031, Timeouts: Timeouts{UDPUnreplied: 2e9}})
+	created, noPort := 0, 0
+	for i := range 3000 {
+		now := int64(i) * 10e6 // 10 ms apart: connections expire after 200 creations
+		src := netip.AddrFrom4([4]byte{172, 18, 0, byte(2 + rng.IntN(8))})
+		dst := netip.AddrFrom4([4]byte{203, 0, 113, byte(1 + rng.IntN(2))})
+		var f []byte
+		switch rng.IntN(3) {
+		case 0:
+			f = tcpFrame(t, ap(src, uint16(10000+rng.IntN(40))), ap(dst, 80), fSYN, "")
+		case 1:
+			f = udpFrame(t, ap(src, uint16(10000+rng.IntN(40))), ap(dst, 53), "")
+		case 2:
+			f = echoFrame(t, src, dst, header.ICMPv4Echo, uint16(rng.IntN(4)), 1)
+		}
+		p := decode(t, f)
+		if _, _, ok := tb.Lookup(zoneNet, f, p, now); ok {
+			continue
+		}
+		a := Action{SNAT: true, SNATAddr: uplink}
+		if rng.IntN(2) == 0 {
+			a.SNATPorts = [2]uint16{10000, 10015}
+		}
+		_, err := tb.Create(zoneNet, zoneUplink, p, a, now)
+		switch {
+		case err == nil:
+			created++
+		case errors.Is(err, ErrNoPort):
+			noPort++
+		default:
+			t.Fatalf("Create = %v", err)
+		}
+		if i%100 == 0 {
+			checkTableInvariants(t, tb)
+		}
+	}
+	checkTableInvariants(t, tb)
+	if created == 0 || noPort == 0 {
+		t.Errorf("created %d, exhausted %d: the test should exercise both", created, noPort)
+	}
+}
+
+// checkTableInvariants walks every shard: each key is present once, each
+// connection has exactly its two slots, and Lookup-style finds return
+// them.
+func checkTableInvariants(t *testing.T, tb *Table) {
+	t.Helper()
+	keys := map[key]*Conn{}
+	slots := map[*Conn]int{}
+	for i := range tb.shards {
+		s := &tb.shards[i]
+		s.mu.Lock()
+		n := 0
+		tab := s.slots()
+		for j := range tab {
+			c := tab[j].c.Load()
+			if c == nil {
+				continue
+			}
+			n++
+			hd := tab[j].hd.Load()
+			k := c.tuple[hd&1]
+			if other, dup := keys[k]; dup {
+				t.Fatalf("key %+v held by %p and %p", k, other, c)
+			}
+			keys[k] = c
+			slots[c]++
+			h := tb.hash(&k)
+			if shardOf(h) != i || hd != packHD(uint32(h), Dir(hd&1)) {
+				t.Fatalf("slot of %+v in shard %d, hd %#x", k, i, hd)
+			}
+			if fc, fd, _ := s.find(&k, uint32(h)); fc != c || fd != Dir(hd&1) {
+				t.Fatalf("find(%+v) = %p", k, fc)
+			}
+			if lc, ld := s.lookup(&k, uint32(h)); lc != c || ld != Dir(hd&1) {
+				t.Fatalf("lookup(%+v) = %p", k, lc)
+			}
+		}
+		if n != s.n || (n == 0) != (len(tab) == 0) || (len(tab) > 0 && n*4 > len(tab)*3) {
+			t.Fatalf("shard %d counts %d, holds %d in %d slots", i, s.n, n, len(tab))
+		}
+		s.mu.Unlock()
+	}
+	for c, n := range slots {
+		if n != 2 {
+			t.Fatalf("connection %v has %d slots", c.Tuple(Original), n)
+		}
+		// The reply tuple inverts the translated original.
+		o, r := c.tuple[Original], c.tuple[Reply]
+		if o.proto != r.proto || (o.proto == header.ProtoICMP && (r.icmp != header.ICMPv4EchoReply || r.sport != r.dport)) {
+			t.Fatalf("bad tuples %+v %+v", o, r)
+		}
+	}
+	if len(slots) != tb.Len() {
+		t.Fatalf("Len %d, connections %d", tb.Len(), len(slots))
+	}
+}
+
+func TestEarlyDrop(t *testing.T) {
+	const max = 64
+	tb := New(Options{Seed: 1, MaxEntries: max})
+	// One assured connection (UDP that saw a reply)...
+	assured := mustCreate(t, tb, zoneNet, zoneUplink, udpFrame(t, ap(inner1, 1), ap(server, 53), ""), masq(), 0)
+	mustApply(t, tb, zoneUplink, udpFrame(t, ap(server, 53), ap(uplink, 1), ""), Reply, 0)
+	// ...and a flood of unassured ones, well past the limit.
+	for i := range 10 * max {
+		f := udpFrame(t, ap(inner2, uint16(1000+i)), ap(server, 53), "")
+		mustCreate(t, tb, zoneNet, zoneUplink, f, masq(), int64(i))
+	}
+	if tb.Len() != max {
+		t.Errorf("Len = %d, want the limit %d", tb.Len(), max)
+	}
+	if s := tb.Stats(); s.EarlyDropped != 10*max+1-max || s.TableFull != 0 {
+		t.Errorf("EarlyDropped %d, TableFull %d; want %d, 0", s.EarlyDropped, s.TableFull, 10*max+1-max)
+	}
+	f := udpFrame(t, ap(server, 53), ap(uplink, 1), "")
+	if c, _, ok := tb.Lookup(zoneUplink, f, decode(t, f), 0); !ok || c != assured {
+		t.Error("the assured connection was dropped")
+	}
+
+	// When everything is assured, nothing can be dropped.
+	tb = New(Options{Seed: 1, MaxEntries: 8})
+	for i := range 8 {
+		mustCreate(t, tb, zoneNet, zoneUplink, udpFrame(t, ap(inner1, uint16(100+i)), ap(server, 53), ""), masq(), 0)
+		mustApply(t, tb, zoneUplink, udpFrame(t, ap(server, 53), ap(uplink, uint16(100+i)), ""), Reply, 0)
+	}
+	p := decode(t, udpFrame(t, ap(inner2, 7), ap(server, 53), ""))
+	if _, err := tb.Create(zoneNet, zoneUplink, p, masq(), 0); !errors.Is(err, ErrTableFull) {
+		t.Errorf("Create in a full assured table = %v, want ErrTableFull", err)
+	}
+	if tb.Stats().TableFull != 1 || tb.Len() != 8 {
+		t.Errorf("TableFull %d, Len %d", tb.Stats().TableFull, tb.Len())
+	}
+	// An expired connection makes room even if it was assured.
+	if _, err := tb.Create(zoneNet, zoneUplink, p, masq(), sec(1000)); err != nil {
+		t.Errorf("Create after expiry = %v", err)
+	}
+}

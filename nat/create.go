@@ -1,0 +1,249 @@
+package nat
+
+import (
+	"github.com/vswitchd/vswitchd/header"
+)
+
+// Port allocation (Linux nf_nat_l4proto_unique_tuple): try up to
+// allocFirstTry ports from a hashed offset, then halve the attempts and
+// retry from a fresh offset while they are at least allocMinTry.
+const (
+	allocFirstTry = 128
+	allocMinTry   = 16
+)
+
+// Create tracks a new connection for packet p, which arrived in zone and
+// was not found by Lookup, with translation a; answers will arrive in
+// replyZone. The caller then passes the connection to Apply with
+// Original. If p's tuple is already the original tuple of a live
+// connection (another goroutine created it first), Create returns that
+// connection.
+//
+// Errors (sentinels, each counted in Stats): ErrUnsupported, ErrInvalid,
+// ErrFragment, ErrTableFull, ErrNoPort and ErrExists.
+func (t *Table) Create(zone, replyZone uint16, p *header.Parsed, a Action, now int64) (*Conn, error) {
+	now = max(now, 0)
+	if p.IPVersion != 4 {
+		t.stats.unsupported.Add(1)
+		return nil, ErrUnsupported
+	}
+	if p.FragOff != 0 {
+		t.stats.fragsDropped.Add(1)
+		return nil, ErrFragment
+	}
+	orig := key{zone: zone, proto: p.Proto, src: u32(p.SrcIP), dst: u32(p.DstIP)}
+	var st uint64
+	switch p.Proto {
+	case header.ProtoTCP, header.ProtoUDP:
+		if p.L4Off == 0 {
+			t.stats.invalid.Add(1)
+			return nil, ErrInvalid
+		}
+		orig.sport, orig.dport = p.SrcPort, p.DstPort
+		if p.Proto == header.ProtoTCP {
+			s, ok := tcpInitial(p.TCPFlags)
+			if !ok {
+				t.stats.invalid.Add(1)
+				return nil, ErrInvalid
+			}
+			st = uint64(s)
+		}
+	case header.ProtoICMP:
+		if p.L4Off == 0 {
+			t.stats.invalid.Add(1)
+			return nil, ErrInvalid
+		}
+		switch p.ICMPType {
+		case header.ICMPv4Echo:
+			orig.icmp = header.ICMPv4Echo
+			orig.sport, orig.dport = p.SrcPort, p.DstPort
+		case header.ICMPv4EchoReply:
+			t.stats.invalid.Add(1)
+			return nil, ErrInvalid
+		default:
+			if isICMPError(p.ICMPType) {
+				t.stats.invalid.Add(1)
+				return nil, ErrInvalid
+			}
+			t.stats.unsupported.Add(1)
+			return nil, ErrUnsupported
+		}
+	default:
+		t.stats.unsupported.Add(1)
+		return nil, ErrUnsupported
+	}
+
+	// The translated original: the reply tuple is its inverse.
+	tsrc, tdst := orig.src, orig.dst
+	tsport, tdport := orig.sport, orig.dport
+	if a.SNAT && a.SNATAddr.IsValid() {
+		if !a.SNATAddr.Is4() {
+			t.stats.unsupported.Add(1)
+			return nil, ErrUnsupported
+		}
+		tsrc = u32(a.SNATAddr)
+	}
+	if a.DNAT {
+		if a.DNATAddr.IsValid() {
+			if !a.DNATAddr.Is4() {
+				t.stats.unsupported.Add(1)
+				return nil, ErrUnsupported
+			}
+			tdst = u32(a.DNATAddr)
+		}
+		if a.DNATPort != 0 && orig.proto != header.ProtoICMP {
+			tdport = a.DNATPort
+		}
+	}
+	reply := key{zone: replyZone, proto: orig.proto, src: tdst, dst: tsrc, sport: tdport, dport: tsport}
+	if orig.proto == header.ProtoICMP {
+		reply.icmp = header.ICMPv4EchoReply
+	}
+
+	ho := t.hash(&orig)
+	if !t.reserve(ho, now) {
+		t.stats.tableFull.Add(1)
+		return nil, ErrTableFull
+	}
+	c := new(Conn)
+	deadline := (now + t.timeoutOf(orig.proto, st)) >> deadlineShift
+	c.st.Store(packState(st, deadline))
+
+	// The ports (identifiers) to try: the original one first if allowed,
+	// then the range.
+	lo, hi := t.portMin, t.portMax
+	switch {
+	case orig.proto == header.ProtoICMP:
+		lo, hi = 0, 0xffff
+	case tsport < 512: // privileged ports stay privileged (RFC 4787 REQ-3), as in Linux
+		lo, hi = 1, 511
+	case tsport < 1024:
+		lo, hi = 600, 1023
+	}
+	keep := true
+	if a.SNAT && (a.SNATPorts[0] != 0 || a.SNATPorts[1] != 0) {
+		lo, hi = uint32(a.SNATPorts[0]), uint32(a.SNATPorts[1])
+		if hi == 0 {
+			hi = lo
+		}
+		if lo > hi {
+			lo, hi = hi, lo
+		}
+		keep = lo <= uint32(tsport) && uint32(tsport) <= hi
+	}
+
+	try := func(port uint16) (linkResult, *Conn) {
+		reply.dport = port
+		if orig.proto == header.ProtoICMP {
+			reply.sport = port
+		}
+		return t.link(c, &orig, &reply, ho, now)
+	}
+	var res linkResult
+	var other *Conn
+	if keep {
+		res, other = try(tsport)
+	}
+	if res == linkTaken || !keep {
+		res, other = t.allocate(&orig, &reply, lo, hi, try)
+	}
+	switch res {
+	case linkDone:
+		t.live.Add(1)
+		t.stats.created.Add(1)
+		return c, nil
+	case linkOrigExists:
+		t.n.Add(-1)
+		return other, nil
+	case linkReplyExists:
+		t.n.Add(-1)
+		return nil, ErrExists
+	}
+	t.n.Add(-1)
+	t.stats.noPort.Add(1)
+	return nil, ErrNoPort
+}
+
+// allocate searches [lo, hi] for a port whose reply tuple is free.
+func (t *Table) allocate(orig, reply *key, lo, hi uint32, try func(uint16) (linkResult, *Conn)) (linkResult, *Conn) {
+	size := hi - lo + 1
+	attempts := min(size, allocFirstTry)
+	// Start from a hash of the translated endpoints, so connections to
+	// different destinations spread over the range and connections to
+	// the same one probe in sequence.
+	seedKey := key{zone: reply.zone, proto: reply.proto, src: reply.src, dst: reply.dst, sport: reply.sport}
+	off := uint32(t.hash(&seedKey))
+	for round := uint64(1); ; round++ {
+		for i := range attempts {
+			res, other := try(uint16(lo + (off+i)%size))
+			if res != linkTaken {
+				return res, other
+			}
+		}
+		if attempts >= size || attempts < allocMinTry {
+			return linkTaken, nil
+		}
+		attempts /= 2
+		r := t.seed[2] + round + uint64(off)<<32
+		off = uint32(splitmix64(&r))
+	}
+}
+
+type linkResult uint8
+
+const (
+	linkTaken       linkResult = iota // the reply tuple is in use
+	linkDone                          // c is linked under both tuples
+	linkOrigExists                    // the original tuple is a live connection's original
+	linkReplyExists                   // the original tuple is a live connection's reply
+)
+
+// link inserts c under orig and reply if both are free, removing expired
+// connections in the way. orig's hash is ho.
+func (t *Table) link(c *Conn, orig, reply *key, ho uint64, now int64) (linkResult, *Conn) {
+	if *orig == *reply {
+		return linkTaken, nil // a packet that is its own answer: pick another port
+	}
+	hr := t.hash(reply)
+	a, b := shardOf(ho), shardOf(hr)
+	sa, sb := &t.shards[a], &t.shards[b]
+	for retry := 0; retry < 4; retry++ {
+		t.lock2(a, b)
+		if e, d, _ := sa.find(orig, uint32(ho)); e != nil {
+			t.unlock2(a, b)
+			if !expired(e.st.Load(), now) {
+				if d == Original {
+					return linkOrigExists, e
+				}
+				return linkReplyExists, nil
+			}
+			t.remove(e, now, removeExpired)
+			continue
+		}
+		if e, _, _ := sb.find(reply, uint32(hr)); e != nil {
+			t.unlock2(a, b)
+			if !expired(e.st.Load(), now) {
+				return linkTaken, nil
+			}
+			t.remove(e, now, removeExpired)
+			continue
+		}
+		c.init(*orig, *reply)
+		sa.insert(c, Original, uint32(ho))
+		sb.insert(c, Reply, uint32(hr))
+		t.unlock2(a, b)
+		return linkDone, nil
+	}
+	return linkTaken, nil
+}
+
+// isICMPError reports whether an ICMPv4 type is an error that quotes the
+// offending datagram (RFC 792; RFC 1122 §3.2.2).
+func isICMPError(typ uint8) bool {
+	switch typ {
+	case header.ICMPv4DstUnreachable, 4 /* source quench */, header.ICMPv4Redirect,
+		header.ICMPv4TimeExceeded, header.ICMPv4ParamProblem:
+		return true
+	}
+	return false
+}

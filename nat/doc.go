@@ -1,0 +1,96 @@
+// Package nat is vswitchd's connection tracker and NAT table: the
+// userspace replacement for nf_conntrack and iptables MASQUERADE/DNAT. Its
+// entry point is New, which returns a Table; the router calls
+// Table.Lookup for every IPv4 packet and, when nothing matches,
+// Table.Create with the action it chose, then Table.Apply to rewrite the
+// frame in place.
+//
+// # Model
+//
+// A packet arrives in a zone: the domain it came from (a network, the
+// uplink, the host leg). A connection (Conn) has an original tuple, keyed
+// in the zone of the packet that created it, and a reply tuple, keyed in
+// the reply zone; the reply tuple is the inverse of the translated
+// original, so the answer to a masqueraded packet finds the connection
+// under it. Both keys are (zone, protocol, addresses, ports); an ICMP echo
+// key also holds the ICMP type, so an echo request from outside never
+// matches the reply tuple of an echo sent from inside.
+//
+// Only IPv4 is supported: Create returns ErrUnsupported for IPv6 and for
+// protocols other than TCP, UDP and ICMP echo.
+//
+// # Translation
+//
+// Apply rewrites addresses and ports and updates the IPv4 header checksum
+// and the L4 checksum incrementally (RFC 1624 eqn. 3), using per-direction
+// checksum deltas computed once when the connection is created. A frame
+// whose L4 checksum is CHECKSUM_PARTIAL (virtio NEEDS_CSUM, GSO) carries
+// the non-inverted pseudo-header sum instead: only address changes update
+// it, port changes do not. A UDP checksum of 0 (none, RFC 768) stays 0, and
+// a computed 0 is sent as 0xffff.
+//
+// ICMP errors (RFC 792: destination unreachable, including port
+// unreachable and fragmentation needed (RFC 1191), time exceeded,
+// parameter problem, source quench, redirect) that quote a packet of a
+// tracked connection are related to it: Lookup finds the connection from
+// the quoted header and returns a Dir with the Related bit, and Apply
+// translates the outer destination (and the outer source when the error
+// comes from the connection's peer itself), the quoted IPv4 header with its
+// checksum, the quoted ports or echo identifier with the quoted L4
+// checksum when it is present, and the ICMP checksum.
+//
+// IPv4 fragments: a first fragment is tracked and translated like any
+// packet. Apply remembers (zone, source, destination, protocol, IP ID) of
+// its datagram for 30 s (at most 1000 datagrams), so Lookup can map the
+// datagram's non-first fragments, which carry no ports, to the same
+// connection; Apply rewrites only their addresses. A non-first fragment
+// that arrives before its first fragment cannot be matched: Create returns
+// ErrFragment and counts it, and the router drops it. vswitchd does not
+// reassemble.
+//
+// # Connection states and timeouts
+//
+// TCP follows the Linux state machine without window tracking (like
+// nf_conntrack_tcp_be_liberal) and with loose pick-up of established
+// connections (nf_conntrack_tcp_loose): SYN_SENT, SYN_RECV, ESTABLISHED,
+// FIN_WAIT, CLOSE_WAIT, LAST_ACK, TIME_WAIT and CLOSE, with Linux's default
+// timeouts; RST closes, and a new SYN from the originator re-opens a
+// connection in TIME_WAIT or CLOSE. Simultaneous open is accepted but not
+// tracked as Linux's SYN_SENT2. A connection is assured once it has seen
+// traffic both ways (TCP: once ESTABLISHED after a reply); ICMP echo
+// connections are never assured, as in Linux. UDP lives 30 s unreplied and
+// 120 s once replied; ICMP echo 30 s. Expired connections are removed
+// lazily by Lookup and incrementally by Sweep.
+//
+// # Port allocation
+//
+// Masquerade keeps the source port when the resulting reply tuple is free
+// (port preservation, RFC 4787 and, for TCP, RFC 5382); otherwise it tries
+// ports from a seeded hash offset within the range, at most 128, then
+// halves the attempts from a fresh offset while they are at least 16, like
+// Linux's nf_nat_l4proto_unique_tuple. As in Linux a mapping belongs to
+// one connection: an endpoint usually keeps its port toward every
+// destination, but endpoint-independent mapping (RFC 4787 REQ-1) is not
+// guaranteed. When no port is found Create returns ErrNoPort; a reply
+// tuple that is in use is never reused. An ICMP echo identifier is chosen
+// the same way from 0–65535. When an action does not translate the source
+// and the reply tuple clashes with another connection, the source port is
+// remapped implicitly, as Linux does.
+//
+// # Limits and concurrency
+//
+// The table holds at most Options.MaxEntries connections. When it is full,
+// Create evicts an expired or unassured connection found near the new
+// connection's hash (early drop), so established flows survive a flood of
+// new ones; if it finds none it returns ErrTableFull.
+//
+// A Table is safe for concurrent use by any number of goroutines. The
+// index is split into 256 shards by a seeded hash, each an open-addressing
+// table (linear probing, 16-byte slots) that Lookup reads without locking
+// under a per-shard sequence counter, while Create and removals take the
+// shard mutexes; connection state, expiry and counters are atomics, so
+// Lookup and Apply write nothing shared but the connection itself. Time is passed in as now, monotonic nanoseconds
+// from any fixed origin (for example time.Since(start)); the package starts
+// no goroutines and makes no system calls. No per-packet errors are
+// logged: every drop reason is a counter in Stats.
+package nat
