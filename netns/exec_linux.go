@@ -1,0 +1,97 @@
+package netns
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"syscall"
+
+	vnetns "github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// Exec replaces the calling process with argv running inside the named
+// namespace the way `ip netns exec NAME` sets it up: it joins the network
+// namespace, unshares the mount namespace (propagation from the host kept as
+// slave), remounts /sys so it shows the namespace's devices, and bind-mounts
+// every file of EtcDir/NAME over the same name in /etc (so resolv.conf and
+// hosts are the endpoint's). argv[0] is looked up in PATH after the mounts.
+// It returns only on error.
+//
+// Exec must run in a process that exists for this purpose (vswitchd's
+// hidden `nsexec` command): it locks the thread, changes its namespaces and
+// calls execve, which keeps the calling thread's namespaces.
+func Exec(name string, argv []string, env []string) error {
+	if len(argv) == 0 {
+		return errors.New("nsexec: no command")
+	}
+	runtime.LockOSThread() // never unlocked: the process image is replaced
+	h, err := Open(name)
+	if err != nil {
+		return err
+	}
+	if err := vnetns.Set(h); err != nil {
+		return fmt.Errorf("nsexec: enter network namespace %q: %w", name, err)
+	}
+	h.Close()
+	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+		return fmt.Errorf("nsexec: unshare mount namespace: %w", err)
+	}
+	// Do not let our mounts leak back to the host, but keep seeing the
+	// host's (new named namespaces, for instance).
+	if err := unix.Mount("", "/", "none", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("nsexec: make / a slave mount: %w", err)
+	}
+	if err := remountSys(); err != nil {
+		return err
+	}
+	if err := bindEtc(name); err != nil {
+		return err
+	}
+	path, err := exec.LookPath(argv[0])
+	if err != nil {
+		return fmt.Errorf("nsexec: %w", err)
+	}
+	return syscall.Exec(path, argv, env)
+}
+
+// remountSys mounts a fresh sysfs at /sys, as `ip netns exec` does: a
+// sysfs instance shows the network devices of the namespace it was mounted
+// in.
+func remountSys() error {
+	if err := unix.Unmount("/sys", unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("nsexec: unmount /sys: %w", err)
+	}
+	if err := unix.Mount("sysfs", "/sys", "sysfs", 0, ""); err != nil {
+		// Read-only fallback, as iproute2 does when sysfs is restricted.
+		if err := unix.Mount("sysfs", "/sys", "sysfs", unix.MS_RDONLY, ""); err != nil {
+			return fmt.Errorf("nsexec: mount /sys: %w", err)
+		}
+	}
+	return nil
+}
+
+// bindEtc bind-mounts EtcDir/name/* over /etc/*.
+func bindEtc(name string) error {
+	dir := filepath.Join(EtcDir, name)
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("nsexec: read %s: %w", dir, err)
+	}
+	for _, e := range ents {
+		src := filepath.Join(dir, e.Name())
+		dst := filepath.Join("/etc", e.Name())
+		if err := unix.Mount(src, dst, "none", unix.MS_BIND, ""); err != nil {
+			// iproute2 warns and goes on: the file may not exist in /etc.
+			fmt.Fprintf(os.Stderr, "nsexec: bind %s on %s: %v\n", src, dst, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,235 @@
+package tap
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/port"
+	"golang.org/x/sys/unix"
+)
+
+// BatchSize is the number of frames one Read drains from a TAP after a
+// single wake-up. There is no batch read for a TAP, so this bounds how many
+// read syscalls share one poll and one pass through the datapath; 64 matches
+// nebula and keeps a batch of 64 KiB super-frames at 4 MiB per port.
+const BatchSize = 64
+
+const tunDevice = "/dev/net/tun"
+
+// Offload flag sets tried in order: with UDP segmentation (Linux ≥ 6.2; USO4
+// and USO6 only together), then TCP only.
+var offloadSets = []int{
+	unix.TUN_F_CSUM | unix.TUN_F_TSO4 | unix.TUN_F_TSO6 | unix.TUN_F_USO4 | unix.TUN_F_USO6,
+	unix.TUN_F_CSUM | unix.TUN_F_TSO4 | unix.TUN_F_TSO6,
+}
+
+// Options configures Create.
+type Options struct {
+	// Name is the interface name; empty lets the kernel choose (tapN).
+	Name string
+	// Persist keeps the device when its file descriptor is closed, so a
+	// restarted daemon can re-adopt it with Open. Remove it with
+	// netlink.LinkDel.
+	Persist bool
+}
+
+// Device is an open TAP device. It owns its file descriptor, which Close
+// releases. It implements port.Port: frames carry their virtio header in
+// both directions, so offloaded frames pass through unchanged.
+type Device struct {
+	name     string
+	f        *os.File
+	rc       syscall.RawConn
+	offloads int         // TUN_F_* flags accepted by TUNSETOFFLOAD
+	closed   atomic.Bool // set by Close: RawConn errors then mean port.ErrClosed
+}
+
+var _ port.Port = (*Device)(nil)
+
+// Create creates a TAP device in the calling thread's network namespace and
+// opens it with a virtio header and offloads.
+func Create(opt Options) (*Device, error) {
+	if opt.Name != "" && len(opt.Name) > unix.IFNAMSIZ-1 {
+		return nil, fmt.Errorf("create tap %q: name longer than %d characters", opt.Name, unix.IFNAMSIZ-1)
+	}
+	d, err := open(opt.Name, unix.IFF_TAP|unix.IFF_NO_PI|unix.IFF_VNET_HDR|unix.IFF_TUN_EXCL, opt.Persist)
+	if err != nil {
+		return nil, fmt.Errorf("create tap %q: %w", opt.Name, err)
+	}
+	return d, nil
+}
+
+// Open attaches to an existing persistent TAP device named name in the
+// calling thread's network namespace (run it under netns.Do to re-adopt a
+// device that was moved into an endpoint).
+func Open(name string) (*Device, error) {
+	d, err := open(name, unix.IFF_TAP|unix.IFF_NO_PI|unix.IFF_VNET_HDR, false)
+	if err != nil {
+		return nil, fmt.Errorf("open tap %q: %w", name, err)
+	}
+	return d, nil
+}
+
+func open(name string, flags uint16, persist bool) (*Device, error) {
+	fd, err := unix.Open(tunDevice, unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", tunDevice, err)
+	}
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	ifr.SetUint16(flags)
+	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("TUNSETIFF: %w", err)
+	}
+	if err := unix.IoctlSetPointerInt(fd, unix.TUNSETVNETHDRSZ, header.VirtioNetLen); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("TUNSETVNETHDRSZ: %w", err)
+	}
+	offloads := 0
+	for _, set := range offloadSets {
+		if err = unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, set); err == nil {
+			offloads = set
+			break
+		}
+	}
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("TUNSETOFFLOAD: %w", err)
+	}
+	// Persist last: an error above leaves no device behind.
+	if persist {
+		if err := unix.IoctlSetInt(fd, unix.TUNSETPERSIST, 1); err != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("TUNSETPERSIST: %w", err)
+		}
+	}
+	d, err := newDevice(fd, ifr.Name())
+	if err != nil {
+		return nil, err
+	}
+	d.offloads = offloads
+	return d, nil
+}
+
+// newDevice wraps an open TAP-like file descriptor (one frame with its
+// virtio header per read and write), taking ownership of fd.
+func newDevice(fd int, name string) (*Device, error) {
+	// Nonblocking before os.NewFile, so the fd joins the netpoller; never
+	// call (*os.File).Fd, which would make it blocking again.
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("set nonblocking: %w", err)
+	}
+	d := &Device{name: name, f: os.NewFile(uintptr(fd), name)}
+	rc, err := d.f.SyscallConn()
+	if err != nil {
+		d.f.Close()
+		return nil, err
+	}
+	d.rc = rc
+	return d, nil
+}
+
+// Name returns the interface name the device had when it was opened (it
+// changes if the link is renamed, e.g. to eth0 inside an endpoint).
+func (d *Device) Name() string { return d.name }
+
+// UDPOffload reports whether the kernel accepted UDP segmentation offload
+// (USO) for reads.
+func (d *Device) UDPOffload() bool { return d.offloads&unix.TUN_F_USO4 != 0 }
+
+// BatchSize implements port.Port.
+func (d *Device) BatchSize() int { return BatchSize }
+
+// Read implements port.Port. It blocks in the netpoller until the device is
+// readable, then drains it without blocking until EAGAIN or len(bufs)
+// frames. A TAP read returns the virtio header followed by the frame, so
+// reading at offset-VirtioNetLen puts both where port.Port wants them.
+func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	n := 0
+	var rerr error
+	err := d.rc.Read(func(fd uintptr) bool {
+		for n < len(bufs) {
+			m, err := unix.Read(int(fd), bufs[n][offset-header.VirtioNetLen:])
+			switch {
+			case err == unix.EINTR:
+				continue
+			case err == unix.EAGAIN:
+				return n > 0 // false: wait for readiness
+			case err != nil:
+				rerr = err
+				return true
+			case m < header.VirtioNetLen+header.EthernetLen:
+				continue // runt: nothing to forward
+			}
+			sizes[n] = m - header.VirtioNetLen
+			n++
+		}
+		return true
+	})
+	if err != nil {
+		return n, d.mapErr(err)
+	}
+	if rerr != nil && n == 0 {
+		return 0, fmt.Errorf("read tap %s: %w", d.name, rerr)
+	}
+	return n, nil
+}
+
+// Write implements port.Port. The frames are written with their virtio
+// header, so checksums left to fill and super-frames go to the kernel as
+// they are. Writing to a TAP never blocks: a frame the kernel refuses
+// (EAGAIN when the queue is full, EIO while the link is down) is dropped.
+func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
+	n := 0
+	var werr error
+	err := d.rc.Write(func(fd uintptr) bool {
+		for _, b := range bufs {
+			for {
+				_, err := unix.Write(int(fd), b[offset-header.VirtioNetLen:])
+				if err == unix.EINTR {
+					continue
+				}
+				if err != nil {
+					if werr == nil {
+						werr = err
+					}
+				} else {
+					n++
+				}
+				break
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return n, d.mapErr(err)
+	}
+	if werr != nil {
+		return n, fmt.Errorf("write tap %s: %w", d.name, werr)
+	}
+	return n, nil
+}
+
+// Close implements port.Port. A persistent device stays in the kernel.
+func (d *Device) Close() error {
+	d.closed.Store(true)
+	return d.f.Close()
+}
+
+// mapErr turns the poller's error for a closed file, which RawConn does not
+// translate to os.ErrClosed, into port.ErrClosed.
+func (d *Device) mapErr(err error) error {
+	if d.closed.Load() || errors.Is(err, os.ErrClosed) {
+		return port.ErrClosed
+	}
+	return err
+}
