@@ -1,0 +1,127 @@
+package router
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/vswitchd/vswitchd/arp"
+	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/offload"
+)
+
+// Limits of the queue of frames waiting for the uplink's next hop, like
+// Linux's unres_qlen: a few frames per neighbour, a few neighbours.
+const (
+	pendingPerHop  = 3
+	pendingHops    = 64
+	pendingTimeout = 3 * time.Second // then the frames are dropped
+	arpRetry       = time.Second     // between requests for one neighbour
+	refreshAhead   = 5 * time.Second // Maintain re-resolves the gateway this long before its entry expires
+)
+
+// pendingQueue holds copies of frames for neighbours being resolved.
+type pendingQueue struct {
+	mu   sync.Mutex // guards hops
+	hops map[netip.Addr]*pendingHop
+}
+
+type pendingHop struct {
+	frames  [][]byte
+	since   int64 // first frame queued
+	lastReq int64 // last ARP request sent
+}
+
+// add queues a copy of pkt's frame for hop and reports whether an ARP
+// request should be sent now. Super-frames are not queued (they belong to
+// established TCP flows, which retransmit); a checksum left to fill is
+// completed, since the frame leaves the worker without its virtio header.
+func (q *pendingQueue) add(hop netip.Addr, pkt *Packet, now int64) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.hops == nil {
+		q.hops = map[netip.Addr]*pendingHop{}
+	}
+	h := q.hops[hop]
+	if h == nil {
+		if len(q.hops) >= pendingHops {
+			return false
+		}
+		h = &pendingHop{since: now, lastReq: now - int64(arpRetry)}
+		q.hops[hop] = h
+	}
+	gso := pkt.Virtio != nil && pkt.Virtio.IsGSO()
+	if len(h.frames) < pendingPerHop && !gso {
+		f := append([]byte(nil), pkt.Frame...)
+		if pkt.Virtio != nil && pkt.Virtio.NeedsCsum() && offload.Finish(f, pkt.Virtio) != nil {
+			f = nil
+		}
+		if f != nil {
+			h.frames = append(h.frames, f)
+		}
+	}
+	if now-h.lastReq >= int64(arpRetry) {
+		h.lastReq = now
+		return true
+	}
+	return false
+}
+
+// take removes and returns the frames waiting for hop.
+func (q *pendingQueue) take(hop netip.Addr) [][]byte {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	h := q.hops[hop]
+	if h == nil {
+		return nil
+	}
+	delete(q.hops, hop)
+	return h.frames
+}
+
+// expire drops the frames of neighbours that did not answer in time and
+// returns how many.
+func (q *pendingQueue) expire(now int64) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := 0
+	for ip, h := range q.hops {
+		if now-h.since >= int64(pendingTimeout) {
+			n += len(h.frames)
+			delete(q.hops, ip)
+		}
+	}
+	return n
+}
+
+// flushPending sends the frames that waited for ip, now known to be at mac.
+func (r *Router) flushPending(u *Uplink, ip netip.Addr, mac header.MAC) {
+	for _, f := range r.pending.take(ip) {
+		header.Ethernet(f).SetDst(mac)
+		r.stats.inc(statRouted)
+		r.injectFrame(f, Target{Routed: true, Port: u.Port})
+	}
+}
+
+// resolve sends an ARP request for ip out of the uplink.
+func (r *Router) resolve(u *Uplink, ip netip.Addr, now int64) {
+	var b [arp.FrameLen]byte
+	n := arp.Request(b[:], u.MAC, u.Addr.Addr(), ip)
+	r.injectFrame(b[:n], Target{Routed: true, Port: u.Port})
+}
+
+// Announce sends a gratuitous ARP for the uplink address, so the next hop
+// learns (or relearns) the switch's MAC. The daemon calls it when the uplink
+// is set.
+func (r *Router) Announce(now int64) {
+	u := r.cfg.Load().cfg.Uplink
+	if u == nil {
+		return
+	}
+	var b [arp.FrameLen]byte
+	n := arp.Gratuitous(b[:], u.MAC, u.Addr.Addr())
+	r.injectFrame(b[:n], Target{Routed: true, Port: u.Port})
+	if u.Gateway.IsValid() {
+		r.resolve(u, u.Gateway, now)
+	}
+}
