@@ -1,0 +1,418 @@
+package control
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// Client talks to a vswitchd over its Unix socket.
+type Client struct {
+	socket string
+	http   *http.Client
+}
+
+// NewClient returns a client for the daemon listening at socket ("" means
+// $VSWITCHD_SOCKET, else DefaultSocket).
+func NewClient(socket string) *Client {
+	if socket == "" {
+		socket = os.Getenv(SocketEnv)
+	}
+	if socket == "" {
+		socket = DefaultSocket
+	}
+	c := &Client{socket: socket}
+	c.http = &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return c.dial(ctx)
+		},
+	}}
+	return c
+}
+
+// Socket returns the socket path the client uses.
+func (c *Client) Socket() string { return c.socket }
+
+func (c *Client) dial(ctx context.Context) (net.Conn, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", c.socket)
+	if err != nil {
+		return nil, fmt.Errorf("connect to vswitchd at %s (is it running? set --socket or %s): %w", c.socket, SocketEnv, err)
+	}
+	return conn, nil
+}
+
+// APIError is an error answer from the daemon.
+type APIError struct {
+	Status  int
+	Message string
+}
+
+func (e *APIError) Error() string { return e.Message }
+
+// Is makes errors.Is(err, ErrNotFound) and friends work on client errors.
+func (e *APIError) Is(target error) bool {
+	switch target {
+	case ErrInvalid:
+		return e.Status == http.StatusBadRequest
+	case ErrNotFound:
+		return e.Status == http.StatusNotFound
+	case ErrConflict:
+		return e.Status == http.StatusConflict
+	}
+	return false
+}
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://vswitchd/"+APIVersion+path, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return ue.Err
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return decodeError(resp)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("decode answer to %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+func decodeError(resp *http.Response) error {
+	var e apiError
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if json.Unmarshal(b, &e) != nil || e.Message == "" {
+		e.Message = strings.TrimSpace(string(b))
+		if e.Message == "" {
+			e.Message = resp.Status
+		}
+	}
+	return &APIError{Status: resp.StatusCode, Message: e.Message}
+}
+
+// Version asks the daemon's version.
+func (c *Client) Version(ctx context.Context) (v Version, err error) {
+	err = c.do(ctx, "GET", "/version", nil, &v)
+	return v, err
+}
+
+// CreateNetwork creates a network.
+func (c *Client) CreateNetwork(ctx context.Context, r NetworkCreate) (n Network, err error) {
+	err = c.do(ctx, "POST", "/networks", r, &n)
+	return n, err
+}
+
+// Networks lists networks.
+func (c *Client) Networks(ctx context.Context) (ns []Network, err error) {
+	err = c.do(ctx, "GET", "/networks", nil, &ns)
+	return ns, err
+}
+
+// Network describes one network.
+func (c *Client) Network(ctx context.Context, name string) (n Network, err error) {
+	err = c.do(ctx, "GET", "/networks/"+url.PathEscape(name), nil, &n)
+	return n, err
+}
+
+// RemoveNetwork removes a network.
+func (c *Client) RemoveNetwork(ctx context.Context, name string, force bool) error {
+	return c.do(ctx, "DELETE", "/networks/"+url.PathEscape(name)+query("force", force), nil, nil)
+}
+
+// Connect attaches an endpoint to a network.
+func (c *Client) Connect(ctx context.Context, network string, r Connect) error {
+	return c.do(ctx, "POST", "/networks/"+url.PathEscape(network)+"/connect", r, nil)
+}
+
+// Disconnect detaches an endpoint from a network.
+func (c *Client) Disconnect(ctx context.Context, network string, r Disconnect) error {
+	return c.do(ctx, "POST", "/networks/"+url.PathEscape(network)+"/disconnect", r, nil)
+}
+
+// Run creates an endpoint and starts its command detached.
+func (c *Client) Run(ctx context.Context, r Run) (e Endpoint, err error) {
+	err = c.do(ctx, "POST", "/endpoints", r, &e)
+	return e, err
+}
+
+// RunAttached creates an endpoint and runs its command attached to stdio;
+// it returns the command's exit code.
+func (c *Client) RunAttached(ctx context.Context, r Run, stdio *IO) (int, error) {
+	return c.attach(ctx, "/endpoints?attach=1", r, stdio)
+}
+
+// Endpoints lists endpoints.
+func (c *Client) Endpoints(ctx context.Context) (es []Endpoint, err error) {
+	err = c.do(ctx, "GET", "/endpoints", nil, &es)
+	return es, err
+}
+
+// Endpoint describes one endpoint.
+func (c *Client) Endpoint(ctx context.Context, name string) (e Endpoint, err error) {
+	err = c.do(ctx, "GET", "/endpoints/"+url.PathEscape(name), nil, &e)
+	return e, err
+}
+
+// RemoveEndpoint removes an endpoint.
+func (c *Client) RemoveEndpoint(ctx context.Context, name string, force bool) error {
+	return c.do(ctx, "DELETE", "/endpoints/"+url.PathEscape(name)+query("force", force), nil, nil)
+}
+
+// Exec runs a command in an endpoint attached to stdio and returns its exit
+// code.
+func (c *Client) Exec(ctx context.Context, name string, r Exec, stdio *IO) (int, error) {
+	return c.attach(ctx, "/endpoints/"+url.PathEscape(name)+"/exec", r, stdio)
+}
+
+// Logs copies an endpoint's output to w, following it if asked.
+func (c *Client) Logs(ctx context.Context, name string, follow bool, w io.Writer) error {
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://vswitchd/"+APIVersion+"/endpoints/"+url.PathEscape(name)+"/logs"+query("follow", follow), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return decodeError(resp)
+	}
+	_, err = io.Copy(w, resp.Body)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// Publish publishes a port of a running endpoint.
+func (c *Client) Publish(ctx context.Context, name, spec string) error {
+	return c.do(ctx, "POST", "/endpoints/"+url.PathEscape(name)+"/publish", PublishRequest{Spec: spec}, nil)
+}
+
+// Unpublish removes a published port.
+func (c *Client) Unpublish(ctx context.Context, name, spec string) error {
+	return c.do(ctx, "POST", "/endpoints/"+url.PathEscape(name)+"/unpublish", PublishRequest{Spec: spec}, nil)
+}
+
+// FDB lists the MAC table.
+func (c *Client) FDB(ctx context.Context) (es []FDBEntry, err error) {
+	err = c.do(ctx, "GET", "/fdb", nil, &es)
+	return es, err
+}
+
+// FlushFDB removes all learned MACs and returns how many.
+func (c *Client) FlushFDB(ctx context.Context) (int, error) {
+	var out map[string]int
+	err := c.do(ctx, "DELETE", "/fdb", nil, &out)
+	return out["flushed"], err
+}
+
+// Ports lists the switch ports.
+func (c *Client) Ports(ctx context.Context) (ps []Port, err error) {
+	err = c.do(ctx, "GET", "/ports", nil, &ps)
+	return ps, err
+}
+
+// AddPort attaches an existing interface.
+func (c *Client) AddPort(ctx context.Context, r PortAdd) (p Port, err error) {
+	err = c.do(ctx, "POST", "/ports", r, &p)
+	return p, err
+}
+
+// RemovePort detaches a system port.
+func (c *Client) RemovePort(ctx context.Context, name string) error {
+	return c.do(ctx, "DELETE", "/ports/"+url.PathEscape(name), nil, nil)
+}
+
+// Stats returns all counters.
+func (c *Client) Stats(ctx context.Context) (s Stats, err error) {
+	err = c.do(ctx, "GET", "/stats", nil, &s)
+	return s, err
+}
+
+// Uplink returns the uplink.
+func (c *Client) Uplink(ctx context.Context) (u Uplink, err error) {
+	err = c.do(ctx, "GET", "/uplink", nil, &u)
+	return u, err
+}
+
+// SetUplink sets (or replaces) the uplink.
+func (c *Client) SetUplink(ctx context.Context, u Uplink) (out Uplink, err error) {
+	err = c.do(ctx, "PUT", "/uplink", u, &out)
+	return out, err
+}
+
+// RemoveUplink removes the uplink.
+func (c *Client) RemoveUplink(ctx context.Context) error {
+	return c.do(ctx, "DELETE", "/uplink", nil, nil)
+}
+
+// Conntrack lists connections.
+func (c *Client) Conntrack(ctx context.Context) (cs []Conn, err error) {
+	err = c.do(ctx, "GET", "/conntrack", nil, &cs)
+	return cs, err
+}
+
+// FlushConntrack removes all connections and returns how many.
+func (c *Client) FlushConntrack(ctx context.Context) (int, error) {
+	var out map[string]int
+	err := c.do(ctx, "DELETE", "/conntrack", nil, &out)
+	return out["flushed"], err
+}
+
+// NAT returns the translation rules.
+func (c *Client) NAT(ctx context.Context) (r NATRules, err error) {
+	err = c.do(ctx, "GET", "/nat", nil, &r)
+	return r, err
+}
+
+func query(name string, v bool) string {
+	if !v {
+		return ""
+	}
+	return "?" + name + "=1"
+}
+
+// attach sends an upgrading POST and runs the stdio stream.
+func (c *Client) attach(ctx context.Context, path string, body any, stdio *IO) (int, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return 0, err
+	}
+	conn, err := c.dial(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	req, err := http.NewRequest("POST", "http://vswitchd/"+APIVersion+path, bytes.NewReader(b))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", upgradeProto)
+	if err := req.Write(conn); err != nil {
+		return 0, fmt.Errorf("send request: %w", err)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, req)
+	if err != nil {
+		return 0, fmt.Errorf("read answer: %w", err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		defer resp.Body.Close()
+		return 0, decodeError(resp)
+	}
+	fw := newFrameWriter(conn)
+	if stdio.Stdin != nil {
+		go func() {
+			buf := make([]byte, 32<<10)
+			for {
+				n, err := stdio.Stdin.Read(buf)
+				if n > 0 && fw.frame(frameStdin, buf[:n]) != nil {
+					return
+				}
+				if err != nil {
+					fw.frame(frameStdinEOF, nil)
+					return
+				}
+			}
+		}()
+	}
+	if stdio.Resize != nil {
+		go func() {
+			for ws := range stdio.Resize {
+				var p [4]byte
+				binary.BigEndian.PutUint16(p[:], ws.Rows)
+				binary.BigEndian.PutUint16(p[2:], ws.Cols)
+				if fw.frame(frameResize, p[:]) != nil {
+					return
+				}
+			}
+		}()
+	}
+	buf := make([]byte, 32<<10)
+	for {
+		typ, p, err := readFrame(br, buf)
+		if err != nil {
+			if ctx.Err() != nil {
+				return 0, ctx.Err()
+			}
+			return 0, fmt.Errorf("connection to vswitchd lost: %w", err)
+		}
+		switch typ {
+		case frameStdout:
+			stdio.Stdout.Write(p)
+		case frameStderr:
+			if stdio.Stderr != nil {
+				stdio.Stderr.Write(p)
+			} else {
+				stdio.Stdout.Write(p)
+			}
+		case frameExit:
+			if len(p) != 4 {
+				return 0, errors.New("bad exit frame")
+			}
+			return int(int32(binary.BigEndian.Uint32(p))), nil
+		case frameError:
+			return 0, errors.New(string(p))
+		}
+	}
+}
+
+// WaitReady polls the daemon until it answers or timeout passes.
+func (c *Client) WaitReady(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx1, cancel := context.WithTimeout(ctx, time.Second)
+		_, err := c.Version(ctx1)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("vswitchd at %s not ready after %v: %w", c.socket, timeout, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
