@@ -1,0 +1,308 @@
+package test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vswitchd/vswitchd/control"
+	"github.com/vswitchd/vswitchd/internal/testutil"
+	"github.com/vswitchd/vswitchd/netns"
+)
+
+// binDir holds vswitchd and vswitchctl built by TestMain.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "vswitchd-test-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	for _, c := range []string{"vswitchd", "vswitchctl"} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, c), "../cmd/"+c)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", c, err, out)
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// lab is one vswitchd running with --lab in its own namespace.
+type lab struct {
+	t      *testing.T
+	name   string // the lab namespace: the daemon's "host"
+	prefix string // endpoint namespace prefix
+	dir    string
+	socket string
+	cmd    *exec.Cmd
+	log    *bytes.Buffer
+	client *control.Client
+	// inodes of endpoint namespaces seen, to prove no process outlives them.
+	nsInodes map[uint64]string
+	stopped  bool
+}
+
+type labOptions struct {
+	args []string // extra vswitchd flags
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// startLab starts vswitchd in a fresh lab namespace and registers its
+// shutdown and a leak check with t.Cleanup.
+func startLab(t *testing.T, o labOptions) *lab {
+	t.Helper()
+	testutil.Privileged(t)
+	testutil.RequireTools(t, "ip")
+	id := randHex(3)
+	l := &lab{
+		t: t, name: "vsl-" + id, prefix: "v" + id + "-", dir: t.TempDir(),
+		log: &bytes.Buffer{}, nsInodes: map[uint64]string{},
+	}
+	l.socket = filepath.Join(l.dir, "vswitchd.sock")
+	args := append([]string{
+		"--lab", l.name, "--socket", l.socket, "--state-dir", filepath.Join(l.dir, "state"),
+		"--netns-prefix", l.prefix, "--log-level", "debug",
+	}, o.args...)
+	l.cmd = exec.Command(filepath.Join(binDir, "vswitchd"), args...)
+	l.cmd.Stdout, l.cmd.Stderr = l.log, l.log
+	if err := l.cmd.Start(); err != nil {
+		t.Fatalf("start vswitchd: %v", err)
+	}
+	t.Cleanup(l.stop)
+	l.client = control.NewClient(l.socket)
+	if err := l.client.WaitReady(context.Background(), 10*time.Second); err != nil {
+		t.Fatalf("%v\ndaemon log:\n%s", err, l.log)
+	}
+	return l
+}
+
+// stop sends SIGTERM to the daemon (by PID) and checks that nothing it made
+// is left: namespaces, /etc/netns entries, processes in its endpoints.
+func (l *lab) stop() {
+	if l.stopped {
+		return
+	}
+	l.stopped = true
+	t := l.t
+	l.recordNamespaces()
+	l.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- l.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("vswitchd exited with %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		l.cmd.Process.Kill()
+		<-done
+		t.Errorf("vswitchd did not exit 30 s after SIGTERM")
+	}
+	if t.Failed() {
+		t.Logf("daemon log:\n%s", l.log)
+	}
+	l.checkNoLeaks()
+}
+
+// recordNamespaces remembers the inode of every namespace of this lab.
+func (l *lab) recordNamespaces() {
+	names, _ := netns.List()
+	for _, n := range names {
+		if strings.HasPrefix(n, l.prefix) || n == l.name {
+			var st syscall.Stat_t
+			if syscall.Stat(netns.Path(n), &st) == nil {
+				l.nsInodes[st.Ino] = n
+			}
+		}
+	}
+}
+
+func (l *lab) checkNoLeaks() {
+	t := l.t
+	names, _ := netns.List()
+	for _, n := range names {
+		if strings.HasPrefix(n, l.prefix) || n == l.name {
+			t.Errorf("leak: network namespace %s still exists", n)
+		}
+	}
+	if ents, err := os.ReadDir(netns.EtcDir); err == nil {
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), l.prefix) {
+				t.Errorf("leak: %s/%s still exists", netns.EtcDir, e.Name())
+			}
+		}
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/ns/net")
+	for _, p := range procs {
+		var st syscall.Stat_t
+		if syscall.Stat(p, &st) == nil {
+			if ns, ok := l.nsInodes[st.Ino]; ok {
+				t.Errorf("leak: process %s still runs in namespace %s", strings.Split(p, "/")[2], ns)
+			}
+		}
+	}
+}
+
+// result is what a command printed and how it exited.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+}
+
+func runCmd(ctx context.Context, stdin string, name string, args ...string) result {
+	cmd := exec.CommandContext(ctx, name, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	err := cmd.Run()
+	r := result{stdout: out.String(), stderr: errb.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		r.code, r.stderr = -1, r.stderr+err.Error()
+	}
+	return r
+}
+
+// ctl runs vswitchctl against this lab (with a 2-minute limit).
+func (l *lab) ctl(args ...string) result {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	return runCmd(ctx, "", filepath.Join(binDir, "vswitchctl"), append([]string{"--socket", l.socket}, args...)...)
+}
+
+// mustCtl runs vswitchctl and fails the test unless it exits 0.
+func (l *lab) mustCtl(args ...string) string {
+	l.t.Helper()
+	r := l.ctl(args...)
+	if r.code != 0 {
+		l.t.Fatalf("vswitchctl %s: %v", strings.Join(args, " "), r)
+	}
+	return r.stdout
+}
+
+// ctlJSON runs a vswitchctl listing with --json into v.
+func (l *lab) ctlJSON(v any, args ...string) {
+	l.t.Helper()
+	out := l.mustCtl(append(args, "--json")...)
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		l.t.Fatalf("vswitchctl %s --json: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// host runs a command in the lab namespace, the daemon's "host".
+func (l *lab) host(args ...string) result {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	return runCmd(ctx, "", "ip", append([]string{"netns", "exec", l.name}, args...)...)
+}
+
+// exec runs a command in an endpoint through vswitchctl exec.
+func (l *lab) exec(endpoint string, args ...string) result {
+	return l.ctl(append([]string{"exec", endpoint, "--"}, args...)...)
+}
+
+// mustExec is exec that fails the test on a non-zero exit.
+func (l *lab) mustExec(endpoint string, args ...string) string {
+	l.t.Helper()
+	r := l.exec(endpoint, args...)
+	if r.code != 0 {
+		l.t.Fatalf("exec %s -- %s: %v", endpoint, strings.Join(args, " "), r)
+	}
+	return r.stdout
+}
+
+// endpoint returns an endpoint's description.
+func (l *lab) endpoint(name string) control.Endpoint {
+	l.t.Helper()
+	e, err := l.client.Endpoint(context.Background(), name)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return e
+}
+
+// ports returns the switch's ports by name.
+func (l *lab) ports() map[string]control.Port {
+	l.t.Helper()
+	ps, err := l.client.Ports(context.Background())
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	m := map[string]control.Port{}
+	for _, p := range ps {
+		m[p.Name] = p
+	}
+	return m
+}
+
+// eventually retries f until it returns nil or the timeout passes.
+func eventually(t *testing.T, timeout time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %v", timeout, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// background is a vswitchctl exec running in the background.
+type background struct {
+	done chan result
+}
+
+// execStart starts a command in an endpoint without waiting for it.
+func (l *lab) execStart(t *testing.T, endpoint string, args ...string) *background {
+	b := &background{done: make(chan result, 1)}
+	go func() { b.done <- l.exec(endpoint, args...) }()
+	return b
+}
+
+// wait returns the command's output (stdout and stderr) once it exits, or
+// fails the test after timeout.
+func (b *background) wait(t *testing.T, timeout time.Duration) string {
+	t.Helper()
+	select {
+	case r := <-b.done:
+		return r.stdout + r.stderr
+	case <-time.After(timeout):
+		t.Fatalf("background command still running after %v", timeout)
+		return ""
+	}
+}
+
+var errorf = fmt.Errorf
