@@ -4,6 +4,6 @@
 // repository-wide checks (package documentation, import rules), and the
 // benchmarks that compare vswitchd with the Linux bridge and iptables.
 //
-// The entry point for a reader is privileged_test.go; the harness is in
-// harness_test.go.
+// The entry point for a reader is foundation_test.go; the harness is in
+// harness_test.go and netutil_test.go, Open vSwitch in ovs_test.go.
 package test
