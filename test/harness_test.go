@@ -24,6 +24,9 @@ import (
 var binDir string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) == "1" {
+		os.Exit(helperMain(os.Args[1:]))
+	}
 	dir, err := os.MkdirTemp("", "vswitchd-test-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -177,6 +180,9 @@ func (r result) String() string {
 
 func runCmd(ctx context.Context, stdin string, name string, args ...string) result {
 	cmd := exec.CommandContext(ctx, name, args...)
+	// A server the command forked may hold its output open; do not wait for
+	// it forever.
+	cmd.WaitDelay = 5 * time.Second
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if stdin != "" {
@@ -306,3 +312,28 @@ func (b *background) wait(t *testing.T, timeout time.Duration) string {
 }
 
 var errorf = fmt.Errorf
+
+// startProcess starts a long-lived command in its own process group; at
+// cleanup the whole group (the command and whatever it forked) is killed
+// by its PID and the command reaped.
+func startProcess(t *testing.T, name string, args ...string) (*exec.Cmd, *syncBuffer) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = 2 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		if t.Failed() {
+			t.Logf("%s %s:\n%s", name, strings.Join(args, " "), out.String())
+		}
+	})
+	return cmd, out
+}

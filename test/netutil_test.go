@@ -11,7 +11,6 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
-	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/vswitchd/vswitchd/netns"
@@ -80,60 +79,17 @@ type peerNS struct {
 	name string
 }
 
-// newPeer creates namespace name-<lab> with a veth pair: labIf (in the lab,
-// with labAddr if not empty) and peerIf (in the peer, with peerAddr).
+// newPeer creates namespace short-<lab id> joined to the lab by a veth
+// pair: labIf in the lab (with labAddr, if not empty) and peerIf in the
+// peer (with peerAddr).
 func (l *lab) newPeer(t *testing.T, short, labIf, labAddr, peerIf, peerAddr string) *peerNS {
 	t.Helper()
-	p := &peerNS{name: short + "-" + strings.TrimPrefix(l.name, "vsl-")}
-	if err := netns.Create(p.name); err != nil {
-		t.Fatal(err)
+	p := l.newNS(t, short)
+	veth(t, l.name, labIf, p.name, peerIf)
+	if labAddr != "" {
+		addAddr(t, l.name, labIf, labAddr)
 	}
-	t.Cleanup(func() { p.close() })
-	lh, err := netns.Open(l.name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lh.Close()
-	ph, err := netns.Open(p.name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ph.Close()
-	nl, err := netns.HandleAt(lh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nl.Close()
-	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: labIf}, PeerName: peerIf, PeerNamespace: netlink.NsFd(int(ph))}
-	if err := nl.LinkAdd(veth); err != nil {
-		t.Fatalf("add veth %s/%s: %v", labIf, peerIf, err)
-	}
-	up := func(nh *netlink.Handle, name, addr string) {
-		link, err := nh.LinkByName(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if addr != "" {
-			a, err := netlink.ParseAddr(addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := nh.AddrAdd(link, a); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := nh.LinkSetUp(link); err != nil {
-			t.Fatal(err)
-		}
-	}
-	up(nl, labIf, labAddr)
-	np, err := netns.HandleAt(ph)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer np.Close()
-	up(np, peerIf, peerAddr)
-	up(np, "lo", "")
+	addAddr(t, p.name, peerIf, peerAddr)
 	return p
 }
 
@@ -144,23 +100,11 @@ func (p *peerNS) run(args ...string) result {
 	return runCmd(ctx, "", "ip", append([]string{"netns", "exec", p.name}, args...)...)
 }
 
-// start runs a long-lived command in the peer namespace; it is killed (by
-// PID) at cleanup.
+// start runs a long-lived command in the peer namespace; it and what it
+// forks are killed (by process group) at cleanup.
 func (p *peerNS) start(t *testing.T, args ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command("ip", append([]string{"netns", "exec", p.name}, args...)...)
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("%s in %s:\n%s", args[0], p.name, out.String())
-		}
-	})
+	cmd, _ := startProcess(t, "ip", append([]string{"netns", "exec", p.name}, args...)...)
 	return cmd
 }
 
