@@ -78,7 +78,7 @@ func (r *Router) fromNetwork(c *compiled, n *Network, pkt *Packet, sink Sink, no
 	if n.Internal {
 		return r.unreachable(s, pkt, sink, now, header.ICMPv4NetUnreachable, statInternal)
 	}
-	if c.cfg.Uplink == nil {
+	if u := c.cfg.Uplink; u == nil || !u.Gateway.IsValid() && !u.Addr.Contains(dst) {
 		return r.unreachable(s, pkt, sink, now, header.ICMPv4NetUnreachable, statNoRoute)
 	}
 	return r.masquerade(c, s, pkt, sink, now)
@@ -368,7 +368,7 @@ func (r *Router) toHost(h *HostLeg, pkt *Packet) (Verdict, Target) {
 
 // toUplink rewrites the frame for the uplink's next hop toward dst. When the
 // next hop's MAC is not known yet, the frame waits (a few per neighbour)
-// while the router resolves it.
+// while the router resolves it; one that finds the queue full is dropped.
 func (r *Router) toUplink(u *Uplink, pkt *Packet, dst netip.Addr, now int64) (Verdict, Target) {
 	hop := dst
 	if !u.Addr.Contains(dst) {
@@ -382,8 +382,12 @@ func (r *Router) toUplink(u *Uplink, pkt *Packet, dst netip.Addr, now int64) (Ve
 	decTTL(header.IPv4(pkt.Frame[pkt.Parsed.L3Off:]))
 	mac, ok := r.neigh.Lookup(hop, now)
 	if !ok {
-		if r.pending.add(hop, pkt, now) {
+		queued, request := r.pending.add(hop, pkt, now)
+		if request {
 			r.resolve(u, hop, now)
+		}
+		if !queued {
+			return r.drop(statUnresolvedDrop)
 		}
 		r.stats.inc(statUnresolved)
 		return Consumed, Target{}
@@ -394,7 +398,12 @@ func (r *Router) toUplink(u *Uplink, pkt *Packet, dst netip.Addr, now int64) (Ve
 }
 
 // decTTL decrements an IPv4 TTL and updates the header checksum (RFC 1624).
+// A TTL of 0 (which only a packet translated to a router address gets
+// this far with) stays 0 rather than wrapping to 255.
 func decTTL(ip header.IPv4) {
+	if ip.TTL() == 0 {
+		return
+	}
 	old := uint16(ip.TTL())<<8 | uint16(ip.Protocol())
 	ip.SetTTL(ip.TTL() - 1)
 	ip.SetChecksum(header.ChecksumUpdate16(ip.Checksum(), old, old-0x100))

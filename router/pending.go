@@ -32,11 +32,12 @@ type pendingHop struct {
 	lastReq int64 // last ARP request sent
 }
 
-// add queues a copy of pkt's frame for hop and reports whether an ARP
-// request should be sent now. Super-frames are not queued (they belong to
-// established TCP flows, which retransmit); a checksum left to fill is
-// completed, since the frame leaves the worker without its virtio header.
-func (q *pendingQueue) add(hop netip.Addr, pkt *Packet, now int64) bool {
+// add queues a copy of pkt's frame for hop. It reports whether the frame
+// was queued, and whether an ARP request should be sent now. Super-frames
+// are not queued (they belong to established TCP flows, which retransmit);
+// a checksum left to fill is completed, since the frame leaves the worker
+// without its virtio header.
+func (q *pendingQueue) add(hop netip.Addr, pkt *Packet, now int64) (queued, request bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.hops == nil {
@@ -45,7 +46,7 @@ func (q *pendingQueue) add(hop netip.Addr, pkt *Packet, now int64) bool {
 	h := q.hops[hop]
 	if h == nil {
 		if len(q.hops) >= pendingHops {
-			return false
+			return false, false
 		}
 		h = &pendingHop{since: now, lastReq: now - int64(arpRetry)}
 		q.hops[hop] = h
@@ -58,13 +59,14 @@ func (q *pendingQueue) add(hop netip.Addr, pkt *Packet, now int64) bool {
 		}
 		if f != nil {
 			h.frames = append(h.frames, f)
+			queued = true
 		}
 	}
 	if now-h.lastReq >= int64(arpRetry) {
 		h.lastReq = now
-		return true
+		request = true
 	}
-	return false
+	return queued, request
 }
 
 // take removes and returns the frames waiting for hop.
