@@ -268,7 +268,7 @@ type Published struct {
 }
 
 // IO is the stdio of an attached command. Stdin is nil when the client
-// sends none.
+// sends none. On the server, Resize is closed when the stream ends.
 type IO struct {
 	Stdin  io.Reader
 	Stdout io.Writer

@@ -328,11 +328,17 @@ func (c *Client) attach(ctx context.Context, path string, body any, stdio *IO) (
 	req.Header.Set("Connection", "Upgrade")
 	req.Header.Set("Upgrade", upgradeProto)
 	if err := req.Write(conn); err != nil {
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
 		return 0, fmt.Errorf("send request: %w", err)
 	}
 	br := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(br, req)
 	if err != nil {
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
 		return 0, fmt.Errorf("read answer: %w", err)
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
@@ -356,8 +362,20 @@ func (c *Client) attach(ctx context.Context, path string, body any, stdio *IO) (
 		}()
 	}
 	if stdio.Resize != nil {
+		done := make(chan struct{}) // the stream has ended; callers need not close Resize
+		defer close(done)
 		go func() {
-			for ws := range stdio.Resize {
+			for {
+				var ws WinSize
+				select {
+				case w, ok := <-stdio.Resize:
+					if !ok {
+						return
+					}
+					ws = w
+				case <-done:
+					return
+				}
 				var p [4]byte
 				binary.BigEndian.PutUint16(p[:], ws.Rows)
 				binary.BigEndian.PutUint16(p[2:], ws.Cols)

@@ -43,7 +43,8 @@ func NewServer(b Backend, logger *slog.Logger) *Server {
 func (s *Server) Handler() http.Handler { return s.mux }
 
 // Listen creates the Unix socket at path, readable and writable only by
-// its owner (umask 077 semantics), replacing a stale socket file.
+// its owner (umask 077 semantics), replacing a stale socket file. It
+// refuses a path where a server answers or that is not a socket.
 func Listen(path string) (net.Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", path, err)
@@ -51,6 +52,9 @@ func Listen(path string) (net.Listener, error) {
 	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 		c.Close()
 		return nil, fmt.Errorf("listen on %s: another vswitchd is serving it", path)
+	}
+	if fi, err := os.Lstat(path); err == nil && fi.Mode().Type() != os.ModeSocket {
+		return nil, fmt.Errorf("listen on %s: exists and is not a socket", path) // never remove a user's file
 	}
 	os.Remove(path)
 	old := syscall.Umask(0o077)
@@ -252,9 +256,13 @@ func (s *Server) attach(w http.ResponseWriter, r *http.Request, tty, stdin bool,
 		var pr *io.PipeReader
 		pr, stdinW = io.Pipe()
 		stdio.Stdin = pr
+		// Once f returns, stdin nobody reads must not block the
+		// goroutine below in stdinW.Write forever.
+		defer pr.Close()
 	}
 	go func() {
 		defer cancel()
+		defer close(resize) // its only sender; backends may range over it
 		defer func() {
 			if stdinW != nil {
 				stdinW.Close()

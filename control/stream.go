@@ -94,6 +94,9 @@ func readFrame(r *bufio.Reader, buf []byte) (byte, []byte, error) {
 	}
 	buf = buf[:n]
 	if _, err := io.ReadFull(r, buf); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF // the header promised a payload
+		}
 		return 0, nil, err
 	}
 	return hdr[0], buf, nil
