@@ -4,7 +4,7 @@ BIN     := bin
 GOFLAGS ?=
 export CGO_ENABLED := 0
 
-.PHONY: all build demo test test-unit test-privileged bench fuzz lint clean
+.PHONY: all build demo test test-unit test-privileged race bench fuzz lint clean
 
 all: build
 
@@ -19,9 +19,7 @@ demo: build
 # Unit tests (no root) and privileged tests (real namespaces, TAPs, kernel
 # stacks; they skip without root and fail instead when VSWITCHD_PRIVILEGED=1).
 test: build
-	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 20m ./... 2>&1 | tee test.out | grep -Ev '^(=== |--- PASS|PASS$$)' ; \
-	  status=$${PIPESTATUS[0]}; ./scripts/test-summary.sh test.out; exit $$status
+	./scripts/test.sh
 
 test-unit:
 	$(GO) test -count=1 -short ./...
@@ -41,6 +39,10 @@ lint:
 	gofmt -l . | (! grep .)
 	$(GO) vet ./...
 	staticcheck ./...
+
+# The race detector over the packages that need no root.
+race:
+	$(GO) test -race -short -count=1 ./...
 
 clean:
 	rm -rf $(BIN) test.out

@@ -268,6 +268,9 @@ func (dp *Datapath) RemovePort(id PortID) error {
 	dp.snap.Store(n)
 	dp.mu.Unlock()
 
+	// Forget its MACs now, so other workers stop sending to it, and again
+	// once its worker has exited, which may have learned in a last batch.
+	dp.fdb.RemovePort(id)
 	err := ps.dev.Close()
 	<-ps.done
 	dp.fdb.RemovePort(id)

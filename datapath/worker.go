@@ -240,10 +240,11 @@ func (w *worker) lookup(id PortID) *portState {
 }
 
 // unicast sends f to one port, tagging it in place if the port wants a tag.
+// A MAC whose port was just removed is as good as unknown: flood.
 func (w *worker) unicast(f *frame, id PortID) {
 	ps := w.lookup(id)
 	if ps == nil || ps.cfg.Load().Routed {
-		w.cnt.drops[DropVLANEgress]++ // stale entry of a removed port
+		w.flood(f)
 		return
 	}
 	eg, ok := ps.cfg.Load().VLAN.Egress(f.meta)

@@ -80,8 +80,8 @@ type peerNS struct {
 }
 
 // newPeer creates namespace short-<lab id> joined to the lab by a veth
-// pair: labIf in the lab (with labAddr, if not empty) and peerIf in the
-// peer (with peerAddr).
+// pair: labIf in the lab (with labAddr) and peerIf in the peer (with
+// peerAddr); an empty address leaves that end without one.
 func (l *lab) newPeer(t *testing.T, short, labIf, labAddr, peerIf, peerAddr string) *peerNS {
 	t.Helper()
 	p := l.newNS(t, short)
@@ -89,7 +89,9 @@ func (l *lab) newPeer(t *testing.T, short, labIf, labAddr, peerIf, peerAddr stri
 	if labAddr != "" {
 		addAddr(t, l.name, labIf, labAddr)
 	}
-	addAddr(t, p.name, peerIf, peerAddr)
+	if peerAddr != "" {
+		addAddr(t, p.name, peerIf, peerAddr)
+	}
 	return p
 }
 

@@ -43,6 +43,9 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 0
 	case errors.As(err, &ee):
 		return ee.code
+	case ctx.Err() != nil:
+		// Interrupted (SIGINT/SIGTERM): exit as a shell would, quietly.
+		return 130
 	default:
 		fmt.Fprintf(stderr, "Error: %s\n", err)
 		return 1
