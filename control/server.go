@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -178,6 +179,12 @@ func (s *Server) routes() {
 		reply(w, map[string]int{"flushed": s.b.FlushConntrack()}, nil)
 	})
 	h("GET "+p+"/nat", func(w http.ResponseWriter, r *http.Request) { reply(w, s.b.NAT(), nil) })
+
+	// Go profiling, for looking into the datapath (the socket is root-only).
+	s.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	s.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	s.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	s.mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(&collector{b: s.b})

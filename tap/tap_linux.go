@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -42,10 +43,25 @@ type Options struct {
 // both directions, so offloaded frames pass through unchanged.
 type Device struct {
 	name     string
-	f        *os.File
+	fd       int      // nonblocking, owned by f; Write uses it directly
+	f        *os.File // its poller parks Read while the device is empty
 	rc       syscall.RawConn
-	offloads int         // TUN_F_* flags accepted by TUNSETOFFLOAD
-	closed   atomic.Bool // set by Close: RawConn errors then mean port.ErrClosed
+	offloads int // TUN_F_* flags accepted by TUNSETOFFLOAD
+
+	// mu keeps fd open while a Write uses it: writers hold it shared,
+	// Close exclusively. closed is set under mu and read without it.
+	mu     sync.RWMutex
+	closed atomic.Bool
+
+	// Read's arguments and results, for readFn: Read runs on one goroutine
+	// at a time (port.Port) and readFn is made once, so a Read allocates
+	// nothing.
+	rbufs  [][]byte
+	rsizes []int
+	roff   int
+	rn     int
+	rerr   error
+	readFn func(fd uintptr) bool
 }
 
 var _ port.Port = (*Device)(nil)
@@ -128,7 +144,8 @@ func newDevice(fd int, name string) (*Device, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("set nonblocking: %w", err)
 	}
-	d := &Device{name: name, f: os.NewFile(uintptr(fd), name)}
+	d := &Device{name: name, fd: fd, f: os.NewFile(uintptr(fd), name)}
+	d.readFn = d.drain
 	rc, err := d.f.SyscallConn()
 	if err != nil {
 		d.f.Close()
@@ -154,27 +171,10 @@ func (d *Device) BatchSize() int { return BatchSize }
 // frames. A TAP read returns the virtio header followed by the frame, so
 // reading at offset-VirtioNetLen puts both where port.Port wants them.
 func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
-	n := 0
-	var rerr error
-	err := d.rc.Read(func(fd uintptr) bool {
-		for n < len(bufs) {
-			m, err := unix.Read(int(fd), bufs[n][offset-header.VirtioNetLen:])
-			switch {
-			case err == unix.EINTR:
-				continue
-			case err == unix.EAGAIN:
-				return n > 0 // false: wait for readiness
-			case err != nil:
-				rerr = err
-				return true
-			case m < header.VirtioNetLen+header.EthernetLen:
-				continue // runt: nothing to forward
-			}
-			sizes[n] = m - header.VirtioNetLen
-			n++
-		}
-		return true
-	})
+	d.rbufs, d.rsizes, d.roff, d.rn, d.rerr = bufs, sizes, offset, 0, nil
+	err := d.rc.Read(d.readFn)
+	n, rerr := d.rn, d.rerr
+	d.rbufs, d.rsizes, d.rerr = nil, nil, nil
 	if err != nil {
 		return n, d.mapErr(err)
 	}
@@ -184,34 +184,54 @@ func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	return n, nil
 }
 
+// drain is Read's body, run by the poller: it returns false to wait for
+// readiness when nothing was read yet.
+func (d *Device) drain(fd uintptr) bool {
+	for d.rn < len(d.rbufs) {
+		m, err := unix.Read(int(fd), d.rbufs[d.rn][d.roff-header.VirtioNetLen:])
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			return d.rn > 0
+		case err != nil:
+			d.rerr = err
+			return true
+		case m < header.VirtioNetLen+header.EthernetLen:
+			continue // runt: nothing to forward
+		}
+		d.rsizes[d.rn] = m - header.VirtioNetLen
+		d.rn++
+	}
+	return true
+}
+
 // Write implements port.Port. The frames are written with their virtio
 // header, so checksums left to fill and super-frames go to the kernel as
 // they are. Writing to a TAP never blocks: a frame the kernel refuses
 // (EAGAIN when the queue is full, EIO while the link is down) is dropped.
+// Writers share the descriptor directly, without the poller's lock.
 func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.closed.Load() {
+		return 0, port.ErrClosed
+	}
 	n := 0
 	var werr error
-	err := d.rc.Write(func(fd uintptr) bool {
-		for _, b := range bufs {
-			for {
-				_, err := unix.Write(int(fd), b[offset-header.VirtioNetLen:])
-				if err == unix.EINTR {
-					continue
-				}
-				if err != nil {
-					if werr == nil {
-						werr = err
-					}
-				} else {
-					n++
-				}
-				break
+	for _, b := range bufs {
+		for {
+			_, err := unix.Write(d.fd, b[offset-header.VirtioNetLen:])
+			if err == unix.EINTR {
+				continue
 			}
+			if err == nil {
+				n++
+			} else if werr == nil {
+				werr = err
+			}
+			break
 		}
-		return true
-	})
-	if err != nil {
-		return n, d.mapErr(err)
 	}
 	if werr != nil {
 		return n, fmt.Errorf("write tap %s: %w", d.name, werr)
@@ -221,7 +241,11 @@ func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
 
 // Close implements port.Port. A persistent device stays in the kernel.
 func (d *Device) Close() error {
-	d.closed.Store(true)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed.Swap(true) {
+		return port.ErrClosed
+	}
 	return d.f.Close()
 }
 

@@ -134,3 +134,24 @@ func TestCloseUnblocksRead(t *testing.T) {
 		t.Fatalf("Write after Close = %v, want port.ErrClosed", err)
 	}
 }
+
+func TestReadWriteNoAllocs(t *testing.T) {
+	d, peer := socketpairDevice(t)
+	bufs, sizes := newBufs(4), make([]int, 4)
+	out := [][]byte{frame(100, 1), frame(200, 2)}
+	scratch := make([]byte, 4096)
+	allocs := testing.AllocsPerRun(200, func() {
+		unix.Write(peer, out[0])
+		if n, err := d.Read(bufs, sizes, port.ReadOffset); n != 1 || err != nil {
+			t.Fatalf("Read = %d, %v", n, err)
+		}
+		if n, err := d.Write(out, header.VirtioNetLen); n != 2 || err != nil {
+			t.Fatalf("Write = %d, %v", n, err)
+		}
+		unix.Read(peer, scratch)
+		unix.Read(peer, scratch)
+	})
+	if allocs != 0 {
+		t.Errorf("a Read and a Write allocate %.1f times, want 0", allocs)
+	}
+}
