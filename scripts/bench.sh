@@ -53,10 +53,8 @@ measure() {
 	for _ in $(seq "$RUNS"); do
 		t=$($cli iperf3 -c "$addr" -t "$SECS" -J | awk '/"sum_received"/{f=1} f && /"bits_per_second"/{gsub(/[,]/,""); print $2/1e9; exit}')
 		tcps+=("$t")
-		u=$($cli iperf3 -c "$addr" -t "$SECS" -u -l 64 -b 0 -J | awk -v s="$SECS" '
-			/"sum"[^_]/ || /"sum": /{f=1}
-			f && /"packets"/{gsub(/[,]/,""); p=$2}
-			f && /"lost_packets"/{gsub(/[,]/,""); l=$2; print (p-l)/s; exit}')
+		# Received payload bits per second over 64-byte datagrams.
+		u=$($cli iperf3 -c "$addr" -t "$SECS" -u -l 64 -b 0 -J | awk '/"sum_received"/{f=1} f && /"bits_per_second"/{gsub(/[,]/,""); print $2/512; exit}')
 		ppss+=("$u")
 		r=$($cli ping -q -c 200 -i 0.01 "$addr" | awk -F/ '/^rtt|^round-trip/{print $5}')
 		rtts+=("$r")
