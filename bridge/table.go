@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vswitchd/vswitchd/header"
@@ -178,6 +179,23 @@ type Table struct {
 	ports   map[uint16]*portState // ports with dynamic entries
 	stats   Stats                 // Entries is left 0; Stats fills it in
 	scratch []uint64              // keys, reused by removeIf
+
+	// gen is bumped after every change to the table, before mu is
+	// released; see Generation.
+	gen atomic.Uint64
+}
+
+// Generation returns a number that changes after every change to the table
+// (learning, moves, refreshes, removals, statics). A caller that read it
+// before a Forward or Lookup may reuse that answer for as long as the
+// number stays the same and no longer than RefreshInterval/2, so that
+// aging still sees the traffic.
+func (t *Table) Generation() uint64 { return t.gen.Load() }
+
+// unlock releases mu after a change, bumping the generation first.
+func (t *Table) unlock() {
+	t.gen.Add(1)
+	t.mu.Unlock()
 }
 
 // New returns an empty table configured by opt.
@@ -250,7 +268,7 @@ func (t *Table) fresh(val uint64, port uint16, now int64) bool {
 // new address, a move or an expired entry.
 func (t *Table) learnSlow(key uint64, port uint16, now int64) Event {
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer t.unlock()
 	if sh, i, ok := t.locate(key); ok {
 		val := sh.arr.Load().slots[i].val.Load()
 		switch old := valPort(val); {
@@ -422,7 +440,7 @@ func (t *Table) AddStatic(vid uint16, mac header.MAC, port uint16) error {
 	}
 	val := pack(port, true, 0)
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer t.unlock()
 	sh, i, ok := t.locate(key)
 	if !ok {
 		t.insert(key, val)
@@ -443,7 +461,7 @@ func (t *Table) AddStatic(vid uint16, mac header.MAC, port uint16) error {
 func (t *Table) Delete(vid uint16, mac header.MAC) bool {
 	key := makeKey(vid, mac)
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer t.unlock()
 	if _, _, ok := t.locate(key); !ok {
 		return false
 	}
@@ -525,7 +543,7 @@ func (t *Table) removeIf(match func(key, val uint64) bool, count *uint64) int {
 		}
 		total += len(victims)
 		t.scratch = victims[:0]
-		t.mu.Unlock()
+		t.unlock()
 	}
 	return total
 }

@@ -122,6 +122,7 @@ type Datapath struct {
 	pool   *port.Pool
 	log    *slog.Logger
 	epoch  time.Time // origin of the monotonic nanosecond clock passed to the tables
+	fwdTTL int64     // how long a worker may reuse a MAC table answer (ns)
 
 	snap atomic.Pointer[snapshot] // ports, read by workers once per batch
 
@@ -167,6 +168,7 @@ func New(opt Options) *Datapath {
 		stop:   make(chan struct{}),
 		nextID: 1,
 	}
+	dp.fwdTTL = int64(dp.fdb.RefreshInterval() / 2)
 	dp.snap.Store(&snapshot{})
 	if dp.router != nil {
 		dp.router.SetInjector(dp.Inject)

@@ -424,3 +424,25 @@ func BenchmarkForward(b *testing.B) {
 		}
 	}
 }
+
+// TestForwardCacheFollowsMoves: a worker's cached answer is dropped as soon
+// as the MAC table changes, so a MAC that moves is followed at once.
+func TestForwardCacheFollowsMoves(t *testing.T) {
+	s := newSwitch(t)
+	a := s.add("a", access(1), nil)
+	b := s.add("b", access(1), nil)
+	c := s.add("c", access(1), nil)
+	b.Inject(udpFrame(t, macB, bcast, 0, 100)) // B learned on b
+	s.expect("a")
+	s.expect("c")
+	for range 3 { // a's worker caches A→B: b
+		a.Inject(udpFrame(t, macA, macB, 0, 100))
+		s.expect("b")
+	}
+	c.Inject(udpFrame(t, macB, bcast, 0, 100)) // B moves to c
+	s.expect("a")
+	s.expect("b")
+	a.Inject(udpFrame(t, macA, macB, 0, 100))
+	s.expect("c")
+	s.expectNone("b")
+}

@@ -37,6 +37,21 @@ type worker struct {
 	// targets is scratch for one frame's egress set.
 	targets []target
 	snap    *snapshot
+	// fwd is the MAC table's last answer: consecutive frames of one flow
+	// (most of a batch) skip the table.
+	fwd fwdCache
+}
+
+// fwdCache is one remembered bridge decision. It holds while the table's
+// generation is unchanged and until until, half the table's refresh
+// interval, so the table still sees the source often enough to keep it.
+type fwdCache struct {
+	gen      uint64
+	until    int64
+	vid      uint16
+	in, out  PortID
+	src, dst header.MAC
+	d        bridge.Decision
 }
 
 // target is one egress port of a frame and how to tag the frame there.
@@ -124,7 +139,7 @@ func (w *worker) input(f *frame, cfg *PortConfig, now int64) {
 		w.cnt.drops[DropSpoofed]++
 		return
 	}
-	out, d := w.dp.fdb.Forward(f.meta.VID, pk.Src, pk.Dst, f.in, now)
+	out, d := w.forward(f.meta.VID, f.in, pk.Src, pk.Dst, now)
 	// ARP requests go to the router before they are flooded: it answers
 	// for its gateways and, with suppression on, for the addresses it
 	// assigned.
@@ -145,6 +160,20 @@ func (w *worker) input(f *frame, cfg *PortConfig, now int64) {
 	default:
 		w.cnt.drops[DropSamePort]++
 	}
+}
+
+// forward asks the MAC table (learn src on in, look up dst), unless the
+// answer for the same frame addresses is still cached.
+func (w *worker) forward(vid uint16, in PortID, src, dst header.MAC, now int64) (PortID, bridge.Decision) {
+	c := &w.fwd
+	fdb := w.dp.fdb
+	if now < c.until && c.src == src && c.dst == dst && c.vid == vid && c.in == in && c.gen == fdb.Generation() {
+		return c.out, c.d
+	}
+	gen := fdb.Generation() // before asking: a change after it invalidates the answer
+	out, d := fdb.Forward(vid, src, dst, in, now)
+	*c = fwdCache{gen: gen, until: now + w.dp.fwdTTL, vid: vid, in: in, out: out, src: src, dst: dst, d: d}
+	return out, d
 }
 
 // guard applies anti-spoofing to a frame from an endpoint port.
