@@ -50,6 +50,7 @@ func TestMain(m *testing.M) {
 // lab is one vswitchd running with --lab in its own namespace.
 type lab struct {
 	t      *testing.T
+	id     string // names this lab's namespaces
 	name   string // the lab namespace: the daemon's "host"
 	prefix string // endpoint namespace prefix
 	dir    string
@@ -60,10 +61,17 @@ type lab struct {
 	// inodes of endpoint namespaces seen, to prove no process outlives them.
 	nsInodes map[uint64]string
 	stopped  bool
+	ownsLab  bool // the test made the lab namespace (nsenter) and deletes it
 }
 
 type labOptions struct {
 	args []string // extra vswitchd flags
+	// id and dir, if set, reuse a previous lab's namespace names and
+	// state directory (a restart).
+	id, dir string
+	// nsenter runs the daemon with `nsenter --net=/run/netns/LAB` in a
+	// namespace the test makes, instead of --lab.
+	nsenter bool
 }
 
 func randHex(n int) string {
@@ -78,17 +86,33 @@ func startLab(t *testing.T, o labOptions) *lab {
 	t.Helper()
 	testutil.Privileged(t)
 	testutil.RequireTools(t, "ip")
-	id := randHex(3)
+	id := o.id
+	if id == "" {
+		id = randHex(3)
+	}
+	dir := o.dir
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	l := &lab{
-		t: t, name: "vsl-" + id, prefix: "v" + id + "-", dir: t.TempDir(),
+		t: t, id: id, name: "vsl-" + id, prefix: "v" + id + "-", dir: dir,
 		log: &bytes.Buffer{}, nsInodes: map[uint64]string{},
 	}
 	l.socket = filepath.Join(l.dir, "vswitchd.sock")
 	args := append([]string{
-		"--lab", l.name, "--socket", l.socket, "--state-dir", filepath.Join(l.dir, "state"),
+		"--socket", l.socket, "--state-dir", filepath.Join(l.dir, "state"),
 		"--netns-prefix", l.prefix, "--log-level", "debug",
 	}, o.args...)
-	l.cmd = exec.Command(filepath.Join(binDir, "vswitchd"), args...)
+	if o.nsenter {
+		if err := netns.Create(l.name); err != nil {
+			t.Fatal(err)
+		}
+		l.ownsLab = true
+		linkUp(t, l.name, "lo")
+		l.cmd = exec.Command("nsenter", append([]string{"--net=" + netns.Path(l.name), filepath.Join(binDir, "vswitchd")}, args...)...)
+	} else {
+		l.cmd = exec.Command(filepath.Join(binDir, "vswitchd"), append([]string{"--lab", l.name}, args...)...)
+	}
 	l.cmd.Stdout, l.cmd.Stderr = l.log, l.log
 	if err := l.cmd.Start(); err != nil {
 		t.Fatalf("start vswitchd: %v", err)
@@ -107,26 +131,44 @@ func (l *lab) stop() {
 	if l.stopped {
 		return
 	}
+	l.recordNamespaces()
+	l.halt(syscall.SIGTERM)
+	l.checkNoLeaks()
+}
+
+// halt sends sig to the daemon (by PID), waits for it to exit and deletes
+// the lab namespace if the test made it. It does not check for leaks:
+// after --keep or SIGKILL, things are meant to stay.
+func (l *lab) halt(sig syscall.Signal) {
+	if l.stopped {
+		return
+	}
 	l.stopped = true
 	t := l.t
-	l.recordNamespaces()
-	l.cmd.Process.Signal(syscall.SIGTERM)
+	l.cmd.Process.Signal(sig)
 	done := make(chan error, 1)
 	go func() { done <- l.cmd.Wait() }()
 	select {
 	case err := <-done:
-		if err != nil {
+		if err != nil && sig == syscall.SIGTERM {
 			t.Errorf("vswitchd exited with %v", err)
 		}
 	case <-time.After(30 * time.Second):
 		l.cmd.Process.Kill()
 		<-done
-		t.Errorf("vswitchd did not exit 30 s after SIGTERM")
+		t.Errorf("vswitchd did not exit 30 s after %v", sig)
 	}
 	if t.Failed() {
 		t.Logf("daemon log:\n%s", l.log)
 	}
-	l.checkNoLeaks()
+	if l.ownsLab {
+		if pids, err := netns.Pids(l.name); err == nil {
+			for _, pid := range pids {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		netns.Delete(l.name)
+	}
 }
 
 // recordNamespaces remembers the inode of every namespace of this lab.

@@ -1,0 +1,103 @@
+package test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vswitchd/vswitchd/internal/testutil"
+	"github.com/vswitchd/vswitchd/netns"
+)
+
+// ifindex returns the index of ifname inside the endpoint's namespace.
+func ifindex(t *testing.T, ns, ifname string) string {
+	t.Helper()
+	r := nsRun(ns, "cat", "/sys/class/net/"+ifname+"/ifindex")
+	if r.code != 0 {
+		t.Fatalf("ifindex of %s in %s: %v", ifname, ns, r)
+	}
+	return strings.TrimSpace(r.stdout)
+}
+
+// TestPrivilegedRestartKeep: with --keep, shutdown leaves endpoints (their
+// namespaces, persistent TAPs and processes); the next start re-adopts them
+// with their addresses and names, and they talk again.
+func TestPrivilegedRestartKeep(t *testing.T) {
+	testutil.RequireTools(t, "ping", "sleep")
+	l := startLab(t, labOptions{args: []string{"--keep"}})
+	l.mustCtl("network", "create", "test-network")
+	l.mustCtl("run", "-d", "--net", "test-network", "--name", "a", "--", "sleep", "300")
+	l.mustCtl("run", "-d", "--net", "test-network", "--name", "b", "--alias", "bee")
+	ipA, ipB := l.endpoint("a").NICs[0].IP, l.endpoint("b").NICs[0].IP
+	idxA := ifindex(t, l.prefix+"a", "eth0")
+	l.mustExec("a", "ping", "-c1", "-W2", "bee")
+	l.halt(syscall.SIGTERM)
+
+	for _, ep := range []string{"a", "b"} {
+		if !netns.Exists(l.prefix + ep) {
+			t.Fatalf("--keep: namespace of %s removed at shutdown", ep)
+		}
+	}
+	if pids, _ := netns.Pids(l.prefix + "a"); len(pids) == 0 {
+		t.Fatal("--keep: a's command did not survive the shutdown")
+	}
+
+	l2 := startLab(t, labOptions{id: l.id, dir: l.dir})
+	if got := l2.endpoint("a").NICs[0].IP; got != ipA {
+		t.Errorf("a's address after restart = %s, want %s", got, ipA)
+	}
+	if got := l2.endpoint("b").NICs[0].IP; got != ipB {
+		t.Errorf("b's address after restart = %s, want %s", got, ipB)
+	}
+	if got := ifindex(t, l.prefix+"a", "eth0"); got != idxA {
+		t.Errorf("a's eth0 was re-created (ifindex %s, was %s), want it re-adopted", got, idxA)
+	}
+	l2.mustExec("a", "ping", "-c1", "-W2", "bee")
+	l2.mustExec("b", "ping", "-c1", "-W2", "a")
+	if out := l2.mustCtl("fdb", "show"); !strings.Contains(out, "a/eth0") {
+		t.Errorf("after restart the switch did not learn a again:\n%s", out)
+	}
+	// rm ends the command the first daemon started.
+	l2.mustCtl("rm", "-f", "a")
+	// l2's cleanup removes b and checks that nothing is left.
+}
+
+// TestPrivilegedCleanupAfterKill: a daemon started with nsenter in another
+// namespace makes namespaces the host sees; after it is killed with
+// SIGKILL, `vswitchd cleanup` removes what it left.
+func TestPrivilegedCleanupAfterKill(t *testing.T) {
+	testutil.RequireTools(t, "nsenter", "sleep")
+	l := startLab(t, labOptions{nsenter: true})
+	l.mustCtl("network", "create", "test-network")
+	l.mustCtl("run", "-d", "--net", "test-network", "--name", "a", "--", "sleep", "300")
+	l.mustCtl("run", "-d", "--net", "test-network", "--name", "b")
+	names, _ := netns.List()
+	if !contains(names, l.prefix+"a") || !contains(names, l.prefix+"b") {
+		t.Fatalf("ip netns list = %v: endpoints of a daemon in another namespace must be visible", names)
+	}
+	l.recordNamespaces()
+	l.halt(syscall.SIGKILL)
+	if !netns.Exists(l.prefix + "a") {
+		t.Fatal("after SIGKILL the endpoints are already gone: nothing to clean up")
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r := runCmd(ctx, "", filepath.Join(binDir, "vswitchd"), "cleanup", "--state-dir", filepath.Join(l.dir, "state"))
+	if r.code != 0 {
+		t.Fatalf("vswitchd cleanup: %v", r)
+	}
+	for _, want := range []string{"removed endpoint a", "removed endpoint b", "killed process"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("cleanup output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	l.checkNoLeaks()
+	// A second cleanup has nothing to do and succeeds.
+	if r := runCmd(ctx, "", filepath.Join(binDir, "vswitchd"), "cleanup", "--state-dir", filepath.Join(l.dir, "state")); r.code != 0 {
+		t.Errorf("second cleanup: %v", r)
+	}
+}
