@@ -90,3 +90,27 @@ func TestReserveErrors(t *testing.T) {
 		t.Error("NewSubnet with a gateway outside the subnet succeeded")
 	}
 }
+
+// FuzzParseSubnet: no panic; an accepted subnet is canonical IPv4 with room
+// for a gateway and an endpoint, and NewSubnet accepts it.
+func FuzzParseSubnet(f *testing.F) {
+	for _, s := range []string{"10.1.0.0/24", "172.17.0.0/16", "192.168.0.0/30", "10.0.0.1/24", "fd00::/64", "0.0.0.0/0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParseSubnet(s)
+		if err != nil {
+			return
+		}
+		if !p.Addr().Is4() || p.Masked() != p || p.Bits() > 30 {
+			t.Fatalf("ParseSubnet(%q) = %v", s, p)
+		}
+		sub, err := NewSubnet(p, netip.Addr{})
+		if err != nil {
+			t.Fatalf("NewSubnet(%v): %v", p, err)
+		}
+		if a, err := sub.Allocate(); err != nil || !p.Contains(a) || a == sub.Gateway() {
+			t.Fatalf("Allocate in %v = %v, %v", p, a, err)
+		}
+	})
+}
