@@ -271,11 +271,11 @@ func (a *app) conntrackCmd() *cobra.Command {
 				if c.State != "" {
 					b.WriteString(c.State + " ")
 				}
-				b.WriteString(tupleString(c.Orig))
+				b.WriteString(tupleString(c.Proto, c.Orig, true))
 				if c.Packets != 0 {
 					fmt.Fprintf(&b, " packets=%d bytes=%d", c.Packets, c.Bytes)
 				}
-				b.WriteString(" " + tupleString(c.Reply))
+				b.WriteString(" " + tupleString(c.Proto, c.Reply, false))
 				if c.Assured {
 					b.WriteString(" [ASSURED]")
 				}
@@ -304,9 +304,17 @@ func (a *app) conntrackCmd() *cobra.Command {
 	return c
 }
 
-func tupleString(t control.Tuple) string {
+// tupleString formats a tuple as conntrack -L does; ICMP echo shows its
+// type (request in the original direction, reply in the reply one) and
+// identifier instead of ports.
+func tupleString(proto string, t control.Tuple, orig bool) string {
 	s := "src=" + t.Src + " dst=" + t.Dst
-	if t.SrcPort != 0 || t.DstPort != 0 {
+	switch {
+	case proto == "icmp" && orig:
+		s += fmt.Sprintf(" type=8 code=0 id=%d", t.SrcPort)
+	case proto == "icmp":
+		s += fmt.Sprintf(" type=0 code=0 id=%d", t.SrcPort)
+	case t.SrcPort != 0 || t.DstPort != 0:
 		s += fmt.Sprintf(" sport=%d dport=%d", t.SrcPort, t.DstPort)
 	}
 	return s
