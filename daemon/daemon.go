@@ -56,6 +56,10 @@ const (
 	stopGrace = 3 * time.Second
 )
 
+// nudPermanent is the kernel's NUD_PERMANENT neighbour state (linux/neighbour.h),
+// spelled out so the package also builds where netlink does not define it.
+const nudPermanent = 0x80
+
 // Config configures the daemon.
 type Config struct {
 	StateDir string
@@ -259,7 +263,7 @@ func (d *Daemon) startHostLeg() error {
 	// The router's address on the leg is known to the host kernel at once,
 	// so the first packet to an endpoint need not wait for ARP.
 	netlink.NeighSet(&netlink.Neigh{
-		LinkIndex: link.Attrs().Index, State: netlink.NUD_PERMANENT,
+		LinkIndex: link.Attrs().Index, State: nudPermanent,
 		IP: rtAddr.AsSlice(), HardwareAddr: d.hostMAC.HardwareAddr(),
 	})
 

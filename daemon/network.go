@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -136,7 +137,7 @@ func (d *Daemon) usedPrefixes(routes bool) []netip.Prefix {
 		}
 	}
 	if routes {
-		rs, _ := netlink.RouteList(nil, netlink.FAMILY_V4)
+		rs, _ := netlink.RouteList(nil, syscall.AF_INET)
 		for _, r := range rs {
 			if r.Dst == nil {
 				continue
@@ -145,7 +146,7 @@ func (d *Daemon) usedPrefixes(routes bool) []netip.Prefix {
 				used = append(used, p)
 			}
 		}
-		addrs, _ := netlink.AddrList(nil, netlink.FAMILY_V4)
+		addrs, _ := netlink.AddrList(nil, syscall.AF_INET)
 		for _, a := range addrs {
 			if p, ok := netipPrefix(a.IP, a.Mask); ok {
 				used = append(used, p.Masked())

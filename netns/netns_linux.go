@@ -14,16 +14,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// RunDir is where named namespaces are bind-mounted, as iproute2 does.
-const RunDir = "/run/netns"
-
-// EtcDir is where per-namespace configuration files live; `ip netns exec`
-// bind-mounts EtcDir/NAME/* over /etc/*.
-const EtcDir = "/etc/netns"
-
-// Handle is an open network namespace file descriptor.
-type Handle = vnetns.NsHandle
-
 // Current returns a handle to the calling thread's network namespace. In
 // vswitchd every thread outside Do is in the daemon's namespace, so this is
 // the daemon's namespace.
@@ -66,9 +56,6 @@ func Do(ns Handle, f func() error) error {
 	}()
 	return <-errc
 }
-
-// Path returns the bind-mount path of the named namespace.
-func Path(name string) string { return filepath.Join(RunDir, name) }
 
 // Exists reports whether a named namespace is mounted at Path(name).
 func Exists(name string) bool {

@@ -1,0 +1,49 @@
+//go:build !linux
+
+package netns
+
+import (
+	"errors"
+
+	"github.com/vishvananda/netlink"
+	vnetns "github.com/vishvananda/netns"
+)
+
+// ErrUnsupported is returned by everything that needs Linux namespaces.
+var ErrUnsupported = errors.New("network namespaces need Linux")
+
+// Current is not supported off Linux.
+func Current() (Handle, error) { return vnetns.None(), ErrUnsupported }
+
+// Do is not supported off Linux.
+func Do(Handle, func() error) error { return ErrUnsupported }
+
+// Exists reports false off Linux.
+func Exists(string) bool { return false }
+
+// List is not supported off Linux.
+func List() ([]string, error) { return nil, ErrUnsupported }
+
+// Create is not supported off Linux.
+func Create(string) error { return ErrUnsupported }
+
+// Open is not supported off Linux.
+func Open(string) (Handle, error) { return vnetns.None(), ErrUnsupported }
+
+// Delete is not supported off Linux.
+func Delete(string) error { return ErrUnsupported }
+
+// HandleAt is not supported off Linux.
+func HandleAt(Handle) (*netlink.Handle, error) { return nil, ErrUnsupported }
+
+// WriteEtc is not supported off Linux.
+func WriteEtc(string, string, []byte) error { return ErrUnsupported }
+
+// Sysctl is not supported off Linux.
+func Sysctl(Handle, string, string) error { return ErrUnsupported }
+
+// Pids is not supported off Linux.
+func Pids(string) ([]int, error) { return nil, ErrUnsupported }
+
+// Exec is not supported off Linux.
+func Exec(string, []string, []string) error { return ErrUnsupported }
