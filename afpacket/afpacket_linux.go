@@ -324,7 +324,7 @@ func (p *Port) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 			r.iovs[i].Base = nil // do not keep the caller's buffers alive
 		}
 		if err != nil {
-			return 0, p.mapErr(err)
+			return 0, port.MapClosed(p.closed.Load(), err)
 		}
 		if r.err != nil {
 			return 0, fmt.Errorf("read system port %s: %w", p.name, r.err)
@@ -592,7 +592,7 @@ func (p *Port) flush() (int, error) {
 	}
 	t.n, t.used = 0, 0
 	if err != nil {
-		return accepted, p.mapErr(err)
+		return accepted, port.MapClosed(p.closed.Load(), err)
 	}
 	return accepted, nil
 }
@@ -656,15 +656,6 @@ func (p *Port) Close() error {
 		return port.ErrClosed
 	}
 	return p.f.Close()
-}
-
-// mapErr turns the poller's error for a closed file, which RawConn does not
-// translate to os.ErrClosed, into port.ErrClosed.
-func (p *Port) mapErr(err error) error {
-	if p.closed.Load() || errors.Is(err, os.ErrClosed) {
-		return port.ErrClosed
-	}
-	return err
 }
 
 // errBadOffset is returned by Read and Write for an offset with no room for

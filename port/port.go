@@ -18,6 +18,7 @@ package port
 
 import (
 	"errors"
+	"os"
 
 	"github.com/vswitchd/vswitchd/header"
 )
@@ -82,3 +83,14 @@ type Port interface {
 
 // Buffer is one frame buffer (see the package comment for its layout).
 type Buffer [BufferSize]byte
+
+// MapClosed returns ErrClosed if the port has been closed or err is
+// os.ErrClosed, and err otherwise. A syscall.RawConn reports a closed file
+// with the poller's own error, which os.ErrClosed does not match, so ports
+// that use one track closing themselves and pass closed here.
+func MapClosed(closed bool, err error) error {
+	if closed || errors.Is(err, os.ErrClosed) {
+		return ErrClosed
+	}
+	return err
+}

@@ -26,7 +26,8 @@ echo
 echo "== go test summary: $pass passed, $fail failed, $skip skipped (tests and subtests); $pkgs_ok packages ok, $pkgs_fail failed; ${secs}s"
 if [ "$skip" != 0 ]; then
 	echo "skipped:"
-	grep -E -A1 '^\s*--- SKIP' "$out" | grep -vE '^(--)?$' | sed 's/^/  /'
+	# go test -v prints a test's log (the reason) just before its --- SKIP line.
+	grep -E -B1 '^\s*--- SKIP' "$out" | grep -vE '^(--|=== .*)?$' | sed 's/^/  /'
 fi
 if [ "$fail" != 0 ] || [ "$status" != 0 ]; then
 	echo "failed:"

@@ -1,7 +1,6 @@
 package tap
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -176,7 +175,7 @@ func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	n, rerr := d.rn, d.rerr
 	d.rbufs, d.rsizes, d.rerr = nil, nil, nil
 	if err != nil {
-		return n, d.mapErr(err)
+		return n, port.MapClosed(d.closed.Load(), err)
 	}
 	if rerr != nil && n == 0 {
 		return 0, fmt.Errorf("read tap %s: %w", d.name, rerr)
@@ -247,13 +246,4 @@ func (d *Device) Close() error {
 		return port.ErrClosed
 	}
 	return d.f.Close()
-}
-
-// mapErr turns the poller's error for a closed file, which RawConn does not
-// translate to os.ErrClosed, into port.ErrClosed.
-func (d *Device) mapErr(err error) error {
-	if d.closed.Load() || errors.Is(err, os.ErrClosed) {
-		return port.ErrClosed
-	}
-	return err
 }
