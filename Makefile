@@ -40,9 +40,11 @@ lint:
 	$(GO) vet ./...
 	staticcheck ./...
 
-# The race detector over the packages that need no root.
+# The race detector: unit tests, then the end-to-end tests against race-built
+# binaries (needs root and cgo for -race; make test builds without cgo).
 race:
-	$(GO) test -race -short -count=1 ./...
+	CGO_ENABLED=1 $(GO) test -race -count=1 $$($(GO) list ./... | grep -v /test$$)
+	VSWITCHD_TEST_RACE=1 $(GO) test -count=1 ./test/
 
 clean:
 	rm -rf $(BIN) test.out

@@ -37,6 +37,11 @@ func TestMain(m *testing.M) {
 	for _, c := range []string{"vswitchd", "vswitchctl"} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, c), "../cmd/"+c)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if os.Getenv("VSWITCHD_TEST_RACE") == "1" {
+			// The race detector needs cgo; only this test build uses it.
+			cmd = exec.Command("go", "build", "-race", "-o", filepath.Join(dir, c), "../cmd/"+c)
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+		}
 		if out, err := cmd.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", c, err, out)
 			os.RemoveAll(dir)
