@@ -418,6 +418,33 @@ func (d *Daemon) createNIC(h netns.Handle, e *Endpoint, nic *NIC) (*tap.Device, 
 	return dev, nil
 }
 
+// defaultRoute points the endpoint's default route at the gateway of its
+// first NIC with an address, which also becomes its first NIC.
+func (d *Daemon) defaultRoute(e *Endpoint) error {
+	nic, n := d.primaryNIC(e)
+	if nic == nil {
+		return nil
+	}
+	i := slices.Index(e.NICs, nic)
+	e.NICs[0], e.NICs[i] = e.NICs[i], e.NICs[0]
+	h, err := netns.Open(e.Netns)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	nh, err := netns.HandleAt(h)
+	if err != nil {
+		return err
+	}
+	defer nh.Close()
+	l, err := nh.LinkByName(nic.Interface)
+	if err != nil {
+		return err
+	}
+	gw := netip.MustParseAddr(n.Gateway)
+	return nh.RouteReplace(&netlink.Route{LinkIndex: l.Attrs().Index, Gw: gw.AsSlice(), Dst: &net.IPNet{IP: net.IPv4zero, Mask: net.CIDRMask(0, 32)}})
+}
+
 // deleteLinkIn deletes the link named name inside the namespace h, if any.
 func (d *Daemon) deleteLinkIn(h netns.Handle, name string) {
 	nh, err := netns.HandleAt(h)
@@ -649,8 +676,16 @@ func (d *Daemon) Disconnect(network string, c control.Disconnect) error {
 
 func (d *Daemon) disconnectLocked(n *Network, e *Endpoint) error {
 	nic := e.nic(n.Name)
+	hadDefault := e.NICs[0] == nic
 	d.detachNIC(e, nic)
 	e.NICs = slices.DeleteFunc(e.NICs, func(x *NIC) bool { return x == nic })
+	if hadDefault {
+		// The default route left with the NIC: the next network with an
+		// address takes it, as Docker does.
+		if err := d.defaultRoute(e); err != nil {
+			d.log.Warn("move default route", "endpoint", e.Name, "err", err)
+		}
+	}
 	if err := d.writeEtc(e); err != nil {
 		d.log.Warn("write /etc files", "endpoint", e.Name, "err", err)
 	}
@@ -682,6 +717,13 @@ func (d *Daemon) restore() error {
 	for _, pt := range d.state.Ports {
 		if err := d.attachSysPort(pt); err != nil {
 			d.log.Warn("system port not restored", "port", pt.Interface, "err", err)
+		}
+	}
+	if u := d.state.Uplink; u != nil && d.cfg.Uplink == nil {
+		up := control.Uplink{Interface: u.Interface, Address: u.Address, Gateway: u.Gateway}
+		if _, err := d.setUplinkLocked(up); err != nil {
+			d.log.Warn("uplink not restored", "interface", u.Interface, "err", err)
+			d.state.Uplink = nil
 		}
 	}
 	for _, e := range d.state.Endpoints {

@@ -103,3 +103,38 @@ func TestPrivilegedCleanupAfterKill(t *testing.T) {
 		t.Errorf("second cleanup: %v", r)
 	}
 }
+
+// TestPrivilegedRestartRestoresUplink: an uplink set at run time, and the
+// masquerade through it, come back after a restart; disconnecting an
+// endpoint's first network moves its default route to the next one.
+func TestPrivilegedRestartRestoresUplink(t *testing.T) {
+	testutil.RequireTools(t, "nsenter", "ping")
+	id := randHex(3)
+	lab := "vsl-" + id
+	if err := netns.Create(lab); err != nil { // outlives both daemons
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { netns.Delete(lab) })
+	linkUp(t, lab, "lo")
+	l := startLab(t, labOptions{id: id, nsenter: true, args: []string{"--keep"}})
+	setupInternet(t, l)
+	l.mustCtl("network", "create", "first")
+	l.mustCtl("network", "create", "second")
+	l.mustCtl("run", "-d", "--net", "first", "--name", "a")
+	l.mustExec("a", "ping", "-c1", "-W2", srvAddr)
+	l.halt(syscall.SIGTERM)
+
+	l2 := startLab(t, labOptions{id: id, dir: l.dir, nsenter: true})
+	if out := l2.mustCtl("uplink", "show"); !strings.Contains(out, uplinkAddr) {
+		t.Fatalf("uplink after restart:\n%s", out)
+	}
+	l2.mustExec("a", "ping", "-c1", "-W2", srvAddr)
+
+	l2.mustCtl("network", "connect", "second", "a")
+	l2.mustCtl("network", "disconnect", "first", "a")
+	out := l2.mustExec("a", "ip", "route", "show", "default")
+	if !strings.Contains(out, "via "+gateway(t, l2, "second")) {
+		t.Errorf("default route after disconnecting the first network: %q, want via second's gateway", out)
+	}
+	l2.mustExec("a", "ping", "-c1", "-W2", srvAddr)
+}
