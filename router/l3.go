@@ -409,9 +409,15 @@ func decTTL(ip header.IPv4) {
 	ip.SetChecksum(header.ChecksumUpdate16(ip.Checksum(), old, old-0x100))
 }
 
-// published finds the published port a new connection to dst is for.
+// published finds the published port a new connection to dst is for. Only
+// a packet that opens a connection qualifies (for TCP, a SYN without ACK):
+// a reply to the host, whose own connections are not translated, may well
+// be addressed to a port inside a published range.
 func (c *compiled) published(pk *header.Parsed, dst netip.Addr) (Published, bool) {
 	if pk.L4Off == 0 || pk.Proto != header.ProtoTCP && pk.Proto != header.ProtoUDP {
+		return Published{}, false
+	}
+	if pk.Proto == header.ProtoTCP && pk.TCPFlags&(header.TCPFlagSYN|header.TCPFlagACK) != header.TCPFlagSYN {
 		return Published{}, false
 	}
 	for _, p := range c.cfg.Published {

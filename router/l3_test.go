@@ -838,3 +838,16 @@ func TestTTLZeroNotWrapped(t *testing.T) {
 		})
 	}
 }
+
+// TestReplyToHostNotPublished: a reply from an endpoint to the host whose
+// destination port happens to lie in a published range is routed to the
+// host, not taken for a new published-port connection.
+func TestReplyToHostNotPublished(t *testing.T) {
+	h := newHarness(t, nil)
+	before := stats(h.r)
+	f := tcp4(t, a1MAC, gwAMAC, ap(a1IP, 80), ap(hostIP, 8083), header.TCPFlagSYN|header.TCPFlagACK)
+	if v, to := h.input(vidA, f); v != router.Forward || to != toHost {
+		t.Fatalf("Input(SYN-ACK to host:8083) = %v %+v, want Forward to the host", vs(v), to)
+	}
+	checkStats(t, h.r, before, map[string]uint64{"routed": 1})
+}
