@@ -49,6 +49,15 @@ type Stats struct {
 	// KernelDrops counts frames the kernel dropped because the socket's
 	// receive queue was full (PACKET_STATISTICS tp_drops).
 	KernelDrops uint64
+	// TxTooBig counts frames the kernel refused as longer than the link's
+	// MTU allows (EMSGSIZE; super-frames are exempt). A QinQ provider link
+	// needs an MTU of 1508 for full-size customer frames.
+	TxTooBig uint64
+	// TxQueueFull counts frames dropped because the socket's send queue
+	// was full (EAGAIN, ENOBUFS).
+	TxQueueFull uint64
+	// TxRefused counts frames the kernel refused for other reasons.
+	TxRefused uint64
 }
 
 const macsLen = 12 // destination and source MACs, before the first tag

@@ -74,6 +74,7 @@ type Port struct {
 
 	stats struct {
 		truncated, runts, errors, kernelDrops atomic.Uint64
+		txTooBig, txQueueFull, txRefused      atomic.Uint64
 	}
 	statsMu sync.Mutex // serialises PACKET_STATISTICS reads, which reset the kernel's counters
 }
@@ -610,12 +611,22 @@ func (p *Port) send(fd uintptr) bool {
 		case unix.EAGAIN, unix.ENOBUFS:
 			// The send queue is full: drop the rest of the batch
 			// rather than retry each frame.
+			p.stats.txQueueFull.Add(uint64(t.n - k))
 			for ; k < t.n; k++ {
 				t.failed[k] = true
 			}
 			t.setErr(e)
 		default:
-			// sendmmsg stopped at message k: drop it, go on.
+			// sendmmsg stopped at message k: drop it, go on. EMSGSIZE
+			// is a frame (not a super-frame) longer than the link's
+			// MTU allows: Linux tolerates 4 bytes over the MTU only
+			// under an 0x8100 outer tag, so a full-size frame with two
+			// tags (QinQ, 0x88a8 outside) needs an MTU of 1508.
+			if e == unix.EMSGSIZE {
+				p.stats.txTooBig.Add(1)
+			} else {
+				p.stats.txRefused.Add(1)
+			}
 			t.failed[k] = true
 			t.setErr(e)
 			k++
@@ -629,6 +640,23 @@ func (t *txState) setErr(e syscall.Errno) {
 		t.err = e
 	}
 }
+
+// DeviceDrops implements port.DeviceCounter.
+func (p *Port) DeviceDrops() map[string]uint64 {
+	st := p.Stats()
+	m := map[string]uint64{}
+	for k, v := range map[string]uint64{
+		"rx-truncated": st.RxTruncated, "rx-runt": st.RxRunts, "rx-error": st.RxErrors, "kernel-drop": st.KernelDrops,
+		"tx-too-big": st.TxTooBig, "tx-queue-full": st.TxQueueFull, "tx-refused": st.TxRefused,
+	} {
+		if v != 0 {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+var _ port.DeviceCounter = (*Port)(nil)
 
 // Stats returns the port's drop counters.
 func (p *Port) Stats() Stats {
@@ -646,6 +674,9 @@ func (p *Port) Stats() Stats {
 		RxRunts:     p.stats.runts.Load(),
 		RxErrors:    p.stats.errors.Load(),
 		KernelDrops: p.stats.kernelDrops.Load(),
+		TxTooBig:    p.stats.txTooBig.Load(),
+		TxQueueFull: p.stats.txQueueFull.Load(),
+		TxRefused:   p.stats.txRefused.Load(),
 	}
 }
 

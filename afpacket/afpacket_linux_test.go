@@ -410,3 +410,37 @@ func TestPrivilegedTruncated(t *testing.T) {
 		t.Errorf("Stats.RxTruncated = %d, want 1", s.RxTruncated)
 	}
 }
+
+// TestPrivilegedWriteTooBig: a frame (not a super-frame) longer than the
+// link's MTU with one tag allows — a full-size frame with two tags on a
+// 1500-byte link — is refused by the kernel, dropped, and counted as
+// tx-too-big, so a QinQ link whose MTU is too small is easy to see. The
+// other frames of the batch still go.
+func TestPrivilegedWriteTooBig(t *testing.T) {
+	testutil.Privileged(t)
+	l := newLab(t)
+	l.veth("va", "vb", nil)
+	p := l.open("va", Options{}, modes[0].feat)
+	peer := l.raw("vb", false)
+	dst, src := l.mac("vb"), l.mac("va")
+	frames := [][]byte{
+		ether(dst, src, []uint16{0x88a8, 30, 0x8100, 100}, etherTest, testPayload(1500, 1)), // 1522 bytes
+		ether(dst, src, []uint16{0x8100, 100}, etherTest, testPayload(1500, 2)),             // 1518: allowed
+	}
+	var bufs [][]byte
+	for _, f := range frames {
+		b := make([]byte, port.WriteOffset+len(f))
+		copy(b[port.WriteOffset:], f)
+		bufs = append(bufs, b)
+	}
+	n, err := p.Write(bufs, port.WriteOffset)
+	if n != 1 || err == nil {
+		t.Fatalf("Write = %d, %v; want 1 and an EMSGSIZE error", n, err)
+	}
+	if got := p.DeviceDrops()["tx-too-big"]; got != 1 {
+		t.Errorf("tx-too-big = %d, want 1 (drops %v)", got, p.DeviceDrops())
+	}
+	if _, got, ok := peer.recv(); !ok || !bytes.Equal(got, frames[1]) {
+		t.Errorf("the single-tagged full-size frame did not arrive")
+	}
+}

@@ -339,7 +339,13 @@ func (dp *Datapath) Ports() []PortInfo {
 	s := dp.snap.Load()
 	out := make([]PortInfo, 0, len(s.list))
 	for _, ps := range s.list {
-		out = append(out, PortInfo{ID: ps.id, Config: *ps.cfg.Load(), Counters: ps.counters.Values()})
+		pi := PortInfo{ID: ps.id, Config: *ps.cfg.Load(), Counters: ps.counters.Values()}
+		if dc, ok := ps.dev.(port.DeviceCounter); ok {
+			for k, v := range dc.DeviceDrops() {
+				pi.Counters.Drops[k] += v
+			}
+		}
+		out = append(out, pi)
 	}
 	return out
 }

@@ -81,6 +81,14 @@ type Port interface {
 	Close() error
 }
 
+// DeviceCounter is implemented by ports that count frames their device
+// refused or lost before the datapath saw them (truncated reads, kernel
+// socket drops). Listings show them next to the datapath's own drops.
+type DeviceCounter interface {
+	// DeviceDrops returns the counts by name; zero counts may be omitted.
+	DeviceDrops() map[string]uint64
+}
+
 // Buffer is one frame buffer (see the package comment for its layout).
 type Buffer [BufferSize]byte
 

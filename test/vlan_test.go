@@ -529,6 +529,20 @@ func TestPrivilegedVLANQinQOffloads(t *testing.T) {
 	veth(t, ca.name, "c", pa.name, "c")
 	veth(t, pa.name, "p", pb.name, "p")
 	veth(t, pb.name, "c", cb.name, "c")
+	// The provider link carries customer frames with two tags: a full-size
+	// frame that is not a super-frame is 1522 bytes. Linux allows 4 bytes
+	// over the MTU only under an 0x8100 outer tag, so with 802.1ad outside
+	// both ends need an MTU of 1508, as on any QinQ network (else the
+	// sender's kernel refuses the frame: tx-too-big).
+	for _, l := range []*lab{pa, pb} {
+		withLinks(t, l.name, func(nh *netlink.Handle) error {
+			link, err := nh.LinkByName("p")
+			if err != nil {
+				return err
+			}
+			return nh.LinkSetMTU(link, 1508)
+		})
+	}
 	for _, l := range []*lab{ca, cb} {
 		l.mustCtl("port", "add", "c", "--mode", "trunk", "--vlans", "100")
 	}
@@ -537,6 +551,13 @@ func TestPrivilegedVLANQinQOffloads(t *testing.T) {
 		l.mustCtl("port", "add", "p", "--mode", "trunk", "--vlans", "30")
 	}
 
+	t.Cleanup(func() {
+		if t.Failed() { // where did frames go?
+			for _, l := range []*lab{ca, pa, pb, cb} {
+				t.Logf("%s stats:\n%s", l.name, l.ctl("stats").stdout)
+			}
+		}
+	})
 	c := startCapture(t, pa.name, "p", "-c", "500")
 	ca.mustExec("xa", "ping", "-c", "2", "-i", "0.2", "-W", "2", "192.168.100.12")
 	tcpTransfer(t, ca.epRunner("xa"), cb.epRunner("xb"), "192.168.100.12", 16<<20)
