@@ -157,6 +157,9 @@ func (p *Policy) Ingress(pk *header.Parsed) (in Ingress, ok bool) {
 			var cvid uint16
 			if pk.Tags > 1 {
 				cvid = pk.TCI[1] & vidMask
+				if cvid > header.MaxVID {
+					return Ingress{}, false // reserved VID inside, as outside
+				}
 			}
 			return Ingress{
 				Meta: Meta{VID: vid, TCI: tci & pcpMask, QinQ: tpid == header.EtherTypeQinQ, CVID: cvid},

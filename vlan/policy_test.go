@@ -52,6 +52,7 @@ var testTags = map[string][]tag{
 	"c20+c10":        {{ctpid, 20}, {ctpid, 10}},
 	"prio+c10":       {{ctpid, p5}, {ctpid, 10}},
 	"c4095":          {{ctpid, 4095}},
+	"s20+c4095":      {{stpid, 20}, {ctpid, 4095}},
 	"9100-10":        {{0x9100, 10}},
 	"s20+c10+c30":    {{stpid, 20}, {ctpid, 10}, {ctpid, 30}},
 	"c10-untag-prio": {{ctpid, 10}, {ctpid, p5}},
@@ -96,6 +97,7 @@ func TestIngress(t *testing.T) {
 		{"trunk-all", "c10-untag-prio", pop(Meta{VID: 10})},
 		{"trunk-all", "prio+c10", drop},
 		{"trunk-all", "c4095", drop},
+		{"trunk-all", "s20+c4095", drop}, // the reserved VID inside is refused too
 		{"trunk-all", "9100-10", drop},
 		{"trunk20", "c10", drop},
 		{"trunk20", "c20", pop(Meta{VID: 20})},
