@@ -272,11 +272,16 @@ func (w *worker) lookup(id PortID) *portState {
 // A MAC whose port was just removed is as good as unknown: flood.
 func (w *worker) unicast(f *frame, id PortID) {
 	ps := w.lookup(id)
-	if ps == nil || ps.cfg.Load().Routed {
+	if ps == nil {
 		w.flood(f)
 		return
 	}
-	eg, ok := ps.cfg.Load().VLAN.Egress(f.meta)
+	cfg := ps.cfg.Load()
+	if cfg.Routed {
+		w.flood(f)
+		return
+	}
+	eg, ok := cfg.VLAN.Egress(f.meta)
 	if !ok {
 		w.cnt.drops[DropVLANEgress]++
 		return

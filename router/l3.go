@@ -266,7 +266,12 @@ func (r *Router) translated(c *compiled, s side, pkt *Packet, conn *nat.Conn, d 
 	if r.nat.Apply(pkt.Frame, pk, conn, d, pkt.partial(), now) != nat.VerdictAccept {
 		return r.drop(statNATInvalid)
 	}
-	return r.deliver(c, pkt, now)
+	// The connection's other zone is where the packet goes.
+	egress := conn.Zone(nat.Reply)
+	if d.Base() == nat.Reply {
+		egress = conn.Zone(nat.Original)
+	}
+	return r.deliver(c, pkt, egress, now)
 }
 
 // isLocal reports whether ip is one of the router's own addresses.
@@ -280,17 +285,23 @@ func (r *Router) isLocal(c *compiled, ip netip.Addr) bool {
 	return c.cfg.Host != nil && ip == c.cfg.Host.Addr
 }
 
-// deliver forwards a packet by its (possibly translated) destination.
-func (r *Router) deliver(c *compiled, pkt *Packet, now int64) (Verdict, Target) {
-	dst := header.IPv4(pkt.Frame[pkt.Parsed.L3Off:]).Dst()
-	if e, ok := c.endpoints[dst]; ok {
-		return r.toEndpoint(pkt, e)
-	}
-	if h := c.cfg.Host; h != nil && dst == h.HostAddr {
-		return r.toHost(h, pkt)
-	}
-	if u := c.cfg.Uplink; u != nil && c.networkOf(dst) == nil {
-		return r.toUplink(u, pkt, dst, now)
+// deliver forwards a translated packet into zone, the side of its
+// connection it is headed for, by its new destination (Apply updated it).
+func (r *Router) deliver(c *compiled, pkt *Packet, zone uint16, now int64) (Verdict, Target) {
+	dst := pkt.Parsed.DstIP
+	switch zone {
+	case ZoneUplink:
+		if u := c.cfg.Uplink; u != nil {
+			return r.toUplink(u, pkt, dst, now)
+		}
+	case ZoneHost:
+		if h := c.cfg.Host; h != nil && dst == h.HostAddr {
+			return r.toHost(h, pkt)
+		}
+	default:
+		if e, ok := c.endpoints[dst]; ok && e.net.ID == zone {
+			return r.toEndpoint(pkt, e)
+		}
 	}
 	return r.drop(statNoRoute)
 }
