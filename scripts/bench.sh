@@ -136,6 +136,6 @@ printf '  %-28s TCP %s   UDP-64 %s   RTT %s\n' "NAT vs iptables MASQUERADE" \
 
 echo
 echo "== in-process (go test -bench): ns and allocations per operation"
-go test -run '^$' -bench 'BenchmarkDecode|BenchmarkForward$|BenchmarkForward/|BenchmarkEstablished$|BenchmarkEstablished/|BenchmarkPush|BenchmarkPop' \
+go test -run '^$' -bench 'BenchmarkDecode|BenchmarkForward$|BenchmarkForward/|BenchmarkInputMasqueradedTCP|BenchmarkEstablished$|BenchmarkEstablished/|BenchmarkPush|BenchmarkPop' \
 	-benchtime 1s ./header/ ./bridge/ ./datapath/ ./router/ ./nat/ ./vlan/ 2>/dev/null |
 	awk '/^Benchmark/ {printf "  %-52s %12s %s", $1, $3, $4; for (i=5;i<=NF;i++) printf " %s", $i; print ""} /^ok|^FAIL/ {print "  " $0}'
