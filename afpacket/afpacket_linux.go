@@ -438,9 +438,10 @@ func (p *Port) describe(frame []byte, vh header.VirtioNet, status uint32) {
 			f.GSOType = header.VirtioNetGSOTCPv6
 		}
 		if !partial {
-			// A super-frame's checksum is left to fill (§3 of
-			// notes/FASTPATH.md): replace the full sum with the
-			// pseudo-header sum over the whole segment.
+			// A super-frame's checksum is left to fill (the
+			// virtio-net contract: CHECKSUM_PARTIAL): replace the
+			// full sum with the pseudo-header sum over the whole
+			// segment.
 			l4len := uint16(pk.L3End - pk.L4Off)
 			var sum uint16
 			if pk.IPVersion == 4 {

@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vswitchd/vswitchd/header"
@@ -60,13 +61,15 @@ func IsGratuitous(a header.ARP) bool { return a.SenderIP() == a.TargetIP() }
 // longer there, but the switch re-resolves instead).
 const DefaultTimeout = 60 * time.Second
 
-// Cache is a neighbour table: IPv4 address → MAC, with aging. It is safe for
-// concurrent use.
+// Cache is a neighbour table: IPv4 address → MAC, with aging. It is safe
+// for concurrent use. Readers (Lookup, on the routed fast path) load an
+// immutable map through an atomic pointer and never write shared memory;
+// writers copy the map, which is small and changes rarely.
 type Cache struct {
 	timeout int64 // nanoseconds
 
-	mu      sync.RWMutex // guards entries
-	entries map[netip.Addr]entry
+	mu   sync.Mutex                           // serialises writers
+	snap atomic.Pointer[map[netip.Addr]entry] // immutable once stored
 }
 
 type entry struct {
@@ -89,44 +92,59 @@ func NewCache(timeout time.Duration) *Cache {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	return &Cache{timeout: int64(timeout), entries: map[netip.Addr]entry{}}
+	c := &Cache{timeout: int64(timeout)}
+	c.snap.Store(&map[netip.Addr]entry{})
+	return c
+}
+
+func (c *Cache) entries() map[netip.Addr]entry { return *c.snap.Load() }
+
+// change copies the map under mu, lets f edit the copy, and publishes it.
+// Callers hold mu.
+func (c *Cache) change(f func(m map[netip.Addr]entry)) {
+	old := c.entries()
+	m := make(map[netip.Addr]entry, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	f(m)
+	c.snap.Store(&m)
 }
 
 // Update records that ip is at mac, as seen at now. It does not replace a
 // static entry.
 func (c *Cache) Update(ip netip.Addr, mac header.MAC, now int64) {
-	c.mu.RLock()
-	e, ok := c.entries[ip]
-	c.mu.RUnlock()
-	if ok && (e.static || e.mac == mac && now-e.updated < c.timeout/4) {
-		return // unchanged and fresh: no write lock on the common path
+	if e, ok := c.entries()[ip]; ok && (e.static || e.mac == mac && now-e.updated < c.timeout/4) {
+		return // unchanged and fresh: no copy on the common path
 	}
 	c.mu.Lock()
-	if e, ok := c.entries[ip]; !ok || !e.static {
-		c.entries[ip] = entry{mac: mac, updated: now}
-	}
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	c.change(func(m map[netip.Addr]entry) {
+		if e, ok := m[ip]; !ok || !e.static {
+			m[ip] = entry{mac: mac, updated: now}
+		}
+	})
 }
 
 // SetStatic records a permanent entry.
 func (c *Cache) SetStatic(ip netip.Addr, mac header.MAC) {
 	c.mu.Lock()
-	c.entries[ip] = entry{mac: mac, static: true}
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	c.change(func(m map[netip.Addr]entry) { m[ip] = entry{mac: mac, static: true} })
 }
 
 // Delete removes ip's entry, static or not.
 func (c *Cache) Delete(ip netip.Addr) {
 	c.mu.Lock()
-	delete(c.entries, ip)
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	if _, ok := c.entries()[ip]; ok {
+		c.change(func(m map[netip.Addr]entry) { delete(m, ip) })
+	}
 }
 
-// Lookup returns ip's MAC if it has a valid entry at now.
+// Lookup returns ip's MAC if it has a valid entry at now. It only reads.
 func (c *Cache) Lookup(ip netip.Addr, now int64) (header.MAC, bool) {
-	c.mu.RLock()
-	e, ok := c.entries[ip]
-	c.mu.RUnlock()
+	e, ok := c.entries()[ip]
 	if !ok || !e.static && now-e.updated >= c.timeout {
 		return header.MAC{}, false
 	}
@@ -138,20 +156,28 @@ func (c *Cache) Age(now int64) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := 0
-	for ip, e := range c.entries {
+	for _, e := range c.entries() {
 		if !e.static && now-e.updated >= c.timeout {
-			delete(c.entries, ip)
 			n++
 		}
+	}
+	if n > 0 {
+		c.change(func(m map[netip.Addr]entry) {
+			for ip, e := range m {
+				if !e.static && now-e.updated >= c.timeout {
+					delete(m, ip)
+				}
+			}
+		})
 	}
 	return n
 }
 
 // Entries returns the valid entries at now, sorted by address.
 func (c *Cache) Entries(now int64) []Neighbor {
-	c.mu.RLock()
-	out := make([]Neighbor, 0, len(c.entries))
-	for ip, e := range c.entries {
+	entries := c.entries()
+	out := make([]Neighbor, 0, len(entries))
+	for ip, e := range entries {
 		if !e.static && now-e.updated >= c.timeout {
 			continue
 		}
@@ -161,7 +187,6 @@ func (c *Cache) Entries(now int64) []Neighbor {
 		}
 		out = append(out, n)
 	}
-	c.mu.RUnlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].IP.Less(out[j].IP) })
 	return out
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/port"
+	"github.com/vswitchd/vswitchd/vlan"
 )
 
 // TestForwardAllocs checks that the per-frame call never allocates.
@@ -79,7 +81,7 @@ func testConcurrent(t *testing.T, shardBits int) {
 	}
 
 	var wg sync.WaitGroup
-	for p := range uint16(ports) {
+	for p := range port.ID(ports) {
 		wg.Go(func() {
 			r := rand.New(rand.NewPCG(uint64(p), 1))
 			for i := range frames {
@@ -97,7 +99,7 @@ func testConcurrent(t *testing.T, shardBits int) {
 					continue
 				}
 				dst := macs[r.IntN(numMACs)]
-				out, d := tb.Forward(uint16(i%2), src, dst, p, tick())
+				out, d := tb.Forward(vlan.ID(i%2), src, dst, p, tick())
 				if d == DecisionForward && (out == p || out >= ports+2) {
 					t.Errorf("Forward(%d, %v, %v, %d, now) = %d, %v: bad port", i%2, src, dst, p, out, d)
 					return
@@ -120,20 +122,20 @@ func testConcurrent(t *testing.T, shardBits int) {
 			case 0:
 				tb.Age(n)
 			case 1:
-				tb.FlushPort(uint16(r.IntN(ports)))
+				tb.FlushPort(port.ID(r.IntN(ports)))
 			case 2:
-				tb.FlushVLAN(uint16(r.IntN(2)))
+				tb.FlushVLAN(vlan.ID(r.IntN(2)))
 			case 3:
-				if err := tb.AddStatic(uint16(r.IntN(2)), macs[r.IntN(numMACs)], ports+uint16(r.IntN(2))); err != nil {
+				if err := tb.AddStatic(vlan.ID(r.IntN(2)), macs[r.IntN(numMACs)], ports+port.ID(r.IntN(2))); err != nil {
 					t.Errorf("AddStatic: %v", err)
 				}
 			case 4:
-				tb.Delete(uint16(r.IntN(2)), macs[r.IntN(numMACs)])
+				tb.Delete(vlan.ID(r.IntN(2)), macs[r.IntN(numMACs)])
 			case 5:
 				tb.Entries(n)
 				tb.Stats()
 			case 6:
-				tb.RemovePort(ports + uint16(r.IntN(2)))
+				tb.RemovePort(ports + port.ID(r.IntN(2)))
 			case 7:
 				if i%64 == 7 {
 					tb.Flush()
@@ -169,7 +171,7 @@ func TestLookupDuringDeletes(t *testing.T) {
 	pinned := make([]header.MAC, 64)
 	for i := range pinned {
 		pinned[i] = header.MAC{0x06, 0, 0, 0, 0, byte(i)}
-		if err := tb.AddStatic(1, pinned[i], uint16(i)); err != nil {
+		if err := tb.AddStatic(1, pinned[i], port.ID(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -191,7 +193,7 @@ func TestLookupDuringDeletes(t *testing.T) {
 		wg.Go(func() {
 			for i := 0; !done.Load(); i++ {
 				m := pinned[i%len(pinned)]
-				if port, ok := tb.Lookup(1, m, 0); port != uint16(i%len(pinned)) || !ok {
+				if port, ok := tb.Lookup(1, m, 0); uint16(port) != uint16(i%len(pinned)) || !ok {
 					t.Errorf("Lookup(1, %v, 0) = %d, %v, want %d, true", m, port, ok, i%len(pinned))
 					return
 				}
@@ -299,14 +301,14 @@ func BenchmarkLearnNew(b *testing.B) {
 	i := uint64(0)
 	for b.Loop() {
 		m := header.MAC{0x02, byte(i >> 32), byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)}
-		tb.Learn(1, m, uint16(i%8), int64(i))
+		tb.Learn(1, m, port.ID(i%8), int64(i))
 		i++
 	}
 }
 
 type benchFrame struct {
 	src, dst header.MAC
-	in       uint16
+	in       port.ID
 }
 
 // benchTable returns a table holding n addresses and up to 1<<16 frames
@@ -318,7 +320,7 @@ func benchTable(n int) (*Table, []benchFrame) {
 	macs := make([]header.MAC, n)
 	for i := range macs {
 		macs[i] = header.MAC{0x02, 0x42, byte(r.Uint32()), byte(i >> 16), byte(i >> 8), byte(i)}
-		tb.Learn(1, macs[i], uint16(i%8), 0)
+		tb.Learn(1, macs[i], port.ID(i%8), 0)
 	}
 	size := 1 << 16
 	for size > 16 && size >= 32*n {
@@ -327,7 +329,31 @@ func benchTable(n int) (*Table, []benchFrame) {
 	frames := make([]benchFrame, size)
 	for i := range frames {
 		s := r.IntN(n)
-		frames[i] = benchFrame{src: macs[s], dst: macs[r.IntN(n)], in: uint16(s % 8)}
+		frames[i] = benchFrame{src: macs[s], dst: macs[r.IntN(n)], in: port.ID(s % 8)}
 	}
 	return tb, frames
+}
+
+// TestPeekMatchesForward: Peek decides as Forward does and learns nothing.
+func TestPeekMatchesForward(t *testing.T) {
+	tb := New(Options{})
+	a, b, c := header.MAC{2, 0, 0, 0, 0, 1}, header.MAC{2, 0, 0, 0, 0, 2}, header.MAC{2, 0, 0, 0, 0, 3}
+	tb.Learn(1, a, 1, 0)
+	tb.Learn(1, b, 2, 0)
+	for _, tt := range []struct {
+		dst header.MAC
+		in  port.ID
+	}{{a, 2}, {b, 2}, {c, 1}, {header.Broadcast, 1}, {a, 1}} {
+		before := tb.Stats()
+		po, pd := tb.Peek(1, tt.dst, tt.in, 1)
+		if after := tb.Stats(); after != before {
+			t.Errorf("Peek changed the table's stats: %+v, then %+v", before, after)
+		}
+		src := header.MAC{2, 0, 0, 0, 0, 9} // a source other than every dst
+		fo, fd := tb.Forward(1, src, tt.dst, tt.in, 1)
+		if po != fo || pd != fd {
+			t.Errorf("Peek(%v, in %d) = %d, %v; Forward = %d, %v", tt.dst, tt.in, po, pd, fo, fd)
+		}
+		tb.Delete(1, src)
+	}
 }

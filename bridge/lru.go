@@ -1,5 +1,7 @@
 package bridge
 
+import "github.com/vswitchd/vswitchd/port"
+
 // portState is what the table knows about one port with dynamic entries.
 // It is guarded by Table.mu.
 //
@@ -24,7 +26,7 @@ func before(a, b node) bool {
 
 // link adds the dynamic entry key, stored with last-seen time seen, to the
 // heap of port. t.mu must be held.
-func (t *Table) link(port uint16, key uint64, seen int64) {
+func (t *Table) link(port port.ID, key uint64, seen int64) {
 	p := t.ports[port]
 	if p == nil {
 		p = new(portState)
@@ -36,7 +38,7 @@ func (t *Table) link(port uint16, key uint64, seen int64) {
 
 // unlink removes the dynamic entry key from the heap of port. t.mu must be
 // held.
-func (t *Table) unlink(port uint16, key uint64) {
+func (t *Table) unlink(port port.ID, key uint64) {
 	p := t.ports[port]
 	i, last := t.heapIndex(key), len(p.h)-1
 	moved := p.h[last]
@@ -51,7 +53,7 @@ func (t *Table) unlink(port uint16, key uint64) {
 
 // touched moves the dynamic entry key of port after its last-seen time was
 // raised to seen. t.mu must be held.
-func (t *Table) touched(port uint16, key uint64, seen int64) {
+func (t *Table) touched(port port.ID, key uint64, seen int64) {
 	p := t.ports[port]
 	t.heapDown(p, t.heapIndex(key), node{seen, key})
 }

@@ -11,6 +11,8 @@ import (
 
 	gocmp "github.com/google/go-cmp/cmp"
 	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/port"
+	"github.com/vswitchd/vswitchd/vlan"
 )
 
 // model is a naive MAC table with the semantics documented for Table: a map
@@ -23,7 +25,7 @@ type model struct {
 }
 
 type modelEntry struct {
-	port   uint16
+	port   port.ID
 	static bool
 	seen   int64 // last-seen time, floored to a millisecond
 }
@@ -72,7 +74,7 @@ func (m *model) count(match func(*modelEntry) bool) int {
 	return n
 }
 
-func (m *model) roomOnPort(port uint16, now int64) bool {
+func (m *model) roomOnPort(port port.ID, now int64) bool {
 	onPort := func(e *modelEntry) bool { return e.port == port }
 	if m.portLimit < 0 || m.count(onPort) < m.portLimit {
 		return true
@@ -92,13 +94,13 @@ func (m *model) evict(now int64) bool {
 		m.stats.Expired++
 		return false
 	}
-	counts := make(map[uint16]int)
+	counts := make(map[port.ID]int)
 	for _, e := range m.m {
 		if !e.static {
 			counts[e.port]++
 		}
 	}
-	busiest, most := uint16(0), 0
+	busiest, most := port.ID(0), 0
 	for p, n := range counts {
 		if n > most || n == most && p < busiest {
 			busiest, most = p, n
@@ -110,8 +112,8 @@ func (m *model) evict(now int64) bool {
 	return true
 }
 
-func (m *model) Learn(vid uint16, mac header.MAC, port uint16, now int64) Event {
-	if mac.IsMulticast() || mac.IsZero() || port == NoPort {
+func (m *model) Learn(vid vlan.ID, mac header.MAC, port port.ID, now int64) Event {
+	if mac.IsMulticast() || mac.IsZero() || port == noPort {
 		return EventIgnored
 	}
 	k := makeKey(vid, mac)
@@ -150,38 +152,38 @@ func (m *model) Learn(vid uint16, mac header.MAC, port uint16, now int64) Event 
 	return ev
 }
 
-func (m *model) Lookup(vid uint16, mac header.MAC, now int64) (uint16, bool) {
+func (m *model) Lookup(vid vlan.ID, mac header.MAC, now int64) (port.ID, bool) {
 	e := m.m[makeKey(vid, mac)]
 	if e == nil || m.expired(e, now) {
-		return NoPort, false
+		return noPort, false
 	}
 	return e.port, true
 }
 
-func (m *model) Forward(vid uint16, src, dst header.MAC, in uint16, now int64) (uint16, Decision) {
+func (m *model) Forward(vid vlan.ID, src, dst header.MAC, in port.ID, now int64) (port.ID, Decision) {
 	m.Learn(vid, src, in, now)
 	if dst.IsMulticast() {
-		return NoPort, DecisionFlood
+		return noPort, DecisionFlood
 	}
 	port, ok := m.Lookup(vid, dst, now)
 	switch {
 	case !ok:
-		return NoPort, DecisionFlood
+		return noPort, DecisionFlood
 	case port == in:
-		return NoPort, DecisionDrop
+		return noPort, DecisionDrop
 	}
 	return port, DecisionForward
 }
 
-func (m *model) AddStatic(vid uint16, mac header.MAC, port uint16) bool {
-	if mac.IsMulticast() || mac.IsZero() || port == NoPort {
+func (m *model) AddStatic(vid vlan.ID, mac header.MAC, port port.ID) bool {
+	if mac.IsMulticast() || mac.IsZero() || port == noPort {
 		return false
 	}
 	m.m[makeKey(vid, mac)] = &modelEntry{port: port, static: true}
 	return true
 }
 
-func (m *model) Delete(vid uint16, mac header.MAC) bool {
+func (m *model) Delete(vid vlan.ID, mac header.MAC) bool {
 	k := makeKey(vid, mac)
 	_, ok := m.m[k]
 	delete(m.m, k)
@@ -262,14 +264,14 @@ func runDifferential(t *testing.T, opt Options, shardBits int, seed uint64, ops 
 	macs[0] = header.MAC{}                       // never learned
 	macs[1] = header.Broadcast                   // never learned
 	macs[2] = header.MAC{0x01, 0, 0x5e, 0, 0, 1} // multicast
-	vids := []uint16{0, 1, 4095}
+	vids := []vlan.ID{0, 1, 4095}
 	randMAC := func() header.MAC { return macs[r.IntN(len(macs))] }
-	randVID := func() uint16 { return vids[r.IntN(len(vids))] }
-	randPort := func() uint16 {
+	randVID := func() vlan.ID { return vids[r.IntN(len(vids))] }
+	randPort := func() port.ID {
 		if r.IntN(50) == 0 {
-			return NoPort
+			return noPort
 		}
-		return uint16(r.IntN(6))
+		return port.ID(r.IntN(6))
 	}
 	// Time moves in whole 100 ms ticks, so many operations share a time
 	// and eviction ties happen; now and then it jumps past the aging time
@@ -380,7 +382,7 @@ func checkInvariants(t *testing.T, tb *Table) {
 	tb.mu.Lock()
 	defer tb.mu.Unlock()
 	dynamic, statics := 0, 0
-	perPort := make(map[uint16]int)
+	perPort := make(map[port.ID]int)
 	for s := range tb.shards {
 		sh := &tb.shards[s]
 		if seq := sh.seq.Load(); seq&1 != 0 {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/port"
+	"github.com/vswitchd/vswitchd/vlan"
 )
 
 // The table is split into numShards shards, each an open-addressing array
@@ -51,7 +53,7 @@ const (
 // pack returns the val of an entry: the port in the low 16 bits, then the
 // static flag, then the last-seen time in whole milliseconds (floored) as a
 // signed 47-bit number, enough for any int64 nanosecond time.
-func pack(port uint16, static bool, seen int64) uint64 {
+func pack(port port.ID, static bool, seen int64) uint64 {
 	v := uint64(floorTick(seen))<<seenShift | uint64(port)
 	if static {
 		v |= staticBit
@@ -61,7 +63,7 @@ func pack(port uint16, static bool, seen int64) uint64 {
 
 // valPort, valStatic and valSeen unpack a val; quantize floors a time to
 // the stored resolution, as pack does.
-func valPort(v uint64) uint16  { return uint16(v) }
+func valPort(v uint64) port.ID { return port.ID(v) }
 func valStatic(v uint64) bool  { return v&staticBit != 0 }
 func valSeen(v uint64) int64   { return int64(v) >> seenShift * tick }
 func quantize(now int64) int64 { return floorTick(now) * tick }
@@ -101,7 +103,7 @@ func newSlotArray(size int) *slotArray {
 
 // makeKey packs a VLAN ID and a MAC into the table key vid<<48 | mac, which
 // sorts by VID and then by MAC.
-func makeKey(vid uint16, m header.MAC) uint64 {
+func makeKey(vid vlan.ID, m header.MAC) uint64 {
 	return uint64(vid)<<48 | uint64(binary.BigEndian.Uint32(m[:4]))<<16 | uint64(binary.BigEndian.Uint16(m[4:]))
 }
 
@@ -115,7 +117,7 @@ const (
 func learnableKey(k uint64) bool { return k&multicastBit == 0 && k&macMask != 0 }
 
 // keyVID returns the VLAN ID of k.
-func keyVID(k uint64) uint16 { return uint16(k >> 48) }
+func keyVID(k uint64) vlan.ID { return vlan.ID(k >> 48) }
 
 // keyMAC returns the MAC of k.
 func keyMAC(k uint64) header.MAC {

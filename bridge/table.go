@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/port"
+	"github.com/vswitchd/vswitchd/vlan"
 )
 
 // Defaults for the zero values of Options.
@@ -32,15 +34,15 @@ const (
 	DefaultAgingTime = 300 * time.Second
 )
 
-// NoPort is the port number Forward returns when there is no single output
-// port. It is never learned and cannot be given to AddStatic.
-const NoPort uint16 = 0xffff
+// noPort (port.None) is what Forward and Lookup return when there is no
+// single output port. It is never learned and cannot be given to AddStatic.
+const noPort = port.None
 
 // Errors returned by AddStatic.
 var (
 	// ErrInvalidMAC means the address is multicast, broadcast or all-zero.
 	ErrInvalidMAC = errors.New("not a unicast MAC address")
-	// ErrInvalidPort means the port is NoPort.
+	// ErrInvalidPort means the port is port.None.
 	ErrInvalidPort = errors.New("invalid port")
 )
 
@@ -83,7 +85,7 @@ const (
 	// changed.
 	EventStatic
 	// EventIgnored means the address is multicast, broadcast or all-zero,
-	// or the port is NoPort, and is never learned.
+	// or the port is port.None, and is never learned.
 	EventIgnored
 )
 
@@ -124,9 +126,9 @@ func (d Decision) String() string {
 
 // Entry is one row of the table as Entries reports it.
 type Entry struct {
-	VID    uint16
+	VID    vlan.ID
 	MAC    header.MAC
-	Port   uint16
+	Port   port.ID
 	Static bool
 	// Age is the time since the last frame from MAC; 0 for static entries.
 	Age time.Duration
@@ -174,11 +176,11 @@ type Table struct {
 	// portState, shard.n and slotArray.idx, and every store to the shards.
 	// Readers of the shards do not take it.
 	mu      sync.Mutex
-	dynamic int                   // number of dynamic entries
-	statics int                   // number of static entries
-	ports   map[uint16]*portState // ports with dynamic entries
-	stats   Stats                 // Entries is left 0; Stats fills it in
-	scratch []uint64              // keys, reused by removeIf
+	dynamic int                    // number of dynamic entries
+	statics int                    // number of static entries
+	ports   map[port.ID]*portState // ports with dynamic entries
+	stats   Stats                  // Entries is left 0; Stats fills it in
+	scratch []uint64               // keys, reused by removeIf
 
 	// gen is bumped after every change to the table, before mu is
 	// released; see Generation.
@@ -210,7 +212,7 @@ func newTable(opt Options, shardBits int) *Table {
 		aging:     int64(cmp.Or(opt.AgingTime, DefaultAgingTime)),
 		seed:      rand.Uint64(),
 		shift:     uint(64 - shardBits),
-		ports:     make(map[uint16]*portState),
+		ports:     make(map[port.ID]*portState),
 	}
 	if t.aging < 0 {
 		t.aging = math.MaxInt64
@@ -238,13 +240,13 @@ func (t *Table) expired(val uint64, now int64) bool {
 // now, and reports what changed. A frame from an address already known on
 // port takes no lock and writes nothing unless the entry's last-seen time
 // is at least RefreshInterval old.
-func (t *Table) Learn(vid uint16, mac header.MAC, port uint16, now int64) Event {
+func (t *Table) Learn(vid vlan.ID, mac header.MAC, port port.ID, now int64) Event {
 	return t.learn(makeKey(vid, mac), port, now)
 }
 
 // learn is Learn for a key.
-func (t *Table) learn(key uint64, port uint16, now int64) Event {
-	if !learnableKey(key) || port == NoPort {
+func (t *Table) learn(key uint64, port port.ID, now int64) Event {
+	if !learnableKey(key) || port == noPort {
 		return EventIgnored
 	}
 	if val, ok := t.find(key); ok && t.fresh(val, port, now) {
@@ -260,13 +262,13 @@ func (t *Table) learn(key uint64, port uint16, now int64) Event {
 // entry with val leaves the entry as it is: the entry is static, or known
 // on port and seen less than RefreshInterval ago (and so not expired,
 // since RefreshInterval ≤ AgingTime).
-func (t *Table) fresh(val uint64, port uint16, now int64) bool {
+func (t *Table) fresh(val uint64, port port.ID, now int64) bool {
 	return valStatic(val) || valPort(val) == port && now-valSeen(val) < t.refresh
 }
 
 // learnSlow is Learn for anything but a recent known address: a refresh, a
 // new address, a move or an expired entry.
-func (t *Table) learnSlow(key uint64, port uint16, now int64) Event {
+func (t *Table) learnSlow(key uint64, port port.ID, now int64) Event {
 	t.mu.Lock()
 	defer t.unlock()
 	if sh, i, ok := t.locate(key); ok {
@@ -320,7 +322,7 @@ func (t *Table) store(key, val uint64) {
 // roomOnPort reports whether port may learn one more dynamic entry,
 // reclaiming its least recently seen entry if that has expired. t.mu must
 // be held.
-func (t *Table) roomOnPort(port uint16, now int64) bool {
+func (t *Table) roomOnPort(port port.ID, now int64) bool {
 	p := t.ports[port]
 	if t.portLimit < 0 || p == nil || len(p.h) < t.portLimit {
 		return true
@@ -341,7 +343,7 @@ func (t *Table) roomOnPort(port uint16, now int64) bool {
 func (t *Table) evict(now int64) bool {
 	var lru node
 	var busiest *portState
-	var busiestPort uint16
+	var busiestPort port.ID
 	for port, p := range t.ports {
 		if busiest == nil {
 			lru, busiest, busiestPort = p.h[0], p, port
@@ -396,18 +398,18 @@ func (t *Table) forget(key uint64) {
 
 // Lookup returns the port of mac in VLAN vid. Expired dynamic entries
 // count as absent.
-func (t *Table) Lookup(vid uint16, mac header.MAC, now int64) (port uint16, ok bool) {
+func (t *Table) Lookup(vid vlan.ID, mac header.MAC, now int64) (port port.ID, ok bool) {
 	val, ok := t.find(makeKey(vid, mac))
 	if !ok || t.expired(val, now) {
-		return NoPort, false
+		return noPort, false
 	}
 	return valPort(val), true
 }
 
 // Forward learns src on port in and looks up dst, both in VLAN vid: the one
 // call the datapath makes per frame. out is the output port for
-// DecisionForward and NoPort otherwise. Forward does not allocate.
-func (t *Table) Forward(vid uint16, src, dst header.MAC, in uint16, now int64) (out uint16, d Decision) {
+// DecisionForward and noPort otherwise. Forward does not allocate.
+func (t *Table) Forward(vid vlan.ID, src, dst header.MAC, in port.ID, now int64) (out port.ID, d Decision) {
 	// This is Learn's fast path, inline to save a call per frame.
 	skey := makeKey(vid, src)
 	if val, ok := t.find(skey); !ok || !t.fresh(val, in, now) {
@@ -415,14 +417,32 @@ func (t *Table) Forward(vid uint16, src, dst header.MAC, in uint16, now int64) (
 	}
 	key := makeKey(vid, dst)
 	if key&multicastBit != 0 {
-		return NoPort, DecisionFlood
+		return noPort, DecisionFlood
 	}
 	val, ok := t.find(key)
 	switch {
 	case !ok || t.expired(val, now):
-		return NoPort, DecisionFlood
+		return noPort, DecisionFlood
 	case valPort(val) == in:
-		return NoPort, DecisionDrop
+		return noPort, DecisionDrop
+	}
+	return valPort(val), DecisionForward
+}
+
+// Peek is Forward without learning: the decision Forward would take for a
+// frame to dst arriving on in, with nothing changed. Dry runs
+// (vswitchctl trace) use it, with Lookup for where src is known.
+func (t *Table) Peek(vid vlan.ID, dst header.MAC, in port.ID, now int64) (out port.ID, d Decision) {
+	key := makeKey(vid, dst)
+	if key&multicastBit != 0 {
+		return noPort, DecisionFlood
+	}
+	val, ok := t.find(key)
+	switch {
+	case !ok || t.expired(val, now):
+		return noPort, DecisionFlood
+	case valPort(val) == in:
+		return noPort, DecisionDrop
 	}
 	return valPort(val), DecisionForward
 }
@@ -430,12 +450,12 @@ func (t *Table) Forward(vid uint16, src, dst header.MAC, in uint16, now int64) (
 // AddStatic adds a static entry sending mac in VLAN vid to port, replacing
 // any entry for it. Static entries never age, never move and do not count
 // toward Capacity or PortLimit. mac must be unicast and not all-zero.
-func (t *Table) AddStatic(vid uint16, mac header.MAC, port uint16) error {
+func (t *Table) AddStatic(vid vlan.ID, mac header.MAC, port port.ID) error {
 	key := makeKey(vid, mac)
 	if !learnableKey(key) {
 		return fmt.Errorf("add static entry %v vlan %d: %w", mac, vid, ErrInvalidMAC)
 	}
-	if port == NoPort {
+	if port == noPort {
 		return fmt.Errorf("add static entry %v vlan %d port %d: %w", mac, vid, port, ErrInvalidPort)
 	}
 	val := pack(port, true, 0)
@@ -458,7 +478,7 @@ func (t *Table) AddStatic(vid uint16, mac header.MAC, port uint16) error {
 
 // Delete removes the entry, static or dynamic, for mac in VLAN vid and
 // reports whether there was one.
-func (t *Table) Delete(vid uint16, mac header.MAC) bool {
+func (t *Table) Delete(vid vlan.ID, mac header.MAC) bool {
 	key := makeKey(vid, mac)
 	t.mu.Lock()
 	defer t.unlock()
@@ -476,19 +496,19 @@ func (t *Table) Flush() int {
 
 // FlushPort removes the dynamic entries on port and returns how many it
 // removed.
-func (t *Table) FlushPort(port uint16) int {
+func (t *Table) FlushPort(port port.ID) int {
 	return t.removeIf(func(_, val uint64) bool { return !valStatic(val) && valPort(val) == port }, nil)
 }
 
 // FlushVLAN removes the dynamic entries in VLAN vid and returns how many it
 // removed.
-func (t *Table) FlushVLAN(vid uint16) int {
+func (t *Table) FlushVLAN(vid vlan.ID) int {
 	return t.removeIf(func(key, val uint64) bool { return !valStatic(val) && keyVID(key) == vid }, nil)
 }
 
 // RemovePort removes every entry, dynamic and static, on port (which is
 // being deleted) and returns how many it removed.
-func (t *Table) RemovePort(port uint16) int {
+func (t *Table) RemovePort(port port.ID) int {
 	return t.removeIf(func(_, val uint64) bool { return valPort(val) == port }, nil)
 }
 

@@ -8,6 +8,8 @@ import (
 
 	gocmp "github.com/google/go-cmp/cmp"
 	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/port"
+	"github.com/vswitchd/vswitchd/vlan"
 )
 
 // host returns a locally administered unicast MAC ending in n.
@@ -29,9 +31,9 @@ type step interface {
 }
 
 type learn struct {
-	vid  uint16
+	vid  vlan.ID
 	mac  header.MAC
-	port uint16
+	port port.ID
 	now  int64
 	want Event
 }
@@ -44,10 +46,10 @@ func (s learn) run(t *testing.T, tb *Table) {
 }
 
 type lookup struct {
-	vid      uint16
+	vid      vlan.ID
 	mac      header.MAC
 	now      int64
-	wantPort uint16
+	wantPort port.ID
 	wantOK   bool
 }
 
@@ -60,20 +62,20 @@ func (s lookup) run(t *testing.T, tb *Table) {
 }
 
 // found and absent build lookups.
-func found(vid uint16, mac header.MAC, now int64, port uint16) lookup {
+func found(vid vlan.ID, mac header.MAC, now int64, port port.ID) lookup {
 	return lookup{vid, mac, now, port, true}
 }
 
-func absent(vid uint16, mac header.MAC, now int64) lookup {
-	return lookup{vid, mac, now, NoPort, false}
+func absent(vid vlan.ID, mac header.MAC, now int64) lookup {
+	return lookup{vid, mac, now, port.None, false}
 }
 
 type forward struct {
-	vid      uint16
+	vid      vlan.ID
 	src, dst header.MAC
-	in       uint16
+	in       port.ID
 	now      int64
-	wantOut  uint16
+	wantOut  port.ID
 	wantD    Decision
 }
 
@@ -86,9 +88,9 @@ func (s forward) run(t *testing.T, tb *Table) {
 }
 
 type addStatic struct {
-	vid     uint16
+	vid     vlan.ID
 	mac     header.MAC
-	port    uint16
+	port    port.ID
 	wantErr error
 }
 
@@ -100,7 +102,7 @@ func (s addStatic) run(t *testing.T, tb *Table) {
 }
 
 type del struct {
-	vid  uint16
+	vid  vlan.ID
 	mac  header.MAC
 	want bool
 }
@@ -128,13 +130,13 @@ func (s count) run(t *testing.T, tb *Table) {
 }
 
 func flush(want int) count { return count{"Flush()", (*Table).Flush, want} }
-func flushPort(port uint16, want int) count {
+func flushPort(port port.ID, want int) count {
 	return count{"FlushPort(" + itoa(int(port)) + ")", func(tb *Table) int { return tb.FlushPort(port) }, want}
 }
-func flushVLAN(vid uint16, want int) count {
+func flushVLAN(vid vlan.ID, want int) count {
 	return count{"FlushVLAN(" + itoa(int(vid)) + ")", func(tb *Table) int { return tb.FlushVLAN(vid) }, want}
 }
-func removePort(port uint16, want int) count {
+func removePort(port port.ID, want int) count {
 	return count{"RemovePort(" + itoa(int(port)) + ")", func(tb *Table) int { return tb.RemovePort(port) }, want}
 }
 func age(now int64, want int) count {
@@ -201,12 +203,12 @@ func TestTable(t *testing.T) {
 			stats{Stats{Entries: 1, Learned: 1, Moved: 1}},
 		},
 	}, {
-		name: "multicast, broadcast, zero and NoPort never learned",
+		name: "multicast, broadcast, zero and port.None never learned",
 		steps: []step{
 			learn{1, mcast, 1, 0, EventIgnored},
 			learn{1, header.Broadcast, 1, 0, EventIgnored},
 			learn{1, header.MAC{}, 1, 0, EventIgnored},
-			learn{1, hostA, NoPort, 0, EventIgnored},
+			learn{1, hostA, port.None, 0, EventIgnored},
 			absent(1, mcast, 0),
 			absent(1, header.Broadcast, 0),
 			absent(1, header.MAC{}, 0),
@@ -330,7 +332,7 @@ func TestTable(t *testing.T) {
 			addStatic{1, mcast, 1, ErrInvalidMAC},
 			addStatic{1, header.Broadcast, 1, ErrInvalidMAC},
 			addStatic{1, header.MAC{}, 1, ErrInvalidMAC},
-			addStatic{1, hostA, NoPort, ErrInvalidPort},
+			addStatic{1, hostA, port.None, ErrInvalidPort},
 			length(0),
 		},
 	}, {
@@ -436,22 +438,22 @@ func TestTable(t *testing.T) {
 	}, {
 		name: "forward decisions",
 		steps: []step{
-			forward{1, hostA, header.Broadcast, 1, 0, NoPort, DecisionFlood},
-			forward{1, hostA, mcast, 1, 0, NoPort, DecisionFlood},
-			forward{1, hostA, hostB, 1, 0, NoPort, DecisionFlood}, // unknown unicast
+			forward{1, hostA, header.Broadcast, 1, 0, port.None, DecisionFlood},
+			forward{1, hostA, mcast, 1, 0, port.None, DecisionFlood},
+			forward{1, hostA, hostB, 1, 0, port.None, DecisionFlood}, // unknown unicast
 			found(1, hostA, 0, 1), // learned from the frame
 			forward{1, hostB, hostA, 2, 0, 1, DecisionForward},
 			forward{1, hostA, hostB, 1, 0, 2, DecisionForward},
-			forward{2, hostA, hostB, 1, 0, NoPort, DecisionFlood}, // other VLAN
-			forward{1, hostC, hostA, 1, 0, NoPort, DecisionDrop},  // A is on the ingress port
-			forward{1, hostA, hostA, 1, 0, NoPort, DecisionDrop},
+			forward{2, hostA, hostB, 1, 0, port.None, DecisionFlood}, // other VLAN
+			forward{1, hostC, hostA, 1, 0, port.None, DecisionDrop},  // A is on the ingress port
+			forward{1, hostA, hostA, 1, 0, port.None, DecisionDrop},
 		},
 	}, {
 		name: "forward to a static entry",
 		steps: []step{
 			addStatic{1, hostA, 4, nil},
 			forward{1, hostA, hostA, 1, 0, 4, DecisionForward}, // spoofed source doesn't move it
-			forward{1, hostB, hostA, 4, 0, NoPort, DecisionDrop},
+			forward{1, hostB, hostA, 4, 0, port.None, DecisionDrop},
 		},
 	}, {
 		name: "forward ignores expired entries",
@@ -459,7 +461,7 @@ func TestTable(t *testing.T) {
 		steps: []step{
 			learn{1, hostA, 1, 0, EventLearned},
 			forward{1, hostB, hostA, 2, sec(299), 1, DecisionForward},
-			forward{1, hostB, hostA, 2, sec(300), NoPort, DecisionFlood},
+			forward{1, hostB, hostA, 2, sec(300), port.None, DecisionFlood},
 		},
 	}}
 	for _, tt := range tests {
@@ -509,7 +511,7 @@ func TestGrowShrink(t *testing.T) {
 	const n = 5000
 	for i := range n {
 		m := header.MAC{0x02, 0, 0, 0, byte(i >> 8), byte(i)}
-		if got := tb.Learn(uint16(i%3), m, uint16(i%7), 0); got != EventLearned {
+		if got := tb.Learn(vlan.ID(i%3), m, port.ID(i%7), 0); got != EventLearned {
 			t.Fatalf("Learn(%d, %v, %d, 0) = %v, want %v", i%3, m, i%7, got, EventLearned)
 		}
 	}
@@ -520,7 +522,7 @@ func TestGrowShrink(t *testing.T) {
 	checkInvariants(t, tb)
 	for i := range n {
 		m := header.MAC{0x02, 0, 0, 0, byte(i >> 8), byte(i)}
-		if i%7 != 0 && !tb.Delete(uint16(i%3), m) {
+		if i%7 != 0 && !tb.Delete(vlan.ID(i%3), m) {
 			t.Fatalf("Delete(%d, %v) = false, want true", i%3, m)
 		}
 	}

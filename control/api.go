@@ -1,17 +1,18 @@
 // Package control is vswitchd's versioned HTTP/JSON API on a Unix socket:
-// the request and response types, the Server that serves them from a
-// Backend (the daemon), and the Client that vswitchctl and tests use.
+// the request and response types, the framed stdio stream of exec and
+// attached run, and the Client that vswitchctl and tests use. The server
+// is in control/server; this package links no Prometheus, pprof or
+// daemon code, so vswitchctl stays small.
 //
 // Every path starts with /v1. Errors are JSON {"message": "..."} with a
 // status that says what went wrong: 400 bad input, 404 no such thing, 409
 // conflict with existing state. `exec` and attached `run` upgrade the
 // connection to a framed stdio stream (see stream.go).
 //
-// The entry points are NewServer and NewClient.
+// The entry point is NewClient.
 package control
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -279,42 +280,4 @@ type IO struct {
 // WinSize is a terminal size.
 type WinSize struct {
 	Rows, Cols uint16
-}
-
-// Backend is what the server serves: the daemon.
-type Backend interface {
-	Version() Version
-
-	CreateNetwork(NetworkCreate) (Network, error)
-	Networks() []Network
-	Network(name string) (Network, error)
-	RemoveNetwork(name string, force bool) error
-	Connect(network string, c Connect) error
-	Disconnect(network string, d Disconnect) error
-
-	// Run creates an endpoint. With io nil the command runs detached and
-	// Run returns at once; otherwise Run returns when the command exits,
-	// with its exit code.
-	Run(ctx context.Context, r Run, io *IO) (Endpoint, int, error)
-	Endpoints() []Endpoint
-	Endpoint(name string) (Endpoint, error)
-	RemoveEndpoint(name string, force bool) error
-	Exec(ctx context.Context, name string, e Exec, io *IO) (int, error)
-	Logs(ctx context.Context, name string, follow bool, w io.Writer) error
-	Publish(name, spec string) error
-	Unpublish(name, spec string) error
-
-	FDB() []FDBEntry
-	FlushFDB() int
-	Ports() []Port
-	AddPort(PortAdd) (Port, error)
-	RemovePort(name string) error
-	Stats() Stats
-
-	Uplink() (Uplink, bool)
-	SetUplink(Uplink) (Uplink, error)
-	RemoveUplink() error
-	Conntrack() []Conn
-	FlushConntrack() int
-	NAT() NATRules
 }

@@ -1,9 +1,18 @@
-// Package daemon holds vswitchd's desired state — networks, endpoints,
-// system ports, the uplink and published ports — and makes the machine
-// match it: named namespaces with TAP NICs, addresses and routes, processes
-// inside them, the host's leg, and the datapath's and router's tables. It
-// implements control.Backend; every change is saved to the state directory
-// before it is acknowledged.
+// Package daemon is vswitchd's control plane: a thin façade that keeps the
+// desired state (package state), makes the machine match it through a
+// host.Host, runs endpoints' processes with a supervisor.Supervisor, and
+// configures the datapath, the router and the DNS server from the state
+// compiled.
+//
+// Every change is a transaction: the request is validated and planned
+// against the state (pure), the host is changed step by step with an undo
+// for each step, and the new state is saved before it is adopted; a
+// failure at any step undoes the steps before it, so the state file and
+// the host agree. Creating and removing an endpoint are also written ahead
+// in the state (Endpoint.Phase), so a crash half-way is finished or rolled
+// back at the next start. The daemon's lock is never held across slow work:
+// stopping an endpoint's processes (up to supervisor.StopGrace) happens
+// with the endpoint marked busy and the lock released.
 //
 // The entry point is New, then Start; Close tears everything down unless
 // Config.Keep is set.
@@ -11,35 +20,31 @@ package daemon
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"time"
 
 	mdns "github.com/miekg/dns"
-	"github.com/vishvananda/netlink"
 
 	"github.com/vswitchd/vswitchd/bridge"
-	"github.com/vswitchd/vswitchd/control"
 	"github.com/vswitchd/vswitchd/datapath"
 	"github.com/vswitchd/vswitchd/dns"
-	"github.com/vswitchd/vswitchd/header"
-	"github.com/vswitchd/vswitchd/ipam"
+	"github.com/vswitchd/vswitchd/host"
 	"github.com/vswitchd/vswitchd/nat"
 	"github.com/vswitchd/vswitchd/netns"
+	"github.com/vswitchd/vswitchd/port"
 	"github.com/vswitchd/vswitchd/proxy"
 	"github.com/vswitchd/vswitchd/router"
-	"github.com/vswitchd/vswitchd/tap"
+	"github.com/vswitchd/vswitchd/state"
+	"github.com/vswitchd/vswitchd/supervisor"
 )
-
-// Version is vswitchd's version, reported by the API.
-var Version = "0.1.0-dev"
 
 // Defaults.
 const (
@@ -49,18 +54,19 @@ const (
 	// host (host.vswitchd.internal) takes the first address, the router
 	// the second. Link-local, so it is never routed off the machine.
 	DefaultHostCIDR = "169.254.127.0/30"
-	// firstAutoVLAN is where automatically assigned network VLANs start,
-	// leaving 1–99 for VLANs users number themselves.
-	firstAutoVLAN = 100
-	// stopGrace is how long processes get between SIGTERM and SIGKILL.
-	stopGrace = 3 * time.Second
 )
 
-// nudPermanent is the kernel's NUD_PERMANENT neighbour state (linux/neighbour.h),
-// spelled out so the package also builds where netlink does not define it.
-const nudPermanent = 0x80
+// Publisher opens the host-side listeners of published ports (the proxy
+// package's Proxy).
+type Publisher interface {
+	Add(proxy.Rule) error
+	Remove(proxy.Rule) error
+	Stats() proxy.Stats
+	Close() error
+}
 
-// Config configures the daemon.
+// Config configures the daemon. The zero value of each field is its
+// default.
 type Config struct {
 	StateDir string
 	// NetnsPrefix is prepended to endpoint names to form namespace names
@@ -73,7 +79,7 @@ type Config struct {
 	// means the daemon namespace's /etc/resolv.conf.
 	DNSUpstreams []netip.AddrPort
 	// Uplink, if set, is attached at start (command-line --uplink).
-	Uplink *control.Uplink
+	Uplink *state.UplinkSpec
 	// Keep leaves namespaces, TAPs and processes in place at Close and
 	// keeps the state, for a restart to re-adopt.
 	Keep bool
@@ -86,34 +92,48 @@ type Config struct {
 	// NoARPSuppression turns ARP suppression off.
 	NoARPSuppression bool
 	Logger           *slog.Logger
+
+	// Host carries out changes to the machine; nil means host.Linux.
+	Host host.Host
+	// Publisher opens published ports' host listeners; nil means a
+	// proxy.Proxy.
+	Publisher Publisher
+	// Command, if set, builds the command that runs argv in namespace
+	// ns, instead of `Exe nsexec` (unit tests run plain commands).
+	Command func(ns string, argv []string) *exec.Cmd
+	// SaveHook, if set, is called before each state save; an error fails
+	// the save. Tests use it to inject failures.
+	SaveHook func(*state.State) error
 }
 
 // Daemon is a running vswitchd.
 type Daemon struct {
-	cfg Config
-	log *slog.Logger
+	cfg  Config
+	log  *slog.Logger
+	host host.Host
 
 	dp     *datapath.Datapath
 	rt     *router.Router
 	dns    *dns.Server
-	proxy  *proxy.Proxy
+	pub    Publisher
+	sup    *supervisor.Supervisor
 	dnsTCP *mdns.Server
 
-	// mu serialises changes: it guards state, subnets, eps, sysPorts,
-	// uplinkPort, hostPort and the kernel objects they describe.
+	// mu serialises changes: it guards st and the runtime fields below,
+	// and the host objects they describe.
 	mu         sync.Mutex
-	state      *State
-	subnets    map[string]*ipam.Subnet // by network name
-	eps        map[string]*epRuntime   // by endpoint name
-	sysPorts   map[string]datapath.PortID
-	uplinkPort datapath.PortID
-	hostPort   datapath.PortID
+	st         *state.State
+	nics       map[string]map[string]port.ID // endpoint → interface → port
+	sysPorts   map[string]port.ID
+	uplinkPort port.ID
+	hostPort   port.ID
 	hostLeg    router.HostLeg
-	hostMAC    header.MAC // the router's MAC on the host leg
-	uplinkMAC  header.MAC // the router's MAC on the uplink
-	selfNS     netns.Handle
+	scopes     map[string]bool // DNS scopes configured
+	// busy marks endpoints whose processes are being stopped with mu
+	// released; other changes to them are refused meanwhile.
+	busy map[string]bool
 
-	wg      sync.WaitGroup // process waiters and --rm removers
+	wg      sync.WaitGroup // goroutines the daemon owns (DNS over TCP, --rm removals)
 	closing chan struct{}
 }
 
@@ -134,7 +154,7 @@ func New(cfg Config) (*Daemon, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Exe == "" {
+	if cfg.Exe == "" && cfg.Command == nil {
 		exe, err := os.Executable()
 		if err != nil {
 			return nil, fmt.Errorf("find own executable: %w", err)
@@ -144,25 +164,30 @@ func New(cfg Config) (*Daemon, error) {
 	if err := netns.ValidateIfName(cfg.HostIf); err != nil {
 		return nil, fmt.Errorf("host interface: %w", err)
 	}
+	if cfg.NetnsPrefix != "" {
+		if err := netns.ValidateName(cfg.NetnsPrefix + "x"); err != nil {
+			return nil, fmt.Errorf("namespace prefix: %w", err)
+		}
+	}
+	h := cfg.Host
+	if h == nil {
+		h = host.Linux{}
+	}
 	return &Daemon{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		subnets:  map[string]*ipam.Subnet{},
-		eps:      map[string]*epRuntime{},
-		sysPorts: map[string]datapath.PortID{},
-		closing:  make(chan struct{}),
+		cfg: cfg, log: cfg.Logger, host: h,
+		nics: map[string]map[string]port.ID{}, sysPorts: map[string]port.ID{},
+		scopes: map[string]bool{}, busy: map[string]bool{},
+		closing: make(chan struct{}),
 	}, nil
 }
 
 // Start builds the switch: datapath, router, DNS, the host's leg, then what
-// the saved state describes, re-adopting namespaces and TAPs that survived.
+// the saved state describes, re-adopting namespaces and TAPs that survived
+// and finishing operations a crash interrupted.
 func (d *Daemon) Start(ctx context.Context) (err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.selfNS, err = netns.Current(); err != nil {
-		return err
-	}
-	st, err := loadState(d.cfg.StateDir)
+	st, err := state.Load(d.cfg.StateDir, d.cfg.NetnsPrefix)
 	if err != nil {
 		return err
 	}
@@ -170,13 +195,13 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("state in %s uses namespace prefix %q, not %q", d.cfg.StateDir, st.Prefix, d.cfg.NetnsPrefix)
 	}
 	st.Prefix = d.cfg.NetnsPrefix
-	d.state = st
-	if d.hostMAC, err = persistentMAC(&st.HostMAC); err != nil {
-		return err
+	if st.HostMAC.IsZero() {
+		st.HostMAC = state.RandomMAC()
 	}
-	if d.uplinkMAC, err = persistentMAC(&st.UplinkMAC); err != nil {
-		return err
+	if st.UplinkMAC.IsZero() {
+		st.UplinkMAC = state.RandomMAC()
 	}
+	d.st = st
 
 	ups := d.cfg.DNSUpstreams
 	if ups == nil {
@@ -185,7 +210,15 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	d.dns = dns.New(dns.Options{Upstreams: ups, Logger: d.log})
 	d.rt = router.New(router.Options{NAT: nat.New(d.cfg.NAT), DNS: d.dns})
 	d.dp = datapath.New(datapath.Options{FDB: d.cfg.FDB, Router: d.rt, Logger: d.log})
-	d.proxy = proxy.New(proxy.Options{Logger: d.log})
+	d.pub = d.cfg.Publisher
+	if d.pub == nil {
+		d.pub = proxy.New(proxy.Options{Logger: d.log})
+	}
+	d.sup = supervisor.New(supervisor.Options{
+		Exe: d.cfg.Exe, Command: d.cfg.Command, LogDir: filepath.Join(d.cfg.StateDir, "logs"),
+		Pids:   func(ns string) ([]int, error) { return d.host.Pids(nsOf(ns)) },
+		OnExit: d.mainExited, Logger: d.log,
+	})
 
 	defer func() {
 		if err != nil {
@@ -198,25 +231,20 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	if err := d.restore(); err != nil {
 		return err
 	}
-	if d.cfg.Uplink != nil {
-		if _, err := d.setUplinkLocked(*d.cfg.Uplink); err != nil {
+	if u := d.cfg.Uplink; u != nil {
+		if _, err := d.setUplinkLocked(*u); err != nil {
 			return err
 		}
 	}
-	return d.saveLocked()
+	return d.save(d.st)
 }
 
-// persistentMAC returns the MAC saved in *s, generating and saving a random
-// locally administered one the first time.
-func persistentMAC(s *string) (header.MAC, error) {
-	if *s != "" {
-		return header.ParseMAC(*s)
+// nsOf returns the namespace a supervisor namespace string names.
+func nsOf(ns string) host.NS {
+	if filepath.IsAbs(ns) {
+		return host.AtPath(ns)
 	}
-	var m header.MAC
-	rand.Read(m[:])
-	m[0] = m[0]&^1 | 2 // unicast, locally administered
-	*s = m.String()
-	return m, nil
+	return host.Named(ns)
 }
 
 // startHostLeg creates the internal port: a TAP in the daemon's namespace
@@ -225,59 +253,40 @@ func persistentMAC(s *string) (header.MAC, error) {
 func (d *Daemon) startHostLeg() error {
 	hostAddr := d.cfg.HostCIDR.Masked().Addr().Next()
 	rtAddr := hostAddr.Next()
-	if old, err := netlink.LinkByName(d.cfg.HostIf); err == nil {
-		// A leftover of a crashed run (the TAP is not persistent, so
-		// this is rare): replace it.
-		netlink.LinkDel(old)
-	}
-	dev, err := tap.Create(tap.Options{Name: d.cfg.HostIf})
+	dev, tapMAC, err := d.host.CreateHostLeg(host.HostLegConfig{
+		Name: d.cfg.HostIf, Addr: netip.PrefixFrom(hostAddr, d.cfg.HostCIDR.Bits()),
+		RouterAddr: rtAddr, RouterMAC: d.st.HostMAC,
+	})
 	if err != nil {
-		return fmt.Errorf("host leg: %w", err)
+		return err
 	}
-	link, err := netlink.LinkByName(d.cfg.HostIf)
-	if err != nil {
-		dev.Close()
-		return fmt.Errorf("host leg: %w", err)
-	}
-	addr := &netlink.Addr{IPNet: prefixNet(netip.PrefixFrom(hostAddr, d.cfg.HostCIDR.Bits()))}
-	if err := netlink.AddrAdd(link, addr); err != nil {
-		dev.Close()
-		return fmt.Errorf("host leg: add %s: %w", addr, err)
-	}
-	if err := netlink.LinkSetUp(link); err != nil {
-		dev.Close()
-		return fmt.Errorf("host leg: set up: %w", err)
-	}
-	// The leg is IPv4: keep the host from sending router solicitations
-	// and other IPv6 noise into it.
-	os.WriteFile("/proc/sys/net/ipv6/conf/"+d.cfg.HostIf+"/disable_ipv6", []byte("1"), 0o644)
-	var tapMAC header.MAC
-	copy(tapMAC[:], link.Attrs().HardwareAddr)
 	id, err := d.dp.AddPort(dev, datapath.PortConfig{Name: d.cfg.HostIf, Kind: datapath.KindInternal, Routed: true})
 	if err != nil {
 		dev.Close()
 		return err
 	}
 	d.hostPort = id
-	d.hostLeg = router.HostLeg{Port: id, MAC: d.hostMAC, Addr: rtAddr, HostAddr: hostAddr, HostMAC: tapMAC}
-	// The router's address on the leg is known to the host kernel at once,
-	// so the first packet to an endpoint need not wait for ARP.
-	netlink.NeighSet(&netlink.Neigh{
-		LinkIndex: link.Attrs().Index, State: nudPermanent,
-		IP: rtAddr.AsSlice(), HardwareAddr: d.hostMAC.HardwareAddr(),
-	})
+	d.hostLeg = router.HostLeg{Port: id, MAC: d.st.HostMAC, Addr: rtAddr, HostAddr: hostAddr, HostMAC: tapMAC}
 
-	l, err := net.Listen("tcp", netip.AddrPortFrom(hostAddr, 0).String())
+	l, err := d.host.ListenTCP(netip.AddrPortFrom(hostAddr, 0))
 	if err != nil {
 		return fmt.Errorf("dns over tcp: %w", err)
 	}
 	d.hostLeg.DNSPort = uint16(l.Addr().(*net.TCPAddr).Port)
-	d.dnsTCP = &mdns.Server{Listener: l, Handler: d.dns.Handler(d.rt.ScopeOf)}
+	started := make(chan struct{})
+	d.dnsTCP = &mdns.Server{Listener: l, Handler: d.dns.Handler(d.rt.ScopeOf), NotifyStartedFunc: func() { close(started) }}
+	exited := make(chan error, 1)
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		d.dnsTCP.ActivateAndServe()
+		exited <- d.dnsTCP.ActivateAndServe()
 	}()
+	// Shutdown before the server has started does nothing: wait for it.
+	select {
+	case <-started:
+	case err := <-exited:
+		return fmt.Errorf("dns over tcp: %w", err)
+	}
 	d.dns.SetHost(hostAddr)
 	return nil
 }
@@ -302,24 +311,26 @@ func (d *Daemon) Close() error {
 	return err
 }
 
-// teardown stops everything; remove says whether kernel objects and the
+// teardown stops everything; remove says whether the host objects and the
 // state go too. Callers hold mu.
 func (d *Daemon) teardown(remove bool) error {
 	var errs []error
 	if d.dnsTCP != nil {
 		d.dnsTCP.Shutdown()
 	}
-	if d.proxy != nil {
-		errs = append(errs, d.proxy.Close())
+	if d.pub != nil {
+		errs = append(errs, d.pub.Close())
 	}
-	if d.state != nil {
-		for _, e := range append([]*Endpoint(nil), d.state.Endpoints...) {
+	if d.st != nil {
+		for _, e := range append([]*state.Endpoint(nil), d.st.Endpoints...) {
 			if remove {
-				errs = append(errs, d.removeEndpointLocked(e, true))
-			} else {
-				d.detachEndpoint(e)
+				d.sup.Stop(e.Name, procNS(e), supervisor.StopGrace)
+				errs = append(errs, d.dismantle(e))
 			}
 		}
+	}
+	if d.sup != nil {
+		d.sup.Close()
 	}
 	if d.dp != nil {
 		errs = append(errs, d.dp.Close())
@@ -329,26 +340,68 @@ func (d *Daemon) teardown(remove bool) error {
 	}
 	// The host leg's TAP is not persistent: closing its fd (in dp.Close)
 	// removed it, and its routes with it.
-	if remove && d.state != nil {
-		d.state = &State{Version: stateVersion, Prefix: d.cfg.NetnsPrefix}
-		if err := os.Remove(filepath.Join(d.cfg.StateDir, stateFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, err)
-		}
+	if remove && d.st != nil {
+		d.st = state.New(d.cfg.NetnsPrefix)
+		errs = append(errs, state.Remove(d.cfg.StateDir))
 		os.RemoveAll(filepath.Join(d.cfg.StateDir, "logs"))
-	}
-	if d.selfNS.IsOpen() {
-		d.selfNS.Close()
 	}
 	return errors.Join(errs...)
 }
 
-func (d *Daemon) saveLocked() error { return d.state.save(d.cfg.StateDir) }
-
-// Version implements control.Backend.
-func (d *Daemon) Version() control.Version {
-	return control.Version{API: control.APIVersion, Version: Version}
+// save writes st to the state directory. A state that would not load
+// again is refused: the daemon never writes what it cannot restart from.
+func (d *Daemon) save(st *state.State) error {
+	if err := st.Validate(); err != nil {
+		return fmt.Errorf("save state: refusing an invalid state: %w", err)
+	}
+	if d.cfg.SaveHook != nil {
+		if err := d.cfg.SaveHook(st); err != nil {
+			return fmt.Errorf("save state: %w", err)
+		}
+	}
+	return st.Save(d.cfg.StateDir)
 }
 
-func prefixNet(p netip.Prefix) *net.IPNet {
-	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+// commit saves next and adopts it, then configures the router and DNS
+// from it.
+func (d *Daemon) commit(next *state.State) error {
+	if err := d.save(next); err != nil {
+		return err
+	}
+	d.st = next
+	d.sync()
+	return nil
 }
+
+// sync pushes the state into the router and the DNS server. Callers hold
+// mu.
+func (d *Daemon) sync() {
+	hl := d.hostLeg
+	d.rt.Configure(d.st.RouterConfig(state.Runtime{Host: &hl, UplinkPort: d.uplinkPort, NoARPSuppression: d.cfg.NoARPSuppression}))
+	scopes := d.st.DNSScopes()
+	for name, rs := range scopes {
+		d.dns.SetNetwork(name, rs)
+		d.scopes[name] = true
+	}
+	for name := range d.scopes {
+		if _, ok := scopes[name]; !ok {
+			d.dns.RemoveNetwork(name)
+			delete(d.scopes, name)
+		}
+	}
+}
+
+// undo is a stack of steps that reverse what a transaction did so far.
+type undo []func()
+
+func (u *undo) push(f func()) { *u = append(*u, f) }
+
+// run reverses every step, last first.
+func (u undo) run() {
+	for i := len(u) - 1; i >= 0; i-- {
+		u[i]()
+	}
+}
+
+// now is the time stamp of new objects.
+func now() time.Time { return time.Now() }

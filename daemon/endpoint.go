@@ -2,780 +2,657 @@ package daemon
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
+	"io"
 	"net/netip"
 	"slices"
 	"strings"
-	"time"
-
-	"github.com/vishvananda/netlink"
+	"syscall"
 
 	"github.com/vswitchd/vswitchd/arp"
-	"github.com/vswitchd/vswitchd/control"
 	"github.com/vswitchd/vswitchd/datapath"
-	"github.com/vswitchd/vswitchd/header"
-	"github.com/vswitchd/vswitchd/netns"
+	"github.com/vswitchd/vswitchd/host"
+	"github.com/vswitchd/vswitchd/port"
+	"github.com/vswitchd/vswitchd/proxy"
 	"github.com/vswitchd/vswitchd/router"
-	"github.com/vswitchd/vswitchd/tap"
-	"github.com/vswitchd/vswitchd/vlan"
+	"github.com/vswitchd/vswitchd/state"
+	"github.com/vswitchd/vswitchd/supervisor"
 )
 
-// epRuntime is what the daemon holds for a live endpoint besides its
-// desired state. Guarded by Daemon.mu.
-type epRuntime struct {
-	ports map[string]datapath.PortID // by interface name
-	main  *process                   // the endpoint's command, if any
-	execs map[*process]bool          // exec sessions
+// hostNS returns the namespace of e.
+func hostNS(e *state.Endpoint) host.NS {
+	if e.Owned() {
+		return host.Named(e.Netns)
+	}
+	return host.AtPath(e.NetnsPath)
 }
 
-// Run implements control.Backend.
-func (d *Daemon) Run(ctx context.Context, r control.Run, stdio *control.IO) (control.Endpoint, int, error) {
+// procNS is how the supervisor names e's namespace: its name, or its path.
+func procNS(e *state.Endpoint) string {
+	if e.Owned() {
+		return e.Netns
+	}
+	return e.NetnsPath
+}
+
+// RunSpec is a request to create an endpoint and start its command.
+type RunSpec struct {
+	state.EndpointSpec
+	// TTY runs an attached command on a terminal.
+	TTY bool
+}
+
+// Run creates an endpoint and starts its command: with stdio nil in the
+// background (Run returns at once), otherwise attached to stdio (Run
+// returns when the command exits, with its exit code). An attached run
+// with no command starts /bin/sh.
+func (d *Daemon) Run(ctx context.Context, spec RunSpec, stdio *supervisor.IO) (EndpointInfo, int, error) {
 	d.mu.Lock()
-	e, err := d.createEndpointLocked(r)
+	e, err := d.createEndpoint(spec.EndpointSpec)
 	if err != nil {
 		d.mu.Unlock()
-		return control.Endpoint{}, 0, err
+		return EndpointInfo{}, 0, err
 	}
-	argv := r.Cmd
+	argv := spec.Cmd
 	if stdio != nil && len(argv) == 0 {
 		argv = []string{"/bin/sh"}
 	}
-	var p *process
+	var p *supervisor.Process
 	if len(argv) > 0 {
-		if stdio == nil {
-			p, err = d.startDetached(e, argv)
-		} else {
-			p, err = d.startAttached(e, argv, r.TTY, stdio)
-		}
+		p, err = d.sup.Start(supervisor.Spec{
+			Endpoint: e.Name, NS: procNS(e), Argv: argv, Env: e.Env, TTY: spec.TTY, Stdio: stdio, Main: true,
+		})
 		if err != nil {
-			d.removeEndpointLocked(e, true)
-			d.saveLocked()
+			if rerr := d.removeEndpoint(e); rerr != nil {
+				d.log.Warn("remove endpoint after its command failed to start", "endpoint", e.Name, "err", rerr)
+			}
 			d.mu.Unlock()
-			return control.Endpoint{}, 0, err
+			return EndpointInfo{}, 0, err
 		}
-		d.eps[e.Name].main = p
-		e.PID = p.pid()
-		d.saveLocked()
-		d.watchMain(e.Name, p)
+		next := d.st.Clone()
+		next.Endpoint(e.Name).PID = p.PID()
+		if err := d.commit(next); err != nil {
+			d.log.Warn("record the command's pid", "endpoint", e.Name, "err", err)
+		}
 	}
-	desc := d.describeEndpoint(e)
+	info := d.describeEndpoint(d.st.Endpoint(e.Name))
 	d.mu.Unlock()
 	if stdio == nil {
-		return desc, 0, nil
+		return info, 0, nil
 	}
-	code := p.wait(ctx)
-	return desc, code, nil
+	return info, p.Wait(ctx), nil
 }
 
-// watchMain waits for an endpoint's command in the background: it records
-// the exit and, for --rm, removes the endpoint.
-func (d *Daemon) watchMain(name string, p *process) {
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
-		select {
-		case <-p.done:
-		case <-d.closing:
-			return
+// mainExited records the end of an endpoint's command and, for --rm,
+// removes the endpoint. The supervisor calls it from its goroutine.
+func (d *Daemon) mainExited(name string, p *supervisor.Process) {
+	select {
+	case <-d.closing:
+		return
+	default:
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e := d.st.Endpoint(name)
+	if e == nil || d.busy[name] || d.sup.Main(name) != p {
+		return
+	}
+	if e.Remove {
+		if err := d.removeEndpoint(e); err != nil {
+			d.log.Warn("remove endpoint after exit", "endpoint", name, "err", err)
 		}
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		e := d.state.endpoint(name)
-		if e == nil || d.eps[name] == nil || d.eps[name].main != p {
-			return
-		}
-		e.PID = 0
-		if e.Remove {
-			if err := d.removeEndpointLocked(e, true); err != nil {
-				d.log.Warn("remove endpoint after exit", "endpoint", name, "err", err)
-			}
-		}
-		d.saveLocked()
-	}()
+		return
+	}
+	next := d.st.Clone()
+	next.Endpoint(name).PID = 0
+	if err := d.commit(next); err != nil {
+		d.log.Warn("record the command's exit", "endpoint", name, "err", err)
+	}
 }
 
-// createEndpointLocked validates a run request and creates the endpoint:
-// namespace, first NIC, /etc/netns files. Nothing is left behind on error.
-func (d *Daemon) createEndpointLocked(r control.Run) (*Endpoint, error) {
-	if err := netns.ValidateName(r.Name); err != nil {
-		return nil, control.Errorf(control.ErrInvalid, "endpoint name: %w", err)
+// createEndpoint makes an endpoint as spec says: namespace, first NIC,
+// /etc/netns files, published ports. The intent is saved first, and a
+// failure at any step leaves nothing behind. Callers hold mu.
+func (d *Daemon) createEndpoint(spec state.EndpointSpec) (*state.Endpoint, error) {
+	e, err := d.st.NewEndpoint(spec, now())
+	if err != nil {
+		return nil, err
 	}
-	if d.state.endpoint(r.Name) != nil {
-		return nil, control.Errorf(control.ErrConflict, "endpoint %q already exists", r.Name)
+	ns := hostNS(e)
+	if e.Owned() && d.host.NamespaceExists(ns) {
+		return nil, state.Errorf(state.ErrConflict, "network namespace %q already exists (not made by this vswitchd)", e.Netns)
 	}
-	nsName := d.cfg.NetnsPrefix + r.Name
-	if err := netns.ValidateName(nsName); err != nil {
-		return nil, control.Errorf(control.ErrInvalid, "namespace name: %w", err)
-	}
-	if netns.Exists(nsName) {
-		return nil, control.Errorf(control.ErrConflict, "network namespace %q already exists (not made by this vswitchd)", nsName)
-	}
-	nic := &NIC{Interface: "eth0", Network: r.Network, Aliases: r.Aliases}
-	var n *Network
-	if r.Network != "" {
-		if n = d.state.network(r.Network); n == nil {
-			return nil, control.Errorf(control.ErrNotFound, "network %q not found", r.Network)
+	if !e.Owned() {
+		if !d.host.NamespaceExists(ns) {
+			return nil, state.Errorf(state.ErrInvalid, "network namespace %s does not exist", e.NetnsPath)
 		}
-	} else if !r.Trunk {
-		return nil, control.Errorf(control.ErrInvalid, "run needs --net NETWORK (or --trunk)")
-	}
-	if r.Trunk {
-		set, err := vlan.ParseSet(r.VLANs)
-		if err != nil {
-			return nil, control.Errorf(control.ErrInvalid, "%w", err)
-		}
-		nic.Trunk, nic.VLANs = true, set.String()
-		switch {
-		case r.Native != 0:
-			nic.Native = uint16(r.Native)
-		case n != nil:
-			nic.Native = n.VLAN
-		}
-		if n != nil && nic.Native != n.VLAN {
-			return nil, control.Errorf(control.ErrInvalid, "--native %d differs from network %q's vlan %d: the address would be unreachable", nic.Native, n.Name, n.VLAN)
-		}
-		if _, err := nicPolicy(nic, 0); err != nil {
-			return nil, control.Errorf(control.ErrInvalid, "%w", err)
-		}
-	} else if r.VLANs != "" || r.Native != 0 {
-		return nil, control.Errorf(control.ErrInvalid, "--vlans and --native need --trunk")
-	}
-	var pubs []publishSpec
-	for _, s := range r.Publish {
-		ps, err := parsePublish(s)
-		if err != nil {
-			return nil, control.Errorf(control.ErrInvalid, "%w", err)
-		}
-		pubs = append(pubs, ps)
-	}
-	for _, a := range r.Aliases {
-		if err := validateAlias(a); err != nil {
-			return nil, err
+		if d.host.NICExists(ns, e.NICs[0].Interface) {
+			return nil, state.Errorf(state.ErrConflict, "interface %s already exists in %s", e.NICs[0].Interface, e.NetnsPath)
 		}
 	}
-	if len(pubs) > 0 && n == nil {
-		return nil, control.Errorf(control.ErrInvalid, "published ports need --net")
+	// Write the intent, so a crash from here on is rolled back at start.
+	e.Phase = state.Creating
+	intent := d.st.Clone()
+	intent.Endpoints = append(intent.Endpoints, e.Clone())
+	if err := d.save(intent); err != nil {
+		return nil, err
 	}
-	if n != nil {
-		ip, err := d.allocIP(n, r.IP)
-		if err != nil {
-			return nil, err
+	var u undo
+	fail := func(err error) (*state.Endpoint, error) {
+		u.run()
+		if serr := d.save(d.st); serr != nil {
+			d.log.Warn("forget a failed endpoint in the state", "endpoint", e.Name, "err", serr)
 		}
-		nic.IP = ip.String()
-		nic.MAC = endpointMAC(ip).String()
-	} else {
-		if r.IP != "" {
-			return nil, control.Errorf(control.ErrInvalid, "--ip needs --net")
+		return nil, fmt.Errorf("endpoint %q: %w", e.Name, err)
+	}
+	nic, _ := d.st.Primary(e)
+	first := e.NICs[0]
+	n := d.st.Network(first.Network)
+	for _, p := range e.Publish {
+		if err := d.publishProxy(e.Name, p, nic.IP); err != nil {
+			return fail(err)
 		}
-		nic.MAC = randomMAC().String()
+		u.push(func() { d.pub.Remove(proxyRule(p, nic.IP)) })
 	}
-	e := &Endpoint{
-		Name: r.Name, Netns: nsName, Cmd: r.Cmd, Env: r.Env, Remove: r.Remove,
-		Created: time.Now().UTC().Truncate(time.Second), NICs: []*NIC{nic},
-	}
-	for _, ps := range pubs {
-		e.Publish = append(e.Publish, ps.String())
-	}
-	release := func() {
-		if n != nil {
-			d.subnets[n.Name].Release(netip.MustParseAddr(nic.IP))
+	if e.Owned() {
+		if err := d.host.CreateNamespace(e.Netns); err != nil {
+			return fail(err)
 		}
+		u.push(func() { d.host.DeleteNamespace(e.Netns) })
 	}
-	for _, ps := range pubs {
-		if err := d.publishProxy(e, ps, netip.MustParseAddr(nic.IP)); err != nil {
-			d.unpublishProxy(e)
-			release()
-			return nil, err
-		}
-	}
-	if err := netns.Create(nsName); err != nil {
-		d.unpublishProxy(e)
-		release()
-		return nil, fmt.Errorf("endpoint %q: %w", r.Name, err)
-	}
-	d.eps[e.Name] = &epRuntime{ports: map[string]datapath.PortID{}, execs: map[*process]bool{}}
-	d.state.Endpoints = append(d.state.Endpoints, e)
-	fail := func(err error) (*Endpoint, error) {
-		d.removeEndpointLocked(e, true)
-		return nil, fmt.Errorf("endpoint %q: %w", r.Name, err)
-	}
-	if err := d.prepareNamespace(e); err != nil {
+	if err := d.attachNIC(e, first, n, true, &u); err != nil {
 		return fail(err)
 	}
-	if err := d.attachNIC(e, nic, true); err != nil {
+	if e.Owned() {
+		if err := d.host.WriteEtc(e.Netns, d.filesWith(e)); err != nil {
+			return fail(err)
+		}
+		u.push(func() { d.host.RemoveEtc(e.Netns) })
+	}
+	e.Phase = ""
+	next := d.st.Clone()
+	next.Endpoints = append(next.Endpoints, e)
+	if err := d.commit(next); err != nil {
 		return fail(err)
 	}
-	if err := d.writeEtc(e); err != nil {
-		return fail(err)
-	}
-	d.syncLocked()
-	if err := d.saveLocked(); err != nil {
-		return fail(err)
-	}
-	d.log.Info("endpoint created", "endpoint", e.Name, "netns", nsName, "ip", nic.IP)
+	d.announce(first, n)
+	d.log.Info("endpoint created", "endpoint", e.Name, "netns", procNS(e), "ip", first.IP)
 	return e, nil
 }
 
-func validateAlias(a string) error {
-	if err := netns.ValidateName(a); err != nil || strings.HasPrefix(a, "@") {
-		return control.Errorf(control.ErrInvalid, "alias %q: use letters, digits, '_', '.' and '-'", a)
-	}
-	return nil
+// filesWith returns e's /etc/netns files as they are with e in the state.
+func (d *Daemon) filesWith(e *state.Endpoint) map[string][]byte {
+	s := d.st.Clone()
+	s.RemoveEndpoint(e.Name)
+	s.Endpoints = append(s.Endpoints, e)
+	return s.Files(e)
 }
 
-func randomMAC() header.MAC {
-	var m header.MAC
-	rand.Read(m[:])
-	m[0] = m[0]&^1 | 2
-	return m
-}
-
-// allocIP reserves want (or, if empty, the next free address) in n.
-func (d *Daemon) allocIP(n *Network, want string) (netip.Addr, error) {
-	sub := d.subnets[n.Name]
-	if want == "" {
-		ip, err := sub.Allocate()
-		if err != nil {
-			return netip.Addr{}, control.Errorf(control.ErrConflict, "network %q: %w", n.Name, err)
-		}
-		return ip, nil
-	}
-	ip, err := netip.ParseAddr(want)
-	if err != nil || !ip.Is4() {
-		return netip.Addr{}, control.Errorf(control.ErrInvalid, "--ip %q: not an IPv4 address", want)
-	}
-	if err := sub.Reserve(ip); err != nil {
-		kind := control.ErrInvalid
-		if sub.Prefix().Contains(ip) && ip != sub.Gateway() {
-			kind = control.ErrConflict
-		}
-		return netip.Addr{}, control.Errorf(kind, "network %q: %w", n.Name, err)
-	}
-	return ip, nil
-}
-
-// prepareNamespace configures a new endpoint namespace: loopback up, IPv6
-// off (vswitchd networks are IPv4; no stray router solicitations).
-func (d *Daemon) prepareNamespace(e *Endpoint) error {
-	h, err := netns.Open(e.Netns)
-	if err != nil {
-		return err
-	}
-	defer h.Close()
-	for _, k := range []string{"net.ipv6.conf.all.disable_ipv6", "net.ipv6.conf.default.disable_ipv6"} {
-		if err := netns.Sysctl(h, k, "1"); err != nil {
-			d.log.Debug("sysctl", "err", err)
-		}
-	}
-	nh, err := netns.HandleAt(h)
-	if err != nil {
-		return err
-	}
-	defer nh.Close()
-	lo, err := nh.LinkByName("lo")
-	if err != nil {
-		return fmt.Errorf("loopback: %w", err)
-	}
-	return nh.LinkSetUp(lo)
-}
-
-// nicPolicy returns the VLAN policy of a NIC's port.
-func nicPolicy(nic *NIC, vid uint16) (vlan.Policy, error) {
-	if !nic.Trunk {
-		return vlan.Policy{Mode: vlan.Access, VID: vid}, nil
-	}
-	set, err := vlan.ParseSet(nic.VLANs)
-	if err != nil {
-		return vlan.Policy{}, err
-	}
-	p := vlan.Policy{Mode: vlan.Trunk, Trunks: set}
-	if nic.Native != 0 {
-		p.Mode, p.VID = vlan.NativeUntagged, nic.Native
-	}
-	return p, p.Validate()
-}
-
-// attachNIC plugs a NIC into the switch. With create, it makes a TAP in the
-// daemon's namespace, moves it into the endpoint and names, addresses and
-// raises it there; otherwise it re-adopts the persistent TAP already inside
-// (after a restart).
-func (d *Daemon) attachNIC(e *Endpoint, nic *NIC, create bool) error {
-	h, err := netns.Open(e.Netns)
-	if err != nil {
-		return err
-	}
-	defer h.Close()
-	var dev *tap.Device
+// attachNIC plugs nic of e (on network n, or none) into the switch. With
+// create it makes the TAP inside e's namespace (with the default route if
+// nic is e's first); otherwise it re-adopts the persistent TAP already
+// there. Undo steps are pushed on u.
+func (d *Daemon) attachNIC(e *state.Endpoint, nic *state.NIC, n *state.Network, create bool, u *undo) error {
+	ns := hostNS(e)
+	var dev port.Port
+	var err error
 	if create {
-		if dev, err = d.createNIC(h, e, nic); err != nil {
+		cfg := host.NICConfig{Name: nic.Interface, MAC: nic.MAC}
+		if n != nil && nic.IP.IsValid() {
+			cfg.Addr = netip.PrefixFrom(nic.IP, n.Subnet.Bits())
+			if e.NICs[0] == nic {
+				cfg.Gateway = n.Gateway
+			}
+		}
+		if dev, err = d.host.CreateNIC(ns, cfg); err != nil {
 			return err
 		}
-	} else {
-		err = netns.Do(h, func() error {
-			var err error
-			dev, err = tap.Open(nic.Interface)
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("re-adopt %s: %w", nic.Interface, err)
-		}
-	}
-	cfg := datapath.PortConfig{Name: e.Name + "/" + nic.Interface, Kind: datapath.KindTap, Endpoint: e.Name}
-	var vid uint16
-	n := d.state.network(nic.Network)
-	if n != nil {
-		vid = n.VLAN
-	}
-	if cfg.VLAN, err = nicPolicy(nic, vid); err != nil {
-		dev.Close()
+		u.push(func() { d.host.DeleteNIC(ns, nic.Interface) })
+	} else if dev, err = d.host.OpenNIC(ns, nic.Interface); err != nil {
 		return err
 	}
-	mac, _ := header.ParseMAC(nic.MAC)
-	if !nic.Trunk && nic.IP != "" {
-		cfg.Guard = &datapath.Guard{MAC: mac, IPs: []netip.Addr{netip.MustParseAddr(nic.IP)}}
-	}
-	id, err := d.dp.AddPort(dev, cfg)
+	pcfg := datapath.PortConfig{Name: e.Name + "/" + nic.Interface, Kind: datapath.KindTap, Endpoint: e.Name}
+	pol, err := nicPolicy(nic, n)
 	if err != nil {
 		dev.Close()
 		return err
 	}
-	d.eps[e.Name].ports[nic.Interface] = id
-	if n != nil && nic.IP != "" {
-		// Announce the endpoint, so peers' caches are right at once
-		// (RFC 5227 §3).
-		var b [arp.FrameLen]byte
-		l := arp.Gratuitous(b[:], mac, netip.MustParseAddr(nic.IP))
-		d.dp.Inject(b[:l], router.Target{VID: n.VLAN})
+	pcfg.VLAN = pol.VLAN
+	if pol.Guard {
+		pcfg.Guard = &datapath.Guard{MAC: nic.MAC, IPs: []netip.Addr{nic.IP}}
 	}
+	id, err := d.dp.AddPort(dev, pcfg)
+	if err != nil {
+		dev.Close()
+		return err
+	}
+	if d.nics[e.Name] == nil {
+		d.nics[e.Name] = map[string]port.ID{}
+	}
+	d.nics[e.Name][nic.Interface] = id
+	u.push(func() { d.detachPort(e.Name, nic.Interface) })
 	return nil
 }
 
-// createNIC makes the TAP and configures it inside the endpoint.
-func (d *Daemon) createNIC(h netns.Handle, e *Endpoint, nic *NIC) (*tap.Device, error) {
-	var rnd [4]byte
-	rand.Read(rnd[:])
-	tmpName := "vt" + hex.EncodeToString(rnd[:])
-	dev, err := tap.Create(tap.Options{Name: tmpName, Persist: true})
-	if err != nil {
-		return nil, err
+// nicPolicy is state.NICPolicy for a NIC on n (or none).
+func nicPolicy(nic *state.NIC, n *state.Network) (state.PortPolicy, error) {
+	s := state.New("")
+	if n != nil {
+		s.Networks = []*state.Network{n}
 	}
-	fail := func(err error) (*tap.Device, error) {
-		dev.Close()
-		// Persistent: delete it wherever it ended up.
-		if l, lerr := netlink.LinkByName(tmpName); lerr == nil {
-			netlink.LinkDel(l)
-		}
-		d.deleteLinkIn(h, tmpName)
-		d.deleteLinkIn(h, nic.Interface)
-		return nil, err
-	}
-	link, err := netlink.LinkByName(tmpName)
-	if err != nil {
-		return fail(err)
-	}
-	if err := netlink.LinkSetNsFd(link, int(h)); err != nil {
-		return fail(fmt.Errorf("move %s into %s: %w", tmpName, e.Netns, err))
-	}
-	nh, err := netns.HandleAt(h)
-	if err != nil {
-		return fail(err)
-	}
-	defer nh.Close()
-	l, err := nh.LinkByName(tmpName)
-	if err != nil {
-		return fail(err)
-	}
-	if err := nh.LinkSetName(l, nic.Interface); err != nil {
-		return fail(fmt.Errorf("rename %s to %s: %w", tmpName, nic.Interface, err))
-	}
-	mac, _ := header.ParseMAC(nic.MAC)
-	if err := nh.LinkSetHardwareAddr(l, mac.HardwareAddr()); err != nil {
-		return fail(fmt.Errorf("set MAC of %s: %w", nic.Interface, err))
-	}
-	var n *Network
-	if nic.IP != "" {
-		n = d.state.network(nic.Network)
-		p := netip.MustParsePrefix(n.Subnet)
-		a := &netlink.Addr{IPNet: prefixNet(netip.PrefixFrom(netip.MustParseAddr(nic.IP), p.Bits()))}
-		if err := nh.AddrAdd(l, a); err != nil {
-			return fail(fmt.Errorf("add %s to %s: %w", a, nic.Interface, err))
-		}
-	}
-	if err := nh.LinkSetUp(l); err != nil {
-		return fail(fmt.Errorf("set %s up: %w", nic.Interface, err))
-	}
-	if n != nil && e.NICs[0] == nic {
-		gw := netip.MustParseAddr(n.Gateway)
-		r := &netlink.Route{LinkIndex: l.Attrs().Index, Gw: gw.AsSlice(), Dst: &net.IPNet{IP: net.IPv4zero, Mask: net.CIDRMask(0, 32)}}
-		if err := nh.RouteReplace(r); err != nil {
-			return fail(fmt.Errorf("default route via %s: %w", gw, err))
-		}
-	}
-	return dev, nil
+	return s.NICPolicy(nic)
 }
 
-// defaultRoute points the endpoint's default route at the gateway of its
-// first NIC with an address, which also becomes its first NIC.
-func (d *Daemon) defaultRoute(e *Endpoint) error {
-	nic, n := d.primaryNIC(e)
-	if nic == nil {
-		return nil
-	}
-	i := slices.Index(e.NICs, nic)
-	e.NICs[0], e.NICs[i] = e.NICs[i], e.NICs[0]
-	h, err := netns.Open(e.Netns)
-	if err != nil {
-		return err
-	}
-	defer h.Close()
-	nh, err := netns.HandleAt(h)
-	if err != nil {
-		return err
-	}
-	defer nh.Close()
-	l, err := nh.LinkByName(nic.Interface)
-	if err != nil {
-		return err
-	}
-	gw := netip.MustParseAddr(n.Gateway)
-	return nh.RouteReplace(&netlink.Route{LinkIndex: l.Attrs().Index, Gw: gw.AsSlice(), Dst: &net.IPNet{IP: net.IPv4zero, Mask: net.CIDRMask(0, 32)}})
-}
-
-// deleteLinkIn deletes the link named name inside the namespace h, if any.
-func (d *Daemon) deleteLinkIn(h netns.Handle, name string) {
-	nh, err := netns.HandleAt(h)
-	if err != nil {
+// announce sends a gratuitous ARP for a new NIC, so peers' caches are
+// right at once (RFC 5227 §3).
+func (d *Daemon) announce(nic *state.NIC, n *state.Network) {
+	if n == nil || !nic.IP.IsValid() {
 		return
 	}
-	defer nh.Close()
-	if l, err := nh.LinkByName(name); err == nil {
-		nh.LinkDel(l)
-	}
+	var b [arp.FrameLen]byte
+	l := arp.Gratuitous(b[:], nic.MAC, nic.IP)
+	d.dp.Inject(b[:l], router.Target{VID: n.VLAN})
 }
 
-// detachNIC unplugs a NIC and deletes its TAP.
-func (d *Daemon) detachNIC(e *Endpoint, nic *NIC) {
-	rt := d.eps[e.Name]
-	if id, ok := rt.ports[nic.Interface]; ok {
-		d.dp.RemovePort(id)
-		delete(rt.ports, nic.Interface)
-	}
-	if h, err := netns.Open(e.Netns); err == nil {
-		d.deleteLinkIn(h, nic.Interface)
-		h.Close()
-	}
-	if nic.IP != "" {
-		if sub := d.subnets[nic.Network]; sub != nil {
-			sub.Release(netip.MustParseAddr(nic.IP))
+// detachPort removes an endpoint NIC's port from the datapath.
+func (d *Daemon) detachPort(endpoint, ifname string) {
+	if id, ok := d.nics[endpoint][ifname]; ok {
+		if err := d.dp.RemovePort(id); err != nil {
+			d.log.Warn("remove port", "endpoint", endpoint, "interface", ifname, "err", err)
 		}
+		delete(d.nics[endpoint], ifname)
 	}
 }
 
-// writeEtc writes the endpoint's resolv.conf (the first network's gateway)
-// and hosts.
-func (d *Daemon) writeEtc(e *Endpoint) error {
-	var resolv, hosts strings.Builder
-	resolv.WriteString("# written by vswitchd: the switch answers DNS at the gateway\n")
-	if nic, n := d.primaryNIC(e); nic != nil {
-		fmt.Fprintf(&resolv, "nameserver %s\noptions ndots:0\n", n.Gateway)
-	}
-	hosts.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
-	for _, nic := range e.NICs {
-		if nic.IP != "" {
-			fmt.Fprintf(&hosts, "%s\t%s\n", nic.IP, e.Name)
-		}
-	}
-	if err := netns.WriteEtc(e.Netns, "resolv.conf", []byte(resolv.String())); err != nil {
-		return err
-	}
-	return netns.WriteEtc(e.Netns, "hosts", []byte(hosts.String()))
-}
-
-// RemoveEndpoint implements control.Backend.
+// RemoveEndpoint stops an endpoint's processes and removes it. A running
+// command needs force.
 func (d *Daemon) RemoveEndpoint(name string, force bool) error {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	e := d.state.endpoint(name)
+	e := d.st.Endpoint(name)
 	if e == nil {
-		return control.Errorf(control.ErrNotFound, "endpoint %q not found", name)
+		d.mu.Unlock()
+		return state.Errorf(state.ErrNotFound, "endpoint %q not found", name)
 	}
-	if rt := d.eps[name]; !force && rt != nil && rt.main != nil && rt.main.running() {
-		return control.Errorf(control.ErrConflict, "endpoint %q is running %q: use rm -f to stop and remove it", name, strings.Join(e.Cmd, " "))
+	if d.busy[name] {
+		d.mu.Unlock()
+		return state.Errorf(state.ErrConflict, "endpoint %q is being removed", name)
 	}
-	err := d.removeEndpointLocked(e, true)
-	if serr := d.saveLocked(); err == nil {
-		err = serr
+	if p := d.sup.Main(name); !force && p != nil && p.Running() && e.Phase != state.Removing {
+		d.mu.Unlock()
+		return state.Errorf(state.ErrConflict, "endpoint %q is running %q: use rm -f to stop and remove it", name, strings.Join(e.Cmd, " "))
 	}
-	return err
+	d.busy[name] = true
+	ns := procNS(e)
+	d.mu.Unlock()
+
+	// Slow: up to StopGrace, without the lock.
+	d.sup.Stop(name, ns, supervisor.StopGrace)
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.busy, name)
+	if e = d.st.Endpoint(name); e == nil {
+		return nil
+	}
+	return d.removeEndpoint(e)
 }
 
-// removeEndpointLocked stops an endpoint's processes and removes its NICs,
-// namespace and files, and its place in the state (the caller saves).
-func (d *Daemon) removeEndpointLocked(e *Endpoint, stop bool) error {
-	var errs []error
-	if stop {
-		d.stopProcesses(e)
+// removeEndpoint removes a stopped endpoint: the intent is saved, then its
+// NICs, published ports, namespace (if vswitchd owns it) and files go, then
+// the state without it. If the host refuses a step, the endpoint stays in
+// the state marked as being removed, so `rm` again (or the next start)
+// finishes the job. Callers hold mu.
+func (d *Daemon) removeEndpoint(e *state.Endpoint) error {
+	if e.Phase != state.Removing {
+		intent := d.st.Clone()
+		intent.Endpoint(e.Name).Phase = state.Removing
+		if err := d.save(intent); err != nil {
+			return err
+		}
+		d.st = intent
+		e = intent.Endpoint(e.Name)
 	}
-	if d.eps[e.Name] != nil {
-		for _, nic := range e.NICs {
-			d.detachNIC(e, nic)
+	if err := d.dismantle(e); err != nil {
+		return fmt.Errorf("remove endpoint %q (rm again to finish): %w", e.Name, err)
+	}
+	next := d.st.Clone()
+	next.RemoveEndpoint(e.Name)
+	if err := d.commit(next); err != nil {
+		return fmt.Errorf("remove endpoint %q (rm again to finish): %w", e.Name, err)
+	}
+	d.log.Info("endpoint removed", "endpoint", e.Name)
+	return nil
+}
+
+// dismantle removes what the host has of e: its ports, NICs, published
+// ports' listeners, namespace and files, and its logs. Each step is
+// idempotent, so a removal interrupted half-way can be done again.
+func (d *Daemon) dismantle(e *state.Endpoint) error {
+	var errs []error
+	ns := hostNS(e)
+	for _, nic := range e.NICs {
+		d.detachPort(e.Name, nic.Interface)
+		if !e.Owned() {
+			// Only what vswitchd made: the NIC, never the namespace.
+			if err := d.host.DeleteNIC(ns, nic.Interface); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
-	d.unpublishProxy(e)
-	if err := netns.Delete(e.Netns); err != nil {
-		errs = append(errs, err)
+	delete(d.nics, e.Name)
+	if nic, _ := d.st.Primary(e); nic != nil {
+		for _, p := range e.Publish {
+			d.pub.Remove(proxyRule(p, nic.IP))
+		}
 	}
-	removeLog(d.cfg.StateDir, e.Name)
-	delete(d.eps, e.Name)
-	d.state.Endpoints = slices.DeleteFunc(d.state.Endpoints, func(x *Endpoint) bool { return x == e })
-	d.dns.RemoveNetwork(scopeOf(e.Name))
-	d.syncLocked()
-	d.log.Info("endpoint removed", "endpoint", e.Name)
+	if e.Owned() {
+		if err := d.host.DeleteNamespace(e.Netns); err != nil {
+			errs = append(errs, err)
+		}
+		if err := d.host.RemoveEtc(e.Netns); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	d.sup.Forget(e.Name)
 	return errors.Join(errs...)
 }
 
-// detachEndpoint lets go of an endpoint without touching the kernel (Keep):
-// its ports are closed, its persistent TAPs and namespace stay.
-func (d *Daemon) detachEndpoint(e *Endpoint) {
-	if rt := d.eps[e.Name]; rt != nil {
-		for ifname, id := range rt.ports {
-			d.dp.RemovePort(id)
-			delete(rt.ports, ifname)
-		}
-	}
-}
-
-// Endpoints implements control.Backend.
-func (d *Daemon) Endpoints() []control.Endpoint {
+// Endpoints lists the endpoints.
+func (d *Daemon) Endpoints() []EndpointInfo {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	out := make([]control.Endpoint, 0, len(d.state.Endpoints))
-	for _, e := range d.state.Endpoints {
+	out := make([]EndpointInfo, 0, len(d.st.Endpoints))
+	for _, e := range d.st.Endpoints {
 		out = append(out, d.describeEndpoint(e))
 	}
 	return out
 }
 
-// Endpoint implements control.Backend.
-func (d *Daemon) Endpoint(name string) (control.Endpoint, error) {
+// Endpoint describes one endpoint.
+func (d *Daemon) Endpoint(name string) (EndpointInfo, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	e := d.state.endpoint(name)
+	e := d.st.Endpoint(name)
 	if e == nil {
-		return control.Endpoint{}, control.Errorf(control.ErrNotFound, "endpoint %q not found", name)
+		return EndpointInfo{}, state.Errorf(state.ErrNotFound, "endpoint %q not found", name)
 	}
 	return d.describeEndpoint(e), nil
 }
 
-func (d *Daemon) describeEndpoint(e *Endpoint) control.Endpoint {
-	out := control.Endpoint{
-		Name: e.Name, Netns: e.Netns, Cmd: e.Cmd, Published: e.Publish, Created: e.Created, Status: "up",
-		NICs: []control.NIC{},
-	}
-	for _, nic := range e.NICs {
-		c := control.NIC{Interface: nic.Interface, Network: nic.Network, MAC: nic.MAC, IP: nic.IP, Aliases: nic.Aliases,
-			Port: e.Name + "/" + nic.Interface, Mode: "access"}
-		if nic.Trunk {
-			c.Mode, c.VLANs = "trunk", nic.VLANs
-			if nic.Native != 0 {
-				c.Mode = fmt.Sprintf("native-untagged (native %d)", nic.Native)
-			}
-		}
-		out.NICs = append(out.NICs, c)
-	}
-	if rt := d.eps[e.Name]; rt != nil && rt.main != nil {
-		if rt.main.running() {
-			out.Status, out.PID = "running", rt.main.pid()
-		} else {
-			code := rt.main.exitCode()
-			out.Status, out.ExitCode = fmt.Sprintf("exited (%d)", code), &code
-		}
-	}
-	return out
-}
-
-// Connect implements control.Backend: a new NIC (eth1, …) on the network,
-// live, with its address and DNS names. The default route stays on the
-// first network.
-func (d *Daemon) Connect(network string, c control.Connect) error {
+// Connect adds a NIC (eth1, …) on network to a running endpoint, live, with
+// its address and DNS names. The default route stays on the first network.
+func (d *Daemon) Connect(network string, spec state.ConnectSpec) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	n, e, err := d.networkAndEndpoint(network, c.Endpoint)
+	e, err := d.endpointForChange(spec.Endpoint)
 	if err != nil {
 		return err
 	}
-	if e.nic(network) != nil {
-		return control.Errorf(control.ErrConflict, "endpoint %q is already connected to network %q", e.Name, network)
+	nic, err := d.st.NewNIC(e, network, spec)
+	if err != nil {
+		return err
 	}
-	for _, a := range c.Aliases {
-		if err := validateAlias(a); err != nil {
+	n := d.st.Network(network)
+	next := d.st.Clone()
+	ne := next.Endpoint(e.Name)
+	ne.NICs = append(ne.NICs, nic)
+	var u undo
+	if err := d.attachNIC(ne, nic, n, true, &u); err != nil {
+		u.run()
+		return err
+	}
+	if ne.Owned() {
+		if err := d.host.WriteEtc(ne.Netns, next.Files(ne)); err != nil {
+			u.run()
 			return err
 		}
 	}
-	ip, err := d.allocIP(n, c.IP)
-	if err != nil {
+	d.republish(d.st, e, next, ne)
+	if err := d.commit(next); err != nil {
+		u.run()
+		if e.Owned() {
+			d.host.WriteEtc(e.Netns, d.st.Files(e))
+		}
+		d.republish(next, ne, d.st, e)
 		return err
 	}
-	nic := &NIC{Interface: nextIfName(e), Network: network, IP: ip.String(), MAC: endpointMAC(ip).String(), Aliases: c.Aliases}
-	e.NICs = append(e.NICs, nic)
-	if err := d.attachNIC(e, nic, true); err != nil {
-		e.NICs = e.NICs[:len(e.NICs)-1]
-		d.subnets[network].Release(ip)
-		return err
-	}
-	if err := d.writeEtc(e); err != nil {
-		d.log.Warn("write /etc files", "endpoint", e.Name, "err", err)
-	}
-	d.syncLocked()
-	d.log.Info("endpoint connected", "endpoint", e.Name, "network", network, "ip", ip)
-	return d.saveLocked()
+	d.announce(nic, n)
+	d.log.Info("endpoint connected", "endpoint", e.Name, "network", network, "ip", nic.IP)
+	return nil
 }
 
-// networkAndEndpoint looks both up by name.
-func (d *Daemon) networkAndEndpoint(network, endpoint string) (*Network, *Endpoint, error) {
-	n := d.state.network(network)
-	if n == nil {
-		return nil, nil, control.Errorf(control.ErrNotFound, "network %q not found", network)
-	}
-	e := d.state.endpoint(endpoint)
+// endpointForChange looks an endpoint up for a change: it must exist and
+// not be being removed. Callers hold mu.
+func (d *Daemon) endpointForChange(name string) (*state.Endpoint, error) {
+	e := d.st.Endpoint(name)
 	if e == nil {
-		return nil, nil, control.Errorf(control.ErrNotFound, "endpoint %q not found", endpoint)
+		return nil, state.Errorf(state.ErrNotFound, "endpoint %q not found", name)
 	}
-	return n, e, nil
+	if d.busy[name] || e.Phase != "" {
+		return nil, state.Errorf(state.ErrConflict, "endpoint %q is being removed", name)
+	}
+	return e, nil
 }
 
-func nextIfName(e *Endpoint) string {
-	for i := 0; ; i++ {
-		name := fmt.Sprintf("eth%d", i)
-		if !slices.ContainsFunc(e.NICs, func(n *NIC) bool { return n.Interface == name }) {
-			return name
-		}
-	}
-}
-
-// Disconnect implements control.Backend.
-func (d *Daemon) Disconnect(network string, c control.Disconnect) error {
+// Disconnect removes an endpoint's NIC on network, its address and names.
+func (d *Daemon) Disconnect(network, endpoint string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	n, e, err := d.networkAndEndpoint(network, c.Endpoint)
+	if d.st.Network(network) == nil {
+		return state.Errorf(state.ErrNotFound, "network %q not found", network)
+	}
+	e, err := d.endpointForChange(endpoint)
 	if err != nil {
 		return err
 	}
-	if e.nic(network) == nil {
-		return control.Errorf(control.ErrNotFound, "endpoint %q is not connected to network %q", e.Name, network)
+	if e.NIC(network) == nil {
+		return state.Errorf(state.ErrNotFound, "endpoint %q is not connected to network %q", e.Name, network)
 	}
-	if err := d.disconnectLocked(n, e); err != nil {
+	next := d.st.Clone()
+	if err := d.disconnect(next, next.Endpoint(e.Name), network); err != nil {
 		return err
 	}
-	return d.saveLocked()
+	if err := d.commit(next); err != nil {
+		d.reconnect(e, network)
+		return err
+	}
+	return nil
 }
 
-func (d *Daemon) disconnectLocked(n *Network, e *Endpoint) error {
-	nic := e.nic(n.Name)
+// reconnect puts back e's NIC on network after a disconnect whose state
+// could not be saved, so the host matches the state again. Callers hold
+// mu.
+func (d *Daemon) reconnect(e *state.Endpoint, network string) {
+	nic, n := e.NIC(network), d.st.Network(network)
+	var u undo
+	if err := d.attachNIC(e, nic, n, true, &u); err != nil {
+		d.log.Error("restore a NIC after a failed save", "endpoint", e.Name, "network", network, "err", err)
+		return
+	}
+	if p, pn := d.st.Primary(e); p != nil {
+		d.host.SetDefaultRoute(hostNS(e), p.Interface, pn.Gateway)
+	}
+	if e.Owned() {
+		d.host.WriteEtc(e.Netns, d.st.Files(e))
+	}
+	if cur := d.st.Endpoint(e.Name); cur != nil {
+		without := cur.Clone()
+		without.NICs = slices.DeleteFunc(without.NICs, func(x *state.NIC) bool { return x.Network == network })
+		d.republish(d.st, without, d.st, cur)
+	}
+}
+
+// republish moves the host listeners of e's published ports from where
+// they pointed in before (e's primary address in state s1) to where they
+// point in after (in s2): a published port follows the endpoint's first
+// network. Callers hold mu.
+func (d *Daemon) republish(s1 *state.State, before *state.Endpoint, s2 *state.State, after *state.Endpoint) {
+	rules := func(s *state.State, e *state.Endpoint) map[proxy.Rule]bool {
+		m := map[proxy.Rule]bool{}
+		if nic, _ := s.Primary(e); nic != nil {
+			for _, p := range e.Publish {
+				m[proxyRule(p, nic.IP)] = true
+			}
+		}
+		return m
+	}
+	was, now := rules(s1, before), rules(s2, after)
+	for r := range was {
+		if !now[r] {
+			d.pub.Remove(r)
+		}
+	}
+	for r := range now {
+		if !was[r] {
+			if err := d.pub.Add(r); err != nil {
+				d.log.Warn("published port not moved to the new address", "endpoint", after.Name, "port", r.HostPort, "err", err)
+			}
+		}
+	}
+}
+
+// disconnect removes e's NIC on network in next (a clone of d.st) and on
+// the host. The default route moves to the next network with an address,
+// as Docker does. Callers hold mu and commit next.
+func (d *Daemon) disconnect(next *state.State, e *state.Endpoint, network string) error {
+	nic := e.NIC(network)
 	hadDefault := e.NICs[0] == nic
-	d.detachNIC(e, nic)
-	e.NICs = slices.DeleteFunc(e.NICs, func(x *NIC) bool { return x == nic })
+	ns := hostNS(e)
+	old := e.Clone()
+	d.detachPort(e.Name, nic.Interface)
+	if err := d.host.DeleteNIC(ns, nic.Interface); err != nil {
+		// Plug the NIC, still there, back in.
+		var u undo
+		if aerr := d.attachNIC(e, nic, next.Network(network), false, &u); aerr != nil {
+			d.log.Error("re-adopt a NIC that could not be deleted", "endpoint", e.Name, "interface", nic.Interface, "err", aerr)
+		}
+		return err
+	}
+	e.NICs = slices.DeleteFunc(e.NICs, func(x *state.NIC) bool { return x == nic })
+	d.republish(d.st, old, next, e)
 	if hadDefault {
-		// The default route left with the NIC: the next network with an
-		// address takes it, as Docker does.
-		if err := d.defaultRoute(e); err != nil {
-			d.log.Warn("move default route", "endpoint", e.Name, "err", err)
+		if p, n := next.Primary(e); p != nil {
+			i := slices.Index(e.NICs, p)
+			e.NICs[0], e.NICs[i] = e.NICs[i], e.NICs[0]
+			if err := d.host.SetDefaultRoute(ns, p.Interface, n.Gateway); err != nil {
+				d.log.Warn("move default route", "endpoint", e.Name, "err", err)
+			}
 		}
 	}
-	if err := d.writeEtc(e); err != nil {
-		d.log.Warn("write /etc files", "endpoint", e.Name, "err", err)
+	if e.Owned() {
+		if err := d.host.WriteEtc(e.Netns, next.Files(e)); err != nil {
+			d.log.Warn("write /etc files", "endpoint", e.Name, "err", err)
+		}
 	}
-	d.syncLocked()
-	d.log.Info("endpoint disconnected", "endpoint", e.Name, "network", n.Name)
+	d.log.Info("endpoint disconnected", "endpoint", e.Name, "network", network)
 	return nil
 }
 
-// restore rebuilds the switch from the loaded state: networks (subnets,
-// routes, gateway MACs), system ports, and endpoints, re-adopting a
-// namespace and its persistent TAPs when they survived, re-creating them
-// otherwise. Processes are not re-adopted: a command that survived keeps
-// running in its namespace, and `rm` ends it.
-func (d *Daemon) restore() error {
-	for _, n := range d.state.Networks {
-		p := netip.MustParsePrefix(n.Subnet)
-		sub, err := newSubnet(p, n.Gateway)
-		if err != nil {
-			return err
-		}
-		d.subnets[n.Name] = sub
-		if err := d.addHostRoute(p); err != nil {
-			return err
-		}
-		if err := d.dp.FDB().AddStatic(n.VLAN, gatewayMAC(n.ID), datapath.RouterPort); err != nil {
-			return err
-		}
+// ExecSpec is a command to run in an endpoint.
+type ExecSpec struct {
+	Cmd []string
+	Env []string
+	TTY bool
+}
+
+// Exec runs a command inside an endpoint attached to stdio and returns its
+// exit code.
+func (d *Daemon) Exec(ctx context.Context, name string, spec ExecSpec, stdio *supervisor.IO) (int, error) {
+	d.mu.Lock()
+	e, err := d.endpointForChange(name)
+	if err != nil {
+		d.mu.Unlock()
+		return 0, err
 	}
-	for _, pt := range d.state.Ports {
-		if err := d.attachSysPort(pt); err != nil {
-			d.log.Warn("system port not restored", "port", pt.Interface, "err", err)
-		}
+	if len(spec.Cmd) == 0 {
+		d.mu.Unlock()
+		return 0, state.Errorf(state.ErrInvalid, "exec needs a command")
 	}
-	if u := d.state.Uplink; u != nil && d.cfg.Uplink == nil {
-		up := control.Uplink{Interface: u.Interface, Address: u.Address, Gateway: u.Gateway}
-		if _, err := d.setUplinkLocked(up); err != nil {
-			d.log.Warn("uplink not restored", "interface", u.Interface, "err", err)
-			d.state.Uplink = nil
-		}
+	env := append(append([]string(nil), e.Env...), spec.Env...)
+	p, err := d.sup.Start(supervisor.Spec{Endpoint: name, NS: procNS(e), Argv: spec.Cmd, Env: env, TTY: spec.TTY, Stdio: stdio})
+	d.mu.Unlock()
+	if err != nil {
+		return 0, err
 	}
-	for _, e := range d.state.Endpoints {
-		d.eps[e.Name] = &epRuntime{ports: map[string]datapath.PortID{}, execs: map[*process]bool{}}
-		for _, nic := range e.NICs {
-			if nic.IP != "" {
-				d.subnets[nic.Network].Reserve(netip.MustParseAddr(nic.IP))
-			}
-		}
-		fresh := !netns.Exists(e.Netns)
-		if fresh {
-			if err := netns.Create(e.Netns); err != nil {
-				return fmt.Errorf("restore endpoint %q: %w", e.Name, err)
-			}
-			if err := d.prepareNamespace(e); err != nil {
-				return fmt.Errorf("restore endpoint %q: %w", e.Name, err)
-			}
-		}
-		for _, nic := range e.NICs {
-			if err := d.attachNIC(e, nic, fresh || !d.linkExists(e, nic.Interface)); err != nil {
-				return fmt.Errorf("restore endpoint %q: %w", e.Name, err)
-			}
-		}
-		if err := d.writeEtc(e); err != nil {
-			return err
-		}
-		for _, s := range e.Publish {
-			if ps, err := parsePublish(s); err == nil {
-				if nic, _ := d.primaryNIC(e); nic != nil {
-					if err := d.publishProxy(e, ps, netip.MustParseAddr(nic.IP)); err != nil {
-						d.log.Warn("published port not restored", "endpoint", e.Name, "spec", s, "err", err)
-					}
-				}
-			}
-		}
-		d.log.Info("endpoint restored", "endpoint", e.Name, "re-adopted", !fresh)
+	return p.Wait(ctx), nil
+}
+
+// Logs copies the output of an endpoint's background command to w,
+// following it until ctx ends or the command exits if follow is set.
+func (d *Daemon) Logs(ctx context.Context, name string, follow bool, w io.Writer) error {
+	d.mu.Lock()
+	if d.st.Endpoint(name) == nil {
+		d.mu.Unlock()
+		return state.Errorf(state.ErrNotFound, "endpoint %q not found", name)
 	}
-	d.syncLocked()
+	d.mu.Unlock()
+	return d.sup.Logs(ctx, name, follow, w)
+}
+
+func proxyRule(p state.Publish, ip netip.Addr) proxy.Rule {
+	return proxy.Rule{Proto: p.ProtoName(), HostIP: p.HostIP, HostPort: p.HostPort, HostPortEnd: p.HostEnd, Target: ip, TargetPort: p.ContPort}
+}
+
+// publishProxy opens the host-side listeners of a published port: they
+// serve the host's own connections (127.0.0.1 and its addresses), which
+// never reach the switch, and taking them is how a host port already in
+// use is found.
+func (d *Daemon) publishProxy(endpoint string, p state.Publish, ip netip.Addr) error {
+	if err := d.pub.Add(proxyRule(p, ip)); err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return state.Errorf(state.ErrConflict, "publish %s for %q: host port already in use: %w", p, endpoint, err)
+		}
+		return state.Errorf(state.ErrConflict, "publish %s for %q: %w", p, endpoint, err)
+	}
 	return nil
 }
 
-func (d *Daemon) linkExists(e *Endpoint, ifname string) bool {
-	h, err := netns.Open(e.Netns)
+// Publish publishes a port of a running endpoint (Docker cannot).
+func (d *Daemon) Publish(name string, p state.Publish) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e, err := d.endpointForChange(name)
 	if err != nil {
-		return false
+		return err
 	}
-	defer h.Close()
-	nh, err := netns.HandleAt(h)
+	if err := d.st.CheckPublish(e, p); err != nil {
+		return err
+	}
+	nic, _ := d.st.Primary(e)
+	if err := d.publishProxy(name, p, nic.IP); err != nil {
+		return err
+	}
+	next := d.st.Clone()
+	ne := next.Endpoint(name)
+	ne.Publish = append(ne.Publish, p)
+	if err := d.commit(next); err != nil {
+		d.pub.Remove(proxyRule(p, nic.IP))
+		return err
+	}
+	return nil
+}
+
+// Unpublish withdraws a published port.
+func (d *Daemon) Unpublish(name string, p state.Publish) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e, err := d.endpointForChange(name)
 	if err != nil {
-		return false
+		return err
 	}
-	defer nh.Close()
-	_, err = nh.LinkByName(ifname)
-	return err == nil
+	i := slices.Index(e.Publish, p)
+	if i < 0 {
+		return state.Errorf(state.ErrNotFound, "endpoint %q does not publish %s", name, p)
+	}
+	next := d.st.Clone()
+	ne := next.Endpoint(name)
+	ne.Publish = slices.Delete(ne.Publish, i, i+1)
+	if err := d.commit(next); err != nil {
+		return err
+	}
+	if nic, _ := d.st.Primary(e); nic != nil {
+		d.pub.Remove(proxyRule(p, nic.IP))
+	}
+	return nil
 }

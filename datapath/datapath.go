@@ -1,23 +1,16 @@
 // Package datapath is vswitchd's forwarding pipeline: it owns the ports,
 // runs one goroutine per receiving port, and moves every frame through the
-// feature packages, run to completion, with no channel hop per frame:
-//
-//	port.Read (a batch, drained after one wake-up)
-//	  → header.Parsed.Decode, once per frame, no allocation
-//	  → vlan ingress policy of the port (accept, pop the outer tag)
-//	  → guard: anti-spoofing on endpoint ports (source MAC, IPv4, ARP sender)
-//	  → router, for frames from routed ports, frames to a router MAC and
-//	    ARP requests (suppression): it answers, rewrites in place or passes
-//	  → bridge: learn (VID, source MAC) → port, look up (VID, destination MAC)
-//	  → egress set: one port, or every other port of the VLAN (flood)
-//	  → vlan egress policy of each destination (push a tag; a copy only when
-//	    a flooded frame needs different tagging on different ports)
-//	  → group by egress port: one port.Write per port per batch
+// feature packages, run to completion, with no channel hop per frame. The
+// stages, in processing order, are listed at the top of worker.go.
 //
 // Tables the workers read are published as immutable snapshots through
-// atomic pointers; the MAC table and the router's tables are safe for
-// concurrent use. Drops are counted per port and reason, never logged per
-// frame.
+// atomic pointers (the port set, with each VLAN's flood list precomputed);
+// the MAC table and the router's tables are safe for concurrent use.
+// Counters are the worker's own memory, added to the port's once per
+// batch. Drops are counted per port and reason, never logged per frame.
+//
+// Explain runs one frame through the same code in dry-run mode and returns
+// every stage's decision, changing nothing.
 //
 // The entry point is New; AddPort attaches a port and starts its worker.
 package datapath
@@ -27,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,16 +32,10 @@ import (
 	"github.com/vswitchd/vswitchd/vlan"
 )
 
-// PortID identifies a port for its whole life. IDs are not reused while
-// other IDs are free, so a stale MAC table entry never points at a new port.
-type PortID = uint16
-
-// MaxPorts bounds the number of ports (and port IDs) of one datapath.
+// MaxPorts bounds the number of ports (and port IDs) of one datapath. IDs
+// (port.ID) are not reused while other IDs are free, so a stale MAC table
+// entry never points at a new port.
 const MaxPorts = 4096
-
-// RouterPort is the pseudo-port the MAC table returns for the router's own
-// MAC addresses.
-const RouterPort PortID = router.Port
 
 // DefaultPoolSize is the number of spare frame buffers shared by all
 // workers, for flood copies and frames the router generates.
@@ -62,6 +50,7 @@ const (
 	KindInternal Kind = "internal" // a TAP in the daemon's namespace: the host's leg
 	KindSystem   Kind = "system"   // an existing interface through AF_PACKET
 	KindMem      Kind = "mem"      // an in-memory test port
+	KindVXLAN    Kind = "vxlan"    // an overlay tunnel to other hosts
 )
 
 // PortConfig is the immutable configuration of a port.
@@ -125,9 +114,18 @@ type Datapath struct {
 	fwdTTL int64     // how long a worker may reuse a MAC table answer (ns)
 
 	snap atomic.Pointer[snapshot] // ports, read by workers once per batch
+	taps atomic.Pointer[taps]     // live captures; nil when none, read once per batch
 
 	mu     sync.Mutex // guards nextID and writes of snap (copy on write)
-	nextID PortID
+	nextID port.ID
+
+	// retired holds the router counts of removed ports, so RouterCounts
+	// never goes backwards.
+	retiredMu sync.Mutex
+	retired   router.Counts
+	// deferred counts the frames sent with Inject, which have no ingress
+	// port.
+	deferred Counters
 
 	wg     sync.WaitGroup // workers and the maintenance goroutine
 	stop   chan struct{}  // closed by Close
@@ -136,13 +134,38 @@ type Datapath struct {
 
 // snapshot is an immutable view of the port set.
 type snapshot struct {
-	byID []*portState // indexed by PortID; nil for free IDs
-	list []*portState // attached ports in ID order, for flooding
+	byID []*portState // indexed by port.ID; nil for free IDs
+	list []*portState // attached ports in ID order
+	// flood lists, for each VLAN, the bridged ports that are members of
+	// it (vlan.Policy.Member), in ID order: a flood visits only them.
+	flood [vlan.MaxID + 1][]*portState
 }
 
-// portState is one attached port. Its fields other than cfg never change.
+// newSnapshot indexes list (in ID order) into a snapshot.
+func newSnapshot(list []*portState) *snapshot {
+	s := &snapshot{list: list}
+	for _, ps := range list {
+		if int(ps.id) >= len(s.byID) {
+			s.byID = append(s.byID, make([]*portState, int(ps.id)+1-len(s.byID))...)
+		}
+		s.byID[ps.id] = ps
+		cfg := ps.cfg.Load()
+		if cfg.Routed {
+			continue
+		}
+		for id := vlan.ID(1); id <= vlan.MaxID; id++ {
+			if cfg.VLAN.Member(id) {
+				s.flood[id] = append(s.flood[id], ps)
+			}
+		}
+	}
+	return s
+}
+
+// portState is one attached port. Its fields other than cfg never change;
+// cfg changes only together with a new snapshot.
 type portState struct {
-	id       PortID
+	id       port.ID
 	dev      port.Port
 	cfg      atomic.Pointer[PortConfig]
 	counters Counters
@@ -169,9 +192,9 @@ func New(opt Options) *Datapath {
 		nextID: 1,
 	}
 	dp.fwdTTL = int64(dp.fdb.RefreshInterval() / 2)
-	dp.snap.Store(&snapshot{})
+	dp.snap.Store(newSnapshot(nil))
 	if dp.router != nil {
-		dp.router.SetInjector(dp.Inject)
+		dp.router.SetDeferred(func(frame []byte, t router.Target) bool { return dp.Inject(frame, t) == nil })
 	}
 	dp.wg.Add(1)
 	go dp.maintain()
@@ -197,7 +220,7 @@ var ErrClosed = errors.New("datapath closed")
 
 // AddPort attaches dev with cfg and starts its worker. The datapath owns
 // dev from now on and closes it in RemovePort or Close.
-func (dp *Datapath) AddPort(dev port.Port, cfg PortConfig) (PortID, error) {
+func (dp *Datapath) AddPort(dev port.Port, cfg PortConfig) (port.ID, error) {
 	dp.mu.Lock()
 	defer dp.mu.Unlock()
 	if dp.closed.Load() {
@@ -211,11 +234,12 @@ func (dp *Datapath) AddPort(dev port.Port, cfg PortConfig) (PortID, error) {
 	ps := &portState{id: id, dev: dev, done: make(chan struct{})}
 	c := cfg
 	ps.cfg.Store(&c)
-	n := &snapshot{byID: make([]*portState, max(len(old.byID), int(id)+1))}
-	copy(n.byID, old.byID)
-	n.byID[id] = ps
-	n.list = append(append([]*portState(nil), old.list...), ps)
-	dp.snap.Store(n)
+	list := append([]*portState(nil), old.list...)
+	i := 0
+	for i < len(list) && list[i].id < id {
+		i++
+	}
+	dp.snap.Store(newSnapshot(slices.Insert(list, i, ps)))
 	dp.wg.Add(1)
 	go dp.run(ps)
 	dp.log.Info("port added", "port", cfg.Name, "id", id, "kind", cfg.Kind)
@@ -224,7 +248,7 @@ func (dp *Datapath) AddPort(dev port.Port, cfg PortConfig) (PortID, error) {
 
 // allocID returns the next free ID after the last one handed out, wrapping
 // around, so IDs are reused as late as possible.
-func (dp *Datapath) allocID(s *snapshot) (PortID, bool) {
+func (dp *Datapath) allocID(s *snapshot) (port.ID, bool) {
 	for range MaxPorts {
 		id := dp.nextID
 		dp.nextID++
@@ -240,34 +264,37 @@ func (dp *Datapath) allocID(s *snapshot) (PortID, bool) {
 
 // SetPortConfig replaces the configuration of a port. Workers see it from
 // their next batch.
-func (dp *Datapath) SetPortConfig(id PortID, cfg PortConfig) error {
-	ps := dp.port(id)
+func (dp *Datapath) SetPortConfig(id port.ID, cfg PortConfig) error {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	old := dp.snap.Load()
+	ps := old.port(id)
 	if ps == nil {
 		return fmt.Errorf("set port %d: no such port", id)
 	}
 	c := cfg
 	ps.cfg.Store(&c)
+	dp.snap.Store(newSnapshot(old.list))
 	return nil
 }
 
 // RemovePort detaches a port: it closes the device, waits for its worker to
 // exit and forgets the MACs learned on it.
-func (dp *Datapath) RemovePort(id PortID) error {
+func (dp *Datapath) RemovePort(id port.ID) error {
 	dp.mu.Lock()
 	old := dp.snap.Load()
-	if int(id) >= len(old.byID) || old.byID[id] == nil {
+	ps := old.port(id)
+	if ps == nil {
 		dp.mu.Unlock()
 		return fmt.Errorf("remove port %d: no such port", id)
 	}
-	ps := old.byID[id]
-	n := &snapshot{byID: append([]*portState(nil), old.byID...)}
-	n.byID[id] = nil
+	var list []*portState
 	for _, p := range old.list {
 		if p != ps {
-			n.list = append(n.list, p)
+			list = append(list, p)
 		}
 	}
-	dp.snap.Store(n)
+	dp.snap.Store(newSnapshot(list))
 	dp.mu.Unlock()
 
 	// Forget its MACs now, so other workers stop sending to it, and again
@@ -276,12 +303,16 @@ func (dp *Datapath) RemovePort(id PortID) error {
 	err := ps.dev.Close()
 	<-ps.done
 	dp.fdb.RemovePort(id)
+	v := ps.counters.Values()
+	dp.retiredMu.Lock()
+	dp.retired.Add(&v.Router)
+	dp.retiredMu.Unlock()
 	dp.log.Info("port removed", "port", ps.cfg.Load().Name, "id", id)
 	return err
 }
 
-func (dp *Datapath) port(id PortID) *portState {
-	s := dp.snap.Load()
+// port returns the port with id, or nil.
+func (s *snapshot) port(id port.ID) *portState {
 	if int(id) >= len(s.byID) {
 		return nil
 	}
@@ -295,7 +326,7 @@ func (dp *Datapath) Close() error {
 	}
 	dp.mu.Lock()
 	s := dp.snap.Load()
-	dp.snap.Store(&snapshot{})
+	dp.snap.Store(newSnapshot(nil))
 	dp.mu.Unlock()
 	var errs []error
 	for _, ps := range s.list {
@@ -329,9 +360,28 @@ func (dp *Datapath) maintain() {
 
 // PortInfo describes a port for listings.
 type PortInfo struct {
-	ID       PortID
+	ID       port.ID
 	Config   PortConfig
 	Counters CounterValues
+}
+
+// RouterCounts returns what the router did: the per-port counts of every
+// port, removed ones included, and the router's own deferred ones.
+func (dp *Datapath) RouterCounts() router.Counts {
+	var c router.Counts
+	if dp.router != nil {
+		c = dp.router.Deferred()
+	}
+	dp.retiredMu.Lock()
+	c.Add(&dp.retired)
+	dp.retiredMu.Unlock()
+	d := dp.deferred.Values()
+	c.Add(&d.Router)
+	for _, ps := range dp.snap.Load().list {
+		v := ps.counters.Values()
+		c.Add(&v.Router)
+	}
+	return c
 }
 
 // Ports returns every attached port in ID order.
@@ -351,7 +401,7 @@ func (dp *Datapath) Ports() []PortInfo {
 }
 
 // PortByName returns the ID of the port named name.
-func (dp *Datapath) PortByName(name string) (PortID, bool) {
+func (dp *Datapath) PortByName(name string) (port.ID, bool) {
 	for _, ps := range dp.snap.Load().list {
 		if ps.cfg.Load().Name == name {
 			return ps.id, true

@@ -51,11 +51,11 @@ type testSwitch struct {
 	t     *testing.T
 	dp    *Datapath
 	ports map[string]*taptest.Port
-	ids   map[string]PortID
+	ids   map[string]port.ID
 }
 
 func newSwitch(t *testing.T) *testSwitch {
-	s := &testSwitch{t: t, dp: New(Options{}), ports: map[string]*taptest.Port{}, ids: map[string]PortID{}}
+	s := &testSwitch{t: t, dp: New(Options{}), ports: map[string]*taptest.Port{}, ids: map[string]port.ID{}}
 	t.Cleanup(func() {
 		before := runtime.NumGoroutine()
 		s.dp.Close()
@@ -78,7 +78,7 @@ func (s *testSwitch) add(name string, pol vlan.Policy, g *Guard) *taptest.Port {
 	return p
 }
 
-func access(vid uint16) vlan.Policy { return vlan.Policy{Mode: vlan.Access, VID: vid} }
+func access(vid vlan.ID) vlan.Policy { return vlan.Policy{Mode: vlan.Access, VID: vid} }
 
 // expect receives one frame on port name within a second.
 func (s *testSwitch) expect(name string) taptest.Frame {

@@ -14,7 +14,9 @@ var injectors = sync.Pool{New: func() any { return new(worker) }}
 
 // Inject sends a frame generated outside the receive loops — a DNS answer
 // from an upstream, a gratuitous ARP — to t, as the router's output would
-// be. frame is copied; it carries no offloads. Inject is safe for
+// be: the one path for frames not born in a worker (the router's Deferred
+// sender is this). frame is copied; it carries no offloads. Frames it
+// drops on the way are counted in DeferredCounts. Inject is safe for
 // concurrent use.
 func (dp *Datapath) Inject(frame []byte, t router.Target) error {
 	if len(frame) < header.EthernetLen || len(frame) > port.MaxFrameSize {
@@ -24,6 +26,7 @@ func (dp *Datapath) Inject(frame []byte, t router.Target) error {
 	defer injectors.Put(w)
 	w.dp = dp
 	w.snap = dp.snap.Load()
+	w.taps = dp.taps.Load()
 	h, b, ok := w.NewFrame()
 	if !ok {
 		return fmt.Errorf("inject: no spare buffer")
@@ -31,6 +34,10 @@ func (dp *Datapath) Inject(frame []byte, t router.Target) error {
 	n := copy(b, frame)
 	w.Send(h, n, t)
 	w.flush()
-	w.cnt = batchCounts{} // no ingress port to charge drops to
+	w.cnt.flush(&dp.deferred) // no ingress port to charge drops to
 	return nil
 }
+
+// DeferredCounts returns the counters of frames sent with Inject: what was
+// dropped on their way (their router counts are in RouterCounts).
+func (dp *Datapath) DeferredCounts() CounterValues { return dp.deferred.Values() }

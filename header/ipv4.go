@@ -63,6 +63,9 @@ func (b IPv4) IsValid() bool {
 	return hl >= IPv4MinLen && hl <= len(b) && tl >= hl && tl <= len(b)
 }
 
+// Version returns the IP version field (4 for a valid header).
+func (b IPv4) Version() uint8 { return b[v4VerIHL] >> 4 }
+
 // HeaderLength returns the header length in bytes (IHL × 4).
 func (b IPv4) HeaderLength() int { return int(b[v4VerIHL]&0x0f) * 4 }
 
@@ -157,3 +160,11 @@ func (b IPv4) Encode(f *IPv4Fields) {
 	putAddr4(b[v4Dst:], f.Dst)
 	b.SetChecksum(b.CalculateChecksum())
 }
+
+// Offsets of the IPv4 header fields that NAT rewrites in place with
+// incremental checksum updates (RFC 1624), where it works on raw words.
+const (
+	IPv4ChecksumOffset = v4Csum
+	IPv4SrcOffset      = v4Src
+	IPv4DstOffset      = v4Dst
+)

@@ -101,6 +101,13 @@ const UDPLen = 8
 // UDPChecksumOffset is the offset of the checksum within the UDP header.
 const UDPChecksumOffset = 6
 
+// Offsets of the ports in a TCP or UDP header (RFC 793, RFC 768): both
+// start with them.
+const (
+	SrcPortOffset = 0
+	DstPortOffset = 2
+)
+
 // UDP is an RFC 768 UDP header.
 type UDP []byte
 
@@ -174,6 +181,13 @@ const ICMPv4TTLExceeded uint8 = 0
 // ICMPv4MinLen is the length of the ICMPv4 header (type, code, checksum and
 // the 4-byte rest-of-header).
 const ICMPv4MinLen = 8
+
+// Offsets within an ICMPv4 header of the checksum and of the echo
+// identifier (RFC 792), for raw-word checksum updates.
+const (
+	ICMPv4ChecksumOffset = 2
+	ICMPv4IdentOffset    = 4
+)
 
 // ICMPv4 is an RFC 792 ICMP message.
 type ICMPv4 []byte

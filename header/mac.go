@@ -35,8 +35,13 @@ func (m MAC) HardwareAddr() net.HardwareAddr { return append(net.HardwareAddr(ni
 // MarshalText implements encoding.TextMarshaler.
 func (m MAC) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
 
-// UnmarshalText implements encoding.TextUnmarshaler.
+// UnmarshalText implements encoding.TextUnmarshaler. Empty text is the
+// zero MAC, as for netip.Addr.
 func (m *MAC) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*m = MAC{}
+		return nil
+	}
 	v, err := ParseMAC(string(b))
 	if err != nil {
 		return err

@@ -40,6 +40,9 @@ type Parsed struct {
 	// L3Off is the offset of the ARP or IP header, 0 if EtherType is
 	// something else.
 	L3Off int
+	// L3Valid reports that the ARP or IP header at L3Off is well formed
+	// (ARP.IsValid, IPv4/IPv6 IsValid): later stages need not check again.
+	L3Valid bool
 	// IPVersion is 4 or 6 for IP frames, 0 otherwise.
 	IPVersion uint8
 	// SrcIP and DstIP are the IP addresses (or, for ARP, the sender and
@@ -119,6 +122,7 @@ func (p *Parsed) Decode(frame []byte) error {
 		if !a.IsValid() {
 			return ErrMalformedL3
 		}
+		p.L3Valid = true
 		p.ARPOp = a.Op()
 		p.SrcIP = a.SenderIP()
 		p.DstIP = a.TargetIP()
@@ -138,6 +142,7 @@ func (p *Parsed) decodeIPv4(frame []byte, off int) error {
 	if !ip.IsValid() {
 		return ErrMalformedL3
 	}
+	p.L3Valid = true
 	p.IPVersion = 4
 	p.SrcIP = ip.Src()
 	p.DstIP = ip.Dst()
@@ -193,6 +198,7 @@ func (p *Parsed) decodeIPv6(frame []byte, off int) error {
 	if l4 > p.L3End {
 		return ErrMalformedL3
 	}
+	p.L3Valid = true
 	p.Proto = next
 	if p.FragOff != 0 {
 		return nil

@@ -419,6 +419,9 @@ func TestDecode(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p = garbage
+			// L3Valid follows from the rest: an ARP or IP header that
+			// decoded without ErrMalformedL3.
+			tt.want.L3Valid = (tt.want.IPVersion != 0 || tt.want.ARPOp != 0) && !errors.Is(tt.wantErr, header.ErrMalformedL3)
 			err := p.Decode(tt.frame)
 			if !errors.Is(err, tt.wantErr) {
 				t.Errorf("Decode(%x) = %v, want %v", tt.frame, err, tt.wantErr)

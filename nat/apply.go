@@ -13,18 +13,31 @@ import (
 // ICMP error matches through the packet it quotes, and the returned Dir
 // then has the Related bit. An expired connection is removed and not
 // returned. Lookup reads frame only for ICMP errors and never allocates.
-func (t *Table) Lookup(zone uint16, frame []byte, p *header.Parsed, now int64) (c *Conn, d Dir, ok bool) {
-	if p.IPVersion != 4 {
-		return nil, 0, false
-	}
+func (t *Table) Lookup(zone Zone, frame []byte, p *header.Parsed, now int64) (c *Conn, d Dir, ok bool) {
 	now = max(now, 0)
-	if p.FragOff != 0 {
+	if p.IPVersion == 4 && p.FragOff != 0 {
 		return t.frags.lookup(zone, p, now)
 	}
-	if p.L4Off == 0 {
+	k, related, ok := packetKey(zone, frame, p)
+	if !ok {
 		return nil, 0, false
 	}
-	k := key{zone: zone, proto: p.Proto, src: u32(p.SrcIP), dst: u32(p.DstIP)}
+	c, d = t.get(&k, now)
+	if related {
+		d |= Related
+	}
+	return c, d, c != nil
+}
+
+// packetKey returns the key Lookup looks an IPv4 packet up by: its own
+// tuple, or for an ICMP error the inverse of the packet it quotes (and
+// related set). ok is false for packets no connection can match:
+// non-IPv4, non-first fragments, other protocols, malformed headers.
+func packetKey(zone Zone, frame []byte, p *header.Parsed) (k key, related, ok bool) {
+	if p.IPVersion != 4 || p.FragOff != 0 || p.L4Off == 0 {
+		return key{}, false, false
+	}
+	k = key{zone: zone, proto: p.Proto, src: u32(p.SrcIP), dst: u32(p.DstIP)}
 	switch p.Proto {
 	case header.ProtoTCP, header.ProtoUDP:
 		k.sport, k.dport = p.SrcPort, p.DstPort
@@ -35,21 +48,18 @@ func (t *Table) Lookup(zone uint16, frame []byte, p *header.Parsed, now int64) (
 			k.sport, k.dport = p.SrcPort, p.DstPort
 		default:
 			if !isICMPError(p.ICMPType) {
-				return nil, 0, false
+				return key{}, false, false
 			}
 			q, ok := quotedKey(frame, p)
 			if !ok {
-				return nil, 0, false
+				return key{}, false, false
 			}
-			k = q.inverse(zone)
-			c, d := t.get(&k, now)
-			return c, d | Related, c != nil
+			return q.inverse(zone), true, true
 		}
 	default:
-		return nil, 0, false
+		return key{}, false, false
 	}
-	c, d = t.get(&k, now)
-	return c, d, c != nil
+	return k, false, true
 }
 
 // quotedKey returns the key (zone 0) of the packet an ICMP error quotes: an
@@ -60,18 +70,18 @@ func quotedKey(frame []byte, p *header.Parsed) (key, bool) {
 	if !ok {
 		return key{}, false
 	}
-	k := key{proto: in[9], src: binary.BigEndian.Uint32(in[12:]), dst: binary.BigEndian.Uint32(in[16:])}
+	k := key{proto: in.Protocol(), src: word32(in, header.IPv4SrcOffset), dst: word32(in, header.IPv4DstOffset)}
 	switch k.proto {
 	case header.ProtoTCP, header.ProtoUDP:
-		k.sport = binary.BigEndian.Uint16(l4[0:])
-		k.dport = binary.BigEndian.Uint16(l4[2:])
+		k.sport = word16(l4, header.SrcPortOffset)
+		k.dport = word16(l4, header.DstPortOffset)
 	case header.ProtoICMP:
-		typ := l4[0]
-		if typ != header.ICMPv4Echo && typ != header.ICMPv4EchoReply {
+		icmp := header.ICMPv4(l4)
+		if typ := icmp.Type(); typ != header.ICMPv4Echo && typ != header.ICMPv4EchoReply {
 			return key{}, false
 		}
-		k.icmp = typ
-		k.sport = binary.BigEndian.Uint16(l4[4:])
+		k.icmp = icmp.Type()
+		k.sport = icmp.Ident()
 		k.dport = k.sport
 	default:
 		return key{}, false
@@ -81,23 +91,30 @@ func quotedKey(frame []byte, p *header.Parsed) (key, bool) {
 
 // quoted returns the quoted IPv4 header and what follows it (at least 8
 // bytes) inside the ICMP error p.
-func quoted(frame []byte, p *header.Parsed) (ip, l4 []byte, ok bool) {
+func quoted(frame []byte, p *header.Parsed) (ip header.IPv4, l4 []byte, ok bool) {
 	if p.PayloadOff <= 0 || p.PayloadOff > p.L3End || p.L3End > len(frame) {
 		return nil, nil, false
 	}
-	in := frame[p.PayloadOff:p.L3End]
-	if len(in) < header.IPv4MinLen || in[0]>>4 != 4 {
+	in := header.IPv4(frame[p.PayloadOff:p.L3End])
+	// The quote is cut short, so IsValid (which checks the total length)
+	// does not apply: check only what is used.
+	if len(in) < header.IPv4MinLen || in.Version() != 4 {
 		return nil, nil, false
 	}
-	hl := int(in[0]&0x0f) * 4
+	hl := in.HeaderLength()
 	if hl < header.IPv4MinLen || len(in) < hl+8 {
 		return nil, nil, false
 	}
-	if binary.BigEndian.Uint16(in[6:])&0x1fff != 0 {
+	if in.FragmentOffset() != 0 {
 		return nil, nil, false // a non-first fragment quotes no ports
 	}
 	return in[:hl], in[hl:], true
 }
+
+// word16 and word32 read the big-endian word at off in b: the raw view
+// that incremental checksum updates work on.
+func word16(b []byte, off int) uint16 { return binary.BigEndian.Uint16(b[off:]) }
+func word32(b []byte, off int) uint32 { return binary.BigEndian.Uint32(b[off:]) }
 
 // Apply translates frame, whose decoded form is p, as a packet of c in
 // direction d (both from Lookup or, with Original, from Create), rewriting
@@ -123,72 +140,86 @@ func (t *Table) Apply(frame []byte, p *header.Parsed, c *Conn, d Dir, partial bo
 		return t.applyRelated(frame, p, c, d.Base(), partial)
 	}
 	d = d.Base()
+	if !fits(frame, p, c) {
+		t.stats.invalid.Add(1)
+		return VerdictInvalid
+	}
+	if p.FragOff == 0 {
+		if !t.track(c, d, p, now) {
+			t.stats.invalid.Add(1)
+			return VerdictInvalid
+		}
+		if p.MoreFrags {
+			t.frags.add(c.tuple[d].zone, p, c, d, now)
+		}
+	} else {
+		t.stats.fragsTranslated.Add(1)
+	}
+	rewrite(frame, p, c, d, partial)
+	c.pkts[d].Add(1)
+	c.bytes[d].Add(uint64(p.L3End - p.L3Off))
+	return VerdictAccept
+}
+
+// fits reports whether p (decoded from frame) is a packet Apply can
+// translate for c: IPv4 of c's protocol, its headers within frame, and for
+// a first fragment or whole datagram an L4 header long enough to rewrite.
+func fits(frame []byte, p *header.Parsed, c *Conn) bool {
 	l3 := p.L3Off
 	if p.IPVersion != 4 || l3 <= 0 || l3+header.IPv4MinLen > len(frame) || p.L3End > len(frame) ||
 		p.Proto != c.tuple[Original].proto {
-		t.stats.invalid.Add(1)
-		return VerdictInvalid
+		return false
 	}
+	return p.FragOff != 0 || p.L4Off > l3 && p.PayloadOff <= len(frame) && p.PayloadOff-p.L4Off >= minL4Len(p.Proto)
+}
+
+// rewrite applies c's translation for direction d to frame (which fits):
+// addresses, ports and checksums, in place, and updates p to match. A
+// non-first fragment has only its addresses rewritten.
+func rewrite(frame []byte, p *header.Parsed, c *Conn, d Dir, partial bool) {
 	x := &c.x[d]
 	nw := &c.tuple[d^1] // the packet leaves as the inverse of the other tuple
-	ip := frame[l3 : l3+header.IPv4MinLen]
-
+	ip := header.IPv4(frame[p.L3Off : p.L3Off+header.IPv4MinLen])
 	if p.FragOff != 0 {
-		t.rewriteIP(ip, p, x, nw)
-		c.pkts[d].Add(1)
-		c.bytes[d].Add(uint64(p.L3End - l3))
-		t.stats.fragsTranslated.Add(1)
-		return VerdictAccept
+		rewriteIP(ip, p, x, nw)
+		return
 	}
-	if p.L4Off <= l3 || p.PayloadOff > len(frame) || p.PayloadOff-p.L4Off < minL4Len(p.Proto) {
-		t.stats.invalid.Add(1)
-		return VerdictInvalid
+	if x.what == 0 {
+		return
 	}
-	if !t.track(c, d, p, now) {
-		t.stats.invalid.Add(1)
-		return VerdictInvalid
-	}
-	if p.MoreFrags {
-		t.frags.add(c.tuple[d].zone, p, c, d, now)
-	}
-	if x.what != 0 {
-		t.rewriteIP(ip, p, x, nw)
-		l4 := frame[p.L4Off:p.PayloadOff]
-		switch p.Proto {
-		case header.ProtoTCP:
-			rewritePorts(l4, p, x, nw)
-			cs := binary.BigEndian.Uint16(l4[header.TCPChecksumOffset:])
-			if partial {
-				cs = header.ChecksumCombine(cs, x.partialDelta)
-			} else {
-				cs = full(cs, x.l4Delta)
+	rewriteIP(ip, p, x, nw)
+	l4 := frame[p.L4Off:p.PayloadOff]
+	switch p.Proto {
+	case header.ProtoTCP:
+		rewritePorts(l4, p, x, nw)
+		tcp := header.TCP(l4)
+		if partial {
+			tcp.SetChecksum(header.ChecksumCombine(tcp.Checksum(), x.partialDelta))
+		} else {
+			tcp.SetChecksum(full(tcp.Checksum(), x.l4Delta))
+		}
+	case header.ProtoUDP:
+		rewritePorts(l4, p, x, nw)
+		udp := header.UDP(l4)
+		cs := udp.Checksum()
+		if partial {
+			cs = header.ChecksumCombine(cs, x.partialDelta)
+		} else if cs != 0 { // 0: no checksum (RFC 768)
+			if cs = full(cs, x.l4Delta); cs == 0 {
+				cs = 0xffff
 			}
-			binary.BigEndian.PutUint16(l4[header.TCPChecksumOffset:], cs)
-		case header.ProtoUDP:
-			rewritePorts(l4, p, x, nw)
-			cs := binary.BigEndian.Uint16(l4[header.UDPChecksumOffset:])
-			if partial {
-				cs = header.ChecksumCombine(cs, x.partialDelta)
-			} else if cs != 0 { // 0: no checksum (RFC 768)
-				if cs = full(cs, x.l4Delta); cs == 0 {
-					cs = 0xffff
-				}
-			}
-			binary.BigEndian.PutUint16(l4[header.UDPChecksumOffset:], cs)
-		case header.ProtoICMP:
-			if x.what&xSrcPort != 0 {
-				binary.BigEndian.PutUint16(l4[4:], nw.dport)
-				p.SrcPort, p.DstPort = nw.dport, nw.dport
-				if !partial { // a partial ICMP checksum has no pseudo-header to fix
-					cs := binary.BigEndian.Uint16(l4[2:])
-					binary.BigEndian.PutUint16(l4[2:], full(cs, x.l4Delta))
-				}
+		}
+		udp.SetChecksum(cs)
+	case header.ProtoICMP:
+		if x.what&xSrcPort != 0 {
+			icmp := header.ICMPv4(l4)
+			icmp.SetIdent(nw.dport)
+			p.SrcPort, p.DstPort = nw.dport, nw.dport
+			if !partial { // a partial ICMP checksum has no pseudo-header to fix
+				icmp.SetChecksum(full(icmp.Checksum(), x.l4Delta))
 			}
 		}
 	}
-	c.pkts[d].Add(1)
-	c.bytes[d].Add(uint64(p.L3End - l3))
-	return VerdictAccept
 }
 
 // minL4Len is the L4 header length Apply needs to find the fields it
@@ -201,28 +232,31 @@ func minL4Len(proto uint8) int {
 }
 
 // rewriteIP rewrites the addresses x changes and the header checksum.
-func (t *Table) rewriteIP(ip []byte, p *header.Parsed, x *xlate, nw *key) {
+func rewriteIP(ip header.IPv4, p *header.Parsed, x *xlate, nw *key) {
 	if x.what&(xSrc|xDst) == 0 {
 		return
 	}
 	if x.what&xSrc != 0 {
-		binary.BigEndian.PutUint32(ip[12:], nw.dst)
 		p.SrcIP = addrOf(nw.dst)
+		ip.SetSrc(p.SrcIP)
 	}
 	if x.what&xDst != 0 {
-		binary.BigEndian.PutUint32(ip[16:], nw.src)
 		p.DstIP = addrOf(nw.src)
+		ip.SetDst(p.DstIP)
 	}
-	binary.BigEndian.PutUint16(ip[10:], full(binary.BigEndian.Uint16(ip[10:]), x.ipDelta))
+	ip.SetChecksum(full(ip.Checksum(), x.ipDelta))
 }
 
+// rewritePorts rewrites the ports x changes in a TCP or UDP header (both
+// start with the source and destination ports).
 func rewritePorts(l4 []byte, p *header.Parsed, x *xlate, nw *key) {
+	h := header.UDP(l4)
 	if x.what&xSrcPort != 0 {
-		binary.BigEndian.PutUint16(l4[0:], nw.dport)
+		h.SetSrcPort(nw.dport)
 		p.SrcPort = nw.dport
 	}
 	if x.what&xDstPort != 0 {
-		binary.BigEndian.PutUint16(l4[2:], nw.sport)
+		h.SetDstPort(nw.sport)
 		p.DstPort = nw.sport
 	}
 }
@@ -279,18 +313,28 @@ func reopened(old, new uint64) bool {
 // direction d. Every changed 16-bit word of the ICMP message also updates
 // the ICMP checksum (RFC 1624), unless partial.
 func (t *Table) applyRelated(frame []byte, p *header.Parsed, c *Conn, d Dir, partial bool) Verdict {
-	l3 := p.L3Off
-	in, l4, ok := quoted(frame, p)
-	if !ok || p.IPVersion != 4 || l3 <= 0 || p.L4Off < l3+header.IPv4MinLen || p.Proto != header.ProtoICMP ||
-		in[9] != c.tuple[Original].proto {
+	if !translateRelated(frame, p, c, d, partial) {
 		t.stats.invalid.Add(1)
 		return VerdictInvalid
 	}
+	t.stats.icmpErrors.Add(1)
+	return VerdictAccept
+}
+
+// translateRelated is applyRelated without the counting; it reports
+// whether the error could be translated (false: frame untouched).
+func translateRelated(frame []byte, p *header.Parsed, c *Conn, d Dir, partial bool) bool {
+	l3 := p.L3Off
+	in, l4, ok := quoted(frame, p)
+	if !ok || p.IPVersion != 4 || l3 <= 0 || p.L4Off < l3+header.IPv4MinLen || p.Proto != header.ProtoICMP ||
+		in.Protocol() != c.tuple[Original].proto {
+		return false
+	}
 	cur, nw := &c.tuple[d], &c.tuple[d^1]
-	icmp := frame[p.L4Off:p.PayloadOff]
-	ics := binary.BigEndian.Uint16(icmp[2:])
-	ipcs := binary.BigEndian.Uint16(in[10:])
-	proto := in[9]
+	icmp := header.ICMPv4(frame[p.L4Off:p.PayloadOff])
+	ics := icmp.Checksum()
+	ipcs := in.Checksum()
+	proto := in.Protocol()
 
 	// The quoted L4 checksum, when the quote holds it.
 	l4csOff := -1
@@ -300,81 +344,80 @@ func (t *Table) applyRelated(frame []byte, p *header.Parsed, c *Conn, d Dir, par
 			l4csOff = header.TCPChecksumOffset
 		}
 	case header.ProtoUDP:
-		if binary.BigEndian.Uint16(l4[header.UDPChecksumOffset:]) != 0 {
+		if word16(l4, header.UDPChecksumOffset) != 0 {
 			l4csOff = header.UDPChecksumOffset
 		}
 	case header.ProtoICMP:
-		l4csOff = 2
+		l4csOff = header.ICMPv4ChecksumOffset
 	}
 	var l4cs uint16
 	if l4csOff >= 0 {
-		l4cs = binary.BigEndian.Uint16(l4[l4csOff:])
+		l4cs = word16(l4, l4csOff)
 	}
 	pseudo := proto != header.ProtoICMP
 
-	set32 := func(b []byte, n uint32) {
-		o := binary.BigEndian.Uint32(b)
+	set32 := func(b []byte, off int, n uint32) {
+		o := word32(b, off)
 		if o == n {
 			return
 		}
-		binary.BigEndian.PutUint32(b, n)
+		binary.BigEndian.PutUint32(b[off:], n)
 		ipcs = header.ChecksumUpdate32(ipcs, o, n)
 		ics = header.ChecksumUpdate32(ics, o, n)
 		if pseudo {
 			l4cs = header.ChecksumUpdate32(l4cs, o, n)
 		}
 	}
-	set16 := func(b []byte, v uint16) {
-		o := binary.BigEndian.Uint16(b)
+	set16 := func(b []byte, off int, v uint16) {
+		o := word16(b, off)
 		if o == v {
 			return
 		}
-		binary.BigEndian.PutUint16(b, v)
+		binary.BigEndian.PutUint16(b[off:], v)
 		ics = header.ChecksumUpdate16(ics, o, v)
 		l4cs = header.ChecksumUpdate16(l4cs, o, v)
 	}
 
 	// Quoted header: src was cur.dst, becomes nw.src; dst was cur.src,
 	// becomes nw.dst; likewise the ports.
-	set32(in[12:16], nw.src)
-	set32(in[16:20], nw.dst)
-	if o := binary.BigEndian.Uint16(in[10:]); o != ipcs {
-		binary.BigEndian.PutUint16(in[10:], ipcs)
+	set32(in, header.IPv4SrcOffset, nw.src)
+	set32(in, header.IPv4DstOffset, nw.dst)
+	if o := in.Checksum(); o != ipcs {
+		in.SetChecksum(ipcs)
 		ics = header.ChecksumUpdate16(ics, o, ipcs)
 	}
 	if proto == header.ProtoICMP {
-		set16(l4[4:6], nw.sport) // the echo identifier
+		set16(l4, header.ICMPv4IdentOffset, nw.sport)
 	} else {
-		set16(l4[0:2], nw.sport)
-		set16(l4[2:4], nw.dport)
+		set16(l4, header.SrcPortOffset, nw.sport)
+		set16(l4, header.DstPortOffset, nw.dport)
 	}
 	if l4csOff >= 0 {
 		if proto == header.ProtoUDP && l4cs == 0 {
 			l4cs = 0xffff
 		}
-		if o := binary.BigEndian.Uint16(l4[l4csOff:]); o != l4cs {
+		if o := word16(l4, l4csOff); o != l4cs {
 			binary.BigEndian.PutUint16(l4[l4csOff:], l4cs)
 			ics = header.ChecksumUpdate16(ics, o, l4cs)
 		}
 	}
 	if !partial {
-		binary.BigEndian.PutUint16(icmp[2:], ics)
+		icmp.SetChecksum(ics)
 	}
 
 	// Outer header.
-	ip := frame[l3 : l3+header.IPv4MinLen]
-	hcs := binary.BigEndian.Uint16(ip[10:])
-	if binary.BigEndian.Uint32(ip[12:]) == cur.src && cur.src != nw.dst {
+	ip := header.IPv4(frame[l3 : l3+header.IPv4MinLen])
+	hcs := ip.Checksum()
+	if word32(ip, header.IPv4SrcOffset) == cur.src && cur.src != nw.dst {
 		hcs = header.ChecksumUpdate32(hcs, cur.src, nw.dst)
-		binary.BigEndian.PutUint32(ip[12:], nw.dst)
 		p.SrcIP = addrOf(nw.dst)
+		ip.SetSrc(p.SrcIP)
 	}
-	if binary.BigEndian.Uint32(ip[16:]) == cur.dst && cur.dst != nw.src {
+	if word32(ip, header.IPv4DstOffset) == cur.dst && cur.dst != nw.src {
 		hcs = header.ChecksumUpdate32(hcs, cur.dst, nw.src)
-		binary.BigEndian.PutUint32(ip[16:], nw.src)
 		p.DstIP = addrOf(nw.src)
+		ip.SetDst(p.DstIP)
 	}
-	binary.BigEndian.PutUint16(ip[10:], hcs)
-	t.stats.icmpErrors.Add(1)
-	return VerdictAccept
+	ip.SetChecksum(hcs)
+	return true
 }

@@ -88,7 +88,7 @@ func (t Tuple) String() string {
 // the type (echo request for the direction that sends requests, echo reply
 // for the other), so that inverse(key) is well defined.
 type key struct {
-	zone  uint16
+	zone  Zone
 	proto uint8
 	icmp  uint8
 	src   uint32 // IPv4 address as a big-endian number
@@ -98,7 +98,7 @@ type key struct {
 }
 
 // inverse returns the key of a packet going the other way, in zone z.
-func (k key) inverse(z uint16) key {
+func (k key) inverse(z Zone) key {
 	r := key{zone: z, proto: k.proto, src: k.dst, dst: k.src, sport: k.dport, dport: k.sport}
 	if k.proto == header.ProtoICMP {
 		r.icmp = invertEcho(k.icmp)
@@ -196,7 +196,7 @@ type Conn struct {
 func (c *Conn) Tuple(d Dir) Tuple { return c.tuple[d.Base()].tuple() }
 
 // Zone returns the zone in which packets of direction d arrive.
-func (c *Conn) Zone(d Dir) uint16 { return c.tuple[d.Base()].zone }
+func (c *Conn) Zone(d Dir) Zone { return c.tuple[d.Base()].zone }
 
 // TCPState returns the TCP state, TCPNone for other protocols.
 func (c *Conn) TCPState() TCPState { return TCPState(c.st.Load() & stateMask) }

@@ -1,6 +1,8 @@
 package nat
 
 import (
+	"errors"
+
 	"github.com/vswitchd/vswitchd/header"
 )
 
@@ -21,84 +23,22 @@ const (
 //
 // Errors (sentinels, each counted in Stats): ErrUnsupported, ErrInvalid,
 // ErrFragment, ErrTableFull, ErrNoPort and ErrExists.
-func (t *Table) Create(zone, replyZone uint16, p *header.Parsed, a Action, now int64) (*Conn, error) {
+func (t *Table) Create(zone, replyZone Zone, p *header.Parsed, a Action, now int64) (*Conn, error) {
 	now = max(now, 0)
-	if p.IPVersion != 4 {
-		t.stats.unsupported.Add(1)
-		return nil, ErrUnsupported
-	}
-	if p.FragOff != 0 {
-		t.stats.fragsDropped.Add(1)
-		return nil, ErrFragment
-	}
-	orig := key{zone: zone, proto: p.Proto, src: u32(p.SrcIP), dst: u32(p.DstIP)}
-	var st uint64
-	switch p.Proto {
-	case header.ProtoTCP, header.ProtoUDP:
-		if p.L4Off == 0 {
-			t.stats.invalid.Add(1)
-			return nil, ErrInvalid
-		}
-		orig.sport, orig.dport = p.SrcPort, p.DstPort
-		if p.Proto == header.ProtoTCP {
-			s, ok := tcpInitial(p.TCPFlags)
-			if !ok {
-				t.stats.invalid.Add(1)
-				return nil, ErrInvalid
-			}
-			st = uint64(s)
-		}
-	case header.ProtoICMP:
-		if p.L4Off == 0 {
-			t.stats.invalid.Add(1)
-			return nil, ErrInvalid
-		}
-		switch p.ICMPType {
-		case header.ICMPv4Echo:
-			orig.icmp = header.ICMPv4Echo
-			orig.sport, orig.dport = p.SrcPort, p.DstPort
-		case header.ICMPv4EchoReply:
-			t.stats.invalid.Add(1)
-			return nil, ErrInvalid
+	pl, err := plan(zone, replyZone, p, a, t.portMin, t.portMax)
+	if err != nil {
+		switch {
+		case errors.Is(err, ErrFragment):
+			t.stats.fragsDropped.Add(1)
+		case errors.Is(err, ErrUnsupported):
+			t.stats.unsupported.Add(1)
 		default:
-			if isICMPError(p.ICMPType) {
-				t.stats.invalid.Add(1)
-				return nil, ErrInvalid
-			}
-			t.stats.unsupported.Add(1)
-			return nil, ErrUnsupported
+			t.stats.invalid.Add(1)
 		}
-	default:
-		t.stats.unsupported.Add(1)
-		return nil, ErrUnsupported
+		return nil, err
 	}
-
-	// The translated original: the reply tuple is its inverse.
-	tsrc, tdst := orig.src, orig.dst
-	tsport, tdport := orig.sport, orig.dport
-	if a.SNAT && a.SNATAddr.IsValid() {
-		if !a.SNATAddr.Is4() {
-			t.stats.unsupported.Add(1)
-			return nil, ErrUnsupported
-		}
-		tsrc = u32(a.SNATAddr)
-	}
-	if a.DNAT {
-		if a.DNATAddr.IsValid() {
-			if !a.DNATAddr.Is4() {
-				t.stats.unsupported.Add(1)
-				return nil, ErrUnsupported
-			}
-			tdst = u32(a.DNATAddr)
-		}
-		if a.DNATPort != 0 && orig.proto != header.ProtoICMP {
-			tdport = a.DNATPort
-		}
-	}
-	reply := key{zone: replyZone, proto: orig.proto, src: tdst, dst: tsrc, sport: tdport, dport: tsport}
-	if orig.proto == header.ProtoICMP {
-		reply.icmp = header.ICMPv4EchoReply
-	}
+	orig, reply, st := pl.orig, pl.reply, pl.st
+	lo, hi, keep, tsport := pl.lo, pl.hi, pl.keep, pl.tsport
 
 	ho := t.hash(&orig)
 	if !t.reserve(ho, now) {
@@ -108,29 +48,6 @@ func (t *Table) Create(zone, replyZone uint16, p *header.Parsed, a Action, now i
 	c := new(Conn)
 	deadline := (now + t.timeoutOf(orig.proto, st)) >> deadlineShift
 	c.st.Store(packState(st, deadline))
-
-	// The ports (identifiers) to try: the original one first if allowed,
-	// then the range.
-	lo, hi := t.portMin, t.portMax
-	switch {
-	case orig.proto == header.ProtoICMP:
-		lo, hi = 0, 0xffff
-	case tsport < 512: // privileged ports stay privileged (RFC 4787 REQ-3), as in Linux
-		lo, hi = 1, 511
-	case tsport < 1024:
-		lo, hi = 600, 1023
-	}
-	keep := true
-	if a.SNAT && (a.SNATPorts[0] != 0 || a.SNATPorts[1] != 0) {
-		lo, hi = uint32(a.SNATPorts[0]), uint32(a.SNATPorts[1])
-		if hi == 0 {
-			hi = lo
-		}
-		if lo > hi {
-			lo, hi = hi, lo
-		}
-		keep = lo <= uint32(tsport) && uint32(tsport) <= hi
-	}
 
 	try := func(port uint16) (linkResult, *Conn) {
 		reply.dport = port
@@ -162,6 +79,111 @@ func (t *Table) Create(zone, replyZone uint16, p *header.Parsed, a Action, now i
 	t.n.Add(-1)
 	t.stats.noPort.Add(1)
 	return nil, ErrNoPort
+}
+
+// connPlan is what Create works out for a packet before it touches the
+// table: the original tuple, the reply tuple for the original source port,
+// the initial state, and the ports to try.
+type connPlan struct {
+	orig, reply key
+	st          uint64 // initial state word (TCP state)
+	lo, hi      uint32 // port range to allocate from
+	keep        bool   // try tsport first
+	tsport      uint16 // the translated source port before allocation
+}
+
+// plan validates p and a and computes the connection's tuples. It reads
+// no table state, so it never changes anything.
+func plan(zone, replyZone Zone, p *header.Parsed, a Action, portMin, portMax uint32) (connPlan, error) {
+	if p.IPVersion != 4 {
+		return connPlan{}, ErrUnsupported
+	}
+	if p.FragOff != 0 {
+		return connPlan{}, ErrFragment
+	}
+	orig := key{zone: zone, proto: p.Proto, src: u32(p.SrcIP), dst: u32(p.DstIP)}
+	var st uint64
+	switch p.Proto {
+	case header.ProtoTCP, header.ProtoUDP:
+		if p.L4Off == 0 {
+			return connPlan{}, ErrInvalid
+		}
+		orig.sport, orig.dport = p.SrcPort, p.DstPort
+		if p.Proto == header.ProtoTCP {
+			s, ok := tcpInitial(p.TCPFlags)
+			if !ok {
+				return connPlan{}, ErrInvalid
+			}
+			st = uint64(s)
+		}
+	case header.ProtoICMP:
+		if p.L4Off == 0 {
+			return connPlan{}, ErrInvalid
+		}
+		switch p.ICMPType {
+		case header.ICMPv4Echo:
+			orig.icmp = header.ICMPv4Echo
+			orig.sport, orig.dport = p.SrcPort, p.DstPort
+		case header.ICMPv4EchoReply:
+			return connPlan{}, ErrInvalid
+		default:
+			if isICMPError(p.ICMPType) {
+				return connPlan{}, ErrInvalid
+			}
+			return connPlan{}, ErrUnsupported
+		}
+	default:
+		return connPlan{}, ErrUnsupported
+	}
+
+	// The translated original: the reply tuple is its inverse.
+	tsrc, tdst := orig.src, orig.dst
+	tsport, tdport := orig.sport, orig.dport
+	if a.SNAT && a.SNATAddr.IsValid() {
+		if !a.SNATAddr.Is4() {
+			return connPlan{}, ErrUnsupported
+		}
+		tsrc = u32(a.SNATAddr)
+	}
+	if a.DNAT {
+		if a.DNATAddr.IsValid() {
+			if !a.DNATAddr.Is4() {
+				return connPlan{}, ErrUnsupported
+			}
+			tdst = u32(a.DNATAddr)
+		}
+		if a.DNATPort != 0 && orig.proto != header.ProtoICMP {
+			tdport = a.DNATPort
+		}
+	}
+	reply := key{zone: replyZone, proto: orig.proto, src: tdst, dst: tsrc, sport: tdport, dport: tsport}
+	if orig.proto == header.ProtoICMP {
+		reply.icmp = header.ICMPv4EchoReply
+	}
+
+	// The ports (identifiers) to try: the original one first if allowed,
+	// then the range.
+	lo, hi := portMin, portMax
+	switch {
+	case orig.proto == header.ProtoICMP:
+		lo, hi = 0, 0xffff
+	case tsport < 512: // privileged ports stay privileged (RFC 4787 REQ-3), as in Linux
+		lo, hi = 1, 511
+	case tsport < 1024:
+		lo, hi = 600, 1023
+	}
+	keep := true
+	if a.SNAT && (a.SNATPorts[0] != 0 || a.SNATPorts[1] != 0) {
+		lo, hi = uint32(a.SNATPorts[0]), uint32(a.SNATPorts[1])
+		if hi == 0 {
+			hi = lo
+		}
+		if lo > hi {
+			lo, hi = hi, lo
+		}
+		keep = lo <= uint32(tsport) && uint32(tsport) <= hi
+	}
+	return connPlan{orig: orig, reply: reply, st: st, lo: lo, hi: hi, keep: keep, tsport: tsport}, nil
 }
 
 // allocate searches [lo, hi] for a port whose reply tuple is free.

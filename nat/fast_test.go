@@ -21,7 +21,7 @@ func TestEstablishedNoAllocs(t *testing.T) {
 	mustApply(t, tb, zoneNet, sent, Original, 0)
 
 	frames := []struct {
-		zone uint16
+		zone Zone
 		f    []byte
 	}{
 		{zoneNet, tcpFrame(t, ap(inner1, 40000), ap(server, 443), fACK|fPSH, "data")},

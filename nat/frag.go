@@ -18,7 +18,7 @@ const (
 // fragKey identifies an IPv4 datagram (RFC 791 §3.2: source, destination,
 // protocol and identification) arriving in a zone.
 type fragKey struct {
-	zone     uint16
+	zone     Zone
 	proto    uint8
 	id       uint16
 	src, dst uint32
@@ -38,14 +38,14 @@ type fragTable struct {
 	m  map[fragKey]fragVal
 }
 
-func fragKeyOf(zone uint16, p *header.Parsed) fragKey {
+func fragKeyOf(zone Zone, p *header.Parsed) fragKey {
 	return fragKey{zone: zone, proto: p.Proto, id: p.IPID, src: u32(p.SrcIP), dst: u32(p.DstIP)}
 }
 
 // add remembers that p, a first fragment that arrived in zone, belongs to
 // c in direction d. When the table is full of live entries the datagram is
 // not remembered and its other fragments will be dropped.
-func (f *fragTable) add(zone uint16, p *header.Parsed, c *Conn, d Dir, now int64) {
+func (f *fragTable) add(zone Zone, p *header.Parsed, c *Conn, d Dir, now int64) {
 	k := fragKeyOf(zone, p)
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -62,7 +62,7 @@ func (f *fragTable) add(zone uint16, p *header.Parsed, c *Conn, d Dir, now int64
 }
 
 // lookup returns the connection of the non-first fragment p.
-func (f *fragTable) lookup(zone uint16, p *header.Parsed, now int64) (*Conn, Dir, bool) {
+func (f *fragTable) lookup(zone Zone, p *header.Parsed, now int64) (*Conn, Dir, bool) {
 	k := fragKeyOf(zone, p)
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -23,7 +23,7 @@ var fuzzConns struct {
 }
 
 type fuzzConn struct {
-	zone, replyZone uint16
+	zone, replyZone Zone
 	a               Action
 	frame           []byte
 }
@@ -99,7 +99,7 @@ func FuzzTranslate(f *testing.F) {
 		derr := p.Decode(frame)
 		orig := bytes.Clone(frame)
 		before := checksums(frame, &p)
-		z := uint16(zone)
+		z := Zone(zone)
 		c, d, ok := tb.Lookup(z, frame, &p, 1)
 		if !ok {
 			var err error
@@ -146,7 +146,7 @@ func TestGenerateFuzzSeeds(t *testing.T) {
 		t.Skip("run with -genseeds to rewrite testdata/fuzz/FuzzTranslate")
 	}
 	fuzzSetup(t)
-	sent := func(f []byte, zone, replyZone uint16, a Action) []byte {
+	sent := func(f []byte, zone, replyZone Zone, a Action) []byte {
 		tb := New(Options{Seed: 1})
 		w := bytes.Clone(f)
 		mustCreate(t, tb, zone, replyZone, w, a, 0)
@@ -181,7 +181,7 @@ func TestGenerateFuzzSeeds(t *testing.T) {
 	seeds := []struct {
 		name    string
 		frame   []byte
-		zone    uint16
+		zone    Zone
 		action  uint8
 		partial bool
 	}{

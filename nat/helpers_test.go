@@ -27,8 +27,8 @@ var (
 )
 
 const (
-	zoneNet    uint16 = 10
-	zoneUplink uint16 = 1
+	zoneNet    Zone = 10
+	zoneUplink Zone = 1
 )
 
 func sec(n float64) int64 { return int64(n * float64(time.Second)) }
@@ -263,7 +263,7 @@ func l4Valid(ip []byte) (ipOK, l4OK bool) {
 }
 
 // mustCreate creates a connection for frame and applies it.
-func mustCreate(t testing.TB, tb *Table, zone, replyZone uint16, frame []byte, a Action, now int64) *Conn {
+func mustCreate(t testing.TB, tb *Table, zone, replyZone Zone, frame []byte, a Action, now int64) *Conn {
 	t.Helper()
 	p := decode(t, frame)
 	if c, d, ok := tb.Lookup(zone, frame, p, now); ok {
@@ -280,7 +280,7 @@ func mustCreate(t testing.TB, tb *Table, zone, replyZone uint16, frame []byte, a
 }
 
 // mustApply looks frame up in zone, expects direction want, and applies.
-func mustApply(t testing.TB, tb *Table, zone uint16, frame []byte, want Dir, now int64) *Conn {
+func mustApply(t testing.TB, tb *Table, zone Zone, frame []byte, want Dir, now int64) *Conn {
 	t.Helper()
 	p := decode(t, frame)
 	c, d, ok := tb.Lookup(zone, frame, p, now)

@@ -59,7 +59,7 @@ func (m *model) touch(mc *mconn, d Dir, now int64) {
 }
 
 // keyOfFrame is the key of a frame's own tuple in zone.
-func keyOfFrame(t *testing.T, zone uint16, f []byte) key {
+func keyOfFrame(t *testing.T, zone Zone, f []byte) key {
 	p := decode(t, f)
 	k := key{zone: zone, proto: p.Proto, src: u32(p.SrcIP), dst: u32(p.DstIP), sport: p.SrcPort, dport: p.DstPort}
 	if p.Proto == header.ProtoICMP {

@@ -37,9 +37,14 @@ var (
 	ErrExists = errors.New("nat: tuple is a reply tuple of a connection")
 )
 
+// DefaultMaxEntries is the default size of the table, Linux's
+// nf_conntrack_max on a machine of a few GiB.
+const DefaultMaxEntries = 262144
+
 // Options configures a Table. Zero values select the defaults.
 type Options struct {
-	// MaxEntries is the most connections the table holds; 0 means 262144.
+	// MaxEntries is the most connections the table holds; 0 means
+	// DefaultMaxEntries.
 	// Concurrent Create calls may exceed it by at most their number.
 	MaxEntries int
 	// PortMin and PortMax bound the source ports masquerade allocates when
@@ -151,7 +156,7 @@ type counters struct {
 
 // Entry describes one connection for listing (vswitchctl conntrack list).
 type Entry struct {
-	Zone, ReplyZone uint16
+	Zone, ReplyZone Zone
 	Proto           uint8
 	// State is the TCP state; TCPNone for UDP and ICMP.
 	State TCPState
@@ -219,7 +224,7 @@ type Table struct {
 func New(opt Options) *Table {
 	t := &Table{max: int64(opt.MaxEntries)}
 	if t.max <= 0 {
-		t.max = 262144
+		t.max = DefaultMaxEntries
 	}
 	lo, hi := uint32(opt.PortMin), uint32(opt.PortMax)
 	if lo == 0 {

@@ -15,7 +15,8 @@ import (
 )
 
 // Exec replaces the calling process with argv running inside the named
-// namespace the way `ip netns exec NAME` sets it up: it joins the network
+// namespace (or, if name is an absolute path, the namespace at that path,
+// with no /etc files of its own) the way `ip netns exec NAME` sets it up: it joins the network
 // namespace, unshares the mount namespace (propagation from the host kept as
 // slave), remounts /sys so it shows the namespace's devices, and bind-mounts
 // every file of EtcDir/NAME over the same name in /etc (so resolv.conf and
@@ -30,7 +31,13 @@ func Exec(name string, argv []string, env []string) error {
 		return errors.New("nsexec: no command")
 	}
 	runtime.LockOSThread() // never unlocked: the process image is replaced
-	h, err := Open(name)
+	var h Handle
+	var err error
+	if filepath.IsAbs(name) {
+		h, err = OpenPath(name)
+	} else {
+		h, err = Open(name)
+	}
 	if err != nil {
 		return err
 	}
@@ -49,8 +56,10 @@ func Exec(name string, argv []string, env []string) error {
 	if err := remountSys(); err != nil {
 		return err
 	}
-	if err := bindEtc(name); err != nil {
-		return err
+	if !filepath.IsAbs(name) {
+		if err := bindEtc(name); err != nil {
+			return err
+		}
 	}
 	path, err := exec.LookPath(argv[0])
 	if err != nil {

@@ -161,6 +161,34 @@ func Open(name string) (Handle, error) {
 	return h, nil
 }
 
+// OpenPath returns a handle to the namespace at path (a runtime's
+// /var/run/netns/NAME, a /proc/PID/ns/net). It refuses a file that is not
+// a network namespace.
+func OpenPath(path string) (Handle, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return vnetns.None(), fmt.Errorf("open network namespace %s: %w", path, err)
+	}
+	if st.Type != unix.NSFS_MAGIC && st.Type != unix.PROC_SUPER_MAGIC {
+		return vnetns.None(), fmt.Errorf("open network namespace %s: not a namespace file", path)
+	}
+	h, err := vnetns.GetFromPath(path)
+	if err != nil {
+		return vnetns.None(), fmt.Errorf("open network namespace %s: %w", path, err)
+	}
+	return h, nil
+}
+
+// ExistsPath reports whether path is a network namespace.
+func ExistsPath(path string) bool {
+	h, err := OpenPath(path)
+	if err != nil {
+		return false
+	}
+	h.Close()
+	return true
+}
+
 // Delete unmounts and removes the named namespace and EtcDir/NAME, like
 // `ip netns delete`. The namespace itself is freed by the kernel once no
 // process and no open handle refers to it. A missing namespace is not an
@@ -234,10 +262,14 @@ func Sysctl(ns Handle, key, value string) error {
 
 // Pids returns the processes whose network namespace is the named one,
 // like `ip netns pids NAME`.
-func Pids(name string) ([]int, error) {
+func Pids(name string) ([]int, error) { return PidsPath(Path(name)) }
+
+// PidsPath returns the processes whose network namespace is the one at
+// path.
+func PidsPath(path string) ([]int, error) {
 	var want unix.Stat_t
-	if err := unix.Stat(Path(name), &want); err != nil {
-		return nil, fmt.Errorf("pids of %q: %w", name, err)
+	if err := unix.Stat(path, &want); err != nil {
+		return nil, fmt.Errorf("pids of %s: %w", path, err)
 	}
 	ents, err := os.ReadDir("/proc")
 	if err != nil {

@@ -30,6 +30,15 @@ func Create(string) error { return ErrUnsupported }
 // Open is not supported off Linux.
 func Open(string) (Handle, error) { return vnetns.None(), ErrUnsupported }
 
+// OpenPath is not supported off Linux.
+func OpenPath(string) (Handle, error) { return vnetns.None(), ErrUnsupported }
+
+// ExistsPath reports false off Linux.
+func ExistsPath(string) bool { return false }
+
+// PidsPath is not supported off Linux.
+func PidsPath(string) ([]int, error) { return nil, ErrUnsupported }
+
 // Delete is not supported off Linux.
 func Delete(string) error { return ErrUnsupported }
 

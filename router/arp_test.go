@@ -8,7 +8,9 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/port"
 	"github.com/vswitchd/vswitchd/router"
+	"github.com/vswitchd/vswitchd/vlan"
 )
 
 // TestInputARP covers ARP from bridged ports: the gateway's own address is
@@ -21,7 +23,7 @@ func TestInputARP(t *testing.T) {
 	tests := []struct {
 		name     string
 		noSupp   bool
-		vid      uint16
+		vid      vlan.ID
 		frame    []byte
 		want     router.Verdict
 		wantTo   router.Target
@@ -136,7 +138,7 @@ func TestInputARP(t *testing.T) {
 func TestInputARPRouted(t *testing.T) {
 	tests := []struct {
 		name    string
-		port    uint16
+		port    port.ID
 		frame   []byte
 		want    router.Verdict
 		wantTo  router.Target

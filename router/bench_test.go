@@ -4,15 +4,17 @@ import (
 	"testing"
 
 	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/port"
 	"github.com/vswitchd/vswitchd/router"
+	"github.com/vswitchd/vswitchd/vlan"
 )
 
 // fastPath is one frame of a steady-state path: what Input gets and what
 // it must answer.
 type fastPath struct {
 	name   string
-	vid    uint16 // bridged network, or
-	port   uint16 // routed port
+	vid    vlan.ID // bridged network, or
+	port   port.ID // routed port
 	frame  []byte
 	wantTo router.Target
 }
@@ -25,8 +27,9 @@ func establishedTCP(tb testing.TB) (*harness, []fastPath) {
 	cli, srv, pub := ap(a1IP, 40000), ap(remoteIP, 443), ap(upIP, 40000)
 	data := make([]byte, 1400)
 	for i, f := range []struct {
-		vid, port uint16
-		frame     []byte
+		vid   vlan.ID
+		port  port.ID
+		frame []byte
 	}{
 		{vid: vidA, frame: tcp4(tb, a1MAC, gwAMAC, cli, srv, header.TCPFlagSYN)},
 		{port: upPort, frame: tcp4(tb, upGwMAC, upMAC, srv, pub, header.TCPFlagSYN|header.TCPFlagACK)},
@@ -58,7 +61,7 @@ func (fp *fastPath) run(tb testing.TB, r *router.Router, buf []byte, p *header.P
 	if err := p.Decode(frame); err != nil {
 		tb.Fatalf("Decode(%x) = %v", frame, err)
 	}
-	pkt := router.Packet{Frame: frame, Parsed: p, VID: fp.vid, InPort: inPort}
+	pkt := router.Packet{Frame: frame, Parsed: p, VID: fp.vid, InPort: inPort, Counts: countsFor(r)}
 	if fp.port != 0 {
 		pkt.InPort, pkt.InRouted = fp.port, true
 	}

@@ -5,7 +5,9 @@ import (
 	"testing"
 
 	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/port"
 	"github.com/vswitchd/vswitchd/router"
+	"github.com/vswitchd/vswitchd/vlan"
 )
 
 // TestConcurrent runs workers through Input while the configuration is
@@ -15,8 +17,8 @@ func TestConcurrent(t *testing.T) {
 	h := newHarness(t, nil)
 	h.learnGateway()
 	type input struct {
-		vid   uint16
-		port  uint16
+		vid   vlan.ID
+		port  port.ID
 		frame []byte
 	}
 	var inputs []input
@@ -48,6 +50,7 @@ func TestConcurrent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			sink := &fakeSink{}
+			var counts router.Counts // the worker's own
 			var p header.Parsed
 			buf := make([]byte, 2048)
 			for i := range rounds * len(inputs) {
@@ -58,7 +61,7 @@ func TestConcurrent(t *testing.T) {
 					t.Errorf("Decode(%x) = %v", frame, err)
 					return
 				}
-				pkt := router.Packet{Frame: frame, Parsed: &p, VID: in.vid, InPort: inPort}
+				pkt := router.Packet{Frame: frame, Parsed: &p, VID: in.vid, InPort: inPort, Counts: &counts}
 				if in.port != 0 {
 					pkt.InPort, pkt.InRouted = in.port, true
 				}
@@ -103,7 +106,7 @@ func TestConcurrent(t *testing.T) {
 			}
 			now := t0 + int64(i)*1e6
 			h.r.Maintain(now)
-			_ = h.r.Stats()
+			_ = h.r.Deferred()
 			_ = h.r.Config()
 			_ = h.r.ScopeOf(a2IP)
 			_ = h.r.Neighbors().Entries(now)

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/trace"
 )
 
 // maxDNSReply is the largest DNS payload the router sends over UDP: a
@@ -13,26 +14,32 @@ import (
 // the client retries over TCP.
 const maxDNSReply = 1500 - header.IPv4MinLen - header.UDPLen
 
-// serveDNS hands a UDP query to the gateway of n to the DNS server. Local
+// serveDNS hands a UDP query to the gateway of n to the resolver. Local
 // answers are sent with the batch; answers from upstreams come later and
-// are injected.
-func (r *Router) serveDNS(n *Network, pkt *Packet, sink Sink) (Verdict, Target) {
+// take the deferred path.
+func (x *call) serveDNS(n *Network) (Verdict, Target) {
+	r := x.r
 	if r.dns == nil {
-		return r.drop(statNotForUs)
+		return x.drop(DropNotForUs)
 	}
-	pk := pkt.Parsed
-	r.stats.inc(statDNSQuery)
+	pk := x.pkt.Parsed
+	x.count(DNSQuery)
+	scope := n.Name
+	if e, ok := x.c.endpoints[pk.SrcIP]; ok && e.net == n && e.scope != "" {
+		scope = e.scope
+	}
+	if x.tr != nil {
+		x.tr.Consume(trace.Router, "dns", "DNS query to gateway %s: answered by the switch's DNS server (names of %s)", n.Gateway, scope)
+		return Consumed, Target{}
+	}
 	q := dnsQuery{
 		clientMAC: pk.Src, clientIP: pk.SrcIP, clientPort: pk.SrcPort,
 		gwMAC: n.MAC, gwIP: n.Gateway, to: Target{VID: n.VID},
 	}
+	sink, counts := x.sink, x.pkt.Counts
 	var mu sync.Mutex // guards inline
 	inline := true
-	scope := n.Name
-	if e, ok := r.cfg.Load().endpoints[pk.SrcIP]; ok && e.net == n && e.scope != "" {
-		scope = e.scope
-	}
-	r.dns.ServeUDP(scope, pkt.Frame[pk.PayloadOff:pk.L3End], func(resp []byte) {
+	r.dns.ServeUDP(scope, x.pkt.Frame[pk.PayloadOff:pk.L3End], func(resp []byte) {
 		if len(resp) > maxDNSReply {
 			return
 		}
@@ -41,14 +48,14 @@ func (r *Router) serveDNS(n *Network, pkt *Packet, sink Sink) (Verdict, Target) 
 		if inline {
 			h, b, ok := sink.NewFrame()
 			if !ok {
-				r.stats.inc(statNoBuffer)
+				counts[DropNoBuffer]++
 				return
 			}
 			sink.Send(h, q.build(b, resp), q.to)
 			return
 		}
 		b := make([]byte, header.EthernetLen+header.IPv4MinLen+header.UDPLen+len(resp))
-		r.injectFrame(b[:q.build(b, resp)], q.to)
+		r.sendDeferred(b[:q.build(b, resp)], q.to)
 	})
 	mu.Lock()
 	inline = false

@@ -12,6 +12,7 @@ import (
 	"github.com/vswitchd/vswitchd/dns"
 	"github.com/vswitchd/vswitchd/header"
 	"github.com/vswitchd/vswitchd/router"
+	"github.com/vswitchd/vswitchd/vlan"
 )
 
 // dnsQueryFrame builds a UDP query for name (type A, RD set, ID id) from
@@ -65,7 +66,7 @@ func answerAddrs(m *mdns.Msg) []string {
 func TestDNSLocal(t *testing.T) {
 	tests := []struct {
 		name      string
-		vid       uint16
+		vid       vlan.ID
 		cliMAC    header.MAC
 		cli       netip.AddrPort
 		gwMAC     header.MAC
@@ -151,11 +152,11 @@ func TestDNSNotAnswered(t *testing.T) {
 		r.Configure(testConfig())
 		var p header.Parsed
 		must(t, p.Decode(query))
-		pkt := router.Packet{Frame: query, Parsed: &p, VID: vidA, InPort: inPort}
+		pkt := router.Packet{Frame: query, Parsed: &p, VID: vidA, InPort: inPort, Counts: countsFor(r)}
 		if v, _ := r.Input(&pkt, &fakeSink{}, t0); v != router.Drop {
 			t.Errorf("Input = %v, want %v", vs(v), vs(router.Drop))
 		}
-		if n := r.Stats()["drop-not-for-us"]; n != 1 {
+		if n := stats(r)["drop-not-for-us"]; n != 1 {
 			t.Errorf("drop-not-for-us = %d, want 1", n)
 		}
 	})

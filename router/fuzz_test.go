@@ -156,7 +156,7 @@ func checkInput(t *testing.T, h *harness, pkt router.Packet, orig []byte) {
 		return // the datapath drops these
 	}
 	before := p
-	pkt.Frame, pkt.Parsed = frame, &p
+	pkt.Frame, pkt.Parsed, pkt.Counts = frame, &p, countsFor(h.r)
 	v, _ := h.r.Input(&pkt, h.sink, h.now)
 	switch v {
 	case router.Pass:

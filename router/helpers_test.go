@@ -20,6 +20,7 @@ import (
 	"github.com/vswitchd/vswitchd/nat"
 	"github.com/vswitchd/vswitchd/port"
 	"github.com/vswitchd/vswitchd/router"
+	"github.com/vswitchd/vswitchd/vlan"
 )
 
 // The test topology: networks alpha (VID 10) and beta (VID 20), the
@@ -144,7 +145,7 @@ type fakeInjector struct {
 
 func newInjector() *fakeInjector { return &fakeInjector{ch: make(chan sentFrame, 64)} }
 
-func (in *fakeInjector) inject(frame []byte, t router.Target) error {
+func (in *fakeInjector) inject(frame []byte, t router.Target) bool {
 	f := sentFrame{frame: bytes.Clone(frame), to: t}
 	in.mu.Lock()
 	in.frames = append(in.frames, f)
@@ -153,7 +154,7 @@ func (in *fakeInjector) inject(frame []byte, t router.Target) error {
 	case in.ch <- f:
 	default:
 	}
-	return nil
+	return true
 }
 
 // take returns the frames injected so far and forgets them.
@@ -205,7 +206,7 @@ func newHarnessDNS(t testing.TB, ds *dns.Server, edit func(*router.Config)) *har
 		edit(&cfg)
 	}
 	h.r.Configure(cfg)
-	h.r.SetInjector(h.inj.inject)
+	h.r.SetDeferred(h.inj.inject)
 	return h
 }
 
@@ -214,13 +215,13 @@ func (h *harness) learnGateway() { h.r.Neighbors().Update(upGwIP, upGwMAC, h.now
 
 // input decodes frame as the datapath does and hands it to the router as
 // arriving in network vid on a bridged port.
-func (h *harness) input(vid uint16, frame []byte) (router.Verdict, router.Target) {
+func (h *harness) input(vid vlan.ID, frame []byte) (router.Verdict, router.Target) {
 	h.t.Helper()
 	return h.do(frame, router.Packet{VID: vid, InPort: inPort})
 }
 
 // routed hands frame to the router as arriving on the routed port p.
-func (h *harness) routed(p uint16, frame []byte) (router.Verdict, router.Target) {
+func (h *harness) routed(p port.ID, frame []byte) (router.Verdict, router.Target) {
 	h.t.Helper()
 	return h.do(frame, router.Packet{InPort: p, InRouted: true})
 }
@@ -231,7 +232,7 @@ func (h *harness) do(frame []byte, pkt router.Packet) (router.Verdict, router.Ta
 	if err := p.Decode(frame); errors.Is(err, header.ErrTruncated) {
 		h.t.Fatalf("Decode(%x) = %v", frame, err)
 	}
-	pkt.Frame, pkt.Parsed = frame, &p
+	pkt.Frame, pkt.Parsed, pkt.Counts = frame, &p, countsFor(h.r)
 	n := len(frame)
 	v, tg := h.r.Input(&pkt, h.sink, h.now)
 	if len(pkt.Frame) != n {
@@ -240,10 +241,27 @@ func (h *harness) do(frame []byte, pkt router.Packet) (router.Verdict, router.Ta
 	return v, tg
 }
 
-// stats returns the router's non-zero counters.
+// countsOf holds, per test router, the counts its frames are counted in:
+// what a datapath worker owns. Tests that run workers concurrently give
+// each its own.
+var countsOf sync.Map // *router.Router → *router.Counts
+
+func countsFor(r *router.Router) *router.Counts {
+	if c, ok := countsOf.Load(r); ok {
+		return c.(*router.Counts)
+	}
+	c, _ := countsOf.LoadOrStore(r, new(router.Counts))
+	return c.(*router.Counts)
+}
+
+// stats returns the router's non-zero counters: its frames' counts (as the
+// datapath sums them per port) and what it did outside workers.
 func stats(r *router.Router) map[string]uint64 {
+	c := *countsFor(r)
+	d := r.Deferred()
+	c.Add(&d)
 	m := map[string]uint64{}
-	for k, v := range r.Stats() {
+	for k, v := range c.Map() {
 		if v != 0 {
 			m[k] = v
 		}

@@ -6,43 +6,51 @@ import (
 	"sync/atomic"
 
 	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/trace"
 )
 
 // echoReply turns an ICMP echo request into its reply in place (RFC 792):
 // swap the addresses, set the type, update the checksums.
-func (r *Router) echoReply(s side, pkt *Packet) (Verdict, Target) {
-	pk := pkt.Parsed
+func (x *call) echoReply(s side) (Verdict, Target) {
+	pk := x.pkt.Parsed
 	if pk.L4Off == 0 {
-		return r.drop(statMalformed)
+		return x.drop(DropMalformed)
 	}
-	eth := header.Ethernet(pkt.Frame)
+	if x.tr != nil {
+		x.tr.Add(trace.Router, "ICMP echo request to %s: the router answers", pk.DstIP)
+	}
+	frame := x.pkt.Frame
+	eth := header.Ethernet(frame)
 	eth.SetDst(pk.Src)
 	eth.SetSrc(s.mac)
-	ip := header.IPv4(pkt.Frame[pk.L3Off:])
+	ip := header.IPv4(frame[pk.L3Off:])
 	ip.SetDst(pk.SrcIP)
 	ip.SetSrc(s.ip)
 	ip.SetTTL(64)
 	ip.SetChecksum(0)
 	ip.SetChecksum(ip.CalculateChecksum())
-	ic := header.ICMPv4(pkt.Frame[pk.L4Off:])
+	ic := header.ICMPv4(frame[pk.L4Off:])
 	old := binary.BigEndian.Uint16(ic)
 	ic.SetType(header.ICMPv4EchoReply)
 	ic.SetChecksum(header.ChecksumUpdate16(ic.Checksum(), old, binary.BigEndian.Uint16(ic)))
-	r.stats.inc(statEchoReply)
+	x.count(EchoReply)
 	return Forward, s.back
 }
 
 // timeExceeded answers a packet whose TTL ran out at the router.
-func (r *Router) timeExceeded(s side, pkt *Packet, sink Sink, now int64) (Verdict, Target) {
-	r.sendICMPError(s, pkt, sink, now, header.ICMPv4TimeExceeded, header.ICMPv4TTLExceeded)
-	return r.drop(statTTLExceeded)
+func (x *call) timeExceeded(s side) (Verdict, Target) {
+	if x.tr != nil {
+		x.tr.Add(trace.Router, "TTL %d runs out here: ICMP time exceeded back to %s", x.pkt.Parsed.TTL, x.pkt.Parsed.SrcIP)
+	}
+	x.sendICMPError(s, header.ICMPv4TimeExceeded, header.ICMPv4TTLExceeded)
+	return x.drop(DropTTL)
 }
 
 // unreachable answers a packet with destination unreachable (code) and
-// drops it, counting st.
-func (r *Router) unreachable(s side, pkt *Packet, sink Sink, now int64, code uint8, st stat) (Verdict, Target) {
-	r.sendICMPError(s, pkt, sink, now, header.ICMPv4DstUnreachable, code)
-	return r.drop(st)
+// drops it, counting reason.
+func (x *call) unreachable(s side, code uint8, reason Counter) (Verdict, Target) {
+	x.sendICMPError(s, header.ICMPv4DstUnreachable, code)
+	return x.drop(reason)
 }
 
 // icmpQuoteMax bounds how much of the offending datagram an error quotes:
@@ -67,28 +75,30 @@ func (l *icmpLimiter) allow(now int64) bool {
 	return l.count.Add(1) <= icmpErrorsPerSecond
 }
 
-// sendICMPError sends an ICMP error about pkt back where it came from,
-// unless RFC 1122 §3.2.2 forbids it: never about an ICMP error, a non-first
-// fragment, or a broadcast/multicast packet.
-func (r *Router) sendICMPError(s side, pkt *Packet, sink Sink, now int64, typ, code uint8) {
-	pk := pkt.Parsed
+// sendICMPError sends an ICMP error about the packet back where it came
+// from, unless RFC 1122 §3.2.2 forbids it: never about an ICMP error, a
+// non-first fragment, or a broadcast/multicast packet. A dry run builds the
+// error (the trace shows it) without spending the rate limit.
+func (x *call) sendICMPError(s side, typ, code uint8) {
+	pk := x.pkt.Parsed
 	if pk.FragOff != 0 || pk.Dst.IsMulticast() || !pk.SrcIP.Is4() || pk.SrcIP.IsUnspecified() || pk.SrcIP.IsMulticast() {
 		return
 	}
-	if pk.Proto == header.ProtoICMP && pk.L4Off != 0 && header.ICMPv4(pkt.Frame[pk.L4Off:]).IsError() {
+	frame := x.pkt.Frame
+	if pk.Proto == header.ProtoICMP && pk.L4Off != 0 && header.ICMPv4(frame[pk.L4Off:]).IsError() {
 		return
 	}
-	if !r.icmpLimit.allow(now) {
+	if x.tr == nil && !x.r.icmpLimit.allow(x.now) {
 		return
 	}
-	h, b, ok := sink.NewFrame()
+	h, b, ok := x.sink.NewFrame()
 	if !ok {
-		r.stats.inc(statNoBuffer)
+		x.count(DropNoBuffer)
 		return
 	}
-	n := buildICMPError(b, s.mac, pk.Src, s.ip, pk.SrcIP, typ, code, pkt.Frame[pk.L3Off:pk.L3End])
-	sink.Send(h, n, s.back)
-	r.stats.inc(statICMPSent)
+	n := buildICMPError(b, s.mac, pk.Src, s.ip, pk.SrcIP, typ, code, frame[pk.L3Off:pk.L3End])
+	x.sink.Send(h, n, s.back)
+	x.count(ICMPSent)
 }
 
 // buildICMPError writes an Ethernet/IPv4/ICMP error quoting orig into b and

@@ -2,11 +2,13 @@ package router
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 
 	"github.com/vswitchd/vswitchd/arp"
 	"github.com/vswitchd/vswitchd/header"
 	"github.com/vswitchd/vswitchd/nat"
+	"github.com/vswitchd/vswitchd/trace"
 )
 
 // side is the interface a frame came in by: where replies and ICMP errors
@@ -15,88 +17,135 @@ type side struct {
 	mac  header.MAC
 	ip   netip.Addr
 	back Target
-	zone uint16
+	zone nat.Zone
+	net  *Network // the network, or nil for the host leg and the uplink
 }
 
 func netSide(n *Network) side {
-	return side{mac: n.MAC, ip: n.Gateway, back: Target{VID: n.VID}, zone: n.ID}
+	return side{mac: n.MAC, ip: n.Gateway, back: Target{VID: n.VID}, zone: n.ID.Zone(), net: n}
+}
+
+// String names the side for traces.
+func (s side) String() string {
+	switch {
+	case s.net != nil:
+		return "network " + s.net.Name
+	case s.zone == ZoneUplink:
+		return "the uplink"
+	}
+	return "the host leg"
 }
 
 // fromNetwork handles a frame from a bridged port of network n: an ARP
 // request, or an IPv4 packet addressed to the gateway's MAC.
-func (r *Router) fromNetwork(c *compiled, n *Network, pkt *Packet, sink Sink, now int64) (Verdict, Target) {
-	pk := pkt.Parsed
+func (x *call) fromNetwork(n *Network) (Verdict, Target) {
+	pk := x.pkt.Parsed
 	if pk.EtherType == header.EtherTypeARP {
-		return r.arpFromNetwork(c, n, pkt)
+		return x.arpFromNetwork(n)
 	}
 	if pk.EtherType != header.EtherTypeIPv4 {
-		return r.drop(statNotIPv4)
+		if x.tr != nil {
+			x.tr.Add(trace.Router, "ethertype %#04x to the gateway of %s: the router routes IPv4 only", pk.EtherType, n.Name)
+		}
+		return x.drop(DropNotIPv4)
 	}
-	if pk.IPVersion != 4 {
-		return r.drop(statMalformed)
+	if !pk.L3Valid || pk.IPVersion != 4 {
+		return x.drop(DropMalformed)
 	}
 	s := netSide(n)
+	if x.tr != nil {
+		x.tr.Add(trace.Router, "to gateway %s (%s) of network %s, vlan %d", n.Gateway, n.MAC, n.Name, n.VID)
+	}
 	// Conntrack first: packets of translated connections (including TCP
 	// DNS to the gateway) and ICMP errors about them.
-	if conn, d, ok := r.nat.Lookup(n.ID, pkt.Frame, pk, now); ok {
-		return r.translated(c, s, pkt, conn, d, sink, now)
+	if conn, d, ok := x.lookup(s.zone); ok {
+		return x.translated(s, conn, d)
 	}
 	dst := pk.DstIP
 	if dst == n.Gateway {
-		return r.local(c, s, n, pkt, sink, now)
+		return x.local(s, n)
 	}
 	if pk.TTL <= 1 {
-		return r.timeExceeded(s, pkt, sink, now)
+		return x.timeExceeded(s)
 	}
+	c := x.c
 	if e, ok := c.endpoints[dst]; ok {
 		if e.net != n {
-			return r.drop(statIsolation)
+			if x.tr != nil {
+				x.tr.Add(trace.Router, "%s is %s in network %s, not %s: networks are isolated", dst, e.name, e.net.Name, n.Name)
+			}
+			return x.drop(DropIsolation)
 		}
-		return r.toEndpoint(pkt, e)
+		return x.toEndpoint(e)
 	}
-	if _, ok := c.gateways[dst]; ok {
-		return r.drop(statIsolation)
+	if o, ok := c.gateways[dst]; ok {
+		if x.tr != nil {
+			x.tr.Add(trace.Router, "%s is the gateway of network %s, not %s: networks are isolated", dst, o.Name, n.Name)
+		}
+		return x.drop(DropIsolation)
 	}
 	if o := c.networkOf(dst); o != nil {
 		if o != n {
-			return r.drop(statIsolation)
+			if x.tr != nil {
+				x.tr.Add(trace.Router, "%s is in network %s (%s), not %s: networks are isolated", dst, o.Name, o.Subnet, n.Name)
+			}
+			return x.drop(DropIsolation)
 		}
-		return r.unreachable(s, pkt, sink, now, header.ICMPv4HostUnreachable, statNoRoute)
+		if x.tr != nil {
+			x.tr.Add(trace.Router, "%s is in %s but no endpoint has it: host unreachable", dst, n.Subnet)
+		}
+		return x.unreachable(s, header.ICMPv4HostUnreachable, DropNoRoute)
 	}
 	if h := c.cfg.Host; h != nil && dst == h.HostAddr {
 		if p, ok := c.published(pk, dst); ok {
-			return r.dnat(c, s, pkt, p, sink, now)
+			return x.dnat(s, p)
 		}
-		return r.toHost(h, pkt)
+		if x.tr != nil {
+			x.tr.Add(trace.Router, "to the host (host.vswitchd.internal, %s): no published port %d/%s, so to the host's own stack", dst, pk.DstPort, protoName(pk.Proto))
+		}
+		return x.toHost(h)
 	}
 	if u := c.cfg.Uplink; u != nil && dst == u.Addr.Addr() {
 		if p, ok := c.published(pk, dst); ok {
-			return r.dnat(c, s, pkt, p, sink, now)
+			return x.dnat(s, p)
 		}
-		return r.unreachable(s, pkt, sink, now, header.ICMPv4PortUnreachable, statNotForUs)
+		if x.tr != nil {
+			x.tr.Add(trace.Router, "to the uplink address %s: no published port %d/%s there", dst, pk.DstPort, protoName(pk.Proto))
+		}
+		return x.unreachable(s, header.ICMPv4PortUnreachable, DropNotForUs)
 	}
 	if n.Internal {
-		return r.unreachable(s, pkt, sink, now, header.ICMPv4NetUnreachable, statInternal)
+		if x.tr != nil {
+			x.tr.Add(trace.Router, "%s is outside, and network %s is --internal: never routed out", dst, n.Name)
+		}
+		return x.unreachable(s, header.ICMPv4NetUnreachable, DropInternal)
 	}
 	if u := c.cfg.Uplink; u == nil || !u.Gateway.IsValid() && !u.Addr.Contains(dst) {
-		return r.unreachable(s, pkt, sink, now, header.ICMPv4NetUnreachable, statNoRoute)
+		if x.tr != nil {
+			if u == nil {
+				x.tr.Add(trace.Router, "%s is outside and the switch has no uplink: no route", dst)
+			} else {
+				x.tr.Add(trace.Router, "%s is off the uplink's link and the uplink has no gateway: no route", dst)
+			}
+		}
+		return x.unreachable(s, header.ICMPv4NetUnreachable, DropNoRoute)
 	}
-	return r.masquerade(c, s, pkt, sink, now)
+	return x.masquerade(s)
 }
 
 // arpFromNetwork answers ARP requests for the gateway and, with suppression
 // on, for endpoint addresses of the same network; others pass to the bridge.
-func (r *Router) arpFromNetwork(c *compiled, n *Network, pkt *Packet) (Verdict, Target) {
-	pk := pkt.Parsed
-	if pk.L3Off == 0 {
-		return r.drop(statMalformed)
+func (x *call) arpFromNetwork(n *Network) (Verdict, Target) {
+	pk := x.pkt.Parsed
+	if !pk.L3Valid {
+		return x.drop(DropMalformed)
 	}
-	a := header.ARP(pkt.Frame[pk.L3Off:])
-	if !a.IsValid() {
-		return r.drop(statMalformed)
-	}
+	a := header.ARP(x.pkt.Frame[pk.L3Off:])
 	if a.Op() != header.ARPRequest {
 		if pk.Dst == n.MAC {
+			if x.tr != nil {
+				x.consume("an ARP reply to the gateway: nothing to learn")
+			}
 			return Consumed, Target{} // a reply to the gateway: nothing to learn
 		}
 		return Pass, Target{}
@@ -106,176 +155,216 @@ func (r *Router) arpFromNetwork(c *compiled, n *Network, pkt *Packet) (Verdict, 
 		return Pass, Target{} // announcements reach every peer
 	}
 	if target == n.Gateway {
-		r.stats.inc(statARPReply)
-		arp.Reply(pkt.Frame, a, n.MAC, target)
+		x.count(ARPReply)
+		if x.tr != nil {
+			x.tr.Add(trace.Router, "ARP request for gateway %s of network %s: answered %s", target, n.Name, n.MAC)
+		}
+		arp.Reply(x.pkt.Frame, a, n.MAC, target)
 		return Forward, Target{VID: n.VID}
 	}
-	if c.cfg.NoARPSuppression {
+	if x.c.cfg.NoARPSuppression {
 		return Pass, Target{}
 	}
-	if e, ok := c.endpoints[target]; ok && e.net == n {
-		r.stats.inc(statARPSuppressed)
-		arp.Reply(pkt.Frame, a, e.mac, target)
+	if e, ok := x.c.endpoints[target]; ok && e.net == n {
+		x.count(ARPSuppressed)
+		if x.tr != nil {
+			x.tr.Add(trace.Router, "ARP request for %s (%s): answered %s by the switch (ARP suppression)", target, e.name, e.mac)
+		}
+		arp.Reply(x.pkt.Frame, a, e.mac, target)
 		return Forward, Target{VID: n.VID}
 	}
 	return Pass, Target{}
 }
 
 // local handles a packet to network n's gateway address.
-func (r *Router) local(c *compiled, s side, n *Network, pkt *Packet, sink Sink, now int64) (Verdict, Target) {
-	pk := pkt.Parsed
+func (x *call) local(s side, n *Network) (Verdict, Target) {
+	pk := x.pkt.Parsed
 	if pk.Fragment {
-		return r.drop(statFragment)
+		if x.tr != nil {
+			x.tr.Add(trace.Router, "a fragment to gateway %s: the router does not reassemble", n.Gateway)
+		}
+		return x.drop(DropFragment)
 	}
 	switch {
 	case pk.Proto == header.ProtoICMP && pk.ICMPType == header.ICMPv4Echo:
-		return r.echoReply(s, pkt)
+		return x.echoReply(s)
 	case pk.Proto == header.ProtoUDP && pk.DstPort == 53 && pk.L4Off != 0:
-		return r.serveDNS(n, pkt, sink)
+		return x.serveDNS(n)
 	case pk.Proto == header.ProtoTCP && pk.DstPort == 53 && pk.L4Off != 0:
-		h := c.cfg.Host
+		h := x.c.cfg.Host
 		if h == nil || h.DNSPort == 0 {
-			return r.drop(statNotForUs)
+			return x.drop(DropNotForUs)
 		}
 		a := nat.Action{DNAT: true, DNATAddr: h.HostAddr, DNATPort: h.DNSPort}
-		conn, err := r.nat.Create(s.zone, ZoneHost, pk, a, now)
-		if err != nil {
-			return r.natError(err)
+		rule := func() string { return "DNS over TCP to the gateway: DNAT to the daemon's listener" }
+		if c, ok := x.open(s.zone, ZoneHost, a, rule); !ok {
+			return x.drop(c)
 		}
-		r.nat.Apply(pkt.Frame, pk, conn, nat.Original, pkt.partial(), now)
-		return r.toHost(h, pkt)
+		return x.toHost(h)
 	case pk.Proto == header.ProtoUDP:
-		return r.unreachable(s, pkt, sink, now, header.ICMPv4PortUnreachable, statNotForUs)
+		if x.tr != nil {
+			x.tr.Add(trace.Router, "udp port %d of gateway %s: nothing listens there", pk.DstPort, n.Gateway)
+		}
+		return x.unreachable(s, header.ICMPv4PortUnreachable, DropNotForUs)
 	}
-	return r.drop(statNotForUs)
+	if x.tr != nil {
+		x.tr.Add(trace.Router, "%s port %d of gateway %s: nothing listens there", protoName(pk.Proto), pk.DstPort, n.Gateway)
+	}
+	return x.drop(DropNotForUs)
 }
 
 // fromHost handles a frame from the host leg.
-func (r *Router) fromHost(c *compiled, pkt *Packet, sink Sink, now int64) (Verdict, Target) {
-	h := c.cfg.Host
-	pk := pkt.Parsed
+func (x *call) fromHost() (Verdict, Target) {
+	h := x.c.cfg.Host
+	pk := x.pkt.Parsed
 	s := side{mac: h.MAC, ip: h.Addr, back: Target{Routed: true, Port: h.Port}, zone: ZoneHost}
 	switch pk.EtherType {
 	case header.EtherTypeARP:
-		return r.arpRouted(s, pkt, nil, now)
+		return x.arpRouted(s, nil)
 	case header.EtherTypeIPv4:
 	default:
-		return r.drop(statNotIPv4)
+		return x.drop(DropNotIPv4)
 	}
-	if pk.IPVersion != 4 {
-		return r.drop(statMalformed)
+	if !pk.L3Valid || pk.IPVersion != 4 {
+		return x.drop(DropMalformed)
 	}
 	if pk.Dst != h.MAC && !pk.Dst.IsMulticast() {
-		return r.drop(statNotForUs)
+		return x.drop(DropNotForUs)
 	}
-	if conn, d, ok := r.nat.Lookup(ZoneHost, pkt.Frame, pk, now); ok {
-		return r.translated(c, s, pkt, conn, d, sink, now)
+	if x.tr != nil {
+		x.tr.Add(trace.Router, "from the host (%s) on the host leg", pk.SrcIP)
 	}
+	if conn, d, ok := x.lookup(ZoneHost); ok {
+		return x.translated(s, conn, d)
+	}
+	c := x.c
 	dst := pk.DstIP
 	if dst == h.Addr {
 		if pk.Proto == header.ProtoICMP && pk.ICMPType == header.ICMPv4Echo && !pk.Fragment {
-			return r.echoReply(s, pkt)
+			return x.echoReply(s)
 		}
 		if p, ok := c.published(pk, dst); ok {
-			return r.dnat(c, s, pkt, p, sink, now)
+			return x.dnat(s, p)
 		}
-		return r.drop(statNotForUs)
+		return x.drop(DropNotForUs)
 	}
 	if pk.TTL <= 1 {
-		return r.timeExceeded(s, pkt, sink, now)
+		return x.timeExceeded(s)
 	}
 	if e, ok := c.endpoints[dst]; ok {
-		return r.toEndpoint(pkt, e) // the host reaches every network
+		return x.toEndpoint(e) // the host reaches every network
 	}
 	if n, ok := c.gateways[dst]; ok && pk.Proto == header.ProtoICMP && pk.ICMPType == header.ICMPv4Echo && !pk.Fragment {
-		return r.echoReply(side{mac: h.MAC, ip: n.Gateway, back: s.back, zone: ZoneHost}, pkt)
+		return x.echoReply(side{mac: h.MAC, ip: n.Gateway, back: s.back, zone: ZoneHost})
 	}
-	return r.unreachable(s, pkt, sink, now, header.ICMPv4HostUnreachable, statNoRoute)
+	if x.tr != nil {
+		x.tr.Add(trace.Router, "%s is no endpoint's address: host unreachable", dst)
+	}
+	return x.unreachable(s, header.ICMPv4HostUnreachable, DropNoRoute)
 }
 
 // fromUplink handles a frame from the uplink: ARP, replies of masqueraded
 // connections, and new connections to published ports.
-func (r *Router) fromUplink(c *compiled, pkt *Packet, sink Sink, now int64) (Verdict, Target) {
-	u := c.cfg.Uplink
-	pk := pkt.Parsed
+func (x *call) fromUplink() (Verdict, Target) {
+	u := x.c.cfg.Uplink
+	pk := x.pkt.Parsed
 	s := side{mac: u.MAC, ip: u.Addr.Addr(), back: Target{Routed: true, Port: u.Port}, zone: ZoneUplink}
 	switch pk.EtherType {
 	case header.EtherTypeARP:
-		return r.arpRouted(s, pkt, u, now)
+		return x.arpRouted(s, u)
 	case header.EtherTypeIPv4:
 	default:
-		return r.drop(statNotIPv4)
+		return x.drop(DropNotIPv4)
 	}
 	if pk.Dst != u.MAC && !pk.Dst.IsMulticast() {
-		return r.drop(statNotForUs)
+		if x.tr != nil {
+			x.tr.Add(trace.Router, "to %s on the uplink, not the switch's MAC %s", pk.Dst, u.MAC)
+		}
+		return x.drop(DropNotForUs)
 	}
-	if pk.IPVersion != 4 {
-		return r.drop(statMalformed)
+	if !pk.L3Valid || pk.IPVersion != 4 {
+		return x.drop(DropMalformed)
 	}
-	if conn, d, ok := r.nat.Lookup(ZoneUplink, pkt.Frame, pk, now); ok {
-		return r.translated(c, s, pkt, conn, d, sink, now)
+	if x.tr != nil {
+		x.tr.Add(trace.Router, "from %s on the uplink", pk.SrcIP)
+	}
+	if conn, d, ok := x.lookup(ZoneUplink); ok {
+		return x.translated(s, conn, d)
 	}
 	if pk.DstIP != u.Addr.Addr() {
-		return r.drop(statNotForUs) // no transit routing from outside
+		if x.tr != nil {
+			x.tr.Add(trace.Router, "to %s, not the uplink address %s: no transit routing from outside", pk.DstIP, u.Addr.Addr())
+		}
+		return x.drop(DropNotForUs)
 	}
 	if pk.Proto == header.ProtoICMP && pk.ICMPType == header.ICMPv4Echo && !pk.Fragment {
-		return r.echoReply(s, pkt)
+		return x.echoReply(s)
 	}
-	if p, ok := c.published(pk, pk.DstIP); ok {
-		return r.dnat(c, s, pkt, p, sink, now)
+	if p, ok := x.c.published(pk, pk.DstIP); ok {
+		return x.dnat(s, p)
 	}
-	return r.drop(statNotForUs)
+	if x.tr != nil {
+		x.tr.Add(trace.Router, "no published port %d/%s on the uplink address %s", pk.DstPort, protoName(pk.Proto), pk.DstIP)
+	}
+	return x.drop(DropNotForUs)
 }
 
 // arpRouted handles ARP on a routed port: answer requests for the router's
 // address there and, on the uplink, learn neighbours and release frames
 // that were waiting for them.
-func (r *Router) arpRouted(s side, pkt *Packet, u *Uplink, now int64) (Verdict, Target) {
-	pk := pkt.Parsed
-	if pk.L3Off == 0 {
-		return r.drop(statMalformed)
+func (x *call) arpRouted(s side, u *Uplink) (Verdict, Target) {
+	pk := x.pkt.Parsed
+	if !pk.L3Valid {
+		return x.drop(DropMalformed)
 	}
-	a := header.ARP(pkt.Frame[pk.L3Off:])
-	if !a.IsValid() {
-		return r.drop(statMalformed)
-	}
+	a := header.ARP(x.pkt.Frame[pk.L3Off:])
 	sender := a.SenderIP()
 	if u != nil && u.Addr.Contains(sender) && sender != u.Addr.Addr() && !a.SenderMAC().IsMulticast() {
 		// Learn from requests for us and from every reply (Linux
 		// creates a neighbour from a request to itself as well).
 		if a.Op() == header.ARPReply || a.TargetIP() == s.ip {
-			r.neigh.Update(sender, a.SenderMAC(), now)
-			r.flushPending(u, sender, a.SenderMAC())
+			if x.tr != nil {
+				x.tr.Add(trace.Router, "learns neighbour %s at %s on the uplink", sender, a.SenderMAC())
+			} else {
+				x.r.neigh.Update(sender, a.SenderMAC(), x.now)
+				x.flushPending(u, sender, a.SenderMAC())
+			}
 		}
 	}
 	if a.Op() == header.ARPRequest && a.TargetIP() == s.ip {
-		r.stats.inc(statARPReply)
-		arp.Reply(pkt.Frame, a, s.mac, s.ip)
+		x.count(ARPReply)
+		if x.tr != nil {
+			x.tr.Add(trace.Router, "ARP request for %s on %s: answered %s", s.ip, s, s.mac)
+		}
+		arp.Reply(x.pkt.Frame, a, s.mac, s.ip)
 		return Forward, s.back
+	}
+	if x.tr != nil {
+		x.consume("ARP on " + s.String())
 	}
 	return Consumed, Target{}
 }
 
 // translated applies an existing connection's translation and forwards the
 // packet toward its new destination.
-func (r *Router) translated(c *compiled, s side, pkt *Packet, conn *nat.Conn, d nat.Dir, sink Sink, now int64) (Verdict, Target) {
-	pk := pkt.Parsed
-	if pk.TTL <= 1 && !r.isLocal(c, pk.DstIP) {
-		return r.timeExceeded(s, pkt, sink, now)
+func (x *call) translated(s side, conn *nat.Conn, d nat.Dir) (Verdict, Target) {
+	pk := x.pkt.Parsed
+	if pk.TTL <= 1 && !x.c.isLocal(pk.DstIP) {
+		return x.timeExceeded(s)
 	}
-	if r.nat.Apply(pkt.Frame, pk, conn, d, pkt.partial(), now) != nat.VerdictAccept {
-		return r.drop(statNATInvalid)
+	if !x.apply(conn, d) {
+		return x.drop(DropNATInvalid)
 	}
 	// The connection's other zone is where the packet goes.
 	egress := conn.Zone(nat.Reply)
 	if d.Base() == nat.Reply {
 		egress = conn.Zone(nat.Original)
 	}
-	return r.deliver(c, pkt, egress, now)
+	return x.deliver(egress)
 }
 
 // isLocal reports whether ip is one of the router's own addresses.
-func (r *Router) isLocal(c *compiled, ip netip.Addr) bool {
+func (c *compiled) isLocal(ip netip.Addr) bool {
 	if _, ok := c.gateways[ip]; ok {
 		return true
 	}
@@ -286,126 +375,220 @@ func (r *Router) isLocal(c *compiled, ip netip.Addr) bool {
 }
 
 // deliver forwards a translated packet into zone, the side of its
-// connection it is headed for, by its new destination (Apply updated it).
-func (r *Router) deliver(c *compiled, pkt *Packet, zone uint16, now int64) (Verdict, Target) {
-	dst := pkt.Parsed.DstIP
+// connection it is headed for, by its new destination (the translation
+// updated it).
+func (x *call) deliver(zone nat.Zone) (Verdict, Target) {
+	c := x.c
+	dst := x.pkt.Parsed.DstIP
 	switch zone {
 	case ZoneUplink:
 		if u := c.cfg.Uplink; u != nil {
-			return r.toUplink(u, pkt, dst, now)
+			return x.toUplink(u, dst)
 		}
 	case ZoneHost:
 		if h := c.cfg.Host; h != nil && dst == h.HostAddr {
-			return r.toHost(h, pkt)
+			return x.toHost(h)
 		}
 	default:
-		if e, ok := c.endpoints[dst]; ok && e.net.ID == zone {
-			return r.toEndpoint(pkt, e)
+		if e, ok := c.endpoints[dst]; ok && e.net.ID.Zone() == zone {
+			return x.toEndpoint(e)
 		}
 	}
-	return r.drop(statNoRoute)
+	if x.tr != nil {
+		x.tr.Add(trace.Router, "the connection's other side (zone %d, %s) is gone: no route", zone, dst)
+	}
+	return x.drop(DropNoRoute)
 }
 
 // dnat translates a new connection to a published port and forwards it to
 // the endpoint. A client in the endpoint's own network is also translated
 // to the gateway address (hairpin), so the reply comes back through the
 // router instead of going straight to the client.
-func (r *Router) dnat(c *compiled, s side, pkt *Packet, p Published, sink Sink, now int64) (Verdict, Target) {
-	pk := pkt.Parsed
-	e, ok := c.endpoints[p.Addr]
+func (x *call) dnat(s side, p Published) (Verdict, Target) {
+	pk := x.pkt.Parsed
+	e, ok := x.c.endpoints[p.Addr]
 	if !ok {
-		return r.drop(statNoRoute)
+		if x.tr != nil {
+			x.tr.Add(trace.Router, "published port %d/%s points at %s, which no endpoint has", pk.DstPort, protoName(p.Proto), p.Addr)
+		}
+		return x.drop(DropNoRoute)
 	}
 	a := nat.Action{DNAT: true, DNATAddr: p.Addr, DNATPort: p.ContPort + (pk.DstPort - p.HostPort)}
-	if s.zone == e.net.ID {
+	if s.zone == e.net.ID.Zone() {
 		a.SNAT, a.SNATAddr = true, e.net.Gateway
 	}
-	conn, err := r.nat.Create(s.zone, e.net.ID, pk, a, now)
-	if err != nil {
-		return r.natError(err)
+	rule := func() string {
+		r := fmt.Sprintf("published port %s:%d/%s of %s: DNAT to %s:%d", pk.DstIP, pk.DstPort, protoName(p.Proto), p.Endpoint, p.Addr, a.DNATPort)
+		if a.SNAT {
+			r += fmt.Sprintf(", hairpin: SNAT to gateway %s", e.net.Gateway)
+		}
+		return r
 	}
-	if r.nat.Apply(pkt.Frame, pk, conn, nat.Original, pkt.partial(), now) != nat.VerdictAccept {
-		return r.drop(statNATInvalid)
+	if c, ok := x.open(s.zone, e.net.ID.Zone(), a, rule); !ok {
+		return x.drop(c)
 	}
-	r.stats.inc(statDNAT)
-	return r.toEndpoint(pkt, e)
+	x.count(DNAT)
+	return x.toEndpoint(e)
 }
 
 // masquerade translates a new outbound connection to the uplink address.
-func (r *Router) masquerade(c *compiled, s side, pkt *Packet, sink Sink, now int64) (Verdict, Target) {
-	u := c.cfg.Uplink
-	pk := pkt.Parsed
-	conn, err := r.nat.Create(s.zone, ZoneUplink, pk, nat.Action{SNAT: true, SNATAddr: u.Addr.Addr()}, now)
-	if err != nil {
-		return r.natError(err)
+func (x *call) masquerade(s side) (Verdict, Target) {
+	u := x.c.cfg.Uplink
+	a := nat.Action{SNAT: true, SNATAddr: u.Addr.Addr()}
+	rule := func() string { return "masquerade " + s.String() + " to the uplink address " + u.Addr.Addr().String() }
+	if c, ok := x.open(s.zone, ZoneUplink, a, rule); !ok {
+		return x.drop(c)
 	}
-	if r.nat.Apply(pkt.Frame, pk, conn, nat.Original, pkt.partial(), now) != nat.VerdictAccept {
-		return r.drop(statNATInvalid)
-	}
-	r.stats.inc(statMasquerade)
-	return r.toUplink(u, pkt, pk.DstIP, now)
+	x.count(Masquerade)
+	return x.toUplink(u, x.pkt.Parsed.DstIP)
 }
 
-func (r *Router) natError(err error) (Verdict, Target) {
+// lookup finds the packet's connection in zone. A dry run first tries the
+// connections the same trace planned earlier (so the traced reply finds
+// the connection its request would have opened), then the table, without
+// changing it.
+func (x *call) lookup(zone nat.Zone) (*nat.Conn, nat.Dir, bool) {
+	pkt := x.pkt
+	if x.tr == nil {
+		return x.r.nat.Lookup(zone, pkt.Frame, pkt.Parsed, x.now)
+	}
+	for _, h := range x.tr.Hypothetical {
+		if c, ok := h.(*nat.Conn); ok {
+			if d, ok := c.Match(zone, pkt.Frame, pkt.Parsed); ok {
+				x.tr.Add(trace.Conntrack, "%s of the connection the request opened: %s", d, connString(c))
+				return c, d, true
+			}
+		}
+	}
+	c, d, ok := x.r.nat.Peek(zone, pkt.Frame, pkt.Parsed, x.now)
+	if ok {
+		x.tr.Add(trace.Conntrack, "%s of a tracked connection: %s", d, connString(c))
+	} else {
+		x.tr.Add(trace.Conntrack, "no tracked connection")
+	}
+	return c, d, ok
+}
+
+// open creates the connection a new packet opens, with translation a (rule
+// describes it, for traces only), and translates the packet as its first
+// one.
+// A dry run plans the connection instead and keeps it in the trace. On
+// failure it returns the drop reason.
+func (x *call) open(zone, replyZone nat.Zone, a nat.Action, rule func() string) (Counter, bool) {
+	pkt := x.pkt
+	if x.tr == nil {
+		conn, err := x.r.nat.Create(zone, replyZone, pkt.Parsed, a, x.now)
+		if err != nil {
+			return natDrop(err), false
+		}
+		if x.r.nat.Apply(pkt.Frame, pkt.Parsed, conn, nat.Original, pkt.partial(), x.now) != nat.VerdictAccept {
+			return DropNATInvalid, false
+		}
+		return 0, true
+	}
+	conn, err := x.r.nat.Plan(zone, replyZone, pkt.Parsed, a, x.now)
+	if err != nil {
+		x.tr.Add(trace.Conntrack, "%s: no connection: %v", rule(), err)
+		return natDrop(err), false
+	}
+	x.tr.Hypothetical = append(x.tr.Hypothetical, conn)
+	x.tr.Add(trace.Conntrack, "new connection, %s: %s", rule(), connString(conn))
+	return 0, x.apply(conn, nat.Original)
+}
+
+// apply translates the packet as one of conn's in direction d; a dry run
+// translates without tracking.
+func (x *call) apply(conn *nat.Conn, d nat.Dir) bool {
+	pkt := x.pkt
+	if x.tr != nil {
+		return x.r.nat.Translate(pkt.Frame, pkt.Parsed, conn, d, pkt.partial()) == nat.VerdictAccept
+	}
+	return x.r.nat.Apply(pkt.Frame, pkt.Parsed, conn, d, pkt.partial(), x.now) == nat.VerdictAccept
+}
+
+func natDrop(err error) Counter {
 	switch {
 	case errors.Is(err, nat.ErrTableFull):
-		return r.drop(statNATFull)
+		return DropNATFull
 	case errors.Is(err, nat.ErrNoPort):
-		return r.drop(statNATNoPort)
+		return DropNATNoPort
 	}
-	return r.drop(statNATInvalid)
+	return DropNATInvalid
 }
 
 // toEndpoint rewrites the frame for the endpoint e and forwards it into its
 // network.
-func (r *Router) toEndpoint(pkt *Packet, e endpointRef) (Verdict, Target) {
-	eth := header.Ethernet(pkt.Frame)
+func (x *call) toEndpoint(e endpointRef) (Verdict, Target) {
+	eth := header.Ethernet(x.pkt.Frame)
 	eth.SetDst(e.mac)
 	eth.SetSrc(e.net.MAC)
-	decTTL(header.IPv4(pkt.Frame[pkt.Parsed.L3Off:]))
-	r.stats.inc(statRouted)
+	decTTL(header.IPv4(x.pkt.Frame[x.pkt.Parsed.L3Off:]))
+	x.count(Routed)
+	if x.tr != nil {
+		x.tr.Add(trace.Router, "routes to %s (%s, %s) in network %s, vlan %d", x.pkt.Parsed.DstIP, e.name, e.mac, e.net.Name, e.net.VID)
+	}
 	return Forward, Target{VID: e.net.VID}
 }
 
 // toHost rewrites the frame for the host leg.
-func (r *Router) toHost(h *HostLeg, pkt *Packet) (Verdict, Target) {
-	eth := header.Ethernet(pkt.Frame)
+func (x *call) toHost(h *HostLeg) (Verdict, Target) {
+	eth := header.Ethernet(x.pkt.Frame)
 	eth.SetDst(h.HostMAC)
 	eth.SetSrc(h.MAC)
-	decTTL(header.IPv4(pkt.Frame[pkt.Parsed.L3Off:]))
-	r.stats.inc(statRouted)
+	decTTL(header.IPv4(x.pkt.Frame[x.pkt.Parsed.L3Off:]))
+	x.count(Routed)
+	if x.tr != nil {
+		x.tr.Add(trace.Router, "routes to the host (%s) over the host leg", x.pkt.Parsed.DstIP)
+	}
 	return Forward, Target{Routed: true, Port: h.Port}
 }
 
 // toUplink rewrites the frame for the uplink's next hop toward dst. When the
 // next hop's MAC is not known yet, the frame waits (a few per neighbour)
 // while the router resolves it; one that finds the queue full is dropped.
-func (r *Router) toUplink(u *Uplink, pkt *Packet, dst netip.Addr, now int64) (Verdict, Target) {
+func (x *call) toUplink(u *Uplink, dst netip.Addr) (Verdict, Target) {
 	hop := dst
 	if !u.Addr.Contains(dst) {
 		if !u.Gateway.IsValid() {
-			return r.drop(statNoRoute)
+			return x.drop(DropNoRoute)
 		}
 		hop = u.Gateway
 	}
-	eth := header.Ethernet(pkt.Frame)
+	eth := header.Ethernet(x.pkt.Frame)
 	eth.SetSrc(u.MAC)
-	decTTL(header.IPv4(pkt.Frame[pkt.Parsed.L3Off:]))
-	mac, ok := r.neigh.Lookup(hop, now)
+	decTTL(header.IPv4(x.pkt.Frame[x.pkt.Parsed.L3Off:]))
+	mac, ok := x.r.neigh.Lookup(hop, x.now)
+	if x.tr != nil {
+		if ok {
+			x.tr.Add(trace.Router, "routes to %s out of the uplink via next hop %s (%s)", dst, hop, mac)
+			eth.SetDst(mac)
+		} else {
+			x.tr.Add(trace.Router, "routes to %s out of the uplink via next hop %s, not resolved yet: the frame would wait for its ARP reply (up to %v)", dst, hop, pendingTimeout)
+		}
+		x.count(Routed)
+		return Forward, Target{Routed: true, Port: u.Port}
+	}
 	if !ok {
-		queued, request := r.pending.add(hop, pkt, now)
+		queued, request := x.r.pending.add(hop, &x.pkt, x.now)
 		if request {
-			r.resolve(u, hop, now)
+			x.resolve(u, hop)
 		}
 		if !queued {
-			return r.drop(statUnresolvedDrop)
+			return x.drop(DropUnresolved)
 		}
-		r.stats.inc(statUnresolved)
+		x.count(ARPPending)
 		return Consumed, Target{}
 	}
 	eth.SetDst(mac)
-	r.stats.inc(statRouted)
+	x.count(Routed)
 	return Forward, Target{Routed: true, Port: u.Port}
+}
+
+// consume records, in a dry run, that the router took the frame.
+func (x *call) consume(why string) {
+	if x.tr != nil {
+		x.tr.Consume(trace.Router, "", "%s", why)
+	}
 }
 
 // decTTL decrements an IPv4 TTL and updates the header checksum (RFC 1624).
@@ -438,4 +621,26 @@ func (c *compiled) published(pk *header.Parsed, dst netip.Addr) (Published, bool
 		}
 	}
 	return Published{}, false
+}
+
+// protoName names an IP protocol for traces.
+func protoName(p uint8) string {
+	switch p {
+	case header.ProtoTCP:
+		return "tcp"
+	case header.ProtoUDP:
+		return "udp"
+	case header.ProtoICMP:
+		return "icmp"
+	}
+	return fmt.Sprintf("proto %d", p)
+}
+
+// connString describes a connection for traces: its original tuple and
+// the reply it expects.
+func connString(c *nat.Conn) string {
+	o, r := c.Tuple(nat.Original), c.Tuple(nat.Reply)
+	return fmt.Sprintf("%s %s → %s, reply %s → %s", protoName(o.Proto),
+		netip.AddrPortFrom(o.Src, o.SrcPort), netip.AddrPortFrom(o.Dst, o.DstPort),
+		netip.AddrPortFrom(r.Src, r.SrcPort), netip.AddrPortFrom(r.Dst, r.DstPort))
 }

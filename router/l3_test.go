@@ -11,7 +11,9 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/port"
 	"github.com/vswitchd/vswitchd/router"
+	"github.com/vswitchd/vswitchd/vlan"
 )
 
 // checkView fails unless frame decodes, has valid checksums and matches want.
@@ -47,8 +49,8 @@ func checkICMPError(t testing.TB, s sentFrame, wantTo router.Target, srcMAC, dst
 func TestEchoReply(t *testing.T) {
 	tests := []struct {
 		name    string
-		vid     uint16 // bridged network; 0: routed port
-		port    uint16
+		vid     vlan.ID // bridged network; 0: routed port
+		port    port.ID
 		frame   []byte
 		wantTo  router.Target
 		wantSrc header.MAC // the router's MAC that answers
@@ -100,7 +102,7 @@ func TestLocalDrops(t *testing.T) {
 	tests := []struct {
 		name      string
 		edit      func(*router.Config)
-		vid       uint16 // 0: alpha's
+		vid       vlan.ID // 0: alpha's
 		frame     []byte
 		wantStat  map[string]uint64
 		wantQuote []byte // a port unreachable is sent quoting this
@@ -156,7 +158,7 @@ func TestIsolation(t *testing.T) {
 	unassigned := netip.MustParseAddr("172.18.0.99")
 	tests := []struct {
 		name     string
-		vid      uint16
+		vid      vlan.ID
 		frame    []byte
 		want     router.Verdict
 		wantTo   router.Target
@@ -217,7 +219,7 @@ func TestTTLExceeded(t *testing.T) {
 		ttl: 1, icmpType: header.ICMPv4DstUnreachable, icmpCode: header.ICMPv4PortUnreachable, payload: make([]byte, 28)}.frame(t)
 	tests := []struct {
 		name      string
-		vid       uint16 // 0: from the host leg
+		vid       vlan.ID // 0: from the host leg
 		frame     []byte
 		full      bool // the sink has no buffer
 		wantQuote []byte
@@ -313,7 +315,7 @@ func TestHostLeg(t *testing.T) {
 	tests := []struct {
 		name     string
 		fromHost bool
-		vid      uint16
+		vid      vlan.ID
 		frame    []byte
 		want     router.Verdict
 		wantTo   router.Target
@@ -394,8 +396,8 @@ func TestHostLeg(t *testing.T) {
 // step is one frame of a conversation through the router.
 type step struct {
 	name     string
-	vid      uint16 // bridged network, or
-	port     uint16 // routed port
+	vid      vlan.ID // bridged network, or
+	port     port.ID // routed port
 	frame    []byte
 	want     router.Verdict
 	wantTo   router.Target
@@ -516,7 +518,7 @@ func TestUplinkDrops(t *testing.T) {
 	tests := []struct {
 		name     string
 		edit     func(*router.Config)
-		vid      uint16 // 0: from the uplink
+		vid      vlan.ID // 0: from the uplink
 		frame    []byte
 		icmp     uint8 // code of the destination unreachable sent; 0xff: none
 		wantStat map[string]uint64
@@ -574,7 +576,9 @@ func TestUplinkDrops(t *testing.T) {
 }
 
 // TestUplinkResolve: with the next hop unknown, frames wait while the
-// router asks for it, and leave through the injector when it answers.
+// router asks for it, and leave with the batch of the worker that sees its
+// answer. Everything the router sends from a worker goes through the
+// worker's sink, never the deferred path.
 func TestUplinkResolve(t *testing.T) {
 	h := newHarness(t, nil)
 	out := func(payload string) []byte { return udp4(t, a1MAC, gwAMAC, ap(a1IP, 5000), ap(remoteIP, 53), payload) }
@@ -585,9 +589,9 @@ func TestUplinkResolve(t *testing.T) {
 	if v, to := h.input(vidA, out("one")); v != router.Consumed {
 		t.Fatalf("Input(first frame) = %v, %+v, want %v", vs(v), to, vs(router.Consumed))
 	}
-	inj := h.inj.take()
+	inj := h.sink.take()
 	if len(inj) != 1 || inj[0].to != toUp {
-		t.Fatalf("injected %d frames, want one ARP request to the uplink", len(inj))
+		t.Fatalf("sent %d frames, want one ARP request to the uplink", len(inj))
 	}
 	if diff := cmp.Diff(wantReq, decodeARP(t, inj[0].frame)); diff != "" {
 		t.Errorf("ARP request (-want +got):\n%s", diff)
@@ -598,15 +602,15 @@ func TestUplinkResolve(t *testing.T) {
 	if v, _ := h.input(vidA, out("two")); v != router.Consumed {
 		t.Fatalf("Input(second frame) = %v, want %v", vs(v), vs(router.Consumed))
 	}
-	if inj := h.inj.take(); len(inj) != 0 {
-		t.Errorf("second frame within a second injected %d frames, want none", len(inj))
+	if inj := h.sink.take(); len(inj) != 0 {
+		t.Errorf("second frame within a second sent %d frames, want none", len(inj))
 	}
 	h.now += int64(500 * time.Millisecond)
 	if v, _ := h.input(vidA, out("three")); v != router.Consumed {
 		t.Fatalf("Input(third frame) = %v, want %v", vs(v), vs(router.Consumed))
 	}
-	if inj := h.inj.take(); len(inj) != 1 {
-		t.Errorf("a second later: injected %d frames, want a new ARP request", len(inj))
+	if inj := h.sink.take(); len(inj) != 1 {
+		t.Errorf("a second later: sent %d frames, want a new ARP request", len(inj))
 	}
 	before = stats(h.r)
 	if v, _ := h.input(vidA, out("four")); v != router.Drop {
@@ -619,13 +623,13 @@ func TestUplinkResolve(t *testing.T) {
 	if v, _ := h.routed(upPort, reply); v != router.Consumed {
 		t.Fatalf("Input(ARP reply) = %v, want %v", vs(v), vs(router.Consumed))
 	}
-	inj = h.inj.take()
+	inj = h.sink.take()
 	if len(inj) != 3 {
 		t.Fatalf("ARP reply released %d frames, want 3", len(inj))
 	}
 	for i, payload := range []string{"one", "two", "three"} {
 		if inj[i].to != toUp {
-			t.Errorf("frame %d injected to %+v, want %+v", i, inj[i].to, toUp)
+			t.Errorf("frame %d sent to %+v, want %+v", i, inj[i].to, toUp)
 		}
 		checkView(t, inj[i].frame, view{EthSrc: upMAC.String(), EthDst: upGwMAC.String(), Src: "198.51.100.7:5000",
 			Dst: "203.0.113.9:53", TTL: 63, Proto: "UDP", Payload: payload})
@@ -645,9 +649,9 @@ func TestUplinkResolve(t *testing.T) {
 		if v, _ := h.input(vidA, udp4(t, a1MAC, gwAMAC, ap(a1IP, 5000), ap(onLink, 53), "q")); v != router.Consumed {
 			t.Fatalf("Input = %v, want %v", vs(v), vs(router.Consumed))
 		}
-		inj := h.inj.take()
+		inj := h.sink.take()
 		if len(inj) != 1 {
-			t.Fatalf("injected %d frames, want an ARP request", len(inj))
+			t.Fatalf("sent %d frames, want an ARP request", len(inj))
 		}
 		if got := decodeARP(t, inj[0].frame); got.TPA != onLink.String() {
 			t.Errorf("ARP request for %s, want %s (on-link destinations are their own next hop)", got.TPA, onLink)
@@ -809,7 +813,7 @@ func TestTTLZeroNotWrapped(t *testing.T) {
 	tests := []struct {
 		name  string
 		setup []step
-		port  uint16
+		port  port.ID
 		frame []byte
 	}{
 		{name: "published port", port: upPort,

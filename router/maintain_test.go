@@ -35,7 +35,7 @@ func newHarnessCache(t *testing.T, timeout time.Duration, edit func(*router.Conf
 		edit(&cfg)
 	}
 	h.r.Configure(cfg)
-	h.r.SetInjector(h.inj.inject)
+	h.r.SetDeferred(h.inj.inject)
 	return h
 }
 

@@ -96,34 +96,44 @@ func (q *pendingQueue) expire(now int64) int {
 	return n
 }
 
-// flushPending sends the frames that waited for ip, now known to be at mac.
-func (r *Router) flushPending(u *Uplink, ip netip.Addr, mac header.MAC) {
-	for _, f := range r.pending.take(ip) {
+// flushPending sends the frames that waited for ip, now known to be at
+// mac, with the worker's batch.
+func (x *call) flushPending(u *Uplink, ip netip.Addr, mac header.MAC) {
+	for _, f := range x.r.pending.take(ip) {
+		h, b, ok := x.sink.NewFrame()
+		if !ok {
+			x.count(DropNoBuffer)
+			continue
+		}
 		header.Ethernet(f).SetDst(mac)
-		r.stats.inc(statRouted)
-		r.injectFrame(f, Target{Routed: true, Port: u.Port})
+		x.sink.Send(h, copy(b, f), Target{Routed: true, Port: u.Port})
+		x.count(Routed)
 	}
 }
 
-// resolve sends an ARP request for ip out of the uplink.
-func (r *Router) resolve(u *Uplink, ip netip.Addr, now int64) {
-	var b [arp.FrameLen]byte
-	n := arp.Request(b[:], u.MAC, u.Addr.Addr(), ip)
-	r.injectFrame(b[:n], Target{Routed: true, Port: u.Port})
+// resolve sends an ARP request for ip out of the uplink, with the worker's
+// batch.
+func (x *call) resolve(u *Uplink, ip netip.Addr) {
+	h, b, ok := x.sink.NewFrame()
+	if !ok {
+		x.count(DropNoBuffer)
+		return
+	}
+	x.sink.Send(h, arp.Request(b, u.MAC, u.Addr.Addr(), ip), Target{Routed: true, Port: u.Port})
 }
 
 // Announce sends a gratuitous ARP for the uplink address, so the next hop
-// learns (or relearns) the switch's MAC. The daemon calls it when the uplink
-// is set.
+// learns (or relearns) the switch's MAC, and asks for the gateway's. The
+// daemon calls it when the uplink is set; the frames take the deferred
+// path.
 func (r *Router) Announce(now int64) {
 	u := r.cfg.Load().cfg.Uplink
 	if u == nil {
 		return
 	}
 	var b [arp.FrameLen]byte
-	n := arp.Gratuitous(b[:], u.MAC, u.Addr.Addr())
-	r.injectFrame(b[:n], Target{Routed: true, Port: u.Port})
+	r.sendDeferred(b[:arp.Gratuitous(b[:], u.MAC, u.Addr.Addr())], Target{Routed: true, Port: u.Port})
 	if u.Gateway.IsValid() {
-		r.resolve(u, u.Gateway, now)
+		r.sendDeferred(b[:arp.Request(b[:], u.MAC, u.Addr.Addr(), u.Gateway)], Target{Routed: true, Port: u.Port})
 	}
 }

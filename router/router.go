@@ -7,15 +7,23 @@
 // address, published ports (DNAT, with SNAT for hairpin), and ICMP errors
 // translated back.
 //
-// The entry points are New and Configure. The datapath calls Input for
-// frames addressed to a router MAC, for ARP
-// requests on bridged ports and for every frame of a routed port. Input runs
-// in the datapath's worker, never blocks, and either rewrites the frame in
-// place for forwarding, or builds replies in buffers the worker's Sink
-// provides. Configuration is published whole with Configure.
+// The entry points are New and Configure. The router is a port of the
+// bridge: the datapath calls Input for frames addressed to a router MAC,
+// for ARP requests on bridged ports and for every frame of a routed port.
+// Input runs in the datapath's worker, never blocks, and has one exit: a
+// Verdict and a Target. It either rewrites the frame in place for
+// forwarding, or builds replies in buffers the worker's Sink provides
+// (they leave with the worker's batch). Frames the router makes outside a
+// worker — DNS answers from upstream resolvers, gratuitous ARP, ARP for the
+// uplink gateway — take one other, documented path: the Deferred sender the
+// datapath installs, whose failures are counted.
 //
-// Pure logic: the only goroutines are the DNS server's upstream queries,
-// whose answers come back through the injector the datapath installs.
+// With Packet.Trace set, Input is a dry run: it records every decision
+// (and the NAT rule a new connection would get) and changes nothing — no
+// conntrack entry, neighbour, counter or frame.
+//
+// Configuration is published whole with Configure. Pure logic: the only
+// goroutines are the DNS resolver's upstream queries.
 package router
 
 import (
@@ -23,29 +31,38 @@ import (
 	"sync/atomic"
 
 	"github.com/vswitchd/vswitchd/arp"
-	"github.com/vswitchd/vswitchd/dns"
 	"github.com/vswitchd/vswitchd/header"
 	"github.com/vswitchd/vswitchd/nat"
+	"github.com/vswitchd/vswitchd/port"
+	"github.com/vswitchd/vswitchd/trace"
+	"github.com/vswitchd/vswitchd/vlan"
 )
-
-// Port is the pseudo-port number that stands for the router in the MAC
-// table: each gateway MAC is a static entry pointing at it.
-const Port uint16 = 0xfffe
 
 // Conntrack zones of the router's non-network interfaces. A network's zone
-// is its ID.
+// is its NetworkID.
 const (
-	ZoneHost   uint16 = 0xfff0
-	ZoneUplink uint16 = 0xfff1
+	ZoneHost   nat.Zone = 0xfff0
+	ZoneUplink nat.Zone = 0xfff1
 )
+
+// NetworkID identifies a network inside the switch. It is also the
+// conntrack zone of the network's packets, so it stays below ZoneHost.
+type NetworkID uint16
+
+// MaxNetworkID is the highest NetworkID; IDs above it are the router's
+// own zones.
+const MaxNetworkID NetworkID = NetworkID(ZoneHost) - 1
+
+// Zone returns the network's conntrack zone.
+func (id NetworkID) Zone() nat.Zone { return nat.Zone(id) }
 
 // Target says where a frame the router outputs goes.
 type Target struct {
 	// VID is the network VLAN of a bridged destination: the datapath looks
 	// up the frame's destination MAC there (and floods if it is unknown).
-	VID uint16
+	VID vlan.ID
 	// Port is the routed port when Routed is set.
-	Port   uint16
+	Port   port.ID
 	Routed bool
 }
 
@@ -56,14 +73,20 @@ type Packet struct {
 	// Parsed is Frame decoded.
 	Parsed *header.Parsed
 	// VID is the network VLAN the frame arrived in (bridged ports).
-	VID uint16
+	VID vlan.ID
 	// InPort is the ingress port.
-	InPort uint16
+	InPort port.ID
 	// InRouted is set when the frame came from a routed port.
 	InRouted bool
 	// Virtio is the frame's virtio header: NEEDS_CSUM or GSO mean the L4
 	// checksum holds only the pseudo-header sum.
 	Virtio header.VirtioNet
+	// Counts receives the counters of this frame's handling; the worker
+	// owns it. It must not be nil.
+	Counts *Counts
+	// Trace, if not nil, makes Input a dry run that records its decisions
+	// there and changes nothing (see the package comment).
+	Trace *trace.Trace
 }
 
 func (p *Packet) partial() bool {
@@ -80,9 +103,18 @@ const (
 	Consumed
 	// Forward: the frame was rewritten in place; send it to the Target.
 	Forward
-	// Drop: dropped, and counted in the router's Stats.
+	// Drop: dropped, and counted (a drop Counter) in Packet.Counts.
 	Drop
 )
+
+var verdictNames = [...]string{Pass: "pass", Consumed: "consumed", Forward: "forward", Drop: "drop"}
+
+func (v Verdict) String() string {
+	if int(v) < len(verdictNames) {
+		return verdictNames[v]
+	}
+	return "unknown"
+}
 
 // Sink is how Input sends frames it builds. The datapath's worker
 // implements it; frames go out with the rest of the batch.
@@ -94,15 +126,26 @@ type Sink interface {
 	Send(h, n int, t Target)
 }
 
-// Injector sends a frame built outside a worker (an upstream's DNS answer);
-// the frame is copied.
-type Injector func(frame []byte, t Target) error
+// Deferred sends a frame the router built outside a worker (an upstream's
+// DNS answer, a gratuitous ARP); the frame is copied. It reports false
+// when the frame could not be queued (no buffer): the router counts it.
+type Deferred func(frame []byte, t Target) bool
+
+// Resolver answers DNS queries sent to gateways. The dns package's Server
+// implements it; the router knows nothing else of DNS.
+type Resolver interface {
+	// ServeUDP answers query (a DNS message) from a client whose names
+	// are scope's. It calls answer with the response at most once: at
+	// once from the calling goroutine (local names), or later from
+	// another one (upstream answers).
+	ServeUDP(scope string, query []byte, answer func(resp []byte))
+}
 
 // Network is one network as the router sees it.
 type Network struct {
-	ID       uint16 // conntrack zone, unique, not ZoneHost/ZoneUplink
+	ID       NetworkID // conntrack zone, unique, at most MaxNetworkID
 	Name     string
-	VID      uint16
+	VID      vlan.ID
 	Subnet   netip.Prefix
 	Gateway  netip.Addr
 	MAC      header.MAC // the gateway's MAC
@@ -115,6 +158,8 @@ type Network struct {
 type Neighbor struct {
 	IP  netip.Addr
 	MAC header.MAC
+	// Name is the endpoint's name, for traces.
+	Name string
 	// Scope is the DNS scope of the endpoint's queries (the names of all
 	// its networks); empty means the network's own names.
 	Scope string
@@ -123,7 +168,7 @@ type Neighbor struct {
 // HostLeg is the router's interface toward the host: an internal TAP in the
 // daemon's namespace holding HostAddr, with routes to the networks via Addr.
 type HostLeg struct {
-	Port     uint16
+	Port     port.ID
 	MAC      header.MAC // the router's MAC on the leg
 	Addr     netip.Addr // the router's address on the leg
 	HostAddr netip.Addr // the host's address: host.vswitchd.internal
@@ -135,7 +180,7 @@ type HostLeg struct {
 
 // Uplink is the router's outside interface.
 type Uplink struct {
-	Port    uint16
+	Port    port.ID
 	MAC     header.MAC
 	Addr    netip.Prefix // the switch's external address and on-link prefix
 	Gateway netip.Addr   // next hop for everything off-link; may be invalid
@@ -150,7 +195,7 @@ type Published struct {
 	HostPortEnd uint16 // == HostPort for a single port
 	Addr        netip.Addr
 	ContPort    uint16
-	Network     uint16 // the endpoint's network ID
+	Network     NetworkID // the endpoint's network
 	Endpoint    string
 }
 
@@ -170,7 +215,7 @@ type Options struct {
 	// NAT is the conntrack table; nil makes one with default options.
 	NAT *nat.Table
 	// DNS answers queries to gateways; nil means no DNS (queries dropped).
-	DNS *dns.Server
+	DNS Resolver
 	// Neighbors is the uplink's neighbour cache; nil makes one.
 	Neighbors *arp.Cache
 }
@@ -178,15 +223,17 @@ type Options struct {
 // Router is the L3 stage. It is safe for concurrent use by all workers.
 type Router struct {
 	nat   *nat.Table
-	dns   *dns.Server
+	dns   Resolver
 	neigh *arp.Cache
 
-	cfg    atomic.Pointer[compiled]
-	inject atomic.Pointer[Injector]
+	cfg      atomic.Pointer[compiled]
+	deferred atomic.Pointer[Deferred]
 
 	pending   pendingQueue // frames waiting for the uplink's next hop
 	icmpLimit icmpLimiter  // ICMP errors sent per second
-	stats     counters
+	// later counts what happens outside workers: deferred frames, and
+	// pending frames that expired.
+	later atomicCounts
 }
 
 // New returns a router with an empty configuration.
@@ -208,17 +255,21 @@ func (r *Router) NAT() *nat.Table { return r.nat }
 // Neighbors returns the uplink neighbour cache.
 func (r *Router) Neighbors() *arp.Cache { return r.neigh }
 
-// SetInjector installs the function that sends frames built outside a
-// worker. The datapath calls it once.
-func (r *Router) SetInjector(f Injector) { r.inject.Store(&f) }
+// SetDeferred installs the sender of frames built outside a worker. The
+// datapath calls it once.
+func (r *Router) SetDeferred(f Deferred) { r.deferred.Store(&f) }
 
-func (r *Router) injectFrame(frame []byte, t Target) {
-	if f := r.inject.Load(); f != nil {
-		if (*f)(frame, t) != nil {
-			r.stats.inc(statNoBuffer)
-		}
+// sendDeferred is the one path for frames the router makes outside a
+// worker. A frame that cannot be sent is counted as DropNoBuffer.
+func (r *Router) sendDeferred(frame []byte, t Target) {
+	if f := r.deferred.Load(); f == nil || !(*f)(frame, t) {
+		r.later.inc(DropNoBuffer)
 	}
 }
+
+// Deferred returns the counters of what the router did outside workers;
+// the datapath adds them to the workers' counts.
+func (r *Router) Deferred() Counts { return r.later.load() }
 
 // Configure replaces the configuration. It takes effect for the next frame.
 func (r *Router) Configure(cfg Config) {
@@ -234,12 +285,13 @@ func (r *Router) Maintain(now int64) {
 	r.neigh.Age(now)
 	r.nat.Sweep(now, sweepBudget)
 	if n := r.pending.expire(now); n > 0 {
-		r.stats[statUnresolvedDrop].Add(uint64(n))
+		r.later[DropUnresolved].Add(uint64(n))
 	}
 	c := r.cfg.Load()
 	if u := c.cfg.Uplink; u != nil && u.Gateway.IsValid() {
 		if _, ok := r.neigh.Lookup(u.Gateway, now+int64(refreshAhead)); !ok {
-			r.resolve(u, u.Gateway, now)
+			var b [arp.FrameLen]byte
+			r.sendDeferred(b[:arp.Request(b[:], u.MAC, u.Addr.Addr(), u.Gateway)], Target{Routed: true, Port: u.Port})
 		}
 	}
 }
@@ -251,7 +303,7 @@ const sweepBudget = 16384
 // compiled is an immutable, indexed Config.
 type compiled struct {
 	cfg       Config
-	byVID     map[uint16]*Network
+	byVID     map[vlan.ID]*Network
 	gateways  map[netip.Addr]*Network
 	endpoints map[netip.Addr]endpointRef
 }
@@ -259,13 +311,14 @@ type compiled struct {
 type endpointRef struct {
 	net   *Network
 	mac   header.MAC
+	name  string
 	scope string
 }
 
 func compile(cfg *Config) *compiled {
 	c := &compiled{
 		cfg:       *cfg,
-		byVID:     map[uint16]*Network{},
+		byVID:     map[vlan.ID]*Network{},
 		gateways:  map[netip.Addr]*Network{},
 		endpoints: map[netip.Addr]endpointRef{},
 	}
@@ -275,7 +328,7 @@ func compile(cfg *Config) *compiled {
 		c.byVID[n.VID] = n
 		c.gateways[n.Gateway] = n
 		for _, e := range n.Endpoints {
-			c.endpoints[e.IP] = endpointRef{net: n, mac: e.MAC, scope: e.Scope}
+			c.endpoints[e.IP] = endpointRef{net: n, mac: e.MAC, name: e.Name, scope: e.Scope}
 		}
 	}
 	return c
@@ -307,27 +360,55 @@ func (r *Router) ScopeOf(ip netip.Addr) string {
 
 // Input processes one frame; see the package comment.
 func (r *Router) Input(pkt *Packet, sink Sink, now int64) (Verdict, Target) {
-	c := r.cfg.Load()
+	// The call holds a copy of *pkt: escape analysis is not field
+	// sensitive, so a pointer next to sink (which does escape, through
+	// its interface calls) would make every caller's Packet a heap
+	// allocation.
+	x := call{r: r, c: r.cfg.Load(), pkt: *pkt, sink: sink, now: now, tr: pkt.Trace}
 	if pkt.InRouted {
-		switch {
+		switch c := x.c; {
 		case c.cfg.Uplink != nil && pkt.InPort == c.cfg.Uplink.Port:
-			return r.fromUplink(c, pkt, sink, now)
+			return x.fromUplink()
 		case c.cfg.Host != nil && pkt.InPort == c.cfg.Host.Port:
-			return r.fromHost(c, pkt, sink, now)
+			return x.fromHost()
 		}
-		return r.drop(statNoRoute)
+		if x.tr != nil {
+			x.tr.Add(trace.Router, "port %d is routed but neither the uplink nor the host leg", pkt.InPort)
+		}
+		return x.drop(DropNoRoute)
 	}
-	n := c.byVID[pkt.VID]
+	n := x.c.byVID[pkt.VID]
 	if n == nil {
 		if pkt.Parsed.EtherType == header.EtherTypeARP {
 			return Pass, Target{}
 		}
-		return r.drop(statNoRoute)
+		if x.tr != nil {
+			x.tr.Add(trace.Router, "vlan %d is no network's: the router has no gateway there", pkt.VID)
+		}
+		return x.drop(DropNoRoute)
 	}
-	return r.fromNetwork(c, n, pkt, sink, now)
+	return x.fromNetwork(n)
 }
 
-func (r *Router) drop(s stat) (Verdict, Target) {
-	r.stats.inc(s)
+// call is one Input call: the frame, where frames the router builds go,
+// the time, and the trace of a dry run (nil otherwise). It lives on the
+// worker's stack.
+type call struct {
+	r    *Router
+	c    *compiled
+	pkt  Packet
+	sink Sink
+	now  int64
+	tr   *trace.Trace
+}
+
+func (x *call) count(c Counter) { x.pkt.Counts[c]++ }
+
+// drop counts reason c and drops the frame.
+func (x *call) drop(c Counter) (Verdict, Target) {
+	x.pkt.Counts[c]++
+	if x.tr != nil {
+		x.tr.Verdict, x.tr.Reason = trace.Dropped, c.Reason()
+	}
 	return Drop, Target{}
 }

@@ -2,68 +2,121 @@ package router
 
 import "sync/atomic"
 
-type stat uint8
+// Counter is one of the router's counters: something it did, or a reason it
+// dropped a frame. Workers count into their own Counts (Packet.Counts), so
+// no two workers write the same memory per frame; the datapath sums them
+// per port. Frames the router handles outside a worker are counted in the
+// router's own deferred counters (Router.Deferred).
+type Counter uint8
 
+// Counters.
 const (
-	statRouted         stat = iota // forwarded between interfaces
-	statMasquerade                 // new connections masqueraded to the uplink
-	statDNAT                       // new connections to published ports
-	statARPReply                   // ARP requests for router addresses answered
-	statARPSuppressed              // ARP requests for endpoint addresses answered by the switch
-	statEchoReply                  // ICMP echo requests to router addresses answered
-	statDNSQuery                   // DNS queries over UDP to gateways
-	statICMPSent                   // ICMP errors sent (time exceeded, unreachable)
-	statNoRoute                    // drop: no route, or nothing at the destination
-	statIsolation                  // drop: destination in another network
-	statInternal                   // drop: --internal network tried to leave
-	statNATFull                    // drop: conntrack table full
-	statNATNoPort                  // drop: no free masquerade port
-	statNATInvalid                 // drop: untrackable or invalid for its connection
-	statUnresolved                 // frames held while the next hop is resolved
-	statUnresolvedDrop             // drop: next hop did not answer, or queue full
-	statTTLExceeded                // drop: TTL expired (time exceeded sent)
-	statMalformed                  // drop: bad ARP or IP header
-	statNotIPv4                    // drop: neither ARP nor IPv4
-	statNotForUs                   // drop: to a router address, no service there
-	statFragment                   // drop: fragment to a router address
-	statNoBuffer                   // drop: no spare buffer for a generated frame
-	numStats
+	Routed        Counter = iota // forwarded between interfaces
+	Masquerade                   // new connections masqueraded to the uplink
+	DNAT                         // new connections to published ports
+	ARPReply                     // ARP requests for router addresses answered
+	ARPSuppressed                // ARP requests for endpoint addresses answered by the switch
+	EchoReply                    // ICMP echo requests to router addresses answered
+	DNSQuery                     // DNS queries over UDP to gateways
+	ICMPSent                     // ICMP errors sent (time exceeded, unreachable)
+	ARPPending                   // frames held while the next hop is resolved
+
+	// Drop reasons; every counter from here on is one.
+	DropNoRoute    // no route, or nothing at the destination
+	DropIsolation  // destination in another network
+	DropInternal   // --internal network tried to leave
+	DropNATFull    // conntrack table full
+	DropNATNoPort  // no free masquerade port
+	DropNATInvalid // untrackable or invalid for its connection
+	DropUnresolved // next hop did not answer, or its queue was full
+	DropTTL        // TTL expired (time exceeded sent)
+	DropMalformed  // bad ARP or IP header
+	DropNotIPv4    // neither ARP nor IPv4
+	DropNotForUs   // to a router address, no service there
+	DropFragment   // fragment to a router address
+	DropNoBuffer   // no spare buffer for a generated frame
+	NumCounters
 )
 
-var statNames = [numStats]string{
-	statRouted:         "routed",
-	statMasquerade:     "masquerade",
-	statDNAT:           "dnat",
-	statARPReply:       "arp-reply",
-	statARPSuppressed:  "arp-suppressed",
-	statEchoReply:      "echo-reply",
-	statDNSQuery:       "dns-query",
-	statICMPSent:       "icmp-error-sent",
-	statNoRoute:        "drop-no-route",
-	statIsolation:      "drop-isolation",
-	statInternal:       "drop-internal",
-	statNATFull:        "drop-nat-full",
-	statNATNoPort:      "drop-nat-no-port",
-	statNATInvalid:     "drop-nat-invalid",
-	statUnresolved:     "arp-pending",
-	statUnresolvedDrop: "drop-unresolved",
-	statTTLExceeded:    "drop-ttl-exceeded",
-	statMalformed:      "drop-malformed",
-	statNotIPv4:        "drop-not-ipv4",
-	statNotForUs:       "drop-not-for-us",
-	statFragment:       "drop-fragment",
-	statNoBuffer:       "drop-no-buffer",
+// firstDrop is the first drop reason.
+const firstDrop = DropNoRoute
+
+var counterNames = [NumCounters]string{
+	Routed:         "routed",
+	Masquerade:     "masquerade",
+	DNAT:           "dnat",
+	ARPReply:       "arp-reply",
+	ARPSuppressed:  "arp-suppressed",
+	EchoReply:      "echo-reply",
+	DNSQuery:       "dns-query",
+	ICMPSent:       "icmp-error-sent",
+	ARPPending:     "arp-pending",
+	DropNoRoute:    "drop-no-route",
+	DropIsolation:  "drop-isolation",
+	DropInternal:   "drop-internal",
+	DropNATFull:    "drop-nat-full",
+	DropNATNoPort:  "drop-nat-no-port",
+	DropNATInvalid: "drop-nat-invalid",
+	DropUnresolved: "drop-unresolved",
+	DropTTL:        "drop-ttl-exceeded",
+	DropMalformed:  "drop-malformed",
+	DropNotIPv4:    "drop-not-ipv4",
+	DropNotForUs:   "drop-not-for-us",
+	DropFragment:   "drop-fragment",
+	DropNoBuffer:   "drop-no-buffer",
 }
 
-type counters [numStats]atomic.Uint64
+// String returns the counter's name in `vswitchctl stats` (router section):
+// "routed", "drop-isolation", ….
+func (c Counter) String() string {
+	if c < NumCounters {
+		return counterNames[c]
+	}
+	return "unknown"
+}
 
-func (c *counters) inc(s stat) { c[s].Add(1) }
+// IsDrop reports whether c counts dropped frames.
+func (c Counter) IsDrop() bool { return c >= firstDrop && c < NumCounters }
 
-// Stats returns the router's counters by name (see `vswitchctl stats`).
-func (r *Router) Stats() map[string]uint64 {
-	m := make(map[string]uint64, numStats)
-	for i := range r.stats {
-		m[statNames[i]] = r.stats[i].Load()
+// Reason returns a drop reason's name without the "drop-" prefix, as
+// per-port drop listings show it next to the datapath's own reasons
+// ("isolation", "no-route"); "" for counters that are not drops.
+func (c Counter) Reason() string {
+	if !c.IsDrop() {
+		return ""
+	}
+	return counterNames[c][len("drop-"):]
+}
+
+// Counts is one worker's (or one port's) router counters.
+type Counts [NumCounters]uint64
+
+// Add adds o to c.
+func (c *Counts) Add(o *Counts) {
+	for i := range c {
+		c[i] += o[i]
+	}
+}
+
+// Map returns the counters by name (Counter.String), zeros included.
+func (c *Counts) Map() map[string]uint64 {
+	m := make(map[string]uint64, NumCounters)
+	for i, n := range c {
+		m[counterNames[i]] = n
 	}
 	return m
+}
+
+// atomicCounts are counters shared by goroutines: the router's deferred
+// counters, and the datapath's per-port totals.
+type atomicCounts [NumCounters]atomic.Uint64
+
+func (c *atomicCounts) inc(n Counter) { c[n].Add(1) }
+
+func (c *atomicCounts) load() Counts {
+	var out Counts
+	for i := range c {
+		out[i] = c[i].Load()
+	}
+	return out
 }

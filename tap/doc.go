@@ -6,7 +6,7 @@
 // TUNSETOFFLOAD(CSUM|TSO4|TSO6[|USO4|USO6]), so the kernel hands vswitchd
 // TCP and UDP super-frames of up to 64 KiB with checksums left to fill, and
 // a super-frame read from one TAP is written to another unchanged, virtio
-// header and all. See notes/FASTPATH.md.
+// header and all (README: How a frame travels, Performance).
 //
 // The entry points are Create, for a new device, and Open, to re-adopt a
 // persistent device after a restart.

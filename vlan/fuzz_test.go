@@ -49,11 +49,11 @@ func FuzzParseSet(f *testing.F) {
 func fuzzPolicy(mode uint8, vid, list uint16) Policy {
 	p := Policy{Mode: Mode(mode % uint8(numModes))}
 	if p.Mode != Trunk {
-		p.VID = 1 + vid%header.MaxVID
+		p.VID = ID(1 + vid%header.MaxVID)
 	}
 	if list != 0 {
 		var s Set
-		s.Add(1 + list%header.MaxVID)
+		s.Add(ID(1 + list%header.MaxVID))
 		switch {
 		case p.Mode.tagged():
 			p.Trunks = s

@@ -26,7 +26,7 @@ func TestPortToPort(t *testing.T) {
 		in   string
 		tags []tag
 		out  string
-		vid  uint16 // VLAN inside the switch; dropped (0) at ingress
+		vid  ID // VLAN inside the switch; dropped (0) at ingress
 		sent bool
 		want []tag // on egress
 	}{

@@ -16,7 +16,7 @@ type Policy struct {
 	// VID (tag) is the access VLAN for access ports, the native VLAN for
 	// native-tagged and native-untagged ports, and the service VLAN (S-VID)
 	// for dot1q-tunnel ports. Trunk ports leave it 0.
-	VID uint16 `json:"vid,omitzero"`
+	VID ID `json:"vid,omitzero"`
 	// Trunks (trunks) lists the VLANs a trunk or native-* port carries;
 	// empty means all of 1–4094. A native-* port always carries its
 	// native VLAN, listed or not.
@@ -71,7 +71,7 @@ func (p *Policy) String() string {
 // egress, while the frame itself is untagged at the outer level.
 type Meta struct {
 	// VID is the frame's VLAN, 1–4094.
-	VID uint16
+	VID ID
 	// TCI holds the PCP and DEI bits of the tag popped at ingress (the
 	// VID bits are zero), reused when egress pushes a tag, so priority
 	// survives a trunk-to-trunk hop. It is 0 for frames that arrived
@@ -85,7 +85,7 @@ type Meta struct {
 	// inner tag of a double-tagged trunk frame. It is 0 when there is none
 	// (or it is a priority tag). Access ports never send frames with a
 	// CVID, and dot1q-tunnel ports only those in their CVLANs.
-	CVID uint16
+	CVID ID
 }
 
 // Ingress is the decision for a frame a port received.
@@ -129,8 +129,8 @@ func (p *Policy) Ingress(pk *header.Parsed) (in Ingress, ok bool) {
 			return Ingress{}, false // 0x9100 and other non-standard TPIDs
 		}
 	}
-	vid := tci & vidMask
-	if vid > header.MaxVID || vid == 0 && pk.Tags > 1 {
+	vid := ID(tci & vidMask)
+	if vid > MaxID || vid == 0 && pk.Tags > 1 {
 		// VID 4095 is reserved (§9.6). A priority tag in front of
 		// another tag would, once popped, expose the inner tag: the
 		// double-tagging VLAN-hopping attack.
@@ -154,10 +154,10 @@ func (p *Policy) Ingress(pk *header.Parsed) (in Ingress, ok bool) {
 			if !p.carries(vid) {
 				return Ingress{}, false
 			}
-			var cvid uint16
+			var cvid ID
 			if pk.Tags > 1 {
-				cvid = pk.TCI[1] & vidMask
-				if cvid > header.MaxVID {
+				cvid = ID(pk.TCI[1] & vidMask)
+				if cvid > MaxID {
 					return Ingress{}, false // reserved VID inside, as outside
 				}
 			}
@@ -182,11 +182,22 @@ func (p *Policy) Ingress(pk *header.Parsed) (in Ingress, ok bool) {
 
 // carries reports whether a trunk-like port carries tagged VLAN vid. Access
 // and dot1q-tunnel ports carry no tagged VLAN.
-func (p *Policy) carries(vid uint16) bool {
-	if !p.Mode.tagged() || vid < 1 || vid > header.MaxVID {
+func (p *Policy) carries(vid ID) bool {
+	if !p.Mode.tagged() || vid < 1 || vid > MaxID {
 		return false
 	}
 	return p.Trunks.n == 0 || p.Trunks.has(vid) || (p.Mode != Trunk && vid == p.VID)
+}
+
+// Member reports whether the port is in VLAN id: whether Egress sends some
+// frames of id (Egress may still refuse a particular frame for its inner
+// tag). The datapath precomputes each VLAN's flood list with it.
+func (p *Policy) Member(id ID) bool {
+	switch p.Mode {
+	case Access, Dot1QTunnel:
+		return id.Valid() && id == p.VID
+	}
+	return p.carries(id)
 }
 
 // Egress decides how the port sends a frame of VLAN m.VID (IEEE 802.1Q-2018
@@ -211,5 +222,5 @@ func (p *Policy) Egress(m Meta) (out Egress, ok bool) {
 	if m.QinQ {
 		tpid = header.EtherTypeQinQ
 	}
-	return Egress{Push: true, TPID: tpid, TCI: m.TCI&pcpMask | m.VID}, true
+	return Egress{Push: true, TPID: tpid, TCI: m.TCI&pcpMask | uint16(m.VID)}, true
 }

@@ -376,3 +376,26 @@ func TestPolicyJSON(t *testing.T) {
 		t.Errorf("json.Unmarshal(mode hybrid) = %v, want ErrMode", err)
 	}
 }
+
+// TestMemberMatchesEgress: Member(id) is true exactly when Egress accepts
+// some frame of VLAN id, for every mode.
+func TestMemberMatchesEgress(t *testing.T) {
+	trunks, _ := ParseSet("10,20-22")
+	policies := []Policy{
+		{Mode: Access, VID: 10},
+		{Mode: Trunk},
+		{Mode: Trunk, Trunks: trunks},
+		{Mode: NativeTagged, VID: 30, Trunks: trunks},
+		{Mode: NativeUntagged, VID: 10},
+		{Mode: Dot1QTunnel, VID: 100},
+	}
+	for _, p := range policies {
+		for id := ID(0); id <= MaxID+1; id++ {
+			_, plain := p.Egress(Meta{VID: id})
+			_, qinq := p.Egress(Meta{VID: id, QinQ: true, CVID: 5})
+			if got, want := p.Member(id), plain || qinq; got != want {
+				t.Errorf("%s: Member(%d) = %v, want %v", p.String(), id, got, want)
+			}
+		}
+	}
+}

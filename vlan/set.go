@@ -11,7 +11,7 @@ import (
 )
 
 // ErrRange is wrapped by the errors for a VLAN ID outside 1–4094.
-var ErrRange = errors.New("out of range 1-4094")
+var ErrRange = fmt.Errorf("out of range 1-%d", MaxID)
 
 // Set is a set of VLAN IDs in 1–4094 (IEEE 802.1Q-2018 §9.6: 0 and 4095 are
 // reserved). The zero value is the empty set. A Set is a 512-byte value:
@@ -55,7 +55,7 @@ func ParseSet(s string) (Set, error) {
 
 var errBackwards = errors.New("first vlan above last")
 
-func parseVID(s string) (uint16, error) {
+func parseVID(s string) (ID, error) {
 	v, err := strconv.ParseUint(s, 10, 32)
 	if err != nil {
 		var ne *strconv.NumError
@@ -67,20 +67,20 @@ func parseVID(s string) (uint16, error) {
 	if v < 1 || v > header.MaxVID {
 		return 0, fmt.Errorf("vlan %d %w", v, ErrRange)
 	}
-	return uint16(v), nil
+	return ID(v), nil
 }
 
 // Has reports whether vid is in s.
-func (s Set) Has(vid uint16) bool { return s.has(vid) }
+func (s Set) Has(vid ID) bool { return s.has(vid) }
 
 // has is Has without copying the set: the fast path uses it.
-func (s *Set) has(vid uint16) bool {
+func (s *Set) has(vid ID) bool {
 	return vid < 4096 && s.bits[vid/64]&(1<<(vid%64)) != 0
 }
 
 // Add adds vid to s. VIDs outside 1–4094 are ignored, so a Set only ever
 // holds usable VLANs.
-func (s *Set) Add(vid uint16) {
+func (s *Set) Add(vid ID) {
 	if vid < 1 || vid > header.MaxVID || s.has(vid) {
 		return
 	}
@@ -95,12 +95,12 @@ func (s Set) IsEmpty() bool { return s.n == 0 }
 func (s Set) Len() int { return int(s.n) }
 
 // VIDs returns the members of s in increasing order.
-func (s Set) VIDs() []uint16 {
-	out := make([]uint16, 0, s.n)
+func (s Set) VIDs() []ID {
+	out := make([]ID, 0, s.n)
 	for i, w := range s.bits {
 		for w != 0 {
 			b := bits.TrailingZeros64(w)
-			out = append(out, uint16(i*64+b))
+			out = append(out, ID(i*64+b))
 			w &= w - 1
 		}
 	}

@@ -11,19 +11,19 @@ import (
 func TestParseSet(t *testing.T) {
 	tests := []struct {
 		in      string
-		want    []uint16
+		want    []ID
 		str     string
 		wantErr string
 	}{
-		{in: "", want: []uint16{}, str: ""},
-		{in: "  ", want: []uint16{}, str: ""},
-		{in: "10", want: []uint16{10}, str: "10"},
-		{in: "10,20,30-33", want: []uint16{10, 20, 30, 31, 32, 33}, str: "10,20,30-33"},
-		{in: "20,10,10", want: []uint16{10, 20}, str: "10,20"},
-		{in: " 7 , 8 - 9 ", want: []uint16{7, 8, 9}, str: "7-9"},
-		{in: "1,2", want: []uint16{1, 2}, str: "1-2"},
-		{in: "4094", want: []uint16{4094}, str: "4094"},
-		{in: "5-5", want: []uint16{5}, str: "5"},
+		{in: "", want: []ID{}, str: ""},
+		{in: "  ", want: []ID{}, str: ""},
+		{in: "10", want: []ID{10}, str: "10"},
+		{in: "10,20,30-33", want: []ID{10, 20, 30, 31, 32, 33}, str: "10,20,30-33"},
+		{in: "20,10,10", want: []ID{10, 20}, str: "10,20"},
+		{in: " 7 , 8 - 9 ", want: []ID{7, 8, 9}, str: "7-9"},
+		{in: "1,2", want: []ID{1, 2}, str: "1-2"},
+		{in: "4094", want: []ID{4094}, str: "4094"},
+		{in: "5-5", want: []ID{5}, str: "5"},
 		{in: "10,x", wantErr: `parse vlan list "10,x": vlan "x": invalid syntax`},
 		{in: "4095", wantErr: `parse vlan list "4095": vlan 4095 out of range 1-4094`},
 		{in: "0", wantErr: `parse vlan list "0": vlan 0 out of range 1-4094`},
@@ -70,13 +70,13 @@ func TestParseSetErrors(t *testing.T) {
 
 func TestSetAddHas(t *testing.T) {
 	var s Set
-	for _, v := range []uint16{0, 4095, 4096, 65535} {
+	for _, v := range []ID{0, 4095, 4096, 65535} {
 		s.Add(v)
 		if s.Has(v) || !s.IsEmpty() {
 			t.Errorf("Add(%d) = %v, want it ignored", v, s)
 		}
 	}
-	for _, v := range []uint16{1, 63, 64, 4094, 64} {
+	for _, v := range []ID{1, 63, 64, 4094, 64} {
 		s.Add(v)
 		if !s.Has(v) {
 			t.Errorf("Has(%d) = false after Add", v)

@@ -24,8 +24,11 @@ import (
 
 	"github.com/vswitchd/vswitchd/bridge"
 	"github.com/vswitchd/vswitchd/control"
+	"github.com/vswitchd/vswitchd/control/server"
 	"github.com/vswitchd/vswitchd/daemon"
+	"github.com/vswitchd/vswitchd/nat"
 	"github.com/vswitchd/vswitchd/netns"
+	"github.com/vswitchd/vswitchd/state"
 )
 
 func main() {
@@ -96,7 +99,7 @@ Flags:
 	fs.IntVar(&cfg.FDB.Capacity, "fdb-capacity", bridge.DefaultCapacity, "MAC table size")
 	fs.IntVar(&cfg.FDB.PortLimit, "fdb-port-limit", bridge.DefaultPortLimit, "MACs learned per port (-1: unlimited)")
 	fs.DurationVar(&cfg.FDB.AgingTime, "fdb-aging", bridge.DefaultAgingTime, "MAC aging time")
-	fs.IntVar(&cfg.NAT.MaxEntries, "conntrack-max", 262144, "conntrack table size (entries)")
+	fs.IntVar(&cfg.NAT.MaxEntries, "conntrack-max", nat.DefaultMaxEntries, "conntrack table size (entries)")
 	fs.BoolVar(&cfg.NoARPSuppression, "no-arp-suppression", false, "flood ARP requests for endpoint addresses instead of answering them")
 	fs.StringVar(&o.lab, "lab", "", "create network namespace `NAME`, run inside it, and delete it on exit")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
@@ -129,7 +132,17 @@ Flags:
 		if uplink == "" || uplinkAddr == "" {
 			return cfg, o, errors.New("--uplink needs --uplink-address (and usually --uplink-gateway)")
 		}
-		cfg.Uplink = &control.Uplink{Interface: uplink, Address: uplinkAddr, Gateway: uplinkGW}
+		u := state.UplinkSpec{Interface: uplink}
+		var err error
+		if u.Address, err = netip.ParsePrefix(uplinkAddr); err != nil {
+			return cfg, o, fmt.Errorf("--uplink-address %q: want IPv4 CIDR such as 203.0.113.2/24", uplinkAddr)
+		}
+		if uplinkGW != "" {
+			if u.Gateway, err = netip.ParseAddr(uplinkGW); err != nil {
+				return cfg, o, fmt.Errorf("--uplink-gateway %q: not an IPv4 address", uplinkGW)
+			}
+		}
+		cfg.Uplink = &u
 	}
 	if o.lab != "" {
 		if err := netns.ValidateName(o.lab); err != nil {
@@ -162,12 +175,12 @@ func run(ctx context.Context, cfg daemon.Config, o options) error {
 	if err := d.Start(ctx); err != nil {
 		return err
 	}
-	l, err := control.Listen(o.socket)
+	l, err := server.Listen(o.socket)
 	if err != nil {
 		d.Close()
 		return err
 	}
-	srv := control.NewServer(d, cfg.Logger)
+	srv := server.New(d, cfg.Logger)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	cfg.Logger.Info("vswitchd ready", "socket", o.socket, "state_dir", cfg.StateDir, "host", d.HostAddr())

@@ -1,0 +1,321 @@
+package server
+
+import (
+	"net/netip"
+	"strconv"
+
+	"github.com/vswitchd/vswitchd/control"
+	"github.com/vswitchd/vswitchd/daemon"
+	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/nat"
+	"github.com/vswitchd/vswitchd/state"
+	"github.com/vswitchd/vswitchd/vlan"
+)
+
+// From the API's JSON to the domain's types. Parse errors are ErrInvalid
+// with the message the user needs.
+
+func networkSpec(r control.NetworkCreate) (state.NetworkSpec, error) {
+	spec := state.NetworkSpec{Name: r.Name, Internal: r.Internal}
+	if r.Subnet != "" {
+		p, err := netip.ParsePrefix(r.Subnet)
+		if err != nil {
+			return spec, state.Errorf(state.ErrInvalid, "subnet %q: not a CIDR (like 10.1.0.0/24)", r.Subnet)
+		}
+		spec.Subnet = p
+	}
+	if r.Gateway != "" {
+		a, err := netip.ParseAddr(r.Gateway)
+		if err != nil || !a.Is4() {
+			return spec, state.Errorf(state.ErrInvalid, "gateway %q: not an IPv4 address", r.Gateway)
+		}
+		spec.Gateway = a
+	}
+	v, err := vlanID(r.VLAN, "vlan")
+	spec.VLAN = v
+	return spec, err
+}
+
+// vlanID converts an API VLAN number (0: none) to a vlan.ID.
+func vlanID(n int, what string) (vlan.ID, error) {
+	if n < 0 || n > int(vlan.MaxID) {
+		return 0, state.Errorf(state.ErrInvalid, "%s %d out of range 1-%d", what, n, vlan.MaxID)
+	}
+	return vlan.ID(n), nil
+}
+
+func addrArg(s, what string) (netip.Addr, error) {
+	if s == "" {
+		return netip.Addr{}, nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is4() {
+		return netip.Addr{}, state.Errorf(state.ErrInvalid, "%s %q: not an IPv4 address", what, s)
+	}
+	return a, nil
+}
+
+func connectSpec(r control.Connect) (state.ConnectSpec, error) {
+	ip, err := addrArg(r.IP, "--ip")
+	return state.ConnectSpec{Endpoint: r.Endpoint, IP: ip, Aliases: r.Aliases}, err
+}
+
+func publishSpec(s string) (state.Publish, error) {
+	p, err := state.ParsePublish(s)
+	if err != nil {
+		return p, state.Errorf(state.ErrInvalid, "%w", err)
+	}
+	return p, nil
+}
+
+func runSpec(r control.Run) (daemon.RunSpec, error) {
+	spec := daemon.RunSpec{TTY: r.TTY, EndpointSpec: state.EndpointSpec{
+		Name: r.Name, Network: r.Network, Aliases: r.Aliases, Cmd: r.Cmd, Env: r.Env, Remove: r.Remove, Trunk: r.Trunk,
+	}}
+	var err error
+	if spec.IP, err = addrArg(r.IP, "--ip"); err != nil {
+		return spec, err
+	}
+	for _, s := range r.Publish {
+		p, err := publishSpec(s)
+		if err != nil {
+			return spec, err
+		}
+		spec.Publish = append(spec.Publish, p)
+	}
+	if spec.VLANs, err = vlan.ParseSet(r.VLANs); err != nil {
+		return spec, state.Errorf(state.ErrInvalid, "%w", err)
+	}
+	spec.Native, err = vlanID(r.Native, "--native")
+	return spec, err
+}
+
+func portSpec(r control.PortAdd) (state.PortSpec, error) {
+	spec := state.PortSpec{Interface: r.Interface}
+	mode := r.Mode
+	if mode == "" {
+		mode = "access"
+	}
+	m, err := vlan.ParseMode(mode)
+	if err != nil {
+		return spec, state.Errorf(state.ErrInvalid, "%w", err)
+	}
+	spec.Mode = m
+	if r.VLAN < 0 || r.VLAN > int(vlan.MaxID) {
+		if m != vlan.Access && m != vlan.Dot1QTunnel {
+			return spec, state.Errorf(state.ErrInvalid, "--vlan is for access and dot1q-tunnel ports; trunks take --vlans and --native")
+		}
+		return spec, state.Errorf(state.ErrInvalid, "--mode %s needs --vlan 1-%d, got %d", m, vlan.MaxID, r.VLAN)
+	}
+	spec.VLAN = vlan.ID(r.VLAN)
+	if r.Native < 0 || r.Native > int(vlan.MaxID) {
+		return spec, state.Errorf(state.ErrInvalid, "--native %d out of range 1-%d", r.Native, vlan.MaxID)
+	}
+	spec.Native = vlan.ID(r.Native)
+	if spec.VLANs, err = vlan.ParseSet(r.VLANs); err != nil {
+		return spec, state.Errorf(state.ErrInvalid, "%w", err)
+	}
+	return spec, nil
+}
+
+func uplinkSpec(r control.Uplink) (state.UplinkSpec, error) {
+	spec := state.UplinkSpec{Interface: r.Interface}
+	a, err := netip.ParsePrefix(r.Address)
+	if err != nil {
+		return spec, state.Errorf(state.ErrInvalid, "uplink address %q: want IPv4 CIDR such as 203.0.113.2/24", r.Address)
+	}
+	spec.Address = a
+	spec.Gateway, err = addrArg(r.Gateway, "uplink gateway")
+	return spec, err
+}
+
+// From the domain to the API's JSON.
+
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+func network(n daemon.NetworkInfo) control.Network {
+	out := control.Network{
+		Name: n.Name, ID: int(n.ID), VLAN: int(n.VLAN), Subnet: n.Subnet.String(), Gateway: n.Gateway.String(),
+		GatewayMAC: n.MAC.String(), Internal: n.Internal, Created: n.Created,
+		Endpoints: []control.NetworkEndpoint{}, DNSNames: []control.DNSName{},
+	}
+	for _, e := range n.Endpoints {
+		out.Endpoints = append(out.Endpoints, control.NetworkEndpoint{
+			Endpoint: e.Endpoint, Interface: e.Interface, MAC: e.MAC.String(), IP: addrString(e.IP), Aliases: e.Aliases,
+		})
+	}
+	for _, r := range n.DNSNames {
+		out.DNSNames = append(out.DNSNames, control.DNSName{Name: r.Name, IP: r.Addr.String()})
+	}
+	return out
+}
+
+func networks(ns []daemon.NetworkInfo) []control.Network {
+	out := make([]control.Network, 0, len(ns))
+	for _, n := range ns {
+		out = append(out, network(n))
+	}
+	return out
+}
+
+func endpoint(e daemon.EndpointInfo) control.Endpoint {
+	out := control.Endpoint{
+		Name: e.Name, Netns: e.Netns, Cmd: e.Cmd, Status: e.Status, ExitCode: e.ExitCode, PID: e.PID,
+		Created: e.Created, NICs: []control.NIC{},
+	}
+	for _, p := range e.Published {
+		out.Published = append(out.Published, p.String())
+	}
+	for _, n := range e.NICs {
+		c := control.NIC{Interface: n.Interface, Network: n.Network, MAC: n.MAC.String(), IP: addrString(n.IP),
+			Aliases: n.Aliases, Port: n.Port, Mode: n.Mode}
+		if n.Trunk {
+			c.VLANs = n.VLANs.String()
+		}
+		out.NICs = append(out.NICs, c)
+	}
+	return out
+}
+
+func endpoints(es []daemon.EndpointInfo) []control.Endpoint {
+	out := make([]control.Endpoint, 0, len(es))
+	for _, e := range es {
+		out = append(out, endpoint(e))
+	}
+	return out
+}
+
+func fdb(es []daemon.FDBEntry) []control.FDBEntry {
+	out := []control.FDBEntry{}
+	for _, e := range es {
+		out = append(out, control.FDBEntry{VLAN: int(e.VLAN), MAC: e.MAC.String(), Port: e.Port, Static: e.Static, Age: e.Age.Seconds()})
+	}
+	return out
+}
+
+func portOf(p daemon.PortInfo) control.Port {
+	c := p.Counters
+	cp := control.Port{
+		ID: int(p.ID), Name: p.Name, Kind: string(p.Kind), Endpoint: p.Endpoint, Routed: p.Routed,
+		RxFrames: c.RxFrames, RxBytes: c.RxBytes, TxFrames: c.TxFrames, TxBytes: c.TxBytes, Drops: c.Drops,
+	}
+	if p.Routed {
+		cp.Mode = "routed"
+	} else {
+		cp.Mode, cp.VLAN = p.VLAN.Mode.String(), int(p.VLAN.VID)
+		switch {
+		case !p.VLAN.Trunks.IsEmpty():
+			cp.VLANs = p.VLAN.Trunks.String()
+		case p.VLAN.Mode == vlan.Dot1QTunnel:
+			cp.VLANs = p.VLAN.CVLANs.String() // customer VLANs accepted; empty: all
+		case p.VLAN.Mode != vlan.Access:
+			cp.VLANs = "all"
+		}
+	}
+	return cp
+}
+
+func ports(ps []daemon.PortInfo) []control.Port {
+	out := []control.Port{}
+	for _, p := range ps {
+		out = append(out, portOf(p))
+	}
+	return out
+}
+
+func stats(s daemon.Stats) control.Stats {
+	st := control.Stats{Ports: ports(s.Ports), Drops: map[string]uint64{}}
+	for _, p := range st.Ports {
+		for r, n := range p.Drops {
+			st.Drops[r] += n
+		}
+	}
+	for r, n := range s.Deferred.Drops {
+		st.Drops[r] += n
+	}
+	f := s.FDB
+	st.FDB = map[string]uint64{
+		"entries": f.Entries, "learned": f.Learned, "moved": f.Moved,
+		"expired": f.Expired, "evicted": f.Evicted, "limited": f.Limited,
+	}
+	st.Router = s.Router.Map()
+	n := s.NAT
+	st.NAT = map[string]uint64{
+		"created": n.Created, "expired": n.Expired, "early_dropped": n.EarlyDropped, "flushed": n.Flushed,
+		"table_full": n.TableFull, "no_port": n.NoPort, "invalid": n.Invalid, "unsupported": n.Unsupported,
+		"fragments_translated": n.FragmentsTranslated, "fragments_dropped": n.FragmentsDropped,
+		"icmp_errors_translated": n.ICMPErrorsTranslated,
+	}
+	d := s.DNS
+	st.DNS = map[string]uint64{
+		"queries": d.Queries, "local": d.Local, "forwarded": d.Forwarded, "nxdomain": d.NXDomain,
+		"servfail": d.ServFail, "refused": d.Refused, "malformed": d.Malformed, "dropped": d.Dropped,
+		"overflow": d.Overflow, "not_imp": d.NotImp, "truncated": d.Truncated,
+	}
+	p := s.Proxy
+	st.Proxy = map[string]uint64{
+		"tcp_conns": p.TCPConns, "tcp_active": p.TCPActive, "udp_flows": p.UDPFlows,
+		"udp_active": p.UDPActive, "bytes_in": p.BytesIn, "bytes_out": p.BytesOut, "dial_errors": p.DialErrors,
+		"udp_dropped": p.UDPDropped,
+	}
+	return st
+}
+
+func uplink(u daemon.UplinkInfo) control.Uplink {
+	return control.Uplink{Interface: u.Interface, Address: u.Address.String(), Gateway: addrString(u.Gateway), MAC: u.MAC.String()}
+}
+
+func conns(es []nat.Entry) []control.Conn {
+	out := make([]control.Conn, 0, len(es))
+	for _, e := range es {
+		c := control.Conn{
+			Proto: protoName(e.Proto), Timeout: int(e.Timeout.Seconds()), Zone: int(e.Zone), ReplyZone: int(e.ReplyZone),
+			Orig: tuple(e.Original), Reply: tuple(e.Reply), Assured: e.Assured,
+			Packets: e.Packets[0] + e.Packets[1], Bytes: e.Bytes[0] + e.Bytes[1],
+		}
+		if e.Proto == header.ProtoTCP {
+			c.State = e.State.String()
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func tuple(t nat.Tuple) control.Tuple {
+	return control.Tuple{Src: t.Src.String(), Dst: t.Dst.String(), SrcPort: int(t.SrcPort), DstPort: int(t.DstPort)}
+}
+
+func protoName(p uint8) string {
+	switch p {
+	case header.ProtoTCP:
+		return "tcp"
+	case header.ProtoUDP:
+		return "udp"
+	case header.ProtoICMP:
+		return "icmp"
+	}
+	return strconv.Itoa(int(p))
+}
+
+func natRules(r daemon.NATRules) control.NATRules {
+	out := control.NATRules{Masquerade: []control.Masquerade{}, Published: []control.Published{}}
+	for _, m := range r.Masquerade {
+		out.Masquerade = append(out.Masquerade, control.Masquerade{Network: m.Network, Subnet: m.Subnet.String(), To: addrString(m.To), Reason: m.Reason})
+	}
+	for _, p := range r.Published {
+		hostIP := "0.0.0.0"
+		if p.HostIP.IsValid() {
+			hostIP = p.HostIP.String()
+		}
+		out.Published = append(out.Published, control.Published{
+			Endpoint: p.Endpoint, Proto: p.ProtoName(), HostIP: hostIP, HostPort: state.PortRange(p.HostPort, p.HostEnd),
+			Target: p.Target.String(), ContPort: state.PortRange(p.ContPort, p.ContEnd),
+		})
+	}
+	return out
+}

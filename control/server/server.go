@@ -1,0 +1,422 @@
+// Package server serves vswitchd's API (the types of package control) on
+// a Unix socket, from a Backend: the daemon. It parses each request's JSON
+// into the daemon's domain types (addresses, prefixes, VLAN IDs, publish
+// specs), turns the answers back into the API's types, and maps the
+// domain's error kinds to HTTP statuses. It also serves Prometheus
+// metrics at /metrics and Go profiles at /debug/pprof/.
+//
+// The entry points are Listen and New.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/vswitchd/vswitchd/control"
+	"github.com/vswitchd/vswitchd/daemon"
+	"github.com/vswitchd/vswitchd/internal/version"
+	"github.com/vswitchd/vswitchd/nat"
+	"github.com/vswitchd/vswitchd/state"
+	"github.com/vswitchd/vswitchd/supervisor"
+)
+
+// Backend is what the server serves; *daemon.Daemon implements it.
+type Backend interface {
+	CreateNetwork(state.NetworkSpec) (daemon.NetworkInfo, error)
+	Networks() []daemon.NetworkInfo
+	Network(name string) (daemon.NetworkInfo, error)
+	RemoveNetwork(name string, force bool) error
+	Connect(network string, spec state.ConnectSpec) error
+	Disconnect(network, endpoint string) error
+
+	Run(ctx context.Context, spec daemon.RunSpec, stdio *supervisor.IO) (daemon.EndpointInfo, int, error)
+	Endpoints() []daemon.EndpointInfo
+	Endpoint(name string) (daemon.EndpointInfo, error)
+	RemoveEndpoint(name string, force bool) error
+	Exec(ctx context.Context, name string, spec daemon.ExecSpec, stdio *supervisor.IO) (int, error)
+	Logs(ctx context.Context, name string, follow bool, w io.Writer) error
+	Publish(name string, p state.Publish) error
+	Unpublish(name string, p state.Publish) error
+
+	FDB() []daemon.FDBEntry
+	FlushFDB() int
+	Ports() []daemon.PortInfo
+	AddPort(state.PortSpec) (daemon.PortInfo, error)
+	RemovePort(name string) error
+	Stats() daemon.Stats
+
+	Uplink() (daemon.UplinkInfo, bool)
+	SetUplink(state.UplinkSpec) (daemon.UplinkInfo, error)
+	RemoveUplink() error
+	Conntrack() []nat.Entry
+	FlushConntrack() int
+	NAT() daemon.NATRules
+}
+
+var _ Backend = (*daemon.Daemon)(nil)
+
+// Server serves the API of a Backend.
+type Server struct {
+	b    Backend
+	log  *slog.Logger
+	mux  *http.ServeMux
+	http *http.Server
+}
+
+// New returns a server for b. logger may be nil.
+func New(b Backend, logger *slog.Logger) *Server {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{b: b, log: logger, mux: http.NewServeMux()}
+	s.routes()
+	s.http = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	return s
+}
+
+// Handler returns the HTTP handler (for tests).
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Listen creates the Unix socket at path, readable and writable only by
+// its owner (umask 077 semantics), replacing a stale socket file. It
+// refuses a path where a server answers or that is not a socket.
+func Listen(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("listen on %s: another vswitchd is serving it", path)
+	}
+	if fi, err := os.Lstat(path); err == nil && fi.Mode().Type() != os.ModeSocket {
+		return nil, fmt.Errorf("listen on %s: exists and is not a socket", path) // never remove a user's file
+	}
+	os.Remove(path)
+	old := syscall.Umask(0o077)
+	l, err := net.Listen("unix", path)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
+	}
+	return l, nil
+}
+
+// Serve serves on l until Shutdown.
+func (s *Server) Serve(l net.Listener) error {
+	err := s.http.Serve(l)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops the server, waiting for ordinary requests up to ctx;
+// upgraded stdio streams are the backend's to end.
+func (s *Server) Shutdown(ctx context.Context) error { return s.http.Shutdown(ctx) }
+
+func (s *Server) routes() {
+	h := s.mux.HandleFunc
+	p := "/" + control.APIVersion
+	h("GET "+p+"/version", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, control.Version{API: control.APIVersion, Version: version.Version}, nil)
+	})
+
+	h("GET "+p+"/networks", func(w http.ResponseWriter, r *http.Request) { reply(w, networks(s.b.Networks()), nil) })
+	h("POST "+p+"/networks", func(w http.ResponseWriter, r *http.Request) {
+		var req control.NetworkCreate
+		if !decode(w, r, &req) {
+			return
+		}
+		spec, err := networkSpec(req)
+		if err != nil {
+			replyErr(w, err)
+			return
+		}
+		n, err := s.b.CreateNetwork(spec)
+		replyStatus(w, http.StatusCreated, network(n), err)
+	})
+	h("GET "+p+"/networks/{name}", func(w http.ResponseWriter, r *http.Request) {
+		n, err := s.b.Network(r.PathValue("name"))
+		reply(w, network(n), err)
+	})
+	h("DELETE "+p+"/networks/{name}", func(w http.ResponseWriter, r *http.Request) {
+		replyEmpty(w, s.b.RemoveNetwork(r.PathValue("name"), boolParam(r, "force")))
+	})
+	h("POST "+p+"/networks/{name}/connect", func(w http.ResponseWriter, r *http.Request) {
+		var req control.Connect
+		if !decode(w, r, &req) {
+			return
+		}
+		spec, err := connectSpec(req)
+		if err != nil {
+			replyErr(w, err)
+			return
+		}
+		replyEmpty(w, s.b.Connect(r.PathValue("name"), spec))
+	})
+	h("POST "+p+"/networks/{name}/disconnect", func(w http.ResponseWriter, r *http.Request) {
+		var req control.Disconnect
+		if decode(w, r, &req) {
+			replyEmpty(w, s.b.Disconnect(r.PathValue("name"), req.Endpoint))
+		}
+	})
+
+	h("GET "+p+"/endpoints", func(w http.ResponseWriter, r *http.Request) { reply(w, endpoints(s.b.Endpoints()), nil) })
+	h("POST "+p+"/endpoints", s.run)
+	h("GET "+p+"/endpoints/{name}", func(w http.ResponseWriter, r *http.Request) {
+		e, err := s.b.Endpoint(r.PathValue("name"))
+		reply(w, endpoint(e), err)
+	})
+	h("DELETE "+p+"/endpoints/{name}", func(w http.ResponseWriter, r *http.Request) {
+		replyEmpty(w, s.b.RemoveEndpoint(r.PathValue("name"), boolParam(r, "force")))
+	})
+	h("POST "+p+"/endpoints/{name}/exec", s.exec)
+	h("GET "+p+"/endpoints/{name}/logs", s.logs)
+	h("POST "+p+"/endpoints/{name}/publish", func(w http.ResponseWriter, r *http.Request) {
+		var req control.PublishRequest
+		if !decode(w, r, &req) {
+			return
+		}
+		ps, err := publishSpec(req.Spec)
+		if err != nil {
+			replyErr(w, err)
+			return
+		}
+		replyEmpty(w, s.b.Publish(r.PathValue("name"), ps))
+	})
+	h("POST "+p+"/endpoints/{name}/unpublish", func(w http.ResponseWriter, r *http.Request) {
+		var req control.PublishRequest
+		if !decode(w, r, &req) {
+			return
+		}
+		ps, err := publishSpec(req.Spec)
+		if err != nil {
+			replyErr(w, err)
+			return
+		}
+		replyEmpty(w, s.b.Unpublish(r.PathValue("name"), ps))
+	})
+
+	h("GET "+p+"/fdb", func(w http.ResponseWriter, r *http.Request) { reply(w, fdb(s.b.FDB()), nil) })
+	h("DELETE "+p+"/fdb", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, map[string]int{"flushed": s.b.FlushFDB()}, nil)
+	})
+	h("GET "+p+"/ports", func(w http.ResponseWriter, r *http.Request) { reply(w, ports(s.b.Ports()), nil) })
+	h("POST "+p+"/ports", func(w http.ResponseWriter, r *http.Request) {
+		var req control.PortAdd
+		if !decode(w, r, &req) {
+			return
+		}
+		spec, err := portSpec(req)
+		if err != nil {
+			replyErr(w, err)
+			return
+		}
+		pt, err := s.b.AddPort(spec)
+		replyStatus(w, http.StatusCreated, portOf(pt), err)
+	})
+	h("DELETE "+p+"/ports/{name}", func(w http.ResponseWriter, r *http.Request) {
+		replyEmpty(w, s.b.RemovePort(r.PathValue("name")))
+	})
+	h("GET "+p+"/stats", func(w http.ResponseWriter, r *http.Request) { reply(w, stats(s.b.Stats()), nil) })
+
+	h("GET "+p+"/uplink", func(w http.ResponseWriter, r *http.Request) {
+		u, ok := s.b.Uplink()
+		if !ok {
+			replyErr(w, state.Errorf(state.ErrNotFound, "no uplink is set"))
+			return
+		}
+		reply(w, uplink(u), nil)
+	})
+	h("PUT "+p+"/uplink", func(w http.ResponseWriter, r *http.Request) {
+		var req control.Uplink
+		if !decode(w, r, &req) {
+			return
+		}
+		spec, err := uplinkSpec(req)
+		if err != nil {
+			replyErr(w, err)
+			return
+		}
+		u, err := s.b.SetUplink(spec)
+		reply(w, uplink(u), err)
+	})
+	h("DELETE "+p+"/uplink", func(w http.ResponseWriter, r *http.Request) { replyEmpty(w, s.b.RemoveUplink()) })
+	h("GET "+p+"/conntrack", func(w http.ResponseWriter, r *http.Request) { reply(w, conns(s.b.Conntrack()), nil) })
+	h("DELETE "+p+"/conntrack", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, map[string]int{"flushed": s.b.FlushConntrack()}, nil)
+	})
+	h("GET "+p+"/nat", func(w http.ResponseWriter, r *http.Request) { reply(w, natRules(s.b.NAT()), nil) })
+
+	// Go profiling, for looking into the datapath (the socket is root-only).
+	s.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	s.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	s.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	s.mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(&collector{b: s.b}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+}
+
+// run creates an endpoint; with ?attach=1 the connection becomes the
+// command's stdio stream.
+func (s *Server) run(w http.ResponseWriter, r *http.Request) {
+	var req control.Run
+	if !decode(w, r, &req) {
+		return
+	}
+	spec, err := runSpec(req)
+	if err != nil {
+		replyErr(w, err)
+		return
+	}
+	if !boolParam(r, "attach") {
+		e, _, err := s.b.Run(r.Context(), spec, nil)
+		replyStatus(w, http.StatusCreated, endpoint(e), err)
+		return
+	}
+	control.ServeStdio(w, r, req.TTY, req.Stdin, replyErr, func(ctx context.Context, stdio *control.IO) (int, error) {
+		_, code, err := s.b.Run(ctx, spec, supervisorIO(stdio))
+		return code, err
+	})
+}
+
+func (s *Server) exec(w http.ResponseWriter, r *http.Request) {
+	var req control.Exec
+	if !decode(w, r, &req) {
+		return
+	}
+	name := r.PathValue("name")
+	if _, err := s.b.Endpoint(name); err != nil {
+		replyErr(w, err)
+		return
+	}
+	if len(req.Cmd) == 0 {
+		replyErr(w, state.Errorf(state.ErrInvalid, "exec needs a command"))
+		return
+	}
+	spec := daemon.ExecSpec{Cmd: req.Cmd, Env: req.Env, TTY: req.TTY}
+	control.ServeStdio(w, r, req.TTY, req.Stdin, replyErr, func(ctx context.Context, stdio *control.IO) (int, error) {
+		return s.b.Exec(ctx, name, spec, supervisorIO(stdio))
+	})
+}
+
+// supervisorIO is the stream's stdio as the supervisor takes it.
+func supervisorIO(stdio *control.IO) *supervisor.IO {
+	resize := make(chan supervisor.WinSize, 4)
+	go func() {
+		defer close(resize)
+		for ws := range stdio.Resize {
+			select {
+			case resize <- supervisor.WinSize{Rows: ws.Rows, Cols: ws.Cols}:
+			default:
+			}
+		}
+	}()
+	return &supervisor.IO{Stdin: stdio.Stdin, Stdout: stdio.Stdout, Stderr: stdio.Stderr, Resize: resize}
+}
+
+func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if _, err := s.b.Endpoint(name); err != nil {
+		replyErr(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fw := flushWriter{w: w}
+	if f, ok := w.(http.Flusher); ok {
+		fw.f = f
+	}
+	if err := s.b.Logs(r.Context(), name, boolParam(r, "follow"), fw); err != nil && !errors.Is(err, context.Canceled) {
+		s.log.Warn("logs", "endpoint", name, "err", err)
+	}
+}
+
+type flushWriter struct {
+	w io.Writer
+	f http.Flusher
+}
+
+func (fw flushWriter) Write(p []byte) (int, error) {
+	n, err := fw.w.Write(p)
+	if fw.f != nil {
+		fw.f.Flush()
+	}
+	return n, err
+}
+
+func boolParam(r *http.Request, name string) bool {
+	v, _ := strconv.ParseBool(r.URL.Query().Get(name))
+	return v
+}
+
+// decode reads a JSON body into v, answering 400 itself on failure.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		replyErr(w, state.Errorf(state.ErrInvalid, "bad request body: %v", err))
+		return false
+	}
+	return true
+}
+
+func reply(w http.ResponseWriter, v any, err error) { replyStatus(w, http.StatusOK, v, err) }
+
+func replyStatus(w http.ResponseWriter, status int, v any, err error) {
+	if err != nil {
+		replyErr(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func replyEmpty(w http.ResponseWriter, err error) {
+	if err != nil {
+		replyErr(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// replyErr answers err with the status its kind says: the domain's
+// (state.ErrInvalid…) or the API's own (control.ErrInvalid…).
+func replyErr(w http.ResponseWriter, err error) {
+	status := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, state.ErrInvalid), errors.Is(err, control.ErrInvalid):
+		status = http.StatusBadRequest
+	case errors.Is(err, state.ErrNotFound), errors.Is(err, control.ErrNotFound):
+		status = http.StatusNotFound
+	case errors.Is(err, state.ErrConflict), errors.Is(err, control.ErrConflict):
+		status = http.StatusConflict
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(control.ErrorBody{Message: err.Error()})
+}

@@ -1,0 +1,487 @@
+package state
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/ipam"
+	"github.com/vswitchd/vswitchd/netns"
+	"github.com/vswitchd/vswitchd/router"
+	"github.com/vswitchd/vswitchd/vlan"
+)
+
+// Requests, validated and turned into new state by the methods below. None
+// of them changes s: the daemon adds what they return to a Clone once the
+// machine has been changed to match.
+
+// FirstAutoVLAN is where automatically assigned network VLANs start, leaving
+// 1–99 for VLANs users number themselves.
+const FirstAutoVLAN vlan.ID = 100
+
+// NetworkSpec is a request for a new network. Zero values are defaults: a
+// free subnet, its first address as gateway, an assigned VLAN.
+type NetworkSpec struct {
+	Name     string
+	Subnet   netip.Prefix
+	Gateway  netip.Addr
+	VLAN     vlan.ID
+	Internal bool
+}
+
+// NewNetwork validates spec and returns the network it makes. used lists
+// prefixes an automatic subnet must avoid beyond the state's own (the
+// daemon namespace's routes and addresses); hostLeg is the host leg's.
+func (s *State) NewNetwork(spec NetworkSpec, used []netip.Prefix, hostLeg netip.Prefix, now time.Time) (*Network, error) {
+	if err := netns.ValidateName(spec.Name); err != nil {
+		return nil, Errorf(ErrInvalid, "network name: %w", err)
+	}
+	if s.Network(spec.Name) != nil {
+		return nil, Errorf(ErrConflict, "network %q already exists", spec.Name)
+	}
+	prefix := spec.Subnet
+	if prefix.IsValid() {
+		if _, err := ipam.ParseSubnet(prefix.String()); err != nil {
+			return nil, Errorf(ErrInvalid, "%w", err)
+		}
+		if o := s.overlapping(prefix, hostLeg); o != "" {
+			return nil, Errorf(ErrConflict, "subnet %s overlaps %s", prefix, o)
+		}
+	} else {
+		all := append(append(s.Subnets(), hostLeg), used...)
+		var err error
+		if prefix, err = ipam.FreeSubnet(ipam.DefaultPools, all); err != nil {
+			return nil, Errorf(ErrConflict, "%w (use --subnet)", err)
+		}
+	}
+	if spec.Gateway.IsValid() && !spec.Gateway.Is4() {
+		return nil, Errorf(ErrInvalid, "gateway %s: not an IPv4 address", spec.Gateway)
+	}
+	sub, err := ipam.NewSubnet(prefix, spec.Gateway)
+	if err != nil {
+		return nil, Errorf(ErrInvalid, "%w", err)
+	}
+	vid := spec.VLAN
+	switch {
+	case vid != 0 && !vid.Valid():
+		return nil, Errorf(ErrInvalid, "vlan %d out of range 1-%d", vid, vlan.MaxID)
+	case vid != 0:
+		if o := s.networkByVLAN(vid); o != nil {
+			return nil, Errorf(ErrConflict, "vlan %d is used by network %q", vid, o.Name)
+		}
+	default:
+		if vid = s.freeVLAN(); vid == 0 {
+			return nil, Errorf(ErrConflict, "no free vlan")
+		}
+	}
+	id := s.freeNetworkID()
+	if id == 0 {
+		return nil, Errorf(ErrConflict, "no free network id")
+	}
+	return &Network{
+		Name: spec.Name, ID: id, VLAN: vid, Subnet: prefix, Gateway: sub.Gateway(),
+		MAC: GatewayMAC(id), Internal: spec.Internal, Created: now.UTC().Truncate(time.Second),
+	}, nil
+}
+
+// overlapping names what p overlaps among the networks, the host leg and
+// the uplink, or returns "".
+func (s *State) overlapping(p, hostLeg netip.Prefix) string {
+	for _, n := range s.Networks {
+		if n.Subnet.Overlaps(p) {
+			return fmt.Sprintf("network %q (%s)", n.Name, n.Subnet)
+		}
+	}
+	if hostLeg.IsValid() && hostLeg.Overlaps(p) {
+		return fmt.Sprintf("the host leg (%s)", hostLeg)
+	}
+	if u := s.Uplink; u != nil && u.Address.Masked().Overlaps(p) {
+		return fmt.Sprintf("the uplink (%s)", u.Address.Masked())
+	}
+	return ""
+}
+
+func (s *State) networkByVLAN(vid vlan.ID) *Network {
+	for _, n := range s.Networks {
+		if n.VLAN == vid {
+			return n
+		}
+	}
+	return nil
+}
+
+func (s *State) freeVLAN() vlan.ID {
+	for v := FirstAutoVLAN; v <= vlan.MaxID; v++ {
+		if s.networkByVLAN(v) == nil {
+			return v
+		}
+	}
+	return 0
+}
+
+func (s *State) freeNetworkID() router.NetworkID {
+	taken := map[router.NetworkID]bool{}
+	for _, n := range s.Networks {
+		taken[n.ID] = true
+	}
+	for id := router.NetworkID(1); id <= router.MaxNetworkID; id++ {
+		if !taken[id] {
+			return id
+		}
+	}
+	return 0
+}
+
+// subnet returns n's address pool with the gateway and every NIC's address
+// on n taken.
+func (s *State) subnet(n *Network) *ipam.Subnet {
+	sub, err := ipam.NewSubnet(n.Subnet, n.Gateway)
+	if err != nil {
+		panic(fmt.Sprintf("state: network %q: %v (Validate lets no such network in)", n.Name, err))
+	}
+	for _, e := range s.Endpoints {
+		if nic := e.NIC(n.Name); nic != nil && nic.IP.IsValid() {
+			sub.Reserve(nic.IP)
+		}
+	}
+	return sub
+}
+
+// allocIP returns want, if free in n, or (want invalid) n's lowest free
+// address.
+func (s *State) allocIP(n *Network, want netip.Addr) (netip.Addr, error) {
+	sub := s.subnet(n)
+	if !want.IsValid() {
+		ip, err := sub.Allocate()
+		if err != nil {
+			return netip.Addr{}, Errorf(ErrConflict, "network %q: %w", n.Name, err)
+		}
+		return ip, nil
+	}
+	if !want.Is4() {
+		return netip.Addr{}, Errorf(ErrInvalid, "--ip %s: not an IPv4 address", want)
+	}
+	if err := sub.Reserve(want); err != nil {
+		// Taken by another endpoint: a conflict. Outside the subnet,
+		// the gateway, the network or broadcast address: bad input.
+		kind := ErrInvalid
+		if n.Subnet.Contains(want) && want != n.Gateway && want != n.Subnet.Addr() && want != lastAddr(n.Subnet) {
+			kind = ErrConflict
+		}
+		return netip.Addr{}, Errorf(kind, "network %q: %w", n.Name, err)
+	}
+	return want, nil
+}
+
+// EndpointSpec is a request for a new endpoint.
+type EndpointSpec struct {
+	Name    string
+	Network string // may be empty for a trunk
+	IP      netip.Addr
+	Aliases []string
+	Publish []Publish
+	Cmd     []string
+	Env     []string
+	Remove  bool
+	// Trunk gives the endpoint a tagged NIC carrying VLANs (empty: all),
+	// with Native untagged if set, instead of an access port.
+	Trunk  bool
+	VLANs  vlan.Set
+	Native vlan.ID
+	// NetnsPath, if set, attaches to that existing namespace instead of
+	// making one (a container runtime's); IfName names the NIC there
+	// (default eth0) and MAC fixes its address (default: derived).
+	NetnsPath string
+	IfName    string
+	MAC       header.MAC
+}
+
+// NewEndpoint validates spec and returns the endpoint it makes, with its
+// first NIC and its address allocated.
+func (s *State) NewEndpoint(spec EndpointSpec, now time.Time) (*Endpoint, error) {
+	if err := netns.ValidateName(spec.Name); err != nil {
+		return nil, Errorf(ErrInvalid, "endpoint name: %w", err)
+	}
+	if s.Endpoint(spec.Name) != nil {
+		return nil, Errorf(ErrConflict, "endpoint %q already exists", spec.Name)
+	}
+	e := &Endpoint{
+		Name: spec.Name, Cmd: spec.Cmd, Env: spec.Env, Remove: spec.Remove, Publish: spec.Publish,
+		Created: now.UTC().Truncate(time.Second),
+	}
+	if spec.NetnsPath != "" {
+		if err := ValidNetnsPath(spec.NetnsPath); err != nil {
+			return nil, Errorf(ErrInvalid, "%w", err)
+		}
+		e.NetnsPath = spec.NetnsPath
+	} else {
+		e.Netns = s.Prefix + spec.Name
+		if err := netns.ValidateName(e.Netns); err != nil {
+			return nil, Errorf(ErrInvalid, "namespace name: %w", err)
+		}
+	}
+	ifname := spec.IfName
+	if ifname == "" {
+		ifname = "eth0"
+	}
+	if err := netns.ValidateIfName(ifname); err != nil {
+		return nil, Errorf(ErrInvalid, "interface name: %w", err)
+	}
+	nic := &NIC{Interface: ifname, Network: spec.Network, Aliases: spec.Aliases}
+	var n *Network
+	if spec.Network != "" {
+		if n = s.Network(spec.Network); n == nil {
+			return nil, Errorf(ErrNotFound, "network %q not found", spec.Network)
+		}
+	} else if !spec.Trunk {
+		return nil, Errorf(ErrInvalid, "run needs --net NETWORK (or --trunk)")
+	}
+	if spec.Trunk {
+		nic.Trunk, nic.VLANs = true, spec.VLANs
+		switch {
+		case spec.Native != 0:
+			nic.Native = spec.Native
+		case n != nil:
+			nic.Native = n.VLAN
+		}
+		if n != nil && nic.Native != n.VLAN {
+			return nil, Errorf(ErrInvalid, "--native %d differs from network %q's vlan %d: the address would be unreachable", nic.Native, n.Name, n.VLAN)
+		}
+		if _, err := nic.Policy(0); err != nil {
+			return nil, Errorf(ErrInvalid, "%w", err)
+		}
+	} else if !spec.VLANs.IsEmpty() || spec.Native != 0 {
+		return nil, Errorf(ErrInvalid, "--vlans and --native need --trunk")
+	}
+	for _, a := range spec.Aliases {
+		if err := ValidateAlias(a); err != nil {
+			return nil, err
+		}
+	}
+	if len(spec.Publish) > 0 && n == nil {
+		return nil, Errorf(ErrInvalid, "published ports need --net")
+	}
+	if err := s.checkPublish(spec.Name, spec.Publish); err != nil {
+		return nil, err
+	}
+	if n != nil {
+		ip, err := s.allocIP(n, spec.IP)
+		if err != nil {
+			return nil, err
+		}
+		nic.IP, nic.MAC = ip, s.nicMAC(ip)
+	} else {
+		if spec.IP.IsValid() {
+			return nil, Errorf(ErrInvalid, "--ip needs --net")
+		}
+		nic.MAC = randomMAC()
+	}
+	if !spec.MAC.IsZero() {
+		if spec.MAC.IsMulticast() {
+			return nil, Errorf(ErrInvalid, "mac %s is not a unicast address", spec.MAC)
+		}
+		if s.macInUse(spec.MAC) {
+			return nil, Errorf(ErrConflict, "mac %s is already in use", spec.MAC)
+		}
+		nic.MAC = spec.MAC
+	}
+	e.NICs = []*NIC{nic}
+	return e, nil
+}
+
+// checkPublish refuses specs that overlap each other or another
+// endpoint's.
+func (s *State) checkPublish(endpoint string, ps []Publish) error {
+	for i, p := range ps {
+		for _, q := range ps[:i] {
+			if p.Overlaps(q) {
+				return Errorf(ErrInvalid, "publish %s overlaps %s", p, q)
+			}
+		}
+		for _, e := range s.Endpoints {
+			if e.Name == endpoint {
+				continue
+			}
+			for _, q := range e.Publish {
+				if p.Overlaps(q) {
+					return Errorf(ErrConflict, "publish %s for %q: host port already published by %q (%s)", p, endpoint, e.Name, q)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// CheckPublish validates publishing p on endpoint e, which has no such
+// spec yet.
+func (s *State) CheckPublish(e *Endpoint, p Publish) error {
+	if nic, _ := s.Primary(e); nic == nil {
+		return Errorf(ErrInvalid, "endpoint %q has no address to publish to", e.Name)
+	}
+	return s.checkPublish(e.Name, append(append([]Publish(nil), e.Publish...), p))
+}
+
+// ConnectSpec is a request to attach an endpoint to another network.
+type ConnectSpec struct {
+	Endpoint string
+	IP       netip.Addr
+	Aliases  []string
+}
+
+// NewNIC validates connecting e to network and returns the NIC it gets
+// (the next free ethN, an address, its MAC).
+func (s *State) NewNIC(e *Endpoint, network string, spec ConnectSpec) (*NIC, error) {
+	n := s.Network(network)
+	if n == nil {
+		return nil, Errorf(ErrNotFound, "network %q not found", network)
+	}
+	if e.NIC(network) != nil {
+		return nil, Errorf(ErrConflict, "endpoint %q is already connected to network %q", e.Name, network)
+	}
+	for _, a := range spec.Aliases {
+		if err := ValidateAlias(a); err != nil {
+			return nil, err
+		}
+	}
+	ip, err := s.allocIP(n, spec.IP)
+	if err != nil {
+		return nil, err
+	}
+	return &NIC{Interface: nextIfName(e), Network: network, IP: ip, MAC: s.nicMAC(ip), Aliases: spec.Aliases}, nil
+}
+
+// nicMAC returns the MAC of a new NIC with address ip: derived from it (as
+// Docker does), unless another NIC or a gateway has that MAC already (a
+// MAC given by hand), then a random one.
+func (s *State) nicMAC(ip netip.Addr) header.MAC {
+	m := EndpointMAC(ip)
+	for s.macInUse(m) {
+		m = randomMAC()
+	}
+	return m
+}
+
+// macInUse reports whether a gateway or a NIC has MAC m.
+func (s *State) macInUse(m header.MAC) bool {
+	for _, n := range s.Networks {
+		if n.MAC == m {
+			return true
+		}
+	}
+	for _, e := range s.Endpoints {
+		for _, nic := range e.NICs {
+			if nic.MAC == m {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func nextIfName(e *Endpoint) string {
+	for i := 0; ; i++ {
+		name := fmt.Sprintf("eth%d", i)
+		if e.Interface(name) == nil {
+			return name
+		}
+	}
+}
+
+// PortSpec is a request to attach an existing interface as a system port.
+type PortSpec struct {
+	Interface string
+	Type      string // registered port type; empty: "system"
+	Mode      vlan.Mode
+	VLAN      vlan.ID // access VLAN or S-VID
+	VLANs     vlan.Set
+	Native    vlan.ID
+}
+
+// NewPort validates spec and returns the port it makes. hostIf is the host
+// leg's interface, which is never a system port.
+func (s *State) NewPort(spec PortSpec, hostIf string) (*SysPort, error) {
+	if err := netns.ValidateIfName(spec.Interface); err != nil {
+		return nil, Errorf(ErrInvalid, "interface: %w", err)
+	}
+	if s.Port(spec.Interface) != nil {
+		return nil, Errorf(ErrConflict, "interface %q is already a port", spec.Interface)
+	}
+	if u := s.Uplink; u != nil && u.Interface == spec.Interface || spec.Interface == hostIf {
+		return nil, Errorf(ErrConflict, "interface %q is already a port (the uplink or the host leg)", spec.Interface)
+	}
+	pt := &SysPort{Interface: spec.Interface, Type: spec.Type, Mode: spec.Mode, VLANs: spec.VLANs}
+	if pt.Type == "system" {
+		pt.Type = ""
+	}
+	switch spec.Mode {
+	case vlan.Access, vlan.Dot1QTunnel:
+		if spec.Native != 0 {
+			return nil, Errorf(ErrInvalid, "--native is for trunk ports")
+		}
+		if !spec.VLAN.Valid() {
+			return nil, Errorf(ErrInvalid, "--mode %s needs --vlan 1-%d, got %d", spec.Mode, vlan.MaxID, spec.VLAN)
+		}
+		pt.VLAN = spec.VLAN
+	default:
+		if spec.VLAN != 0 {
+			return nil, Errorf(ErrInvalid, "--vlan is for access and dot1q-tunnel ports; trunks take --vlans and --native")
+		}
+		if spec.Native > vlan.MaxID {
+			return nil, Errorf(ErrInvalid, "--native %d out of range 1-%d", spec.Native, vlan.MaxID)
+		}
+		pt.VLAN = spec.Native
+		if pt.VLAN != 0 && spec.Mode == vlan.Trunk {
+			pt.Mode = vlan.NativeUntagged
+		}
+		if (spec.Mode == vlan.NativeTagged || spec.Mode == vlan.NativeUntagged) && pt.VLAN == 0 {
+			return nil, Errorf(ErrInvalid, "--mode %s needs --native VLAN", spec.Mode)
+		}
+	}
+	if _, err := pt.Policy(); err != nil {
+		return nil, Errorf(ErrInvalid, "%w", err)
+	}
+	return pt, nil
+}
+
+// UplinkSpec is a request to set the uplink.
+type UplinkSpec struct {
+	Interface string
+	Address   netip.Prefix
+	Gateway   netip.Addr
+}
+
+// NewUplink validates spec and returns the uplink it makes. hostIf is the
+// host leg's interface.
+func (s *State) NewUplink(spec UplinkSpec, hostIf string) (*Uplink, error) {
+	if err := netns.ValidateIfName(spec.Interface); err != nil {
+		return nil, Errorf(ErrInvalid, "uplink interface: %w", err)
+	}
+	a := spec.Address
+	if !a.IsValid() || !a.Addr().Is4() || a.Bits() > 30 {
+		return nil, Errorf(ErrInvalid, "uplink address %q: want IPv4 CIDR such as 203.0.113.2/24", a)
+	}
+	if a.Addr() == a.Masked().Addr() {
+		return nil, Errorf(ErrInvalid, "uplink address %s is the network address", a)
+	}
+	if a.Addr() == lastAddr(a) {
+		return nil, Errorf(ErrInvalid, "uplink address %s is the broadcast address", a)
+	}
+	if g := spec.Gateway; g.IsValid() {
+		if !g.Is4() {
+			return nil, Errorf(ErrInvalid, "uplink gateway %q: not an IPv4 address", g)
+		}
+		if !a.Contains(g) || g == a.Addr() {
+			return nil, Errorf(ErrInvalid, "uplink gateway %s is not another address of %s", g, a.Masked())
+		}
+	}
+	for _, n := range s.Networks {
+		if n.Subnet.Overlaps(a.Masked()) {
+			return nil, Errorf(ErrConflict, "uplink %s overlaps network %q (%s)", a.Masked(), n.Name, n.Subnet)
+		}
+	}
+	if s.Port(spec.Interface) != nil || spec.Interface == hostIf {
+		return nil, Errorf(ErrConflict, "interface %q is already a port", spec.Interface)
+	}
+	return &Uplink{Interface: spec.Interface, Address: a, Gateway: spec.Gateway}, nil
+}

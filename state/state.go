@@ -1,0 +1,288 @@
+// Package state is vswitchd's desired state: the networks, endpoints,
+// system ports, uplink and published ports the daemon makes the machine
+// match, as typed values (netip addresses and prefixes, header.MAC, VLAN
+// IDs, parsed publish specs) that marshal to the JSON of state.json.
+//
+// Everything here is pure: Load and Save read and write the file, and the
+// rest validates requests, allocates VLANs, network IDs and addresses, and
+// compiles the state into what the datapath needs (the router
+// configuration, DNS records, each NIC's port policy). A hand-edited or
+// corrupt state.json gives a clear error from Load, never a panic.
+//
+// The entry points are Load and the State type's methods; the daemon
+// changes a State only through Clone, so a failed save leaves it as it was.
+package state
+
+import (
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/router"
+	"github.com/vswitchd/vswitchd/vlan"
+)
+
+// Version is the version of the state file format this package writes.
+const Version = 1
+
+// File is the name of the desired-state file in the state directory.
+const File = "state.json"
+
+// State is the daemon's desired state: everything needed to rebuild the
+// switch after a restart.
+type State struct {
+	Version   int         `json:"version"`
+	Prefix    string      `json:"netns_prefix"` // namespace name prefix of owned endpoints
+	HostMAC   header.MAC  `json:"host_leg_mac"` // the router's MAC on the host leg
+	UplinkMAC header.MAC  `json:"uplink_mac"`   // the router's MAC on the uplink
+	Networks  []*Network  `json:"networks"`
+	Endpoints []*Endpoint `json:"endpoints"`
+	Ports     []*SysPort  `json:"ports"`
+	Uplink    *Uplink     `json:"uplink,omitempty"`
+}
+
+// Network is a network: an L2 domain on one VLAN with a subnet and a
+// gateway owned by the router.
+type Network struct {
+	Name     string           `json:"name"`
+	ID       router.NetworkID `json:"id"` // also its conntrack zone
+	VLAN     vlan.ID          `json:"vlan"`
+	Subnet   netip.Prefix     `json:"subnet"`
+	Gateway  netip.Addr       `json:"gateway"`
+	MAC      header.MAC       `json:"mac"` // the gateway's
+	Internal bool             `json:"internal"`
+	Created  time.Time        `json:"created"`
+}
+
+// Endpoint is an endpoint: a network namespace with one NIC per attached
+// network, and the command running in it.
+type Endpoint struct {
+	Name string `json:"name"`
+	// Netns is the name of the namespace in /run/netns for an endpoint
+	// vswitchd owns (made and deleted by it): Prefix + Name.
+	Netns string `json:"netns"`
+	// NetnsPath is the namespace of an endpoint vswitchd only attaches
+	// to (a container runtime's, given by path); vswitchd never deletes
+	// it. Empty for owned endpoints.
+	NetnsPath string    `json:"netns_path,omitempty"`
+	NICs      []*NIC    `json:"nics"`
+	Cmd       []string  `json:"cmd,omitempty"`
+	Env       []string  `json:"env,omitempty"`
+	Remove    bool      `json:"remove,omitempty"` // --rm
+	Publish   []Publish `json:"publish,omitempty"`
+	Created   time.Time `json:"created"`
+	// PID is the main process's PID while it runs (informational: a
+	// restarted daemon cannot wait for it).
+	PID int `json:"pid,omitempty"`
+	// Phase is set while the endpoint is being made or removed: the
+	// intent is saved before the host is touched, so a crash half-way is
+	// rolled back (creating) or finished (removing) at the next start.
+	Phase Phase `json:"phase,omitempty"`
+}
+
+// Phase is an endpoint operation in progress.
+type Phase string
+
+// Phases.
+const (
+	Creating Phase = "creating"
+	Removing Phase = "removing"
+)
+
+// Owned reports whether vswitchd made the endpoint's namespace (and so
+// deletes it with the endpoint).
+func (e *Endpoint) Owned() bool { return e.NetnsPath == "" }
+
+// NIC is one of an endpoint's interfaces.
+type NIC struct {
+	Interface string     `json:"interface"` // eth0, eth1, …
+	Network   string     `json:"network,omitempty"`
+	IP        netip.Addr `json:"ip,omitzero"`
+	MAC       header.MAC `json:"mac"`
+	Aliases   []string   `json:"aliases,omitempty"`
+	Trunk     bool       `json:"trunk,omitempty"`
+	VLANs     vlan.Set   `json:"vlans,omitzero"`
+	Native    vlan.ID    `json:"native,omitempty"`
+}
+
+// SysPort is an attached existing interface of the daemon's namespace.
+type SysPort struct {
+	Interface string `json:"interface"`
+	// Type is the port type that opens it ("system": AF_PACKET); empty
+	// means "system".
+	Type  string    `json:"type,omitempty"`
+	Mode  vlan.Mode `json:"mode"`
+	VLAN  vlan.ID   `json:"vlan,omitempty"` // access VLAN, native VLAN or S-VID
+	VLANs vlan.Set  `json:"vlans,omitzero"` // trunks, or a dot1q-tunnel's customer VLANs
+}
+
+// PortType returns the port's type, "system" by default.
+func (p *SysPort) PortType() string {
+	if p.Type == "" {
+		return "system"
+	}
+	return p.Type
+}
+
+// Uplink is the router's outside interface.
+type Uplink struct {
+	Interface string       `json:"interface"`
+	Address   netip.Prefix `json:"address"`
+	Gateway   netip.Addr   `json:"gateway,omitzero"`
+}
+
+// New returns an empty state for namespace prefix.
+func New(prefix string) *State { return &State{Version: Version, Prefix: prefix} }
+
+// Network returns the network named name, or nil.
+func (s *State) Network(name string) *Network {
+	for _, n := range s.Networks {
+		if n.Name == name {
+			return n
+		}
+	}
+	return nil
+}
+
+// Endpoint returns the endpoint named name, or nil.
+func (s *State) Endpoint(name string) *Endpoint {
+	for _, e := range s.Endpoints {
+		if e.Name == name {
+			return e
+		}
+	}
+	return nil
+}
+
+// Port returns the system port on interface name, or nil.
+func (s *State) Port(name string) *SysPort {
+	for _, p := range s.Ports {
+		if p.Interface == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// NIC returns e's NIC on network, or nil.
+func (e *Endpoint) NIC(network string) *NIC {
+	for _, n := range e.NICs {
+		if n.Network == network {
+			return n
+		}
+	}
+	return nil
+}
+
+// Interface returns e's NIC named ifname, or nil.
+func (e *Endpoint) Interface(ifname string) *NIC {
+	for _, n := range e.NICs {
+		if n.Interface == ifname {
+			return n
+		}
+	}
+	return nil
+}
+
+// Attached returns the endpoints with a NIC on network, in state order.
+func (s *State) Attached(network string) []*Endpoint {
+	var out []*Endpoint
+	for _, e := range s.Endpoints {
+		if e.NIC(network) != nil {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Primary returns e's first NIC with an address on a known network, and
+// that network: where its default route and published ports go.
+func (s *State) Primary(e *Endpoint) (*NIC, *Network) {
+	for _, nic := range e.NICs {
+		if !nic.IP.IsValid() {
+			continue
+		}
+		if n := s.Network(nic.Network); n != nil {
+			return nic, n
+		}
+	}
+	return nil, nil
+}
+
+// Clone returns a deep copy of s. The daemon changes a clone and adopts it
+// only once it is saved.
+func (s *State) Clone() *State {
+	c := *s
+	c.Networks = cloneNil(s.Networks, make([]*Network, len(s.Networks)))
+	for i, n := range s.Networks {
+		nn := *n
+		c.Networks[i] = &nn
+	}
+	c.Endpoints = cloneNil(s.Endpoints, make([]*Endpoint, len(s.Endpoints)))
+	for i, e := range s.Endpoints {
+		c.Endpoints[i] = e.Clone()
+	}
+	c.Ports = cloneNil(s.Ports, make([]*SysPort, len(s.Ports)))
+	for i, p := range s.Ports {
+		pp := *p
+		c.Ports[i] = &pp
+	}
+	if s.Uplink != nil {
+		u := *s.Uplink
+		c.Uplink = &u
+	}
+	return &c
+}
+
+// Clone returns a deep copy of e.
+func (e *Endpoint) Clone() *Endpoint {
+	c := *e
+	c.Cmd = slices.Clone(e.Cmd)
+	c.Env = slices.Clone(e.Env)
+	c.Publish = slices.Clone(e.Publish)
+	c.NICs = cloneNil(e.NICs, make([]*NIC, len(e.NICs)))
+	for i, n := range e.NICs {
+		nn := *n
+		nn.Aliases = slices.Clone(n.Aliases)
+		c.NICs[i] = &nn
+	}
+	return &c
+}
+
+// cloneNil returns made, or nil when orig is nil (a nil list stays nil).
+func cloneNil[T any](orig, made []T) []T {
+	if orig == nil {
+		return nil
+	}
+	return made
+}
+
+// RemoveEndpoint deletes the endpoint named name from s.
+func (s *State) RemoveEndpoint(name string) {
+	s.Endpoints = slices.DeleteFunc(s.Endpoints, func(e *Endpoint) bool { return e.Name == name })
+}
+
+// RemoveNetwork deletes the network named name from s.
+func (s *State) RemoveNetwork(name string) {
+	s.Networks = slices.DeleteFunc(s.Networks, func(n *Network) bool { return n.Name == name })
+}
+
+// RemovePort deletes the system port on interface name from s.
+func (s *State) RemovePort(name string) {
+	s.Ports = slices.DeleteFunc(s.Ports, func(p *SysPort) bool { return p.Interface == name })
+}
+
+// GatewayMAC is the MAC of a network's gateway: locally administered,
+// derived from the network ID ("vs" in its second and third octets).
+func GatewayMAC(id router.NetworkID) header.MAC {
+	return header.MAC{0x02, 0x76, 0x73, 0x00, byte(id >> 8), byte(id)}
+}
+
+// EndpointMAC derives an endpoint NIC's MAC from its address, as Docker
+// does: a re-created endpoint gets its old MAC back, so peers' caches stay
+// right.
+func EndpointMAC(ip netip.Addr) header.MAC {
+	a := ip.As4()
+	return header.MAC{0x02, 0x42, a[0], a[1], a[2], a[3]}
+}

@@ -1,0 +1,295 @@
+package state
+
+import (
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"strings"
+
+	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/netns"
+	"github.com/vswitchd/vswitchd/router"
+	"github.com/vswitchd/vswitchd/vlan"
+)
+
+// Validate checks that s is a state the daemon can rebuild: every name is
+// valid as the namespace or interface name it becomes, addresses lie in
+// their subnets, IDs, VLANs, names and addresses are unique, and every
+// reference resolves. It is as strict as the API is with requests, so a
+// hand-edited file cannot make the daemon act on something it would have
+// refused.
+func (s *State) Validate() error {
+	if s.Prefix != "" {
+		if err := validPrefix(s.Prefix); err != nil {
+			return fmt.Errorf("netns_prefix: %w", err)
+		}
+	}
+	for name, m := range map[string]header.MAC{"host_leg_mac": s.HostMAC, "uplink_mac": s.UplinkMAC} {
+		if m.IsMulticast() {
+			return fmt.Errorf("%s %s is not a unicast address", name, m)
+		}
+	}
+	names := map[string]bool{}
+	ids := map[router.NetworkID]string{}
+	vids := map[vlan.ID]string{}
+	for i, n := range s.Networks {
+		if n == nil {
+			return fmt.Errorf("networks[%d]: null", i)
+		}
+		if err := validateNetwork(n); err != nil {
+			return fmt.Errorf("network %q: %w", n.Name, err)
+		}
+		if names[n.Name] {
+			return fmt.Errorf("network %q: listed twice", n.Name)
+		}
+		names[n.Name] = true
+		if o, ok := ids[n.ID]; ok {
+			return fmt.Errorf("network %q: id %d is network %q's too", n.Name, n.ID, o)
+		}
+		ids[n.ID] = n.Name
+		if o, ok := vids[n.VLAN]; ok {
+			return fmt.Errorf("network %q: vlan %d is network %q's too", n.Name, n.VLAN, o)
+		}
+		vids[n.VLAN] = n.Name
+		for _, o := range s.Networks[:i] {
+			if o.Subnet.Overlaps(n.Subnet) {
+				return fmt.Errorf("network %q: subnet %s overlaps network %q (%s)", n.Name, n.Subnet, o.Name, o.Subnet)
+			}
+		}
+	}
+	eps := map[string]bool{}
+	used := map[netip.Addr]string{}
+	macs := map[header.MAC]string{}
+	for _, n := range s.Networks {
+		macs[n.MAC] = "network " + n.Name + "'s gateway"
+	}
+	for i, e := range s.Endpoints {
+		if e == nil {
+			return fmt.Errorf("endpoints[%d]: null", i)
+		}
+		if err := s.validateEndpoint(e, used); err != nil {
+			return fmt.Errorf("endpoint %q: %w", e.Name, err)
+		}
+		if eps[e.Name] {
+			return fmt.Errorf("endpoint %q: listed twice", e.Name)
+		}
+		eps[e.Name] = true
+		for _, nic := range e.NICs {
+			if o, ok := macs[nic.MAC]; ok {
+				return fmt.Errorf("endpoint %q: %s: mac %s is %s too", e.Name, nic.Interface, nic.MAC, o)
+			}
+			macs[nic.MAC] = "endpoint " + e.Name + "'s " + nic.Interface
+		}
+	}
+	for i, e := range s.Endpoints {
+		if err := s.checkPublish(e.Name, e.Publish); err != nil {
+			return fmt.Errorf("endpoint %q: %w", e.Name, err)
+		}
+		_ = i
+	}
+	ports := map[string]bool{}
+	for i, p := range s.Ports {
+		if p == nil {
+			return fmt.Errorf("ports[%d]: null", i)
+		}
+		if err := netns.ValidateIfName(p.Interface); err != nil {
+			return fmt.Errorf("port %q: %w", p.Interface, err)
+		}
+		if ports[p.Interface] {
+			return fmt.Errorf("port %q: listed twice", p.Interface)
+		}
+		ports[p.Interface] = true
+		if _, err := p.Policy(); err != nil {
+			return fmt.Errorf("port %q: %w", p.Interface, err)
+		}
+	}
+	if u := s.Uplink; u != nil {
+		if err := s.validateUplink(u); err != nil {
+			return fmt.Errorf("uplink: %w", err)
+		}
+		if ports[u.Interface] {
+			return fmt.Errorf("uplink: interface %q is also a system port", u.Interface)
+		}
+	}
+	return nil
+}
+
+// validPrefix checks a namespace name prefix: a valid name start.
+func validPrefix(p string) error {
+	return netns.ValidateName(p + "x")
+}
+
+func validateNetwork(n *Network) error {
+	if err := netns.ValidateName(n.Name); err != nil {
+		return err
+	}
+	if n.ID == 0 || n.ID > router.MaxNetworkID {
+		return fmt.Errorf("id %d out of range 1-%d", n.ID, router.MaxNetworkID)
+	}
+	if !n.VLAN.Valid() {
+		return fmt.Errorf("vlan %d out of range 1-%d", n.VLAN, vlan.MaxID)
+	}
+	if err := validSubnet(n.Subnet); err != nil {
+		return err
+	}
+	if !n.Gateway.Is4() || !n.Subnet.Contains(n.Gateway) || n.Gateway == n.Subnet.Addr() || n.Gateway == lastAddr(n.Subnet) {
+		return fmt.Errorf("gateway %s is not a host address of %s", n.Gateway, n.Subnet)
+	}
+	if n.MAC != GatewayMAC(n.ID) {
+		return fmt.Errorf("gateway mac %s, want %s (derived from id %d)", n.MAC, GatewayMAC(n.ID), n.ID)
+	}
+	return nil
+}
+
+// validSubnet checks a network subnet as the API does.
+func validSubnet(p netip.Prefix) error {
+	switch {
+	case !p.IsValid() || !p.Addr().Is4():
+		return fmt.Errorf("subnet %s: not an IPv4 prefix", p)
+	case p.Masked() != p:
+		return fmt.Errorf("subnet %s: host bits set", p)
+	case p.Bits() > 30:
+		return fmt.Errorf("subnet %s: too small (at most /30)", p)
+	}
+	return nil
+}
+
+// lastAddr returns the broadcast address of an IPv4 prefix.
+func lastAddr(p netip.Prefix) netip.Addr {
+	a := p.Masked().Addr().As4()
+	host := uint32(1)<<(32-p.Bits()) - 1
+	v := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3]) | host
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+// RunDirs are the directories an attached endpoint's namespace may live in:
+// where ip netns, container runtimes and CNI put them.
+var RunDirs = []string{"/run/netns", "/var/run/netns", "/run/user", "/proc", "/run/containers", "/var/run/docker/netns"}
+
+// ValidNetnsPath checks the path of a namespace vswitchd attaches to: an
+// absolute, clean path under one of RunDirs.
+func ValidNetnsPath(p string) error {
+	if !filepath.IsAbs(p) || filepath.Clean(p) != p {
+		return fmt.Errorf("netns path %q: not an absolute, clean path", p)
+	}
+	for _, d := range RunDirs {
+		if strings.HasPrefix(p, d+"/") {
+			return nil
+		}
+	}
+	return fmt.Errorf("netns path %q: not under %s", p, strings.Join(RunDirs, ", "))
+}
+
+func (s *State) validateEndpoint(e *Endpoint, used map[netip.Addr]string) error {
+	if err := netns.ValidateName(e.Name); err != nil {
+		return err
+	}
+	if e.Owned() {
+		if err := netns.ValidateName(s.Prefix + e.Name); err != nil {
+			return fmt.Errorf("namespace name: %w", err)
+		}
+		if e.Netns != s.Prefix+e.Name {
+			return fmt.Errorf("netns %q, want %q (prefix %q and the endpoint's name)", e.Netns, s.Prefix+e.Name, s.Prefix)
+		}
+	} else if err := ValidNetnsPath(e.NetnsPath); err != nil {
+		return err
+	}
+	switch e.Phase {
+	case "", Creating, Removing:
+	default:
+		return fmt.Errorf("phase %q: want %q, %q or none", e.Phase, Creating, Removing)
+	}
+	for _, p := range e.Publish {
+		if p.HostPort == 0 || p.ContPort == 0 || p.HostEnd < p.HostPort || p.HostEnd-p.HostPort != p.ContEnd-p.ContPort {
+			return fmt.Errorf("published port %s: inconsistent", p)
+		}
+	}
+	ifs := map[string]bool{}
+	nets := map[string]bool{}
+	for i, nic := range e.NICs {
+		if nic == nil {
+			return fmt.Errorf("nics[%d]: null", i)
+		}
+		if err := netns.ValidateIfName(nic.Interface); err != nil {
+			return err
+		}
+		if ifs[nic.Interface] {
+			return fmt.Errorf("interface %s listed twice", nic.Interface)
+		}
+		ifs[nic.Interface] = true
+		if nic.MAC.IsMulticast() || nic.MAC.IsZero() {
+			return fmt.Errorf("%s: mac %s is not a unicast address", nic.Interface, nic.MAC)
+		}
+		for _, a := range nic.Aliases {
+			if err := ValidateAlias(a); err != nil {
+				return fmt.Errorf("%s: %w", nic.Interface, err)
+			}
+		}
+		if !nic.Trunk && (!nic.VLANs.IsEmpty() || nic.Native != 0) {
+			return fmt.Errorf("%s: --vlans and --native need --trunk", nic.Interface)
+		}
+		if nic.Network == "" {
+			if !nic.Trunk || nic.IP.IsValid() {
+				return fmt.Errorf("%s: no network (only a trunk NIC may have none, and then no address)", nic.Interface)
+			}
+		} else {
+			n := s.Network(nic.Network)
+			if n == nil {
+				return fmt.Errorf("%s: network %q not found", nic.Interface, nic.Network)
+			}
+			if nets[n.Name] {
+				return fmt.Errorf("two NICs on network %q", n.Name)
+			}
+			nets[n.Name] = true
+			if nic.IP.IsValid() {
+				if !n.Subnet.Contains(nic.IP) || nic.IP == n.Gateway || nic.IP == n.Subnet.Addr() || nic.IP == lastAddr(n.Subnet) {
+					return fmt.Errorf("%s: address %s is not a free host address of %s", nic.Interface, nic.IP, n.Subnet)
+				}
+				if o, ok := used[nic.IP]; ok {
+					return fmt.Errorf("%s: address %s is endpoint %q's too", nic.Interface, nic.IP, o)
+				}
+				used[nic.IP] = e.Name
+			} else if !nic.Trunk {
+				return fmt.Errorf("%s: no address on network %q", nic.Interface, n.Name)
+			}
+			if nic.Trunk && nic.Native != n.VLAN {
+				return fmt.Errorf("%s: native vlan %d is not network %q's vlan %d", nic.Interface, nic.Native, n.Name, n.VLAN)
+			}
+		}
+		if _, err := nic.Policy(0); err != nil {
+			return fmt.Errorf("%s: %w", nic.Interface, err)
+		}
+	}
+	return nil
+}
+
+func (s *State) validateUplink(u *Uplink) error {
+	if err := netns.ValidateIfName(u.Interface); err != nil {
+		return err
+	}
+	a := u.Address
+	if !a.IsValid() || !a.Addr().Is4() || a.Bits() > 30 {
+		return fmt.Errorf("address %s: want an IPv4 prefix of /30 or wider", a)
+	}
+	if a.Addr() == a.Masked().Addr() || a.Addr() == lastAddr(a) {
+		return fmt.Errorf("address %s is the network or broadcast address", a)
+	}
+	if u.Gateway.IsValid() && (!u.Gateway.Is4() || !a.Contains(u.Gateway) || u.Gateway == a.Addr()) {
+		return fmt.Errorf("gateway %s is not another address of %s", u.Gateway, a.Masked())
+	}
+	for _, n := range s.Networks {
+		if n.Subnet.Overlaps(a.Masked()) {
+			return fmt.Errorf("%s overlaps network %q (%s)", a.Masked(), n.Name, n.Subnet)
+		}
+	}
+	return nil
+}
+
+// ValidateAlias checks a DNS alias: a valid name, not starting with '@'
+// (the prefix of endpoint DNS scopes).
+func ValidateAlias(a string) error {
+	if err := netns.ValidateName(a); err != nil || strings.HasPrefix(a, "@") {
+		return Errorf(ErrInvalid, "alias %q: use letters, digits, '_', '.' and '-'", a)
+	}
+	return nil
+}
