@@ -17,9 +17,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "make bench needs root: sudo make bench" >&2; exit 1; }
-for t in ip iperf3 ping iptables; do
-	command -v "$t" >/dev/null || { echo "make bench needs $t (apt-get install iproute2 iperf3 iputils-ping iptables)" >&2; exit 1; }
-done
+# Go: as the Makefile finds it ($GO, else /usr/local/go/bin/go, else PATH),
+# for this script and the go commands and tests it runs.
+if [ -z "${GO:-}" ]; then
+	if [ -x /usr/local/go/bin/go ]; then GO=/usr/local/go/bin/go; else GO=$(command -v go || true); fi
+fi
+[ -n "$GO" ] || { echo "Go not found: install Go 1.26 or newer from https://go.dev/dl/ into /usr/local/go" >&2; exit 1; }
+case "$GO" in */*) PATH="${GO%/*}:$PATH" ;; esac
+export GO PATH
+./scripts/deps.sh bench
 
 SECS=${BENCH_SECONDS:-5}
 RUNS=${BENCH_RUNS:-3}
@@ -136,6 +142,6 @@ printf '  %-28s TCP %s   UDP-64 %s   RTT %s\n' "NAT vs iptables MASQUERADE" \
 
 echo
 echo "== in-process (go test -bench): ns and allocations per operation"
-go test -run '^$' -bench 'BenchmarkDecode|BenchmarkForward$|BenchmarkForward/|BenchmarkInputMasqueradedTCP|BenchmarkEstablished$|BenchmarkEstablished/|BenchmarkPush|BenchmarkPop' \
+"$GO" test -run '^$' -bench 'BenchmarkDecode|BenchmarkForward$|BenchmarkForward/|BenchmarkInputMasqueradedTCP|BenchmarkEstablished$|BenchmarkEstablished/|BenchmarkPush|BenchmarkPop' \
 	-benchtime 1s ./header/ ./bridge/ ./datapath/ ./router/ ./nat/ ./vlan/ 2>/dev/null |
 	awk '/^Benchmark/ {printf "  %-52s %12s %s", $1, $3, $4; for (i=5;i<=NF;i++) printf " %s", $i; print ""} /^ok|^FAIL/ {print "  " $0}'

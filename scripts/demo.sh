@@ -13,9 +13,7 @@ if [ "$(id -u)" != 0 ]; then
 	echo "make demo needs root: sudo make demo" >&2
 	exit 1
 fi
-for tool in ip nc ping; do
-	command -v "$tool" >/dev/null || { echo "make demo needs $tool (apt-get install iproute2 netcat-openbsd iputils-ping)" >&2; exit 1; }
-done
+./scripts/deps.sh demo
 
 LAB="vswdemo-$$"
 DIR="$(mktemp -d /tmp/vswitchd-demo.XXXXXX)"

@@ -1,11 +1,15 @@
 // Command vswitchd is the userspace virtual switch daemon: it runs in the
-// foreground in the network namespace it was started in, serves the
-// vswitchctl API on a Unix socket, and on SIGTERM or SIGINT removes
-// everything it created (unless --keep).
+// network namespace it was started in, serves the vswitchctl API on a Unix
+// socket, and on SIGTERM or SIGINT removes everything it created (unless
+// --keep). It holds a lock on its state directory for its whole life, so
+// one daemon at a time uses a directory.
 //
-//	vswitchd [flags]                 run the switch
-//	vswitchd --lab NAME [flags]      run it inside a new private namespace NAME, removed on exit
-//	vswitchd cleanup [--state-dir]   remove what a crashed vswitchd left behind
+//	vswitchd [flags]                      run the switch in the foreground
+//	vswitchd --detach [flags]             run it in the background; return once the API answers
+//	vswitchd --lab NAME [flags]           run it inside a new private namespace NAME, removed on exit
+//	vswitchd stop --pid-file PATH         stop the vswitchd whose PID is in PATH and wait for it
+//	vswitchd cleanup [--state-dir DIR]    remove what a crashed vswitchd left behind
+//	vswitchd --version                    print the version and commit
 package main
 
 import (
@@ -13,11 +17,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log"
+	"io"
 	"log/slog"
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -26,68 +33,158 @@ import (
 	"github.com/vswitchd/vswitchd/control"
 	"github.com/vswitchd/vswitchd/control/server"
 	"github.com/vswitchd/vswitchd/daemon"
+	"github.com/vswitchd/vswitchd/internal/statedir"
+	"github.com/vswitchd/vswitchd/internal/version"
 	"github.com/vswitchd/vswitchd/nat"
 	"github.com/vswitchd/vswitchd/netns"
 	"github.com/vswitchd/vswitchd/state"
 )
 
+// Environment variables a parent vswitchd sets for the one it starts.
+const (
+	// labEnv names the lab namespace the daemon runs in (--lab).
+	labEnv = "VSWITCHD_LAB"
+	// lockFDEnv is the descriptor of the state directory lock the --lab
+	// parent took and passed down (see statedir.Inherit).
+	lockFDEnv = "VSWITCHD_LOCK_FD"
+)
+
+func init() {
+	// The main goroutine keeps the main thread, the thread group leader,
+	// for the whole run, so no goroutine that switches network namespaces
+	// (netns.Do, startInNetns) ever runs on it: /proc/PID/ns/net, which
+	// netns.Pids and `ip netns pids` read, is the leader's, and a --lab
+	// process whose leader sat in the lab would count (and kill) itself as
+	// a process left in the lab.
+	runtime.LockOSThread()
+}
+
 func main() {
-	if len(os.Args) > 1 {
-		switch os.Args[1] {
+	os.Exit(vswitchd(os.Args[1:]))
+}
+
+// vswitchd runs the command line args and returns the exit status: 0, 1
+// when the daemon or a command fails, 2 for a usage error.
+func vswitchd(args []string) int {
+	if len(args) > 0 {
+		switch args[0] {
 		case "nsexec":
-			os.Exit(nsexec(os.Args[2:]))
+			return nsexec(args[1:])
 		case "cleanup":
-			if err := cleanup(os.Args[2:]); err != nil {
-				fmt.Fprintf(os.Stderr, "vswitchd cleanup: %v\n", err)
-				os.Exit(1)
-			}
-			return
+			return subcommand("cleanup", cleanup, args[1:])
+		case "stop":
+			return subcommand("stop", stop, args[1:])
 		}
 	}
-	cfg, opts, err := parseFlags(os.Args[1:])
+	cfg, o, err := parseFlags(args)
 	if errors.Is(err, flag.ErrHelp) {
-		return
+		return 0
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vswitchd: %v\n", err)
-		os.Exit(2)
+		return 2
 	}
-	if opts.lab != "" {
-		os.Exit(runLab(opts.lab, os.Args[1:]))
+	switch {
+	case o.version:
+		fmt.Printf("vswitchd %s\n", version.String())
+		return 0
+	case o.detach:
+		return detach(cfg, o)
+	case o.lab != "":
+		return runLab(cfg, o)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, cfg, opts); err != nil {
-		log.Fatalf("vswitchd: %v", err)
+	return runDaemon(cfg, o)
+}
+
+// subcommand runs `vswitchd NAME ARGS`: a usage error exits 2, any other
+// error 1, each as one line on stderr.
+func subcommand(name string, f func([]string) error, args []string) int {
+	err := f(args)
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, new(usageError)):
+		fmt.Fprintf(os.Stderr, "vswitchd %s: %v (see vswitchd %s --help)\n", name, err, name)
+		return 2
 	}
+	fmt.Fprintf(os.Stderr, "vswitchd %s: %v\n", name, err)
+	return 1
+}
+
+// usageError is a command-line mistake.
+type usageError struct{ error }
+
+// parseSub parses a subcommand's flags, printing --help on stdout and
+// returning flag errors as usageError.
+func parseSub(fs *flag.FlagSet, usage string, args []string) error {
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(os.Stdout, "Usage: %s\n\nFlags:\n", usage)
+		fs.SetOutput(os.Stdout)
+		fs.PrintDefaults()
+		return err
+	}
+	if err != nil {
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	return nil
 }
 
 // options are the flags that are not daemon configuration.
 type options struct {
-	socket string
-	lab    string
+	socket  string
+	lab     string
+	pidFile string
+	detach  bool
+	version bool
+	// logLevel is the --log-level as given, for the start-up line.
+	logLevel string
+	// set holds every flag given on the command line (name → value), to
+	// start another vswitchd with the same configuration.
+	set map[string]string
 }
+
+// argsWithout returns the command-line flags as --name=value, leaving out
+// the named ones: what a parent vswitchd passes to the one it starts.
+func (o options) argsWithout(skip ...string) []string {
+	var args []string
+	for name, v := range o.set {
+		if !slices.Contains(skip, name) {
+			args = append(args, "--"+name+"="+v)
+		}
+	}
+	// Sorted, so a command line reads the same every time.
+	slices.Sort(args)
+	return args
+}
+
+const usageText = `Usage: vswitchd [flags]
+       vswitchd --detach [--pid-file PATH] [flags]
+       vswitchd --lab NAME [flags]
+       vswitchd stop --pid-file PATH [--timeout D]
+       vswitchd cleanup [--state-dir DIR]
+       vswitchd --version
+
+vswitchd is a userspace virtual switch: Docker-style networks and endpoints with every
+frame forwarded by Go code. It runs in the network namespace it was started in (with
+--lab, in a private namespace it creates and deletes) and is driven by vswitchctl over
+--socket. One vswitchd at a time uses a --state-dir.
+
+Flags:
+`
 
 func parseFlags(args []string) (daemon.Config, options, error) {
 	var cfg daemon.Config
-	var o options
+	o := options{set: map[string]string{}}
 	fs := flag.NewFlagSet("vswitchd", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), `Usage: vswitchd [flags]
-       vswitchd --lab NAME [flags]
-       vswitchd cleanup [--state-dir DIR]
-
-vswitchd is a userspace virtual switch: Docker-style networks and endpoints with every
-frame forwarded by Go code. It runs in the foreground in the network namespace it was
-started in and is driven by vswitchctl over --socket.
-
-Flags:
-`)
-		fs.PrintDefaults()
-	}
-	var upstreams, uplink, uplinkAddr, uplinkGW, hostCIDR, logLevel string
+	var upstreams, uplink, uplinkAddr, uplinkGW, hostCIDR string
 	fs.StringVar(&o.socket, "socket", control.DefaultSocket, "API socket path (mode 0600)")
-	fs.StringVar(&cfg.StateDir, "state-dir", daemon.DefaultStateDir, "where the desired state and logs are kept")
+	fs.StringVar(&cfg.StateDir, "state-dir", daemon.DefaultStateDir, "where the desired state, the lock and logs are kept (created 0700)")
 	fs.BoolVar(&cfg.Keep, "keep", false, "on exit, leave endpoints (namespaces, TAPs, processes) and state for the next start to re-adopt")
 	fs.StringVar(&upstreams, "dns-upstream", "", "upstream DNS resolvers ADDR[:PORT][,ADDR…] (default: from /etc/resolv.conf)")
 	fs.StringVar(&uplink, "uplink", "", "interface to attach as the router's outside")
@@ -102,15 +199,26 @@ Flags:
 	fs.IntVar(&cfg.NAT.MaxEntries, "conntrack-max", nat.DefaultMaxEntries, "conntrack table size (entries)")
 	fs.BoolVar(&cfg.NoARPSuppression, "no-arp-suppression", false, "flood ARP requests for endpoint addresses instead of answering them")
 	fs.StringVar(&o.lab, "lab", "", "create network namespace `NAME`, run inside it, and delete it on exit")
-	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.BoolVar(&o.detach, "detach", false, "run in the background (output to STATE-DIR/"+detachLog+"); return once the API answers")
+	fs.StringVar(&o.pidFile, "pid-file", "", "write the PID to `PATH` (removed at exit); `vswitchd stop --pid-file PATH` stops it")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
-		return cfg, o, err
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(os.Stdout, usageText)
+			fs.SetOutput(os.Stdout)
+			fs.PrintDefaults()
+		}
+		return cfg, o, fmt.Errorf("%w (see vswitchd --help)", err)
 	}
 	if fs.NArg() > 0 {
-		return cfg, o, fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
+		return cfg, o, fmt.Errorf("unexpected argument %q (see vswitchd --help)", fs.Arg(0))
 	}
+	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = f.Value.String() })
 	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
+	if err := lvl.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return cfg, o, fmt.Errorf("--log-level: %w", err)
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
@@ -149,6 +257,9 @@ Flags:
 			return cfg, o, fmt.Errorf("--lab: %w", err)
 		}
 	}
+	if cfg.StateDir == "" {
+		return cfg, o, errors.New("--state-dir: empty")
+	}
 	return cfg, o, nil
 }
 
@@ -163,11 +274,101 @@ func parseUpstream(s string) (netip.AddrPort, error) {
 	return netip.AddrPortFrom(a, 53), nil
 }
 
+// errNotRoot is why vswitchd refuses to start without root.
+var errNotRoot = errors.New("needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN) to create namespaces and TAPs")
+
+// runDaemon runs the switch in this process until SIGTERM or SIGINT: it
+// takes the state directory's lock (or adopts the one a --lab parent
+// passed down), writes the PID file, logs the configuration, and logs a
+// last line when it stops.
+func runDaemon(cfg daemon.Config, o options) int {
+	if os.Geteuid() != 0 {
+		fmt.Fprintf(os.Stderr, "vswitchd: %v\n", errNotRoot)
+		return 1
+	}
+	lab := os.Getenv(labEnv)
+	lock, err := daemonLock(cfg.StateDir)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "vswitchd: %v\n", err)
+		return 1
+	}
+	defer lock.Release()
+	if o.pidFile != "" {
+		if err := writePIDFile(o.pidFile); err != nil {
+			fmt.Fprintf(os.Stderr, "vswitchd: %v\n", err)
+			return 1
+		}
+		defer removePIDFile(o.pidFile)
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	logStart(cfg, o, lab)
+	start := time.Now()
+	err = run(ctx, cfg, o)
+	reason := "API server stopped"
+	switch {
+	case err != nil:
+		reason = "error: " + err.Error()
+	case ctx.Err() != nil:
+		reason = context.Cause(ctx).Error()
+	}
+	cfg.Logger.Info("vswitchd stopped", "reason", reason, "uptime", time.Since(start).Round(time.Millisecond).String())
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "vswitchd: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// daemonLock takes the state directory's lock, or adopts the one the
+// --lab parent holds and passed down.
+func daemonLock(dir string) (*statedir.Lock, error) {
+	s := os.Getenv(lockFDEnv)
+	if s == "" {
+		return statedir.Acquire(dir)
+	}
+	// Neither this process's children nor anything it starts should see it.
+	os.Unsetenv(lockFDEnv)
+	os.Unsetenv(labEnv)
+	fd, err := strconv.Atoi(s)
+	if err != nil || fd < 3 {
+		return nil, fmt.Errorf("%s=%q: not a descriptor", lockFDEnv, s)
+	}
+	return statedir.Inherit(dir, uintptr(fd))
+}
+
+// logStart logs the one line that says what this daemon is and how it is
+// configured, with the defaults filled in.
+func logStart(cfg daemon.Config, o options, lab string) {
+	upstreams := "from /etc/resolv.conf"
+	if len(cfg.DNSUpstreams) > 0 {
+		s := make([]string, len(cfg.DNSUpstreams))
+		for i, a := range cfg.DNSUpstreams {
+			s[i] = a.String()
+		}
+		upstreams = strings.Join(s, ",")
+	}
+	uplink := "none"
+	if u := cfg.Uplink; u != nil {
+		uplink = u.Interface + " " + u.Address.String()
+		if u.Gateway.IsValid() {
+			uplink += " via " + u.Gateway.String()
+		}
+	}
+	if lab == "" {
+		lab = "none"
+	}
+	cfg.Logger.Info("vswitchd starting",
+		"version", version.Version, "commit", version.Commit, "go", runtime.Version(), "pid", os.Getpid(),
+		"socket", o.socket, "state_dir", cfg.StateDir, "lab", lab, "netns_prefix", cfg.NetnsPrefix,
+		"host_if", cfg.HostIf, "host_cidr", cfg.HostCIDR.String(), "uplink", uplink, "dns_upstreams", upstreams,
+		"fdb_capacity", cfg.FDB.Capacity, "fdb_port_limit", cfg.FDB.PortLimit, "fdb_aging", cfg.FDB.AgingTime.String(),
+		"conntrack_max", cfg.NAT.MaxEntries, "keep", cfg.Keep, "arp_suppression", !cfg.NoARPSuppression,
+		"log_level", o.logLevel)
+}
+
 // run starts the daemon and the API server and waits for ctx.
 func run(ctx context.Context, cfg daemon.Config, o options) error {
-	if os.Geteuid() != 0 {
-		return errors.New("needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN) to create namespaces and TAPs")
-	}
 	d, err := daemon.New(cfg)
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 // Package testutil holds helpers shared by vswitchd's tests: Privileged,
-// the entry point of every privileged test, which skips it without root or
-// fails it under VSWITCHD_PRIVILEGED=1, and RequireTools.
+// the entry point of every privileged test, which skips it without root
+// (or under -short) or fails it under VSWITCHD_PRIVILEGED=1, and
+// RequireTools.
 package testutil
 
 import (
@@ -16,11 +17,19 @@ import (
 // by quietly not running.
 const PrivilegedEnv = "VSWITCHD_PRIVILEGED"
 
+// ShortSkip is the reason privileged tests give for skipping under
+// `go test -short` (make test-unit), whatever VSWITCHD_PRIVILEGED says.
+const ShortSkip = "skipping privileged test under -short"
+
 // Privileged skips t unless it runs as root with the kernel features the
 // privileged tests need (network namespaces and /dev/net/tun). When
-// VSWITCHD_PRIVILEGED=1 it fails instead of skipping.
+// VSWITCHD_PRIVILEGED=1 it fails instead of skipping. Under -short it
+// always skips: make test-unit runs no privileged test, even as root.
 func Privileged(t testing.TB) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip(ShortSkip)
+	}
 	if reason := missing(); reason != "" {
 		if os.Getenv(PrivilegedEnv) == "1" {
 			t.Fatalf("privileged test cannot run (%s) but %s=1", reason, PrivilegedEnv)
@@ -30,9 +39,14 @@ func Privileged(t testing.TB) {
 }
 
 // RequireTools fails or skips t (as Privileged does) unless every named
-// program is on PATH.
+// program is on PATH. Only privileged tests use it, so under -short it
+// skips, as Privileged does. scripts/deps.sh installs every tool a test
+// names here (a test in package test checks that it knows them all).
 func RequireTools(t testing.TB, tools ...string) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip(ShortSkip)
+	}
 	var absent []string
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"slices"
+	"testing"
+)
+
+// TestArgsWithout: the flags a parent vswitchd passes to the one it starts
+// (--detach, --lab) configure it exactly as the original command line did,
+// without the flags left out.
+func TestArgsWithout(t *testing.T) {
+	args := []string{
+		"--lab", "vswlab", "--detach", "--pid-file=/tmp/x.pid", "--socket", "/tmp/s.sock",
+		"--state-dir", "/tmp/state dir", "--keep", "--dns-upstream", "127.0.0.1:53,10.0.0.1",
+		"--uplink", "up0", "--uplink-address", "203.0.113.2/24", "--uplink-gateway", "203.0.113.1",
+		"--fdb-aging", "90s", "--fdb-capacity", "4096", "--conntrack-max", "1000", "--log-level", "warn",
+		"--netns-prefix", "t-", "--host-cidr", "169.254.10.0/29", "--no-arp-suppression",
+	}
+	cfg, o, err := parseFlags(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := o.argsWithout("lab", "pid-file", "detach")
+	for _, a := range child {
+		for _, skip := range []string{"--lab=", "--pid-file=", "--detach="} {
+			if len(a) >= len(skip) && a[:len(skip)] == skip {
+				t.Errorf("argsWithout kept %q", a)
+			}
+		}
+	}
+	cfg2, o2, err := parseFlags(child)
+	if err != nil {
+		t.Fatalf("parseFlags(%q): %v", child, err)
+	}
+	cfg.Logger, cfg2.Logger = nil, nil
+	if got, want := o2.socket, o.socket; got != want {
+		t.Errorf("socket = %q, want %q", got, want)
+	}
+	if o2.lab != "" || o2.detach || o2.pidFile != "" || o2.logLevel != "warn" {
+		t.Errorf("child options = %+v", o2)
+	}
+	if cfg2.StateDir != cfg.StateDir || cfg2.Keep != cfg.Keep || cfg2.NetnsPrefix != cfg.NetnsPrefix ||
+		cfg2.HostCIDR != cfg.HostCIDR || cfg2.FDB != cfg.FDB || cfg2.NAT.MaxEntries != cfg.NAT.MaxEntries ||
+		cfg2.NoARPSuppression != cfg.NoARPSuppression || !slices.Equal(cfg2.DNSUpstreams, cfg.DNSUpstreams) ||
+		*cfg2.Uplink != *cfg.Uplink {
+		t.Errorf("child config differs:\n got %+v\nwant %+v", cfg2, cfg)
+	}
+	if !slices.IsSorted(child) {
+		t.Errorf("argsWithout = %q, want it sorted", child)
+	}
+}
