@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/internal/testframe"
 	"github.com/vswitchd/vswitchd/internal/testutil"
 	"github.com/vswitchd/vswitchd/port"
 	"golang.org/x/sys/unix"
@@ -32,9 +33,9 @@ func TestPrivilegedZeroAllocs(t *testing.T) {
 			bufs, sizes := newBufs(p.BatchSize())
 			out := make([][]byte, len(bufs))
 
-			gf, l4 := tcpFrame(t, src, dst, nil, 8000)
-			gvh := partial(gf, l4, 1000)
-			gso := [][]byte{append(append(make([]byte, 0, header.VirtioNetLen+len(gf)), gvh...), gf...)}
+			full, _ := tcpFrame(t, src, dst, nil, 8000)
+			gf, gvh := testframe.Partial(t, full, 1000)
+			gso := [][]byte{append(append(make([]byte, 0, header.VirtioNetLen+len(gf)), gvh.Bytes()...), gf...)}
 
 			allocs := testing.AllocsPerRun(100, func() {
 				for _, f := range in {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/internal/testframe"
 	"github.com/vswitchd/vswitchd/netns"
 	"github.com/vswitchd/vswitchd/port"
 	"golang.org/x/sys/unix"
@@ -222,14 +223,19 @@ func (s *rawSocket) recv() (vh, frame []byte, ok bool) {
 }
 
 // ether builds a frame dst, src, then each tag (TPID, TCI pairs), then
-// etherType and payload.
+// etherType and payload, not padded.
 func ether(dst, src net.HardwareAddr, tags []uint16, etherType uint16, payload []byte) []byte {
-	f := append(append([]byte(nil), dst...), src...)
-	for _, v := range tags {
-		f = binary.BigEndian.AppendUint16(f, v)
+	return append(l2(dst, src, tags, etherType).Header(), payload...)
+}
+
+// l2 returns the Ethernet header from src to dst with tags, (TPID, TCI)
+// pairs, and etherType.
+func l2(dst, src net.HardwareAddr, tags []uint16, etherType uint16) testframe.Eth {
+	e := testframe.Eth{Src: [6]byte(src), Dst: [6]byte(dst), Type: etherType}
+	for i := 0; i+1 < len(tags); i += 2 {
+		e.Tags = append(e.Tags, testframe.Tag{TPID: tags[i], TCI: tags[i+1]})
 	}
-	f = binary.BigEndian.AppendUint16(f, etherType)
-	return append(f, payload...)
+	return e
 }
 
 // etherTest is the IEEE 802 local experimental EtherType, used for test

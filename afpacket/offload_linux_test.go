@@ -1,14 +1,13 @@
 package afpacket
 
 import (
-	"encoding/binary"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
 	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/internal/testframe"
 	"github.com/vswitchd/vswitchd/internal/testutil"
 	"github.com/vswitchd/vswitchd/offload"
 	"github.com/vswitchd/vswitchd/port"
@@ -19,48 +18,11 @@ import (
 // it with the offset of its TCP header.
 func tcpFrame(t testing.TB, dst, src net.HardwareAddr, tags []uint16, n int) ([]byte, int) {
 	t.Helper()
-	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, Flags: layers.IPv4DontFragment,
-		SrcIP: net.IPv4(10, 9, 0, 1), DstIP: net.IPv4(10, 9, 0, 2), Id: 1000}
-	tcp := &layers.TCP{SrcPort: 40000, DstPort: 5201, Seq: 1 << 30, Ack: 7, ACK: true, PSH: true, Window: 512}
-	tcp.SetNetworkLayerForChecksum(ip)
-	ls := []gopacket.SerializableLayer{&layers.Ethernet{DstMAC: dst, SrcMAC: src, EthernetType: layers.EthernetTypeIPv4}}
-	l4 := header.EthernetLen + 20
-	if len(tags) > 0 {
-		eth := ls[0].(*layers.Ethernet)
-		eth.EthernetType = layers.EthernetType(tags[0])
-		for i := 0; i < len(tags); i += 2 {
-			next := layers.EthernetTypeIPv4
-			if i+2 < len(tags) {
-				next = layers.EthernetType(tags[i+2])
-			}
-			ls = append(ls, &layers.Dot1Q{Priority: uint8(tags[i+1] >> 13), VLANIdentifier: tags[i+1] & 0xfff, Type: next})
-			l4 += header.VLANTagLen
-		}
-	}
-	ls = append(ls, ip, tcp, gopacket.Payload(testPayload(n, 3)))
-	sb := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(sb, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
-		t.Fatal(err)
-	}
-	return sb.Bytes(), l4
-}
-
-// partial turns a TCP frame's checksum into the pseudo-header sum a
-// CHECKSUM_PARTIAL frame carries and returns the virtio header that says so.
-func partial(frame []byte, l4 int, gsoSize int) []byte {
-	var p header.Parsed
-	p.Decode(frame)
-	sum := header.IPv4(frame[p.L3Off:]).PseudoHeaderChecksum(uint16(p.L3End - l4))
-	binary.BigEndian.PutUint16(frame[l4+header.TCPChecksumOffset:], sum)
-	f := header.VirtioNetFields{Flags: header.VirtioNetFlagNeedsCsum, CsumStart: uint16(l4), CsumOffset: header.TCPChecksumOffset}
-	if gsoSize > 0 {
-		f.GSOType = header.VirtioNetGSOTCPv4
-		f.GSOSize = uint16(gsoSize)
-		f.HdrLen = uint16(p.PayloadOff)
-	}
-	vh := make(header.VirtioNet, header.VirtioNetLen)
-	vh.Encode(&f)
-	return vh
+	f := testframe.IPv4{Eth: l2(dst, src, tags, 0), Proto: header.ProtoTCP, ID: 1000, DF: true,
+		Src: netip.MustParseAddrPort("10.9.0.1:40000"), Dst: netip.MustParseAddrPort("10.9.0.2:5201"),
+		TCP:     testframe.TCP{Flags: header.TCPFlagACK | header.TCPFlagPSH, Seq: 1 << 30, Ack: 7, Window: 512},
+		Payload: testPayload(n, 3)}.Frame(t)
+	return f, testframe.Locate(t, f).L4
 }
 
 // checkTCP checks the IPv4 and TCP checksums of a complete frame.
@@ -113,9 +75,9 @@ func TestPrivilegedReadOffloads(t *testing.T) {
 				{"GSO untagged", nil, 20000, 1448},
 				{"GSO 802.1Q", []uint16{0x8100, header.MakeTCI(5, false, 30)}, 20000, 1448},
 			} {
-				frame, l4 := tcpFrame(t, dst, src, c.tags, c.size)
-				vh := partial(frame, l4, c.gso)
-				peer.send(vh, frame)
+				full, l4 := tcpFrame(t, dst, src, c.tags, c.size)
+				frame, vh := testframe.Partial(t, full, c.gso)
+				peer.send(vh.Bytes(), frame)
 				if n := readTimeout(t, p, bufs, sizes, 5*time.Second); n != 1 {
 					t.Fatalf("%s: Read = %d frames, want 1", c.name, n)
 				}
@@ -168,12 +130,12 @@ func TestPrivilegedWriteOffloads(t *testing.T) {
 			dst, src := l.mac("vb"), l.mac("va")
 			tags := []uint16{0x8100, header.MakeTCI(3, false, 77)}
 
-			pf, l4 := tcpFrame(t, dst, src, tags, 1200)
-			pvh := partial(pf, l4, 0)
-			gf, _ := tcpFrame(t, dst, src, tags, 10000)
-			gvh := partial(gf, l4, 1000)
+			full, l4 := tcpFrame(t, dst, src, tags, 1200)
+			pf, pvh := testframe.Partial(t, full, 0)
+			full, _ = tcpFrame(t, dst, src, tags, 10000)
+			gf, gvh := testframe.Partial(t, full, 1000)
 			var bufs [][]byte
-			for _, f := range [][2][]byte{{pvh, pf}, {gvh, gf}} {
+			for _, f := range [][2][]byte{{pvh.Bytes(), pf}, {gvh.Bytes(), gf}} {
 				bufs = append(bufs, append(append([]byte(nil), f[0]...), f[1]...))
 			}
 			if n, err := p.Write(bufs, port.WriteOffset); n != 2 || err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/vswitchd/vswitchd/arp"
 	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/internal/testframe"
 )
 
 var (
@@ -64,23 +65,8 @@ func want(dst, src header.MAC, op uint16, sha header.MAC, spa netip.Addr, tha he
 	}
 }
 
-// request builds a request from (macA, ipA) for target with gopacket.
-func request(t *testing.T, spa, target netip.Addr) []byte {
-	t.Helper()
-	buf := gopacket.NewSerializeBuffer()
-	err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true},
-		&layers.Ethernet{SrcMAC: macA[:], DstMAC: header.Broadcast[:], EthernetType: layers.EthernetTypeARP},
-		&layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4,
-			Operation: layers.ARPRequest, SourceHwAddress: macA[:], SourceProtAddress: spa.AsSlice(),
-			DstHwAddress: make([]byte, 6), DstProtAddress: target.AsSlice()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bytes.Clone(buf.Bytes())
-}
-
 func TestBuilders(t *testing.T) {
-	req := request(t, ipA, ipB)
+	req := testframe.ARPRequest(macA, ipA, ipB).Frame(t)
 	tests := []struct {
 		name  string
 		build func(b []byte) int
@@ -129,7 +115,7 @@ func TestBuilders(t *testing.T) {
 // TestReplyInPlace: the router answers a request in the request's own
 // buffer.
 func TestReplyInPlace(t *testing.T) {
-	frame := request(t, ipA, ipB)
+	frame := testframe.ARPRequest(macA, ipA, ipB).Frame(t)
 	n := arp.Reply(frame, header.ARP(frame[header.EthernetLen:]), macB, ipB)
 	if diff := cmp.Diff(want(macA, macB, layers.ARPReply, macB, ipB, macA, ipA), decode(t, frame[:n])); diff != "" {
 		t.Errorf("reply in place (-want +got):\n%s", diff)
@@ -148,7 +134,7 @@ func TestIsGratuitous(t *testing.T) {
 		{"probe", netip.IPv4Unspecified(), ipA, false},
 	}
 	for _, tt := range tests {
-		frame := request(t, tt.spa, tt.tpa)
+		frame := testframe.ARPRequest(macA, tt.spa, tt.tpa).Frame(t)
 		if got := arp.IsGratuitous(header.ARP(frame[header.EthernetLen:])); got != tt.want {
 			t.Errorf("%s: IsGratuitous(%x) = %v, want %v", tt.name, frame, got, tt.want)
 		}

@@ -4,16 +4,13 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"net"
 	"net/netip"
 	"runtime"
 	"testing"
 	"time"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
-
 	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/internal/testframe"
 	"github.com/vswitchd/vswitchd/port"
 	"github.com/vswitchd/vswitchd/router"
 	"github.com/vswitchd/vswitchd/tap/taptest"
@@ -21,30 +18,22 @@ import (
 )
 
 var (
-	macA  = net.HardwareAddr{0x02, 0, 0, 0, 0, 0x0a}
-	macB  = net.HardwareAddr{0x02, 0, 0, 0, 0, 0x0b}
-	macC  = net.HardwareAddr{0x02, 0, 0, 0, 0, 0x0c}
-	bcast = net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	macA  = header.MAC{0x02, 0, 0, 0, 0, 0x0a}
+	macB  = header.MAC{0x02, 0, 0, 0, 0, 0x0b}
+	macC  = header.MAC{0x02, 0, 0, 0, 0, 0x0c}
+	bcast = header.Broadcast
 )
 
-// udpFrame builds an untagged IPv4/UDP frame, or a tagged one if vid != 0.
-func udpFrame(t testing.TB, src, dst net.HardwareAddr, vid uint16, payload int) []byte {
+// udpFrame builds an untagged IPv4/UDP frame, or a tagged one (PCP 5) if
+// vid != 0.
+func udpFrame(t testing.TB, src, dst header.MAC, vid uint16, payload int) []byte {
 	t.Helper()
-	eth := &layers.Ethernet{SrcMAC: src, DstMAC: dst, EthernetType: layers.EthernetTypeIPv4}
-	ls := []gopacket.SerializableLayer{eth}
+	f := testframe.IPv4{Eth: testframe.Eth{Src: src, Dst: dst}, Proto: header.ProtoUDP,
+		Src: netip.MustParseAddrPort("10.0.0.1:1000"), Dst: netip.MustParseAddrPort("10.0.0.2:2000"), Payload: make([]byte, payload)}
 	if vid != 0 {
-		eth.EthernetType = layers.EthernetTypeDot1Q
-		ls = append(ls, &layers.Dot1Q{VLANIdentifier: vid, Priority: 5, Type: layers.EthernetTypeIPv4})
+		f.Eth.Tags = []testframe.Tag{testframe.CTag(5, false, vid)}
 	}
-	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: net.IPv4(10, 0, 0, 1), DstIP: net.IPv4(10, 0, 0, 2)}
-	udp := &layers.UDP{SrcPort: 1000, DstPort: 2000}
-	udp.SetNetworkLayerForChecksum(ip)
-	ls = append(ls, ip, udp, gopacket.Payload(make([]byte, payload)))
-	buf := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return f.Frame(t)
 }
 
 type testSwitch struct {
@@ -209,7 +198,7 @@ func TestTrunkTagging(t *testing.T) {
 }
 
 // withPCP sets the PCP of the first tag, for comparing with a frame whose
-// tag gopacket built.
+// tag udpFrame built.
 func withPCP(f []byte, pcp uint8) []byte {
 	c := append([]byte(nil), f...)
 	tci := binary.BigEndian.Uint16(c[14:])
@@ -219,7 +208,7 @@ func withPCP(f []byte, pcp uint8) []byte {
 
 func TestGuardDropsSpoofs(t *testing.T) {
 	s := newSwitch(t)
-	ga := &Guard{MAC: header.MAC(macA), IPs: nil}
+	ga := &Guard{MAC: macA, IPs: nil}
 	a := s.add("a", access(1), ga)
 	s.add("b", access(1), nil)
 	a.Inject(udpFrame(t, macC, bcast, 0, 0)) // wrong MAC
@@ -228,7 +217,7 @@ func TestGuardDropsSpoofs(t *testing.T) {
 	a.Inject(udpFrame(t, macA, bcast, 0, 0)) // right MAC, IP 10.0.0.1 not allowed
 	s.expectNone("b")
 	s.dp.SetPortConfig(s.ids["a"], PortConfig{Name: "a", Kind: KindMem, VLAN: access(1),
-		Guard: &Guard{MAC: header.MAC(macA), IPs: []netip.Addr{netip.MustParseAddr("10.0.0.1")}}})
+		Guard: &Guard{MAC: macA, IPs: []netip.Addr{netip.MustParseAddr("10.0.0.1")}}})
 	a.Inject(udpFrame(t, macA, bcast, 0, 0))
 	s.expect("b")
 }
@@ -266,7 +255,7 @@ func TestRemovePortAndClose(t *testing.T) {
 	if err := dp.RemovePort(id1); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := dp.FDB().Lookup(1, header.MAC(macA), dp.Now()); ok {
+	if _, ok := dp.FDB().Lookup(1, macA, dp.Now()); ok {
 		t.Error("MAC learned on a removed port still in the table")
 	}
 	if err := dp.RemovePort(id1); err == nil {
@@ -332,7 +321,7 @@ func benchWorker(tb testing.TB, macs int, egress vlan.Policy) (*worker, *nullPor
 	dst := header.MAC{0x02, 0xdd, 0, 0, 0, 1}
 	dp.fdb.AddStatic(10, dst, 2)
 	w := dp.newWorker(ps)
-	frame := udpFrame(tb, macA, net.HardwareAddr(dst[:]), 0, 64)
+	frame := udpFrame(tb, macA, dst, 0, 64)
 	for i := range w.bufs {
 		copy(w.bufs[i][port.ReadOffset:], frame)
 		src := header.MAC{0x02, 0xaa, 0, byte((i % macs) >> 16), byte((i % macs) >> 8), byte(i % macs)}

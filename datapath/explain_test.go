@@ -1,16 +1,14 @@
 package datapath
 
 import (
-	"net"
 	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
 
 	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/internal/testframe"
 	"github.com/vswitchd/vswitchd/nat"
 	"github.com/vswitchd/vswitchd/port"
 	"github.com/vswitchd/vswitchd/router"
@@ -86,40 +84,21 @@ func newExplainSwitch(t *testing.T) *explainSwitch {
 	return &explainSwitch{testSwitch: s, rt: rt}
 }
 
-func hwaddr(m header.MAC) net.HardwareAddr { return net.HardwareAddr(m[:]) }
-
 // tcpFrame builds an Ethernet/IPv4/TCP frame (tagged if vid != 0).
 func tcpFrame(t testing.TB, src, dst header.MAC, sip, dip netip.Addr, sport, dport uint16, syn, ack bool, vid uint16) []byte {
 	t.Helper()
-	eth := &layers.Ethernet{SrcMAC: hwaddr(src), DstMAC: hwaddr(dst), EthernetType: layers.EthernetTypeIPv4}
-	ls := []gopacket.SerializableLayer{eth}
+	f := testframe.IPv4{Eth: testframe.Eth{Src: src, Dst: dst}, Proto: header.ProtoTCP,
+		Src: netip.AddrPortFrom(sip, sport), Dst: netip.AddrPortFrom(dip, dport), TCP: testframe.TCP{Window: 1000}}
+	if syn {
+		f.TCP.Flags |= header.TCPFlagSYN
+	}
+	if ack {
+		f.TCP.Flags |= header.TCPFlagACK
+	}
 	if vid != 0 {
-		eth.EthernetType = layers.EthernetTypeDot1Q
-		ls = append(ls, &layers.Dot1Q{VLANIdentifier: vid, Type: layers.EthernetTypeIPv4})
+		f.Eth.Tags = []testframe.Tag{testframe.CTag(0, false, vid)}
 	}
-	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: sip.AsSlice(), DstIP: dip.AsSlice()}
-	tcp := &layers.TCP{SrcPort: layers.TCPPort(sport), DstPort: layers.TCPPort(dport), SYN: syn, ACK: ack, Window: 1000}
-	tcp.SetNetworkLayerForChecksum(ip)
-	ls = append(ls, ip, tcp)
-	buf := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-func arpRequestFrame(t testing.TB, src header.MAC, sip, tip netip.Addr) []byte {
-	t.Helper()
-	buf := gopacket.NewSerializeBuffer()
-	err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true},
-		&layers.Ethernet{SrcMAC: hwaddr(src), DstMAC: hwaddr(header.Broadcast), EthernetType: layers.EthernetTypeARP},
-		&layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4,
-			Operation: layers.ARPRequest, SourceHwAddress: hwaddr(src), SourceProtAddress: sip.AsSlice(),
-			DstHwAddress: make([]byte, 6), DstProtAddress: tip.AsSlice()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return f.Frame(t)
 }
 
 // world is everything a dry run must leave alone.
@@ -183,7 +162,9 @@ func TestExplain(t *testing.T) {
 			verdict: trace.Delivered, outputs: []string{"a2"},
 			steps: []string{"hairpin: SNAT to gateway 10.1.0.1"}},
 		{name: "ARP for the gateway is answered", in: "a1",
-			frame:   func(t testing.TB) []byte { return arpRequestFrame(t, exA1, ipA1, netip.MustParseAddr("10.1.0.1")) },
+			frame: func(t testing.TB) []byte {
+				return testframe.ARPRequest(exA1, ipA1, netip.MustParseAddr("10.1.0.1")).Frame(t)
+			},
 			verdict: trace.Delivered, outputs: []string{"a1"}, steps: []string{"answered 02:76:73:00:00:01"}},
 		{name: "time exceeded is generated", in: "a1",
 			frame: func(t testing.TB) []byte {

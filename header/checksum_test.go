@@ -6,9 +6,8 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/google/gopacket/layers"
-
 	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/internal/testframe"
 )
 
 // naiveChecksum is RFC 1071 §4.1 as written: add 16-bit big-endian words
@@ -222,23 +221,27 @@ func TestPseudoHeaderChecksum(t *testing.T) {
 		switch i % 4 {
 		case 0:
 			name = "tcp4"
-			frame = serialize(t, eth(layers.EthernetTypeIPv4), ipv4(layers.IPProtocolTCP),
-				&layers.TCP{SrcPort: layers.TCPPort(r.Uint32()), DstPort: 80, Seq: r.Uint32(), ACK: true,
-					Options: tsOptions()}, payload(n))
+			f := ip4(header.ProtoTCP, uint16(r.Uint32()), 80)
+			f.TCP = testframe.TCP{Flags: header.TCPFlagACK, Seq: r.Uint32(), Options: testframe.TSOptions()}
+			f.Payload = testframe.Payload(n)
+			frame = f.Frame(t)
 		case 1:
 			name = "udp4"
-			frame = serialize(t, eth(layers.EthernetTypeIPv4), ipv4(layers.IPProtocolUDP),
-				&layers.UDP{SrcPort: layers.UDPPort(r.Uint32()), DstPort: 53}, payload(n))
+			f := ip4(header.ProtoUDP, uint16(r.Uint32()), 53)
+			f.Payload = testframe.Payload(n)
+			frame = f.Frame(t)
 		case 2:
 			name = "tcp6"
-			frame = serialize(t, eth(layers.EthernetTypeIPv6), ipv6(layers.IPProtocolTCP),
-				&layers.TCP{SrcPort: layers.TCPPort(r.Uint32()), DstPort: 80, Seq: r.Uint32(), ACK: true},
-				payload(n))
+			f := ip6(header.ProtoTCP, uint16(r.Uint32()), 80)
+			f.TCP = testframe.TCP{Flags: header.TCPFlagACK, Seq: r.Uint32()}
+			f.Payload = testframe.Payload(n)
+			frame = f.Frame(t)
 		case 3:
 			name = "udp6 after extension headers"
-			ip := ipv6(layers.IPProtocolIPv6Destination)
-			frame = serialize(t, eth(layers.EthernetTypeIPv6), ip, ipv6DestOpts(layers.IPProtocolUDP),
-				&layers.UDP{SrcPort: layers.UDPPort(r.Uint32()), DstPort: 53}, payload(n))
+			f := ip6(header.ProtoUDP, uint16(r.Uint32()), 53)
+			f.Ext = []testframe.Ext{testframe.DestOpts()}
+			f.Payload = testframe.Payload(n)
+			frame = f.Frame(t)
 		}
 		var p header.Parsed
 		if err := p.Decode(frame); err != nil {

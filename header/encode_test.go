@@ -11,6 +11,7 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/internal/testframe"
 )
 
 // decodeLayer decodes b as the given gopacket layer alone.
@@ -31,7 +32,7 @@ func TestEthernetEncode(t *testing.T) {
 
 	var g layers.Ethernet
 	decodeLayer(t, &g, append(b, 0, 0))
-	if !bytes.Equal(g.DstMAC, net.HardwareAddr(f.Dst[:])) || !bytes.Equal(g.SrcMAC, hw(f.Src)) ||
+	if !bytes.Equal(g.DstMAC, net.HardwareAddr(f.Dst[:])) || !bytes.Equal(g.SrcMAC, testframe.HW(f.Src)) ||
 		g.EthernetType != layers.EthernetTypeIPv6 {
 		t.Errorf("gopacket decoded %v %v %v, want %v", g.DstMAC, g.SrcMAC, g.EthernetType, f)
 	}
@@ -101,7 +102,7 @@ func TestARPEncode(t *testing.T) {
 	var g layers.ARP
 	decodeLayer(t, &g, b)
 	if g.AddrType != layers.LinkTypeEthernet || g.Protocol != layers.EthernetTypeIPv4 || g.Operation != header.ARPReply ||
-		!bytes.Equal(g.SourceHwAddress, hw(macA)) || !bytes.Equal(g.DstHwAddress, hw(macB)) ||
+		!bytes.Equal(g.SourceHwAddress, testframe.HW(macA)) || !bytes.Equal(g.DstHwAddress, testframe.HW(macB)) ||
 		!bytes.Equal(g.SourceProtAddress, nip(ip4A)) || !bytes.Equal(g.DstProtAddress, nip(ip4B)) {
 		t.Errorf("gopacket decoded %+v", g)
 	}
@@ -158,9 +159,9 @@ func TestIPv4Encode(t *testing.T) {
 		Src: ip4A, Dst: ip4B}
 	b = make(header.IPv4, 20)
 	b.Encode(&f)
-	ip := ipv4(layers.IPProtocolTCP)
-	ip.TOS, ip.Id = 0, 1
-	want2 := serialize(t, eth(layers.EthernetTypeIPv4), ip)[header.EthernetLen:][:20]
+	ip := ip4(header.ProtoTCP, 0, 0)
+	ip.TOS, ip.ID, ip.NoL4 = 0, 1, true
+	want2 := ip.Packet(t)
 	if !bytes.Equal(b, want2) {
 		t.Errorf("Encode(%+v) = % x, gopacket % x", f, []byte(b), want2)
 	}
@@ -189,7 +190,7 @@ func TestIPv6Encode(t *testing.T) {
 	if b.HopLimit() != 1 || b.PayloadLength() != 9 || b.IsValid() {
 		t.Errorf("setters did not round-trip, or IsValid accepts a payload past the end")
 	}
-	want := serialize(t, eth(layers.EthernetTypeIPv6), ipv6(layers.IPProtocolNoNextHeader))[header.EthernetLen:][:header.IPv6Len]
+	want := ip6(59, 0, 0).Packet(t) // no next header
 	b = make(header.IPv6, header.IPv6Len)
 	b.Encode(&header.IPv6Fields{TrafficClass: 0xb8, FlowLabel: 0x12345, NextHeader: 59, HopLimit: 63, Src: ip6A, Dst: ip6B})
 	if !bytes.Equal(b, want) {

@@ -8,17 +8,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-	"github.com/google/gopacket/layers"
 
 	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/internal/testframe"
 )
-
-// mutate returns a copy of f changed by fn.
-func mutate(f []byte, fn func(b []byte)) []byte {
-	b := append([]byte(nil), f...)
-	fn(b)
-	return b
-}
 
 // setIPv4TotalLength rewrites the total length of the IPv4 header at off.
 func setIPv4TotalLength(off int, n uint16) func([]byte) {
@@ -61,11 +54,8 @@ func TestDecode(t *testing.T) {
 		},
 		{
 			name: "arp reply tagged",
-			frame: serialize(t, eth(layers.EthernetTypeDot1Q), dot1q(0, false, 4094, layers.EthernetTypeARP),
-				&layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4,
-					HwAddressSize: 6, ProtAddressSize: 4, Operation: layers.ARPReply,
-					SourceHwAddress: hw(macA), SourceProtAddress: nip(ip4B),
-					DstHwAddress: hw(macB), DstProtAddress: nip(ip4A)}),
+			frame: testframe.ARP{Eth: l2(testframe.CTag(0, false, 4094)), Op: header.ARPReply,
+				SHA: macA, SPA: ip4B, THA: macB, TPA: ip4A}.Frame(t),
 			want: header.Parsed{Len: 60, Dst: macB, Src: macA, Tags: 1, TPID: [2]uint16{0x8100}, TCI: [2]uint16{4094},
 				EtherType: header.EtherTypeARP, L3Off: 18, SrcIP: ip4B, DstIP: ip4A, ARPOp: header.ARPReply},
 		},
@@ -101,15 +91,18 @@ func TestDecode(t *testing.T) {
 		},
 		{
 			name: "udp4 padded to 60 bytes",
-			frame: serialize(t, eth(layers.EthernetTypeIPv4), ipv4(layers.IPProtocolUDP),
-				&layers.UDP{SrcPort: 67, DstPort: 68}, payload(4)),
+			frame: func() []byte {
+				f := ip4(header.ProtoUDP, 67, 68)
+				f.Payload = testframe.Payload(4)
+				return f.Frame(t)
+			}(),
 			want: header.Parsed{Len: 60, Dst: macB, Src: macA, EtherType: v4, L3Off: 14, IPVersion: 4,
 				SrcIP: ip4A, DstIP: ip4B, TTL: 64, Proto: header.ProtoUDP, IPID: 0x1234,
 				L4Off: 34, PayloadOff: 42, L3End: 46, SrcPort: 67, DstPort: 68},
 		},
 		{
 			name: "udp4 gso length field not matching",
-			frame: mutate(udp4tagged, func(b []byte) {
+			frame: testframe.Mutate(udp4tagged, func(b []byte) {
 				binary.BigEndian.PutUint16(b[38+4:], 0)
 			}),
 			want: header.Parsed{Len: 86, Dst: macB, Src: macA, Tags: 1, TPID: [2]uint16{0x8100},
@@ -127,7 +120,7 @@ func TestDecode(t *testing.T) {
 		},
 		{
 			name: "udp4 pre-standard 0x9100 tag",
-			frame: mutate(udp4tagged, func(b []byte) {
+			frame: testframe.Mutate(udp4tagged, func(b []byte) {
 				binary.BigEndian.PutUint16(b[12:], 0x9100)
 			}),
 			want: header.Parsed{Len: 86, Dst: macB, Src: macA, Tags: 1, TPID: [2]uint16{0x9100},
@@ -146,9 +139,12 @@ func TestDecode(t *testing.T) {
 		},
 		{
 			name: "three tags keep the third as payload",
-			frame: serialize(t, eth(layers.EthernetTypeQinQ), dot1q(0, false, 10, layers.EthernetTypeDot1Q),
-				dot1q(0, false, 20, layers.EthernetTypeDot1Q), dot1q(0, false, 30, layers.EthernetTypeIPv4),
-				ipv4(layers.IPProtocolUDP), &layers.UDP{SrcPort: 1, DstPort: 2}, payload(8)),
+			frame: func() []byte {
+				f := ip4(header.ProtoUDP, 1, 2)
+				f.Eth = l2(testframe.STag(0, false, 10), testframe.CTag(0, false, 20), testframe.CTag(0, false, 30))
+				f.Payload = testframe.Payload(8)
+				return f.Frame(t)
+			}(),
 			want: header.Parsed{Len: 62, Dst: macB, Src: macA, Tags: 2, TPID: [2]uint16{0x88a8, 0x8100},
 				TCI: [2]uint16{10, 20}, EtherType: 0x8100},
 		},
@@ -162,9 +158,12 @@ func TestDecode(t *testing.T) {
 		},
 		{
 			name: "icmp4 ttl exceeded",
-			frame: serialize(t, eth(layers.EthernetTypeIPv4), ipv4(layers.IPProtocolICMPv4),
-				&layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeTimeExceeded, 0)},
-				payload(28)),
+			frame: func() []byte {
+				f := ip4(header.ProtoICMP, 0, 0)
+				f.ICMP.Type = header.ICMPv4TimeExceeded
+				f.Payload = testframe.Payload(28)
+				return f.Frame(t)
+			}(),
 			want: header.Parsed{Len: 70, Dst: macB, Src: macA, EtherType: v4, L3Off: 14, IPVersion: 4,
 				SrcIP: ip4A, DstIP: ip4B, TTL: 64, Proto: header.ProtoICMP, IPID: 0x1234,
 				L4Off: 34, PayloadOff: 42, L3End: 70, ICMPType: header.ICMPv4TimeExceeded},
@@ -229,14 +228,17 @@ func TestDecode(t *testing.T) {
 		},
 		{
 			name: "icmp4 number in ipv6 has no l4",
-			frame: serialize(t, eth(layers.EthernetTypeIPv6), ipv6(layers.IPProtocolICMPv4),
-				&layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeEchoRequest, 0)}),
+			frame: func() []byte {
+				f := ip6(header.ProtoICMP, 0, 0)
+				f.ICMP.Type = header.ICMPv4Echo
+				return f.Frame(t)
+			}(),
 			want: header.Parsed{Len: 62, Dst: macB, Src: macA, EtherType: v6, L3Off: 14, IPVersion: 6,
 				SrcIP: ip6A, DstIP: ip6B, TTL: 63, Proto: header.ProtoICMP, L3End: 62},
 		},
 		{
 			name:  "lldp is left alone",
-			frame: serialize(t, eth(0x88cc), payload(50)),
+			frame: testframe.Eth{Src: macA, Dst: macB, Type: 0x88cc}.Frame(testframe.Payload(50)),
 			want:  header.Parsed{Len: 64, Dst: macB, Src: macA, EtherType: 0x88cc},
 		},
 
@@ -281,33 +283,33 @@ func TestDecode(t *testing.T) {
 		},
 		{
 			name:  "arp hardware length 8",
-			frame: mutate(frameARP(t), func(b []byte) { b[14+4] = 8 }),
+			frame: testframe.Mutate(frameARP(t), func(b []byte) { b[14+4] = 8 }),
 			want: header.Parsed{Len: 60, Dst: header.Broadcast, Src: macA, EtherType: header.EtherTypeARP,
 				L3Off: 14},
 			wantErr: header.ErrMalformedL3,
 		},
 		{
 			name:  "arp for ipv6 protocol",
-			frame: mutate(frameARP(t), func(b []byte) { binary.BigEndian.PutUint16(b[14+2:], v6) }),
+			frame: testframe.Mutate(frameARP(t), func(b []byte) { binary.BigEndian.PutUint16(b[14+2:], v6) }),
 			want: header.Parsed{Len: 60, Dst: header.Broadcast, Src: macA, EtherType: header.EtherTypeARP,
 				L3Off: 14},
 			wantErr: header.ErrMalformedL3,
 		},
 		{
 			name:    "ipv4 ihl 4",
-			frame:   mutate(tcp4, func(b []byte) { b[14] = 0x44 }),
+			frame:   testframe.Mutate(tcp4, func(b []byte) { b[14] = 0x44 }),
 			want:    header.Parsed{Len: 578, Dst: macB, Src: macA, EtherType: v4, L3Off: 14},
 			wantErr: header.ErrMalformedL3,
 		},
 		{
 			name:    "ipv4 ihl past total length",
-			frame:   mutate(tcp4, func(b []byte) { b[14] = 0x4f; binary.BigEndian.PutUint16(b[16:], 40) }),
+			frame:   testframe.Mutate(tcp4, func(b []byte) { b[14] = 0x4f; binary.BigEndian.PutUint16(b[16:], 40) }),
 			want:    header.Parsed{Len: 578, Dst: macB, Src: macA, EtherType: v4, L3Off: 14},
 			wantErr: header.ErrMalformedL3,
 		},
 		{
 			name:    "ipv4 version 6",
-			frame:   mutate(tcp4, func(b []byte) { b[14] = 0x65 }),
+			frame:   testframe.Mutate(tcp4, func(b []byte) { b[14] = 0x65 }),
 			want:    header.Parsed{Len: 578, Dst: macB, Src: macA, EtherType: v4, L3Off: 14},
 			wantErr: header.ErrMalformedL3,
 		},
@@ -325,28 +327,28 @@ func TestDecode(t *testing.T) {
 		},
 		{
 			name:  "tcp4 cut by ip total length",
-			frame: mutate(tcp4, setIPv4TotalLength(14, 30)),
+			frame: testframe.Mutate(tcp4, setIPv4TotalLength(14, 30)),
 			want: header.Parsed{Len: 578, Dst: macB, Src: macA, EtherType: v4, L3Off: 14, IPVersion: 4,
 				SrcIP: ip4A, DstIP: ip4B, TTL: 64, Proto: header.ProtoTCP, IPID: 0x1234, L3End: 44},
 			wantErr: header.ErrMalformedL4,
 		},
 		{
 			name:  "tcp4 data offset past end",
-			frame: mutate(tcp4syn, func(b []byte) { b[34+12] = 0xf0 }),
+			frame: testframe.Mutate(tcp4syn, func(b []byte) { b[34+12] = 0xf0 }),
 			want: header.Parsed{Len: 74, Dst: macB, Src: macA, EtherType: v4, L3Off: 14, IPVersion: 4,
 				SrcIP: ip4A, DstIP: ip4B, TTL: 64, Proto: header.ProtoTCP, IPID: 0x1234, L3End: 74},
 			wantErr: header.ErrMalformedL4,
 		},
 		{
 			name:  "tcp4 data offset 16",
-			frame: mutate(tcp4syn, func(b []byte) { b[34+12] = 0x40 }),
+			frame: testframe.Mutate(tcp4syn, func(b []byte) { b[34+12] = 0x40 }),
 			want: header.Parsed{Len: 74, Dst: macB, Src: macA, EtherType: v4, L3Off: 14, IPVersion: 4,
 				SrcIP: ip4A, DstIP: ip4B, TTL: 64, Proto: header.ProtoTCP, IPID: 0x1234, L3End: 74},
 			wantErr: header.ErrMalformedL4,
 		},
 		{
 			name:  "udp4 cut by ip total length",
-			frame: mutate(udp4tagged, setIPv4TotalLength(18, 24)),
+			frame: testframe.Mutate(udp4tagged, setIPv4TotalLength(18, 24)),
 			want: header.Parsed{Len: 86, Dst: macB, Src: macA, Tags: 1, TPID: [2]uint16{0x8100},
 				TCI: [2]uint16{5<<13 | 100}, EtherType: v4, L3Off: 18, IPVersion: 4,
 				SrcIP: ip4A, DstIP: ip4B, TTL: 64, Proto: header.ProtoUDP, IPID: 0x1234, L3End: 42},
@@ -354,7 +356,7 @@ func TestDecode(t *testing.T) {
 		},
 		{
 			name:  "icmp4 cut by ip total length",
-			frame: mutate(icmpQinQ, setIPv4TotalLength(22, 27)),
+			frame: testframe.Mutate(icmpQinQ, setIPv4TotalLength(22, 27)),
 			want: header.Parsed{Len: 106, Dst: macB, Src: macA, Tags: 2, TPID: [2]uint16{0x88a8, 0x8100},
 				TCI: [2]uint16{10, 3<<13 | 0x1000 | 20}, EtherType: v4, L3Off: 22, IPVersion: 4,
 				SrcIP: ip4A, DstIP: ip4B, TTL: 64, Proto: header.ProtoICMP, IPID: 0x1234, L3End: 49},
@@ -374,20 +376,20 @@ func TestDecode(t *testing.T) {
 		},
 		{
 			name:    "ipv6 version 4",
-			frame:   mutate(tcp6, func(b []byte) { b[14] = 0x40 }),
+			frame:   testframe.Mutate(tcp6, func(b []byte) { b[14] = 0x40 }),
 			want:    header.Parsed{Len: 286, Dst: macB, Src: macA, EtherType: v6, L3Off: 14},
 			wantErr: header.ErrMalformedL3,
 		},
 		{
 			name:  "ipv6 extension header past payload",
-			frame: mutate(udp6ext, func(b []byte) { b[54+1] = 200 }),
+			frame: testframe.Mutate(udp6ext, func(b []byte) { b[54+1] = 200 }),
 			want: header.Parsed{Len: 103, Dst: macB, Src: macA, EtherType: v6, L3Off: 14, IPVersion: 6,
 				SrcIP: ip6A, DstIP: ip6B, TTL: 63, L3End: 103},
 			wantErr: header.ErrMalformedL3,
 		},
 		{
 			name: "ipv6 fragment header cut by payload length",
-			frame: mutate(frameUDP6Frag(t, 1448, false), func(b []byte) {
+			frame: testframe.Mutate(frameUDP6Frag(t, 1448, false), func(b []byte) {
 				binary.BigEndian.PutUint16(b[14+4:], 4)
 			}),
 			want: header.Parsed{Len: 126, Dst: macB, Src: macA, EtherType: v6, L3Off: 14, IPVersion: 6,
@@ -396,7 +398,7 @@ func TestDecode(t *testing.T) {
 		},
 		{
 			name: "tcp6 cut by payload length",
-			frame: mutate(tcp6, func(b []byte) {
+			frame: testframe.Mutate(tcp6, func(b []byte) {
 				binary.BigEndian.PutUint16(b[14+4:], 19)
 			}),
 			want: header.Parsed{Len: 286, Dst: macB, Src: macA, EtherType: v6, L3Off: 14, IPVersion: 6,
@@ -405,7 +407,7 @@ func TestDecode(t *testing.T) {
 		},
 		{
 			name: "icmp6 cut by payload length",
-			frame: mutate(icmp6, func(b []byte) {
+			frame: testframe.Mutate(icmp6, func(b []byte) {
 				binary.BigEndian.PutUint16(b[14+4:], 3)
 			}),
 			want: header.Parsed{Len: 94, Dst: macB, Src: macA, EtherType: v6, L3Off: 14, IPVersion: 6,

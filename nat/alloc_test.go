@@ -58,7 +58,7 @@ func TestPortRangeExhaustion(t *testing.T) {
 				if proto == header.ProtoICMP {
 					f = echoFrame(t, src, server, header.ICMPv4Echo, 7, 1)
 				} else {
-					f = withEth(t, ipPacket(t, ap(src, 30000), ap(server, 80), proto, fSYN, ""))
+					f = ip4(ap(src, 30000), ap(server, 80), proto, fSYN, "").Frame(t)
 				}
 				p := decode(t, f)
 				c, err := tb.Create(zoneNet, zoneUplink, p, a, 0)
@@ -81,7 +81,7 @@ func TestPortRangeExhaustion(t *testing.T) {
 				t.Errorf("NoPort %d, Len %d; want 1, 8", s.NoPort, tb.Len())
 			}
 			// A port frees up when its connection expires.
-			f := withEth(t, ipPacket(t, ap(inner1, 1), ap(server, 80), header.ProtoUDP, 0, ""))
+			f := ip4(ap(inner1, 1), ap(server, 80), header.ProtoUDP, 0, "").Frame(t)
 			if proto == header.ProtoICMP {
 				f = echoFrame(t, inner1, server, header.ICMPv4Echo, 7, 1)
 			} else if proto == header.ProtoTCP {

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/internal/testframe"
 )
 
 // TestEstablishedNoAllocs: the per-packet path of an established flow —
@@ -30,7 +31,7 @@ func TestEstablishedNoAllocs(t *testing.T) {
 		{zoneUplink, udpFrame(t, ap(server, 53), ap(uplink, 5000), "a")},
 		{zoneNet, echoFrame(t, inner1, server, header.ICMPv4Echo, 3, 2)},
 		{zoneUplink, echoFrame(t, server, uplink, header.ICMPv4EchoReply, 3, 2)},
-		{zoneUplink, icmpErrorFrame(t, router2, uplink, header.ICMPv4TimeExceeded, 0, 0, quoteOf(sent))},
+		{zoneUplink, icmpErrorFrame(t, router2, uplink, header.ICMPv4TimeExceeded, 0, 0, testframe.Datagram(t, sent))},
 	}
 	work := make([]byte, 128)
 	var p header.Parsed

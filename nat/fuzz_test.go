@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/internal/testframe"
 )
 
 var genSeeds = flag.Bool("genseeds", false, "rewrite testdata/fuzz/FuzzTranslate from real frames")
@@ -30,8 +31,7 @@ type fuzzConn struct {
 
 func fuzzSetup(t testing.TB) []fuzzConn {
 	fuzzConns.once.Do(func() {
-		pkt := ipPacket(t, ap(inner1, 6000), ap(server, 53), header.ProtoUDP, 0, "0123456789abcdef0123456789")
-		first, _ := fragments(t.(*testing.T), pkt, 16)
+		first, _ := ip4(ap(inner1, 6000), ap(server, 53), header.ProtoUDP, 0, "0123456789abcdef0123456789").Fragments(t, 16)
 		fuzzConns.frames = []fuzzConn{
 			{zoneNet, zoneUplink, masq(), tcpFrame(t, ap(inner1, 40000), ap(server, 443), fSYN, "")},
 			{zoneNet, zoneUplink, masq(), udpFrame(t, ap(inner1, 5353), ap(server, 53), "query")},
@@ -155,8 +155,7 @@ func TestGenerateFuzzSeeds(t *testing.T) {
 	udpOut := udpFrame(t, ap(inner1, 5353), ap(server, 53), "query")
 	tcpOut := tcpFrame(t, ap(inner1, 40000), ap(server, 443), fSYN, "")
 	echoOut := echoFrame(t, inner1, server, header.ICMPv4Echo, 0x77, 1)
-	pkt := ipPacket(t, ap(inner1, 6000), ap(server, 53), header.ProtoUDP, 0, "0123456789abcdef0123456789")
-	first, rest := fragments(t, pkt, 16)
+	first, rest := ip4(ap(inner1, 6000), ap(server, 53), header.ProtoUDP, 0, "0123456789abcdef0123456789").Fragments(t, 16)
 	tagged := append([]byte(nil), udpOut[:12]...)
 	tagged = append(tagged, 0x81, 0x00, 0x00, 0x0a)
 	tagged = append(tagged, udpOut[12:]...)
@@ -175,8 +174,7 @@ func TestGenerateFuzzSeeds(t *testing.T) {
 		binary.BigEndian.PutUint16(b[24:], ^sum(b[14:38]))
 		withOpts = b
 	}
-	partialTCP := bytes.Clone(tcpOut)
-	partialize(t, partialTCP)
+	partialTCP, _ := testframe.Partial(t, tcpOut, 0)
 
 	seeds := []struct {
 		name    string
@@ -199,11 +197,11 @@ func TestGenerateFuzzSeeds(t *testing.T) {
 		{"echo-reply", echoFrame(t, server, uplink, header.ICMPv4EchoReply, 0x77, 1), zoneUplink, 0, false},
 		{"dnat-syn", tcpFrame(t, ap(client, 51000), ap(uplink, 8080), fSYN, ""), zoneUplink, 3, false},
 		{"dnat-reply", tcpFrame(t, ap(inner1, 80), ap(client, 51000), fSYN|fACK, ""), zoneNet, 0, false},
-		{"port-unreachable", icmpErrorFrame(t, server, uplink, header.ICMPv4DstUnreachable, header.ICMPv4PortUnreachable, 0, quoteOf(sent(udpOut, zoneNet, zoneUplink, masq()))), zoneUplink, 0, false},
-		{"time-exceeded-tcp", icmpErrorFrame(t, router2, uplink, header.ICMPv4TimeExceeded, 0, 0, quoteOf(sent(tcpOut, zoneNet, zoneUplink, masq()))[:28]), zoneUplink, 0, false},
-		{"frag-needed-tcp", icmpErrorFrame(t, router2, uplink, header.ICMPv4DstUnreachable, header.ICMPv4FragNeeded, 1400, quoteOf(sent(tcpOut, zoneNet, zoneUplink, masq()))), zoneUplink, 0, false},
-		{"time-exceeded-echo", icmpErrorFrame(t, router2, uplink, header.ICMPv4TimeExceeded, 0, 0, quoteOf(sent(echoOut, zoneNet, zoneUplink, masq()))), zoneUplink, 0, false},
-		{"port-unreachable-dnat", icmpErrorFrame(t, inner1, client, header.ICMPv4DstUnreachable, header.ICMPv4PortUnreachable, 0, quoteOf(sent(tcpFrame(t, ap(client, 51000), ap(uplink, 8080), fSYN, ""), zoneUplink, zoneNet, Action{DNAT: true, DNATAddr: inner1, DNATPort: 80}))), zoneNet, 0, false},
+		{"port-unreachable", icmpErrorFrame(t, server, uplink, header.ICMPv4DstUnreachable, header.ICMPv4PortUnreachable, 0, testframe.Datagram(t, sent(udpOut, zoneNet, zoneUplink, masq()))), zoneUplink, 0, false},
+		{"time-exceeded-tcp", icmpErrorFrame(t, router2, uplink, header.ICMPv4TimeExceeded, 0, 0, testframe.Datagram(t, sent(tcpOut, zoneNet, zoneUplink, masq()))[:28]), zoneUplink, 0, false},
+		{"frag-needed-tcp", icmpErrorFrame(t, router2, uplink, header.ICMPv4DstUnreachable, header.ICMPv4FragNeeded, 1400, testframe.Datagram(t, sent(tcpOut, zoneNet, zoneUplink, masq()))), zoneUplink, 0, false},
+		{"time-exceeded-echo", icmpErrorFrame(t, router2, uplink, header.ICMPv4TimeExceeded, 0, 0, testframe.Datagram(t, sent(echoOut, zoneNet, zoneUplink, masq()))), zoneUplink, 0, false},
+		{"port-unreachable-dnat", icmpErrorFrame(t, inner1, client, header.ICMPv4DstUnreachable, header.ICMPv4PortUnreachable, 0, testframe.Datagram(t, sent(tcpFrame(t, ap(client, 51000), ap(uplink, 8080), fSYN, ""), zoneUplink, zoneNet, Action{DNAT: true, DNATAddr: inner1, DNATPort: 80}))), zoneNet, 0, false},
 		{"frag-first", first, zoneNet, 1, false},
 		{"frag-rest", rest, zoneNet, 1, false},
 		{"ipv6", v6, zoneNet, 1, false},

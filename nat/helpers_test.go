@@ -3,7 +3,6 @@ package nat
 import (
 	"bytes"
 	"encoding/binary"
-	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/internal/testframe"
 )
 
 // Addresses used across the tests: an endpoint network behind the
@@ -34,82 +34,43 @@ const (
 func sec(n float64) int64 { return int64(n * float64(time.Second)) }
 
 var (
-	macA = net.HardwareAddr{0x02, 0, 0, 0, 0, 0x0a}
-	macB = net.HardwareAddr{0x02, 0, 0, 0, 0, 0x0b}
+	macA = header.MAC{0x02, 0, 0, 0, 0, 0x0a}
+	macB = header.MAC{0x02, 0, 0, 0, 0, 0x0b}
 )
 
-func serialize(t testing.TB, ls ...gopacket.SerializableLayer) []byte {
-	t.Helper()
-	buf := gopacket.NewSerializeBuffer()
-	opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
-	if err := gopacket.SerializeLayers(buf, opts, ls...); err != nil {
-		t.Fatalf("serialize: %v", err)
-	}
-	return bytes.Clone(buf.Bytes())
-}
-
-func eth() *layers.Ethernet {
-	return &layers.Ethernet{SrcMAC: macA, DstMAC: macB, EthernetType: layers.EthernetTypeIPv4}
-}
-
-func ip4(src, dst netip.Addr, proto layers.IPProtocol) *layers.IPv4 {
-	return &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Id: 0x4242, Protocol: proto,
-		SrcIP: src.AsSlice(), DstIP: dst.AsSlice()}
-}
-
-// ipPacket builds an IPv4 packet (no Ethernet header) carrying l4.
-func ipPacket(t testing.TB, src, dst netip.AddrPort, proto uint8, tcpFlags uint8, payload string) []byte {
-	t.Helper()
-	ip := ip4(src.Addr(), dst.Addr(), layers.IPProtocol(proto))
-	switch proto {
-	case header.ProtoTCP:
-		tcp := &layers.TCP{SrcPort: layers.TCPPort(src.Port()), DstPort: layers.TCPPort(dst.Port()),
-			Seq: 0x01020304, Ack: 0x0a0b0c0d, Window: 64240,
-			FIN: tcpFlags&header.TCPFlagFIN != 0, SYN: tcpFlags&header.TCPFlagSYN != 0,
-			RST: tcpFlags&header.TCPFlagRST != 0, PSH: tcpFlags&header.TCPFlagPSH != 0,
-			ACK: tcpFlags&header.TCPFlagACK != 0}
-		if err := tcp.SetNetworkLayerForChecksum(ip); err != nil {
-			t.Fatal(err)
-		}
-		return serialize(t, ip, tcp, gopacket.Payload(payload))
-	case header.ProtoUDP:
-		udp := &layers.UDP{SrcPort: layers.UDPPort(src.Port()), DstPort: layers.UDPPort(dst.Port())}
-		if err := udp.SetNetworkLayerForChecksum(ip); err != nil {
-			t.Fatal(err)
-		}
-		return serialize(t, ip, udp, gopacket.Payload(payload))
-	}
-	t.Fatalf("ipPacket: proto %d", proto)
-	return nil
-}
-
-func withEth(t testing.TB, ippkt []byte) []byte {
-	t.Helper()
-	return serialize(t, eth(), gopacket.Payload(ippkt)) // padded to 60 bytes like a real frame
+// ip4 describes the tests' IPv4 frames, from macA to macB: IP ID 0x4242,
+// and a TCP segment's sequence numbers and window those of a connection
+// under way.
+func ip4(src, dst netip.AddrPort, proto, tcpFlags uint8, payload string) testframe.IPv4 {
+	return testframe.IPv4{Eth: testframe.Eth{Src: macA, Dst: macB}, Src: src, Dst: dst, Proto: proto, ID: 0x4242,
+		TCP:     testframe.TCP{Flags: tcpFlags, Seq: 0x01020304, Ack: 0x0a0b0c0d, Window: 64240},
+		Payload: []byte(payload)}
 }
 
 func tcpFrame(t testing.TB, src, dst netip.AddrPort, flags uint8, payload string) []byte {
 	t.Helper()
-	return withEth(t, ipPacket(t, src, dst, header.ProtoTCP, flags, payload))
+	return ip4(src, dst, header.ProtoTCP, flags, payload).Frame(t)
 }
 
 func udpFrame(t testing.TB, src, dst netip.AddrPort, payload string) []byte {
 	t.Helper()
-	return withEth(t, ipPacket(t, src, dst, header.ProtoUDP, 0, payload))
+	return ip4(src, dst, header.ProtoUDP, 0, payload).Frame(t)
 }
 
 func echoFrame(t testing.TB, src, dst netip.Addr, typ uint8, id, seq uint16) []byte {
 	t.Helper()
-	ic := &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(typ, 0), Id: id, Seq: seq}
-	return serialize(t, eth(), ip4(src, dst, layers.IPProtocolICMPv4), ic, gopacket.Payload("abcdefgh"))
+	f := ip4(ap(src, 0), ap(dst, 0), header.ProtoICMP, 0, "abcdefgh")
+	f.ICMP = testframe.ICMP{Type: typ, ID: id, Seq: seq}
+	return f.Frame(t)
 }
 
 // icmpErrorFrame builds an ICMP error from src to dst quoting quote (an IP
 // packet, possibly truncated). rest is the 4-byte rest-of-header.
 func icmpErrorFrame(t testing.TB, src, dst netip.Addr, typ, code uint8, rest uint32, quote []byte) []byte {
 	t.Helper()
-	ic := &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(typ, code), Id: uint16(rest >> 16), Seq: uint16(rest)}
-	return serialize(t, eth(), ip4(src, dst, layers.IPProtocolICMPv4), ic, gopacket.Payload(quote))
+	f := ip4(ap(src, 0), ap(dst, 0), header.ProtoICMP, 0, string(quote))
+	f.ICMP = testframe.ICMP{Type: typ, Code: code, ID: uint16(rest >> 16), Seq: uint16(rest)}
+	return f.Frame(t)
 }
 
 func decode(t testing.TB, frame []byte) *header.Parsed {

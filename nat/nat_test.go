@@ -8,10 +8,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
 
 	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/internal/testframe"
 )
 
 func TestMasqueradeRoundTrip(t *testing.T) {
@@ -103,20 +102,6 @@ func TestApplyUpdatesParsed(t *testing.T) {
 	}
 }
 
-// partialize replaces the L4 checksum of a full-checksum frame by its
-// pseudo-header sum, as a CHECKSUM_PARTIAL frame carries it, and returns
-// the field's offset.
-func partialize(t *testing.T, f []byte) int {
-	p := decode(t, f)
-	off := p.L4Off + header.TCPChecksumOffset
-	if p.Proto == header.ProtoUDP {
-		off = p.L4Off + header.UDPChecksumOffset
-	}
-	ip := header.IPv4(f[p.L3Off:])
-	binary.BigEndian.PutUint16(f[off:], ip.PseudoHeaderChecksum(uint16(p.L3End-p.L4Off)))
-	return off
-}
-
 // complete finishes a CHECKSUM_PARTIAL frame as a NIC would: the sum from
 // the L4 header to the end, field included, inverted into the field.
 func complete(f []byte, p *header.Parsed, off int) {
@@ -129,10 +114,10 @@ func TestPartialChecksum(t *testing.T) {
 			tb := New(Options{Seed: 1})
 			// Take port 40000 so the connection under test needs a new
 			// source port: partial sums must ignore port changes.
-			mustCreate(t, tb, zoneNet, zoneUplink, withEth(t, ipPacket(t, ap(inner2, 40000), ap(server, 443), proto, header.TCPFlagSYN, "")), masq(), 0)
+			mustCreate(t, tb, zoneNet, zoneUplink, ip4(ap(inner2, 40000), ap(server, 443), proto, header.TCPFlagSYN, "").Frame(t), masq(), 0)
 
-			f := withEth(t, ipPacket(t, ap(inner1, 40000), ap(server, 443), proto, header.TCPFlagSYN, "some payload bytes"))
-			off := partialize(t, f)
+			f, vh := testframe.Partial(t, ip4(ap(inner1, 40000), ap(server, 443), proto, header.TCPFlagSYN, "some payload bytes").Frame(t), 0)
+			off := int(vh.CsumStart + vh.CsumOffset)
 			p := decode(t, f)
 			c, err := tb.Create(zoneNet, zoneUplink, p, masq(), 0)
 			if err != nil {
@@ -152,8 +137,8 @@ func TestPartialChecksum(t *testing.T) {
 			checkChecksums(t, f)
 
 			// The reply, partial too.
-			r := withEth(t, ipPacket(t, ap(server, 443), ap(uplink, p.SrcPort), proto, header.TCPFlagSYN|header.TCPFlagACK, "reply"))
-			off = partialize(t, r)
+			r, vh := testframe.Partial(t, ip4(ap(server, 443), ap(uplink, p.SrcPort), proto, header.TCPFlagSYN|header.TCPFlagACK, "reply").Frame(t), 0)
+			off = int(vh.CsumStart + vh.CsumOffset)
 			rp := decode(t, r)
 			c2, d, ok := tb.Lookup(zoneUplink, r, rp, 0)
 			if !ok || c2 != c || d != Reply {
@@ -247,12 +232,6 @@ func TestTrackOnly(t *testing.T) {
 	}
 }
 
-// quoteOf returns the IP packet inside an Ethernet frame, without padding.
-func quoteOf(f []byte) []byte {
-	ip := header.IPv4(f[header.EthernetLen:])
-	return append([]byte(nil), ip[:ip.TotalLength()]...)
-}
-
 func TestICMPErrors(t *testing.T) {
 	type errCase struct {
 		name       string
@@ -275,7 +254,7 @@ func TestICMPErrors(t *testing.T) {
 			tb := New(Options{Seed: 1})
 			// Take the source port so the connection gets a new one.
 			if tc.proto != header.ProtoICMP {
-				mustCreate(t, tb, zoneNet, zoneUplink, withEth(t, ipPacket(t, ap(inner2, 40000), ap(server, 7), tc.proto, header.TCPFlagSYN, "")), masq(), 0)
+				mustCreate(t, tb, zoneNet, zoneUplink, ip4(ap(inner2, 40000), ap(server, 7), tc.proto, header.TCPFlagSYN, "").Frame(t), masq(), 0)
 			} else {
 				mustCreate(t, tb, zoneNet, zoneUplink, echoFrame(t, inner2, server, header.ICMPv4Echo, 9, 1), masq(), 0)
 			}
@@ -283,7 +262,7 @@ func TestICMPErrors(t *testing.T) {
 			if tc.proto == header.ProtoICMP {
 				f = echoFrame(t, inner1, server, header.ICMPv4Echo, 9, 1)
 			} else {
-				f = withEth(t, ipPacket(t, ap(inner1, 40000), ap(server, 7), tc.proto, header.TCPFlagSYN, "payload"))
+				f = ip4(ap(inner1, 40000), ap(server, 7), tc.proto, header.TCPFlagSYN, "payload").Frame(t)
 			}
 			c := mustCreate(t, tb, zoneNet, zoneUplink, f, masq(), 0)
 			sent := wireTuple(t, f)
@@ -292,7 +271,7 @@ func TestICMPErrors(t *testing.T) {
 			}
 
 			// The translated packet, quoted by an error toward the uplink address.
-			q := quoteOf(f)
+			q := testframe.Datagram(t, f)
 			if tc.truncateTo > 0 {
 				q = q[:tc.truncateTo]
 			}
@@ -317,9 +296,9 @@ func TestICMPErrors(t *testing.T) {
 			inner := e[header.EthernetLen+20+8:]
 			var want []byte
 			if tc.proto == header.ProtoICMP {
-				want = quoteOf(echoFrame(t, inner1, server, header.ICMPv4Echo, 9, 1))
+				want = testframe.Datagram(t, echoFrame(t, inner1, server, header.ICMPv4Echo, 9, 1))
 			} else {
-				want = ipPacket(t, ap(inner1, 40000), ap(server, 7), tc.proto, header.TCPFlagSYN, "payload")
+				want = ip4(ap(inner1, 40000), ap(server, 7), tc.proto, header.TCPFlagSYN, "payload").Packet(t)
 			}
 			if tc.truncateTo > 0 {
 				want = want[:tc.truncateTo]
@@ -351,7 +330,7 @@ func TestICMPErrorOriginal(t *testing.T) {
 	mustCreate(t, tb, zoneUplink, zoneNet, f, dnat, 0)
 	// inner1 has no listener: it answers with port unreachable quoting
 	// the translated datagram.
-	e := icmpErrorFrame(t, inner1, client, header.ICMPv4DstUnreachable, header.ICMPv4PortUnreachable, 0, quoteOf(f))
+	e := icmpErrorFrame(t, inner1, client, header.ICMPv4DstUnreachable, header.ICMPv4PortUnreachable, 0, testframe.Datagram(t, f))
 	p := decode(t, e)
 	c, d, ok := tb.Lookup(zoneNet, e, p, 0)
 	if !ok || d != Reply|Related {
@@ -363,14 +342,14 @@ func TestICMPErrorOriginal(t *testing.T) {
 		t.Errorf("outer = %v→%v, want %v→%v", got.Src, got.Dst, want.Src, want.Dst)
 	}
 	inner := e[header.EthernetLen+28:]
-	if want := ipPacket(t, ap(client, 5000), ap(uplink, 5353), header.ProtoUDP, 0, "q"); string(inner) != string(want) {
+	if want := ip4(ap(client, 5000), ap(uplink, 5353), header.ProtoUDP, 0, "q").Packet(t); string(inner) != string(want) {
 		t.Errorf("quoted:\n got %x\nwant %x", inner, want)
 	}
 }
 
 func TestICMPErrorUnknown(t *testing.T) {
 	tb := New(Options{Seed: 1})
-	q := ipPacket(t, ap(uplink, 1), ap(server, 2), header.ProtoUDP, 0, "")
+	q := ip4(ap(uplink, 1), ap(server, 2), header.ProtoUDP, 0, "").Packet(t)
 	e := icmpErrorFrame(t, router2, uplink, header.ICMPv4TimeExceeded, 0, 0, q)
 	p := decode(t, e)
 	if _, _, ok := tb.Lookup(zoneUplink, e, p, 0); ok {
@@ -388,26 +367,12 @@ func TestICMPErrorUnknown(t *testing.T) {
 	}
 }
 
-// fragments splits an IP packet into two fragments at byte at of its
-// payload (a multiple of 8) and returns them as frames.
-func fragments(t *testing.T, pkt []byte, at int) (first, rest []byte) {
-	pk := gopacket.NewPacket(pkt, layers.LayerTypeIPv4, gopacket.Default)
-	ip := *pk.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
-	data := ip.LayerPayload()
-	h1 := ip
-	h1.Flags = layers.IPv4MoreFragments
-	h2 := ip
-	h2.FragOffset = uint16(at / 8)
-	return serialize(t, eth(), &h1, gopacket.Payload(data[:at])), serialize(t, eth(), &h2, gopacket.Payload(data[at:]))
-}
-
 func TestFragments(t *testing.T) {
 	tb := New(Options{Seed: 1})
 	// Take port 5000 so the datagram's port changes.
 	mustCreate(t, tb, zoneNet, zoneUplink, udpFrame(t, ap(inner2, 5000), ap(server, 53), ""), masq(), 0)
 
-	pkt := ipPacket(t, ap(inner1, 5000), ap(server, 53), header.ProtoUDP, 0, "0123456789abcdef0123456789abcdef0123456789")
-	f1, f2 := fragments(t, pkt, 16)
+	f1, f2 := ip4(ap(inner1, 5000), ap(server, 53), header.ProtoUDP, 0, "0123456789abcdef0123456789abcdef0123456789").Fragments(t, 16)
 
 	// The second fragment first: nothing to map it to.
 	p2 := decode(t, f2)
@@ -437,8 +402,8 @@ func TestFragments(t *testing.T) {
 		}
 	}
 	// Reassemble: the UDP datagram must verify with the new addresses.
-	re := quoteOf(f1)
-	re = append(re, quoteOf(f2)[20:]...)
+	re := testframe.Datagram(t, f1)
+	re = append(re, testframe.Datagram(t, f2)[20:]...)
 	binary.BigEndian.PutUint16(re[2:], uint16(len(re)))
 	re[6], re[7] = 0, 0
 	binary.BigEndian.PutUint16(re[10:], 0)
@@ -466,8 +431,7 @@ func TestFragments(t *testing.T) {
 
 func TestFragmentTableCap(t *testing.T) {
 	tb := New(Options{Seed: 1})
-	pkt := ipPacket(t, ap(inner1, 5000), ap(server, 53), header.ProtoUDP, 0, "0123456789abcdef0123456789")
-	f1, _ := fragments(t, pkt, 16)
+	f1, _ := ip4(ap(inner1, 5000), ap(server, 53), header.ProtoUDP, 0, "0123456789abcdef0123456789").Fragments(t, 16)
 	p := decode(t, f1)
 	c, err := tb.Create(zoneNet, zoneUplink, p, masq(), 0)
 	if err != nil {
@@ -494,7 +458,7 @@ func TestCreateErrors(t *testing.T) {
 	v6[14] = 0x60
 	v6[14+4], v6[14+5] = 0, 8
 	v6[14+6] = header.ProtoUDP
-	gre := withEth(t, ipPacket(t, ap(inner1, 1), ap(server, 2), header.ProtoUDP, 0, ""))
+	gre := ip4(ap(inner1, 1), ap(server, 2), header.ProtoUDP, 0, "").Frame(t)
 	gre[header.EthernetLen+9] = 47
 	tests := []struct {
 		name  string

@@ -1,29 +1,25 @@
 package offload_test
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math/rand/v2"
-	"net"
 	"net/netip"
 	"testing"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
-
 	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/internal/testframe"
 )
 
 var (
-	macA = net.HardwareAddr{0x02, 0x42, 0xac, 0x11, 0x00, 0x02}
-	macB = net.HardwareAddr{0x02, 0x42, 0xac, 0x11, 0x00, 0x03}
+	macA = header.MAC{0x02, 0x42, 0xac, 0x11, 0x00, 0x02}
+	macB = header.MAC{0x02, 0x42, 0xac, 0x11, 0x00, 0x03}
 
 	ip4A = netip.MustParseAddr("10.0.0.1")
 	ip4B = netip.MustParseAddr("192.168.77.2")
 	ip6A = netip.MustParseAddr("fd00:1::1")
 	ip6B = netip.MustParseAddr("2001:db8:dead:beef::42")
 )
-
-func nip(a netip.Addr) net.IP { return net.IP(a.AsSlice()) }
 
 // spec describes a frame as a TAP with IFF_VNET_HDR and TSO/USO would hand
 // it to vswitchd.
@@ -60,7 +56,7 @@ func must(tb testing.TB, err error) {
 	}
 }
 
-// build serializes s with gopacket, then sets the virtio-net header and the
+// build builds s with testframe, then sets the virtio-net header and the
 // checksum field the way Linux does for a CHECKSUM_PARTIAL skb read from a
 // TAP (virtio_net_hdr_from_skb): NEEDS_CSUM, csum_start at the L4 header,
 // csum_offset 16 or 6, and the folded pseudo-header sum over the whole
@@ -73,111 +69,47 @@ func build(tb testing.TB, s spec) built {
 		pl[i] = byte(r.Uint32())
 	}
 
-	var ls []gopacket.SerializableLayer
-	et := layers.EthernetTypeIPv4
-	if s.v6 {
-		et = layers.EthernetTypeIPv6
-	}
+	eth := testframe.Eth{Src: macA, Dst: macB}
 	switch s.tags {
-	case 0:
-		ls = append(ls, &layers.Ethernet{SrcMAC: macA, DstMAC: macB, EthernetType: et})
 	case 1:
-		ls = append(ls, &layers.Ethernet{SrcMAC: macA, DstMAC: macB, EthernetType: layers.EthernetTypeDot1Q},
-			&layers.Dot1Q{Priority: 5, VLANIdentifier: 100, Type: et})
+		eth.Tags = []testframe.Tag{testframe.CTag(5, false, 100)}
 	case 2:
-		ls = append(ls, &layers.Ethernet{SrcMAC: macA, DstMAC: macB, EthernetType: layers.EthernetTypeQinQ},
-			&layers.Dot1Q{VLANIdentifier: 10, Type: layers.EthernetTypeDot1Q},
-			&layers.Dot1Q{Priority: 3, DropEligible: true, VLANIdentifier: 20, Type: et})
+		eth.Tags = []testframe.Tag{testframe.STag(0, false, 10), testframe.CTag(3, true, 20)}
 	}
-	proto := layers.IPProtocolTCP
+	proto, sport, dport := header.ProtoTCP, uint16(40000), uint16(5201)
 	if s.udp {
-		proto = layers.IPProtocolUDP
+		proto, sport, dport = header.ProtoUDP, 4433, 9999
 	}
-	var nl gopacket.NetworkLayer
-	if s.v6 {
-		ip := &layers.IPv6{Version: 6, TrafficClass: 0x02, FlowLabel: 0xabcde, NextHeader: proto, HopLimit: 64,
-			SrcIP: nip(ip6A), DstIP: nip(ip6B)}
-		nl = ip
-		ls = append(ls, ip)
-		if s.ipOpts {
-			ip.NextHeader = layers.IPProtocolIPv6Destination
-			ls = append(ls, gopacket.Payload{byte(proto), 0, 1, 4, 0, 0, 0, 0})
-		}
-	} else {
-		ip := &layers.IPv4{Version: 4, TOS: 0x02, Id: s.id, Flags: layers.IPv4DontFragment, TTL: 64,
-			Protocol: proto, SrcIP: nip(ip4A), DstIP: nip(ip4B)}
-		if s.ipOpts {
-			ip.Options = []layers.IPv4Option{{OptionType: 148, OptionLength: 4, OptionData: []byte{0, 0}}}
-		}
-		nl = ip
-		ls = append(ls, ip)
-	}
-	if s.udp {
-		u := &layers.UDP{SrcPort: 4433, DstPort: 9999}
-		must(tb, u.SetNetworkLayerForChecksum(nl))
-		ls = append(ls, u)
-	} else {
-		t := &layers.TCP{SrcPort: 40000, DstPort: 5201, Seq: s.seq, Ack: 77, Window: 502,
-			FIN: s.flags&header.TCPFlagFIN != 0, SYN: s.flags&header.TCPFlagSYN != 0,
-			RST: s.flags&header.TCPFlagRST != 0, PSH: s.flags&header.TCPFlagPSH != 0,
-			ACK: s.flags&header.TCPFlagACK != 0, URG: s.flags&header.TCPFlagURG != 0,
-			ECE: s.flags&header.TCPFlagECE != 0, CWR: s.flags&header.TCPFlagCWR != 0,
-			Options: []layers.TCPOption{
-				{OptionType: layers.TCPOptionKindNop},
-				{OptionType: layers.TCPOptionKindNop},
-				{OptionType: layers.TCPOptionKindTimestamps, OptionData: []byte{0, 1, 0, 2, 0, 3, 0, 4}},
-			}}
-		must(tb, t.SetNetworkLayerForChecksum(nl))
-		ls = append(ls, t)
-	}
-	ls = append(ls, gopacket.Payload(pl))
-	buf := gopacket.NewSerializeBuffer()
-	must(tb, gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...))
-
+	tcp := testframe.TCP{Flags: s.flags, Seq: s.seq, Ack: 77, Window: 502, Options: testframe.TSOptions()}
 	var b built
-	b.full = append([]byte(nil), buf.Bytes()...)
-	b.l3 = header.EthernetLen + s.tags*header.VLANTagLen
 	if s.v6 {
-		b.l4 = b.l3 + header.IPv6Len
+		f := testframe.IPv6{Eth: eth, Src: netip.AddrPortFrom(ip6A, sport), Dst: netip.AddrPortFrom(ip6B, dport), Proto: proto,
+			TrafficClass: 0x02, FlowLabel: 0xabcde, TCP: tcp, Payload: pl}
 		if s.ipOpts {
-			b.l4 += 8
+			f.Ext = []testframe.Ext{testframe.DestOpts()}
 		}
-		b.end = b.l3 + header.IPv6Len + int(binary.BigEndian.Uint16(b.full[b.l3+4:]))
+		b.full = f.Frame(tb)
 	} else {
-		b.l4 = b.l3 + int(b.full[b.l3]&0xf)*4
-		b.end = b.l3 + int(binary.BigEndian.Uint16(b.full[b.l3+2:]))
+		f := testframe.IPv4{Eth: eth, Src: netip.AddrPortFrom(ip4A, sport), Dst: netip.AddrPortFrom(ip4B, dport), Proto: proto,
+			TOS: 0x02, ID: s.id, DF: true, TCP: tcp, Payload: pl}
+		if s.ipOpts {
+			f.Options = []byte{148, 4, 0, 0} // router alert
+		}
+		b.full = f.Frame(tb)
 	}
-	csumOff, gsoType := header.TCPChecksumOffset, header.VirtioNetGSOTCPv4
-	b.hdrLen = b.l4 + int(b.full[b.l4+12]>>4)*4
-	switch {
-	case s.udp:
-		csumOff, gsoType = header.UDPChecksumOffset, header.VirtioNetGSOUDPL4
-		b.hdrLen = b.l4 + header.UDPLen
-	case s.v6:
-		gsoType = header.VirtioNetGSOTCPv6
-	}
-	if s.flags&header.TCPFlagCWR != 0 {
-		gsoType |= header.VirtioNetGSOECN
-	}
-	b.csumAt = b.l4 + csumOff
-	for range s.trailer {
-		b.full = append(b.full, 0xee)
-	}
-
-	b.frame = append([]byte(nil), b.full...)
-	vf := header.VirtioNetFields{HdrLen: uint16(s.hdrHint)}
-	if s.mss != 0 {
-		vf.GSOType, vf.GSOSize = gsoType, uint16(s.mss)
-	}
+	l := testframe.Locate(tb, b.full)
+	b.l3, b.l4, b.hdrLen, b.end, b.csumAt = l.L3, l.L4, l.Payload, l.End, l.Csum
+	partial, vf := testframe.Partial(tb, b.full, s.mss)
+	trailer := bytes.Repeat([]byte{0xee}, s.trailer)
+	b.full = append(b.full, trailer...)
+	b.frame = append(partial, trailer...)
 	if s.noCsum {
+		copy(b.frame, b.full)
 		binary.BigEndian.PutUint16(b.frame[b.csumAt:], 0xdead)
-	} else {
-		vf.Flags = header.VirtioNetFlagNeedsCsum
-		vf.CsumStart, vf.CsumOffset = uint16(b.l4), uint16(csumOff)
-		binary.BigEndian.PutUint16(b.frame[b.csumAt:], naivePseudo(b.frame, b.l3, b.l4, b.end, s.v6))
+		vf.Flags, vf.CsumStart, vf.CsumOffset = 0, 0, 0
 	}
-	b.vh = make(header.VirtioNet, header.VirtioNetLen)
-	b.vh.Encode(&vf)
+	vf.HdrLen = uint16(s.hdrHint)
+	b.vh = header.VirtioNet(vf.Bytes())
 	return b
 }
 

@@ -1,12 +1,11 @@
 package vlan
 
 import (
-	"net"
+	"net/netip"
 	"testing"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
 	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/internal/testframe"
 	"github.com/vswitchd/vswitchd/port"
 )
 
@@ -14,86 +13,47 @@ import (
 type tag struct{ tpid, tci uint16 }
 
 var (
-	srcMAC = net.HardwareAddr{0x02, 0x42, 0xac, 0x11, 0x00, 0x02}
-	dstMAC = net.HardwareAddr{0x02, 0x42, 0xac, 0x11, 0x00, 0x03}
-	srcIP  = net.IPv4(172, 17, 0, 2)
-	dstIP  = net.IPv4(172, 17, 0, 3)
+	srcMAC = header.MAC{0x02, 0x42, 0xac, 0x11, 0x00, 0x02}
+	dstMAC = header.MAC{0x02, 0x42, 0xac, 0x11, 0x00, 0x03}
+	srcIP  = netip.MustParseAddr("172.17.0.2")
+	dstIP  = netip.MustParseAddr("172.17.0.3")
 )
 
-// serialize builds a frame from ls with lengths and checksums computed.
-func serialize(t testing.TB, ls ...gopacket.SerializableLayer) []byte {
-	t.Helper()
-	b := gopacket.NewSerializeBuffer()
-	opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
-	if err := gopacket.SerializeLayers(b, opts, ls...); err != nil {
-		t.Fatalf("serialize: %v", err)
+// l2 returns the Ethernet header of the test frames, tagged with tags
+// (outermost first).
+func l2(tags []tag) testframe.Eth {
+	e := testframe.Eth{Src: srcMAC, Dst: dstMAC}
+	for _, tg := range tags {
+		e.Tags = append(e.Tags, testframe.Tag{TPID: tg.tpid, TCI: tg.tci})
 	}
-	return b.Bytes()
-}
-
-// l2 returns the Ethernet layer and Dot1Q layers for tags (outermost
-// first) in front of a payload of EtherType inner.
-func l2(inner layers.EthernetType, tags ...tag) []gopacket.SerializableLayer {
-	eth := &layers.Ethernet{SrcMAC: srcMAC, DstMAC: dstMAC, EthernetType: inner}
-	ls := []gopacket.SerializableLayer{eth}
-	for i, tg := range tags {
-		if i == 0 {
-			eth.EthernetType = layers.EthernetType(tg.tpid)
-		}
-		next := inner
-		if i+1 < len(tags) {
-			next = layers.EthernetType(tags[i+1].tpid)
-		}
-		ls = append(ls, &layers.Dot1Q{
-			Priority:       uint8(tg.tci >> 13),
-			DropEligible:   tg.tci&0x1000 != 0,
-			VLANIdentifier: tg.tci & 0x0fff,
-			Type:           next,
-		})
-	}
-	return ls
+	return e
 }
 
 // tcpFrame returns an Ethernet/IPv4/TCP frame with payload n bytes long,
 // tagged with tags, with correct checksums.
 func tcpFrame(t testing.TB, n int, tags ...tag) []byte {
 	t.Helper()
-	ip := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: srcIP, DstIP: dstIP, Flags: layers.IPv4DontFragment}
-	tcp := &layers.TCP{SrcPort: 40000, DstPort: 80, Seq: 1, Ack: 1, ACK: true, PSH: true, Window: 502}
-	if err := tcp.SetNetworkLayerForChecksum(ip); err != nil {
-		t.Fatal(err)
-	}
-	payload := make([]byte, n)
-	for i := range payload {
-		payload[i] = byte(i*7 + 3)
-	}
-	ls := append(l2(layers.EthernetTypeIPv4, tags...), ip, tcp, gopacket.Payload(payload))
-	return serialize(t, ls...)
+	return testframe.IPv4{Eth: l2(tags),
+		Src: netip.AddrPortFrom(srcIP, 40000), Dst: netip.AddrPortFrom(dstIP, 80), Proto: header.ProtoTCP, DF: true,
+		TCP:     testframe.TCP{Flags: header.TCPFlagACK | header.TCPFlagPSH, Seq: 1, Ack: 1, Window: 502},
+		Payload: testframe.Payload(n)}.Frame(t)
 }
 
 // udp6Frame returns an Ethernet/IPv6/UDP frame tagged with tags.
 func udp6Frame(t testing.TB, tags ...tag) []byte {
 	t.Helper()
-	ip := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolUDP,
-		SrcIP: net.ParseIP("fd00::2"), DstIP: net.ParseIP("fd00::3")}
-	udp := &layers.UDP{SrcPort: 5353, DstPort: 53}
-	if err := udp.SetNetworkLayerForChecksum(ip); err != nil {
-		t.Fatal(err)
-	}
-	ls := append(l2(layers.EthernetTypeIPv6, tags...), ip, udp, gopacket.Payload("vswitchd"))
-	return serialize(t, ls...)
+	return testframe.IPv6{Eth: l2(tags),
+		Src: netip.MustParseAddrPort("[fd00::2]:5353"), Dst: netip.MustParseAddrPort("[fd00::3]:53"), Proto: header.ProtoUDP,
+		Payload: []byte("vswitchd")}.Frame(t)
 }
 
 // arpFrame returns a broadcast ARP request tagged with tags.
 func arpFrame(t testing.TB, tags ...tag) []byte {
 	t.Helper()
-	arp := &layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4,
-		HwAddressSize: 6, ProtAddressSize: 4, Operation: layers.ARPRequest,
-		SourceHwAddress: srcMAC, SourceProtAddress: srcIP.To4(),
-		DstHwAddress: make([]byte, 6), DstProtAddress: dstIP.To4()}
-	ls := l2(layers.EthernetTypeARP, tags...)
-	ls[0].(*layers.Ethernet).DstMAC = net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
-	return serialize(t, append(ls, arp)...)
+	a := testframe.ARPRequest(srcMAC, srcIP, dstIP)
+	a.Eth = l2(tags)
+	a.Eth.Dst = header.Broadcast
+	return a.Frame(t)
 }
 
 // decode returns the header.Parsed of frame, failing t on a Decode error.

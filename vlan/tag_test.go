@@ -76,7 +76,7 @@ func TestPushPop(t *testing.T) {
 					gotTag.tpid, gotTag.tci, d.Type, tt.push.tpid, tt.push.tci, outerBefore)
 			}
 			eth := pkt.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
-			if !bytes.Equal(eth.SrcMAC, srcMAC) || !bytes.Equal(eth.DstMAC, dstMAC) {
+			if !bytes.Equal(eth.SrcMAC, srcMAC[:]) || !bytes.Equal(eth.DstMAC, dstMAC[:]) {
 				t.Errorf("MACs after Push = %v → %v", eth.SrcMAC, eth.DstMAC)
 			}
 			if !bytes.Equal(frame[header.EthernetLen+header.VLANTagLen-2:], orig[header.EthernetLen-2:]) {
