@@ -90,7 +90,7 @@ lint:
 # The race detector: unit tests, then the end-to-end tests against race-built
 # binaries (needs root and cgo for -race; make test builds without cgo).
 race:
-	@$(call keep_owner,CGO_ENABLED=1 $(GO) test -race -count=1 $$($(GO) list ./... | grep -v /test$$) && \
+	@$(call keep_owner,./scripts/deps.sh race test && CGO_ENABLED=1 $(GO) test -race -count=1 $$($(GO) list ./... | grep -v /test$$) && \
 		VSWITCHD_TEST_RACE=1 $(GO) test -count=1 ./test/)
 
 clean:

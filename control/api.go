@@ -51,10 +51,18 @@ type kindError struct {
 func (e *kindError) Error() string   { return e.err.Error() }
 func (e *kindError) Unwrap() []error { return []error{e.kind, e.err} }
 
+// The JSON schema. Every listing and answer below is stable within API v1:
+// field names are snake_case; every field is always present (null or an
+// empty list when there is nothing, never missing); states are typed
+// fields (state, exit_code); VLAN lists are arrays of numbers. Request
+// bodies are decoded strictly: an unknown field is a 400.
+
 // Version is the answer to GET /v1/version.
 type Version struct {
 	API     string `json:"api"`
 	Version string `json:"version"`
+	Commit  string `json:"commit"`
+	Go      string `json:"go"`
 }
 
 // NetworkCreate is the body of POST /v1/networks.
@@ -64,6 +72,10 @@ type NetworkCreate struct {
 	Gateway  string `json:"gateway,omitempty"` // empty: the subnet's first address
 	VLAN     int    `json:"vlan,omitempty"`    // 1–4094; 0: assigned
 	Internal bool   `json:"internal,omitempty"`
+	// ICC, when false, keeps the network's endpoints from reaching each
+	// other (they still reach the gateway, the host and the outside), as
+	// Docker's enable_icc=false. Absent means true.
+	ICC *bool `json:"icc,omitempty"`
 }
 
 // Network describes a network.
@@ -75,6 +87,7 @@ type Network struct {
 	Gateway    string            `json:"gateway"`
 	GatewayMAC string            `json:"gateway_mac"`
 	Internal   bool              `json:"internal"`
+	ICC        bool              `json:"icc"`
 	Created    time.Time         `json:"created"`
 	Endpoints  []NetworkEndpoint `json:"endpoints"`
 	DNSNames   []DNSName         `json:"dns_names"`
@@ -85,14 +98,20 @@ type NetworkEndpoint struct {
 	Endpoint  string   `json:"endpoint"`
 	Interface string   `json:"interface"`
 	MAC       string   `json:"mac"`
-	IP        string   `json:"ip"`
-	Aliases   []string `json:"aliases,omitempty"`
+	IP        string   `json:"ip"` // "" for a trunk NIC without an address
+	Aliases   []string `json:"aliases"`
 }
 
 // DNSName is a name a network's DNS answers.
 type DNSName struct {
 	Name string `json:"name"`
 	IP   string `json:"ip"`
+}
+
+// NetworkPrune is the answer to POST /v1/networks/prune: the networks with
+// no endpoint that were removed (the default network stays).
+type NetworkPrune struct {
+	Removed []string `json:"removed"`
 }
 
 // Connect is the body of POST /v1/networks/{name}/connect.
@@ -107,16 +126,43 @@ type Disconnect struct {
 	Endpoint string `json:"endpoint"`
 }
 
+// DefaultNetwork is the network run uses when none is named, made at
+// start like docker0.
+const DefaultNetwork = "bridge"
+
 // Run is the body of POST /v1/endpoints: create an endpoint and start its
 // command.
 type Run struct {
-	Name    string   `json:"name"`
-	Network string   `json:"network"`
+	Name string `json:"name"`
+	// Network is the network of eth0; empty means DefaultNetwork (unless
+	// Trunk).
+	Network string   `json:"network,omitempty"`
 	IP      string   `json:"ip,omitempty"`
 	Aliases []string `json:"aliases,omitempty"`
-	Publish []string `json:"publish,omitempty"` // docker -p specs
-	Cmd     []string `json:"cmd,omitempty"`
-	Env     []string `json:"env,omitempty"`
+	// Publish are docker -p specs: [IP:][HOST[-END]:]CONTAINER[-END][/proto];
+	// a spec without a host port gets a free one.
+	Publish []string `json:"publish,omitempty"`
+	// Expose are container ports (PORT[-END][/proto]) that PublishAll
+	// publishes (docker --expose; an endpoint has no image to declare
+	// them).
+	Expose []string `json:"expose,omitempty"`
+	// PublishAll (docker -P) publishes every exposed port on a free host
+	// port.
+	PublishAll bool     `json:"publish_all,omitempty"`
+	Cmd        []string `json:"cmd,omitempty"`
+	Env        []string `json:"env,omitempty"`
+	// Hostname is the endpoint's host name (its own UTS namespace);
+	// empty: its name.
+	Hostname string `json:"hostname,omitempty"`
+	// DNS are resolvers added after the gateway in the endpoint's
+	// resolv.conf.
+	DNS []string `json:"dns,omitempty"`
+	// ExtraHosts are NAME:IP lines for the endpoint's /etc/hosts; IP may
+	// be "host-gateway" (the host's address on its leg).
+	ExtraHosts []string `json:"extra_hosts,omitempty"`
+	// Restart is Docker's restart policy: no, on-failure[:N], always,
+	// unless-stopped. Empty: no.
+	Restart string `json:"restart,omitempty"`
 	// Remove removes the endpoint when its command exits.
 	Remove bool `json:"remove,omitempty"`
 	// TTY and Stdin apply to an attached run.
@@ -129,29 +175,68 @@ type Run struct {
 	Native int    `json:"native,omitempty"`
 }
 
-// Endpoint describes an endpoint.
+// Endpoint states (Endpoint.State).
+const (
+	StateCreated    = "created"    // its command never ran
+	StateRunning    = "running"    // its command runs; without a command, it is up
+	StateExited     = "exited"     // its command exited (or was stopped)
+	StateRestarting = "restarting" // waiting to run its command again (restart policy)
+	StateRemoving   = "removing"   // being removed
+)
+
+// Endpoint describes an endpoint (GET /v1/endpoints, docker ps/inspect).
 type Endpoint struct {
-	Name      string    `json:"name"`
-	Netns     string    `json:"netns"`
-	NICs      []NIC     `json:"nics"`
-	Cmd       []string  `json:"cmd,omitempty"`
-	Status    string    `json:"status"` // running, exited, created
-	ExitCode  *int      `json:"exit_code,omitempty"`
-	PID       int       `json:"pid,omitempty"`
-	Published []string  `json:"published,omitempty"`
-	Created   time.Time `json:"created"`
+	Name string `json:"name"`
+	// Netns is the namespace's name (an endpoint vswitchd owns) or path
+	// (one it attaches to: Attached).
+	Netns    string `json:"netns"`
+	Attached bool   `json:"attached"`
+	Hostname string `json:"hostname"`
+	// State is one of the State constants; Status says it as docker ps
+	// does ("Up 3 minutes", "Exited (0) 2 seconds ago").
+	State  string `json:"state"`
+	Status string `json:"status"`
+	// ExitCode is the last exit code, null while running or if it never
+	// ran (128+N: killed by signal N).
+	ExitCode      *int       `json:"exit_code"`
+	PID           int        `json:"pid"` // 0 unless running
+	StartedAt     *time.Time `json:"started_at"`
+	FinishedAt    *time.Time `json:"finished_at"`
+	RestartPolicy string     `json:"restart_policy"`
+	RestartCount  int        `json:"restart_count"`
+	Cmd           []string   `json:"cmd"`
+	Env           []string   `json:"env"`
+	DNS           []string   `json:"dns"`
+	ExtraHosts    []string   `json:"extra_hosts"`
+	NICs          []NIC      `json:"nics"`
+	Ports         []PortMap  `json:"ports"`
+	Created       time.Time  `json:"created"`
+}
+
+// PortMap is a published port range of an endpoint.
+type PortMap struct {
+	Proto         string `json:"proto"`   // tcp or udp
+	HostIP        string `json:"host_ip"` // "0.0.0.0": every address
+	HostPort      int    `json:"host_port"`
+	HostPortEnd   int    `json:"host_port_end"` // == host_port for one port
+	ContainerPort int    `json:"container_port"`
+	Spec          string `json:"spec"` // canonical -p form, e.g. "8080:80/tcp"
 }
 
 // NIC is one of an endpoint's interfaces.
 type NIC struct {
 	Interface string   `json:"interface"`
-	Network   string   `json:"network"`
+	Network   string   `json:"network"` // "" for a trunk on no network
 	MAC       string   `json:"mac"`
-	IP        string   `json:"ip"`
-	Aliases   []string `json:"aliases,omitempty"`
+	IP        string   `json:"ip"`         // "" without an address
+	PrefixLen int      `json:"prefix_len"` // 0 without an address
+	Gateway   string   `json:"gateway"`    // the network's gateway, ""
+	Aliases   []string `json:"aliases"`
 	Port      string   `json:"port"` // the switch port name
-	Mode      string   `json:"mode"` // access, trunk, native-untagged…
-	VLANs     string   `json:"vlans,omitempty"`
+	Mode      string   `json:"mode"` // access, trunk, native-untagged
+	// VLANs are the VLANs a trunk carries; empty means all.
+	VLANs  []int `json:"vlans"`
+	Native int   `json:"native"` // a trunk's untagged VLAN, 0: none
 }
 
 // Exec is the body of POST /v1/endpoints/{name}/exec.
@@ -160,6 +245,34 @@ type Exec struct {
 	Env   []string `json:"env,omitempty"`
 	TTY   bool     `json:"tty,omitempty"`
 	Stdin bool     `json:"stdin,omitempty"`
+	// WorkDir is the working directory (default /).
+	WorkDir string `json:"workdir,omitempty"`
+	// User runs the command as USER[:GROUP] (names or numbers).
+	User string `json:"user,omitempty"`
+	// Detach runs it in the background: the request returns at once and
+	// its output is discarded (docker exec -d).
+	Detach bool `json:"detach,omitempty"`
+}
+
+// Stop is the body of POST /v1/endpoints/{name}/stop and /restart.
+type Stop struct {
+	// Timeout is how long the command gets between SIGTERM and SIGKILL,
+	// in seconds: 0 sends SIGKILL at once; absent (null): the default,
+	// 3.
+	Timeout *int `json:"timeout,omitempty"`
+}
+
+// Kill is the body of POST /v1/endpoints/{name}/kill.
+type Kill struct {
+	// Signal is a name (KILL, SIGTERM, HUP) or a number; empty: KILL.
+	Signal string `json:"signal,omitempty"`
+}
+
+// Top is the answer to GET /v1/endpoints/{name}/top: the processes in the
+// endpoint, as ps -ef shows them.
+type Top struct {
+	Titles    []string   `json:"titles"`
+	Processes [][]string `json:"processes"`
 }
 
 // PublishRequest is the body of POST /v1/endpoints/{name}/publish and
@@ -174,39 +287,66 @@ type FDBEntry struct {
 	MAC    string  `json:"mac"`
 	Port   string  `json:"port"`
 	Static bool    `json:"static"`
-	Age    float64 `json:"age_seconds"`
+	Age    float64 `json:"age_seconds"` // 0 for static entries
+}
+
+// FDBAdd is the body of POST /v1/fdb: a static entry.
+type FDBAdd struct {
+	MAC string `json:"mac"`
+	// Port is the port the MAC is on; VLAN or Network gives its VLAN.
+	Port    string `json:"port"`
+	VLAN    int    `json:"vlan,omitempty"`
+	Network string `json:"network,omitempty"`
 }
 
 // Port describes a switch port and its counters.
 type Port struct {
-	ID       int               `json:"id"`
-	Name     string            `json:"name"`
-	Kind     string            `json:"kind"`
-	Endpoint string            `json:"endpoint,omitempty"`
-	Mode     string            `json:"mode,omitempty"`
-	VLAN     int               `json:"vlan,omitempty"`
-	VLANs    string            `json:"vlans,omitempty"`
-	Routed   bool              `json:"routed,omitempty"`
+	ID       int    `json:"id"`
+	Name     string `json:"name"`
+	Kind     string `json:"kind"`     // tap, system, internal, vxlan
+	Endpoint string `json:"endpoint"` // "" unless an endpoint NIC
+	// Mode is the VLAN mode (access, trunk, native-untagged,
+	// native-tagged, dot1q-tunnel) or "routed" (the uplink, the host
+	// leg).
+	Mode string `json:"mode"`
+	// VLAN is the access VLAN, a native VLAN, or a dot1q-tunnel's
+	// service VLAN; 0: none.
+	VLAN int `json:"vlan"`
+	// VLANs are a trunk's VLANs (empty with AllVLANs) or a dot1q-tunnel's
+	// customer VLANs (empty: all).
+	VLANs    []int             `json:"vlans"`
+	AllVLANs bool              `json:"all_vlans"`
+	Routed   bool              `json:"routed"`
 	RxFrames uint64            `json:"rx_frames"`
 	RxBytes  uint64            `json:"rx_bytes"`
 	TxFrames uint64            `json:"tx_frames"`
 	TxBytes  uint64            `json:"tx_bytes"`
-	Drops    map[string]uint64 `json:"drops,omitempty"`
+	Drops    map[string]uint64 `json:"drops"` // by reason; {} when none
 }
 
 // PortAdd is the body of POST /v1/ports: attach an existing interface.
 type PortAdd struct {
 	Interface string `json:"interface"`
-	Mode      string `json:"mode"` // access, trunk, native-tagged, native-untagged, dot1q-tunnel
+	Type      string `json:"type,omitempty"` // registered port type; default system
+	Mode      string `json:"mode"`           // access, trunk, native-tagged, native-untagged, dot1q-tunnel
 	VLAN      int    `json:"vlan,omitempty"`
 	VLANs     string `json:"vlans,omitempty"`
 	Native    int    `json:"native,omitempty"`
 }
 
+// PortSet is the body of PATCH /v1/ports/{name}: a system port's new VLAN
+// configuration, applied live (the fields of PortAdd but the interface).
+type PortSet struct {
+	Mode   string `json:"mode"`
+	VLAN   int    `json:"vlan,omitempty"`
+	VLANs  string `json:"vlans,omitempty"`
+	Native int    `json:"native,omitempty"`
+}
+
 // Stats is the answer to GET /v1/stats.
 type Stats struct {
 	Ports  []Port            `json:"ports"`
-	Drops  map[string]uint64 `json:"drops"` // datapath drops summed over ports
+	Drops  map[string]uint64 `json:"drops"` // summed over ports
 	FDB    map[string]uint64 `json:"fdb"`
 	Router map[string]uint64 `json:"router"`
 	NAT    map[string]uint64 `json:"nat"`
@@ -218,30 +358,43 @@ type Stats struct {
 type Uplink struct {
 	Interface string `json:"interface"`
 	Address   string `json:"address"` // CIDR
-	Gateway   string `json:"gateway,omitempty"`
-	MAC       string `json:"mac,omitempty"`
+	Gateway   string `json:"gateway"` // "" for none
+	MAC       string `json:"mac"`     // answers only
 }
 
 // Conn is one conntrack entry.
 type Conn struct {
-	Proto     string `json:"proto"`
-	State     string `json:"state,omitempty"`
-	Timeout   int    `json:"timeout_seconds"`
-	Zone      int    `json:"zone"`
-	ReplyZone int    `json:"reply_zone"`
-	Orig      Tuple  `json:"original"`
-	Reply     Tuple  `json:"reply"`
-	Assured   bool   `json:"assured"`
-	Packets   uint64 `json:"packets"`
-	Bytes     uint64 `json:"bytes"`
+	Proto string `json:"proto"` // tcp, udp, icmp
+	// State is the TCP state (ESTABLISHED…), "" for other protocols.
+	State   string `json:"state"`
+	Timeout int    `json:"timeout_seconds"`
+	// Zone and ReplyZone name where the original and the reply packets
+	// arrive: a network's name, "host" or "uplink"; the IDs are the
+	// conntrack zone numbers.
+	Zone        string `json:"zone"`
+	ZoneID      int    `json:"zone_id"`
+	ReplyZone   string `json:"reply_zone"`
+	ReplyZoneID int    `json:"reply_zone_id"`
+	Orig        Tuple  `json:"original"`
+	Reply       Tuple  `json:"reply"`
+	Assured     bool   `json:"assured"`
+	Packets     uint64 `json:"packets"`
+	Bytes       uint64 `json:"bytes"`
 }
 
-// Tuple is a conntrack tuple.
+// Tuple is a conntrack tuple. For ICMP echo both ports hold the
+// identifier.
 type Tuple struct {
 	Src     string `json:"src"`
 	Dst     string `json:"dst"`
-	SrcPort int    `json:"sport,omitempty"`
-	DstPort int    `json:"dport,omitempty"`
+	SrcPort int    `json:"sport"`
+	DstPort int    `json:"dport"`
+}
+
+// ConntrackCount is the answer to GET /v1/conntrack/count.
+type ConntrackCount struct {
+	Count int `json:"count"`
+	Max   int `json:"max"`
 }
 
 // NATRules is the answer to GET /v1/nat.
@@ -254,8 +407,8 @@ type NATRules struct {
 type Masquerade struct {
 	Network string `json:"network"`
 	Subnet  string `json:"subnet"`
-	To      string `json:"to,omitempty"` // uplink address; empty when none or internal
-	Reason  string `json:"reason,omitempty"`
+	To      string `json:"to"`     // uplink address; "" when none or internal
+	Reason  string `json:"reason"` // why there is none
 }
 
 // Published is a published port range.
@@ -266,6 +419,11 @@ type Published struct {
 	HostPort string `json:"host_port"` // "8000" or "8000-8010"
 	Target   string `json:"target"`    // endpoint IP
 	ContPort string `json:"container_port"`
+}
+
+// LogLevel is the body of PUT /v1/log-level and its answer.
+type LogLevel struct {
+	Level string `json:"level"` // debug, info, warn, error
 }
 
 // IO is the stdio of an attached command. Stdin is nil when the client

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -197,9 +198,35 @@ func (c *Client) Exec(ctx context.Context, name string, r Exec, stdio *IO) (int,
 	return c.attach(ctx, "/endpoints/"+url.PathEscape(name)+"/exec", r, stdio)
 }
 
+// LogOptions select what Logs shows.
+type LogOptions struct {
+	Follow     bool // keep streaming until the command exits or ctx ends
+	Tail       int  // only the last Tail lines; 0: all
+	Timestamps bool // prefix each line with its RFC 3339 time
+}
+
 // Logs copies an endpoint's output to w, following it if asked.
 func (c *Client) Logs(ctx context.Context, name string, follow bool, w io.Writer) error {
-	req, err := http.NewRequestWithContext(ctx, "GET", "http://vswitchd/"+APIVersion+"/endpoints/"+url.PathEscape(name)+"/logs"+query("follow", follow), nil)
+	return c.LogsWith(ctx, name, LogOptions{Follow: follow}, w)
+}
+
+// LogsWith copies an endpoint's output to w as o says.
+func (c *Client) LogsWith(ctx context.Context, name string, o LogOptions, w io.Writer) error {
+	v := url.Values{}
+	if o.Follow {
+		v.Set("follow", "1")
+	}
+	if o.Tail > 0 {
+		v.Set("tail", strconv.Itoa(o.Tail))
+	}
+	if o.Timestamps {
+		v.Set("timestamps", "1")
+	}
+	path := "http://vswitchd/" + APIVersion + "/endpoints/" + url.PathEscape(name) + "/logs"
+	if len(v) > 0 {
+		path += "?" + v.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, "GET", path, nil)
 	if err != nil {
 		return err
 	}
@@ -216,6 +243,125 @@ func (c *Client) Logs(ctx context.Context, name string, follow bool, w io.Writer
 		return nil
 	}
 	return err
+}
+
+// ExecDetached starts a command in an endpoint in the background (docker
+// exec -d) and returns at once; its output is discarded.
+func (c *Client) ExecDetached(ctx context.Context, name string, r Exec) error {
+	r.Detach = true
+	return c.do(ctx, "POST", "/endpoints/"+url.PathEscape(name)+"/exec", r, nil)
+}
+
+// Stop stops an endpoint's command (SIGTERM, then SIGKILL after timeout
+// seconds; 0: at once; negative: the daemon's default); the endpoint
+// stays, exited.
+func (c *Client) Stop(ctx context.Context, name string, timeout int) error {
+	return c.do(ctx, "POST", "/endpoints/"+url.PathEscape(name)+"/stop", stopBody(timeout), nil)
+}
+
+// stopBody is the body of stop and restart: a negative timeout is absent.
+func stopBody(timeout int) Stop {
+	if timeout < 0 {
+		return Stop{}
+	}
+	return Stop{Timeout: &timeout}
+}
+
+// Start runs an endpoint's command again.
+func (c *Client) Start(ctx context.Context, name string) error {
+	return c.do(ctx, "POST", "/endpoints/"+url.PathEscape(name)+"/start", struct{}{}, nil)
+}
+
+// Restart stops an endpoint's command and runs it again (timeout as for
+// Stop).
+func (c *Client) Restart(ctx context.Context, name string, timeout int) error {
+	return c.do(ctx, "POST", "/endpoints/"+url.PathEscape(name)+"/restart", stopBody(timeout), nil)
+}
+
+// Kill sends a signal to an endpoint's command.
+func (c *Client) Kill(ctx context.Context, name, signal string) error {
+	return c.do(ctx, "POST", "/endpoints/"+url.PathEscape(name)+"/kill", Kill{Signal: signal}, nil)
+}
+
+// Top lists the processes in an endpoint.
+func (c *Client) Top(ctx context.Context, name string) (t Top, err error) {
+	err = c.do(ctx, "GET", "/endpoints/"+url.PathEscape(name)+"/top", nil, &t)
+	return t, err
+}
+
+// PruneNetworks removes every network without endpoints but the default
+// one, and returns their names.
+func (c *Client) PruneNetworks(ctx context.Context) (p NetworkPrune, err error) {
+	err = c.do(ctx, "POST", "/networks/prune", struct{}{}, &p)
+	return p, err
+}
+
+// AddFDB adds a static MAC table entry.
+func (c *Client) AddFDB(ctx context.Context, r FDBAdd) (e FDBEntry, err error) {
+	err = c.do(ctx, "POST", "/fdb", r, &e)
+	return e, err
+}
+
+// DeleteFDB removes the static entry of mac in VLAN vlan.
+func (c *Client) DeleteFDB(ctx context.Context, vlan int, mac string) error {
+	return c.do(ctx, "DELETE", "/fdb/"+strconv.Itoa(vlan)+"/"+url.PathEscape(mac), nil, nil)
+}
+
+// SetPort changes a system port's VLAN configuration live.
+func (c *Client) SetPort(ctx context.Context, name string, r PortSet) (p Port, err error) {
+	err = c.do(ctx, "PATCH", "/ports/"+url.PathEscape(name), r, &p)
+	return p, err
+}
+
+// ConntrackFilter selects connections, as conntrack -L's options do.
+// Empty fields match everything.
+type ConntrackFilter struct {
+	Proto string // tcp, udp, icmp
+	Src   string // an address of either tuple's source
+	Dst   string // an address of either tuple's destination
+	Port  int    // a port of either tuple
+	State string // a TCP state (ESTABLISHED…)
+	Zone  string // a zone name (a network, host, uplink)
+}
+
+func (f ConntrackFilter) query() string {
+	v := url.Values{}
+	for k, s := range map[string]string{"proto": f.Proto, "src": f.Src, "dst": f.Dst, "state": f.State, "zone": f.Zone} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	if f.Port != 0 {
+		v.Set("port", strconv.Itoa(f.Port))
+	}
+	if len(v) == 0 {
+		return ""
+	}
+	return "?" + v.Encode()
+}
+
+// ConntrackWith lists the connections f selects.
+func (c *Client) ConntrackWith(ctx context.Context, f ConntrackFilter) (cs []Conn, err error) {
+	err = c.do(ctx, "GET", "/conntrack"+f.query(), nil, &cs)
+	return cs, err
+}
+
+// ConntrackCount returns the number of connections and the table's size.
+func (c *Client) ConntrackCount(ctx context.Context) (n ConntrackCount, err error) {
+	err = c.do(ctx, "GET", "/conntrack/count", nil, &n)
+	return n, err
+}
+
+// SetLogLevel changes the daemon's log level at run time.
+func (c *Client) SetLogLevel(ctx context.Context, level string) (l LogLevel, err error) {
+	err = c.do(ctx, "PUT", "/log-level", LogLevel{Level: level}, &l)
+	return l, err
+}
+
+// GetLogLevel returns the daemon's log level.
+func (c *Client) GetLogLevel(ctx context.Context) (l LogLevel, err error) {
+	err = c.do(ctx, "GET", "/log-level", nil, &l)
+	return l, err
 }
 
 // Publish publishes a port of a running endpoint.

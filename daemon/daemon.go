@@ -78,6 +78,9 @@ type Config struct {
 	// DNSUpstreams are the resolvers for names that are not local; nil
 	// means the daemon namespace's /etc/resolv.conf.
 	DNSUpstreams []netip.AddrPort
+	// DNSCacheSize is how many forwarded answers the DNS server caches;
+	// 0 means dns.DefaultCacheSize, negative none.
+	DNSCacheSize int
 	// Uplink, if set, is attached at start (command-line --uplink).
 	Uplink *state.UplinkSpec
 	// Keep leaves namespaces, TAPs and processes in place at Close and
@@ -98,12 +101,18 @@ type Config struct {
 	// Publisher opens published ports' host listeners; nil means a
 	// proxy.Proxy.
 	Publisher Publisher
-	// Command, if set, builds the command that runs argv in namespace
-	// ns, instead of `Exe nsexec` (unit tests run plain commands).
-	Command func(ns string, argv []string) *exec.Cmd
+	// Command, if set, builds the command that runs a process spec,
+	// instead of `Exe nsexec` (unit tests run plain commands).
+	Command func(supervisor.Spec) *exec.Cmd
 	// SaveHook, if set, is called before each state save; an error fails
 	// the save. Tests use it to inject failures.
 	SaveHook func(*state.State) error
+	// NoDefaultNetwork leaves out the default network (control.DefaultNetwork,
+	// docker0's counterpart) that Start otherwise makes.
+	NoDefaultNetwork bool
+	// LogLevel, if set, is the level of Logger's handler, changed at run
+	// time by SetLogLevel.
+	LogLevel *slog.LevelVar
 }
 
 // Daemon is a running vswitchd.
@@ -132,6 +141,8 @@ type Daemon struct {
 	// busy marks endpoints whose processes are being stopped with mu
 	// released; other changes to them are refused meanwhile.
 	busy map[string]bool
+	// restarts are endpoints' restart-policy bookkeeping.
+	restarts map[string]*restarting
 
 	wg      sync.WaitGroup // goroutines the daemon owns (DNS over TCP, --rm removals)
 	closing chan struct{}
@@ -176,7 +187,7 @@ func New(cfg Config) (*Daemon, error) {
 	return &Daemon{
 		cfg: cfg, log: cfg.Logger, host: h,
 		nics: map[string]map[string]port.ID{}, sysPorts: map[string]port.ID{},
-		scopes: map[string]bool{}, busy: map[string]bool{},
+		scopes: map[string]bool{}, busy: map[string]bool{}, restarts: map[string]*restarting{},
 		closing: make(chan struct{}),
 	}, nil
 }
@@ -207,7 +218,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	if ups == nil {
 		ups, _ = dns.UpstreamsFromResolvConf("/etc/resolv.conf")
 	}
-	d.dns = dns.New(dns.Options{Upstreams: ups, Logger: d.log})
+	d.dns = dns.New(dns.Options{Upstreams: ups, Logger: d.log, CacheSize: d.cfg.DNSCacheSize})
 	d.rt = router.New(router.Options{NAT: nat.New(d.cfg.NAT), DNS: d.dns})
 	d.dp = datapath.New(datapath.Options{FDB: d.cfg.FDB, Router: d.rt, Logger: d.log})
 	d.pub = d.cfg.Publisher
@@ -222,6 +233,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 
 	defer func() {
 		if err != nil {
+			close(d.closing) // a daemon that failed to start is done
 			d.teardown(false)
 		}
 	}()
@@ -229,6 +241,9 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		return err
 	}
 	if err := d.restore(); err != nil {
+		return err
+	}
+	if err := d.ensureDefaultNetwork(); err != nil {
 		return err
 	}
 	if u := d.cfg.Uplink; u != nil {
@@ -305,8 +320,16 @@ func (d *Daemon) Close() error {
 	}
 	close(d.closing)
 	d.mu.Lock()
+	for name := range d.restarts {
+		d.cancelRestart(name)
+	}
 	err := d.teardown(!d.cfg.Keep)
 	d.mu.Unlock()
+	// Without the lock: an exit being reported waits for it (and then
+	// sees closing).
+	if d.sup != nil {
+		d.sup.Close()
+	}
 	d.wg.Wait()
 	return err
 }
@@ -330,7 +353,7 @@ func (d *Daemon) teardown(remove bool) error {
 		}
 	}
 	if d.sup != nil {
-		d.sup.Close()
+		d.sup.Shutdown()
 	}
 	if d.dp != nil {
 		errs = append(errs, d.dp.Close())
@@ -378,8 +401,11 @@ func (d *Daemon) commit(next *state.State) error {
 func (d *Daemon) sync() {
 	hl := d.hostLeg
 	d.rt.Configure(d.st.RouterConfig(state.Runtime{Host: &hl, UplinkPort: d.uplinkPort, NoARPSuppression: d.cfg.NoARPSuppression}))
-	scopes := d.st.DNSScopes()
+	scopes, opts := d.st.DNSScopes(), d.st.DNSOptions()
 	for name, rs := range scopes {
+		// Options first: a new internal scope never forwards, not even
+		// for a moment.
+		d.dns.SetNetworkOptions(name, opts[name])
 		d.dns.SetNetwork(name, rs)
 		d.scopes[name] = true
 	}

@@ -19,11 +19,11 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/vswitchd/vswitchd/daemon"
-	"github.com/vswitchd/vswitchd/dns"
 	"github.com/vswitchd/vswitchd/host"
 	"github.com/vswitchd/vswitchd/host/hosttest"
 	"github.com/vswitchd/vswitchd/proxy"
 	"github.com/vswitchd/vswitchd/state"
+	"github.com/vswitchd/vswitchd/supervisor"
 )
 
 // The daemon's decisions, unit-tested against a fake host (no root): each
@@ -70,7 +70,7 @@ func (p *fakePub) ports() []uint16 {
 		out = append(out, r.HostPort)
 	}
 	slices.Sort(out)
-	return out
+	return slices.Compact(out) // IPv4 and IPv6 listeners of a port count once
 }
 
 // env is a daemon on a fake host.
@@ -81,6 +81,8 @@ type env struct {
 	pub  *fakePub
 	dir  string
 	fail failer
+	// defaultNet makes the daemon create the default network.
+	defaultNet bool
 }
 
 // failer fails the nth step (host change or state save) when armed.
@@ -116,24 +118,27 @@ func (f *failer) count() (int, []string) {
 }
 
 // command runs argv directly: the fake host's namespaces are not real.
-func command(ns string, argv []string) *exec.Cmd { return exec.Command(argv[0], argv[1:]...) }
+func command(s supervisor.Spec) *exec.Cmd { return exec.Command(s.Argv[0], s.Argv[1:]...) }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{t: t, h: hosttest.New(), pub: &fakePub{}, dir: t.TempDir()}
-	e.h.Hook = func(op string) error { return e.fail.step(op) }
+	e := &env{t: t, pub: &fakePub{}, dir: t.TempDir()}
+	e.h = newHost(e)
 	e.start()
 	return e
+}
+
+// newHost returns a fake host whose steps e's failer can fail.
+func newHost(e *env) *hosttest.Host {
+	h := hosttest.New()
+	h.Hook = func(op string) error { return e.fail.step(op) }
+	return h
 }
 
 // start starts a daemon on e's host and state directory.
 func (e *env) start() {
 	e.t.Helper()
-	d, err := daemon.New(daemon.Config{
-		StateDir: e.dir, NetnsPrefix: prefix, Host: e.h, Publisher: e.pub, Command: command,
-		DNSUpstreams: []netip.AddrPort{}, Keep: true,
-		SaveHook: func(*state.State) error { return e.fail.step("save") },
-	})
+	d, err := daemon.New(e.config())
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -142,6 +147,16 @@ func (e *env) start() {
 	}
 	e.d = d
 	e.t.Cleanup(func() { d.Close() })
+}
+
+// config is the daemon configuration of e: no default network (tests
+// make theirs), everything kept at Close.
+func (e *env) config() daemon.Config {
+	return daemon.Config{
+		StateDir: e.dir, NetnsPrefix: prefix, Host: e.h, Publisher: e.pub, Command: command,
+		DNSUpstreams: []netip.AddrPort{}, Keep: true, NoDefaultNetwork: !e.defaultNet,
+		SaveHook: func(*state.State) error { return e.fail.step("save") },
+	}
 }
 
 // restart closes the daemon (keeping everything) and starts a new one.
@@ -305,7 +320,8 @@ func TestLifecycle(t *testing.T) {
 	for _, r := range n.DNSNames {
 		names = append(names, r.Name+"="+r.Addr.String())
 	}
-	if want := []string{"web=10.2.0.2", "web.beta=10.2.0.2", "www=10.2.0.2", dns.HostName + "=169.254.127.1"}; !slices.Equal(names, want) {
+	if want := []string{"web=10.2.0.2", "web.beta=10.2.0.2", "www=10.2.0.2", "www.beta=10.2.0.2",
+		"host.vswitchd.internal=169.254.127.1", "host.docker.internal=169.254.127.1", "gateway.docker.internal=10.2.0.1"}; !slices.Equal(names, want) {
 		t.Errorf("beta's DNS names = %v, want %v", names, want)
 	}
 
@@ -365,7 +381,14 @@ func TestFailures(t *testing.T) {
 		}},
 		{"rm", nil, func(e *env) error { return e.d.RemoveEndpoint("web", true) }},
 		{"network rm force", nil, func(e *env) error { return e.d.RemoveNetwork("alpha", true) }},
-		{"publish", nil, func(e *env) error { return e.d.Publish("web", pub("7070:70/udp")) }},
+		{"publish", nil, func(e *env) error {
+			_, err := e.d.Publish("web", pub("7070:70/udp"))
+			return err
+		}},
+		{"publish free port", nil, func(e *env) error {
+			_, err := e.d.Publish("web", pub("71"))
+			return err
+		}},
 		{"unpublish", nil, func(e *env) error { return e.d.Unpublish("web", pub("8080:80")) }},
 	}
 	for _, op := range ops {

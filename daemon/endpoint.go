@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"syscall"
 
 	"github.com/vswitchd/vswitchd/arp"
 	"github.com/vswitchd/vswitchd/datapath"
@@ -36,81 +35,6 @@ func procNS(e *state.Endpoint) string {
 	return e.NetnsPath
 }
 
-// RunSpec is a request to create an endpoint and start its command.
-type RunSpec struct {
-	state.EndpointSpec
-	// TTY runs an attached command on a terminal.
-	TTY bool
-}
-
-// Run creates an endpoint and starts its command: with stdio nil in the
-// background (Run returns at once), otherwise attached to stdio (Run
-// returns when the command exits, with its exit code). An attached run
-// with no command starts /bin/sh.
-func (d *Daemon) Run(ctx context.Context, spec RunSpec, stdio *supervisor.IO) (EndpointInfo, int, error) {
-	d.mu.Lock()
-	e, err := d.createEndpoint(spec.EndpointSpec)
-	if err != nil {
-		d.mu.Unlock()
-		return EndpointInfo{}, 0, err
-	}
-	argv := spec.Cmd
-	if stdio != nil && len(argv) == 0 {
-		argv = []string{"/bin/sh"}
-	}
-	var p *supervisor.Process
-	if len(argv) > 0 {
-		p, err = d.sup.Start(supervisor.Spec{
-			Endpoint: e.Name, NS: procNS(e), Argv: argv, Env: e.Env, TTY: spec.TTY, Stdio: stdio, Main: true,
-		})
-		if err != nil {
-			if rerr := d.removeEndpoint(e); rerr != nil {
-				d.log.Warn("remove endpoint after its command failed to start", "endpoint", e.Name, "err", rerr)
-			}
-			d.mu.Unlock()
-			return EndpointInfo{}, 0, err
-		}
-		next := d.st.Clone()
-		next.Endpoint(e.Name).PID = p.PID()
-		if err := d.commit(next); err != nil {
-			d.log.Warn("record the command's pid", "endpoint", e.Name, "err", err)
-		}
-	}
-	info := d.describeEndpoint(d.st.Endpoint(e.Name))
-	d.mu.Unlock()
-	if stdio == nil {
-		return info, 0, nil
-	}
-	return info, p.Wait(ctx), nil
-}
-
-// mainExited records the end of an endpoint's command and, for --rm,
-// removes the endpoint. The supervisor calls it from its goroutine.
-func (d *Daemon) mainExited(name string, p *supervisor.Process) {
-	select {
-	case <-d.closing:
-		return
-	default:
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	e := d.st.Endpoint(name)
-	if e == nil || d.busy[name] || d.sup.Main(name) != p {
-		return
-	}
-	if e.Remove {
-		if err := d.removeEndpoint(e); err != nil {
-			d.log.Warn("remove endpoint after exit", "endpoint", name, "err", err)
-		}
-		return
-	}
-	next := d.st.Clone()
-	next.Endpoint(name).PID = 0
-	if err := d.commit(next); err != nil {
-		d.log.Warn("record the command's exit", "endpoint", name, "err", err)
-	}
-}
-
 // createEndpoint makes an endpoint as spec says: namespace, first NIC,
 // /etc/netns files, published ports. The intent is saved first, and a
 // failure at any step leaves nothing behind. Callers hold mu.
@@ -131,13 +55,6 @@ func (d *Daemon) createEndpoint(spec state.EndpointSpec) (*state.Endpoint, error
 			return nil, state.Errorf(state.ErrConflict, "interface %s already exists in %s", e.NICs[0].Interface, e.NetnsPath)
 		}
 	}
-	// Write the intent, so a crash from here on is rolled back at start.
-	e.Phase = state.Creating
-	intent := d.st.Clone()
-	intent.Endpoints = append(intent.Endpoints, e.Clone())
-	if err := d.save(intent); err != nil {
-		return nil, err
-	}
 	var u undo
 	fail := func(err error) (*state.Endpoint, error) {
 		u.run()
@@ -146,15 +63,28 @@ func (d *Daemon) createEndpoint(spec state.EndpointSpec) (*state.Endpoint, error
 		}
 		return nil, fmt.Errorf("endpoint %q: %w", e.Name, err)
 	}
+	// Published ports first: binding their listeners is how a host port
+	// in use is found, and how a free one is chosen for a spec without.
 	nic, _ := d.st.Primary(e)
+	for i, p := range e.Publish {
+		bound, err := d.openPublish(e.Name, p, nic.IP, e.Publish[:i])
+		if err != nil {
+			u.run()
+			return nil, err
+		}
+		e.Publish[i] = bound
+		u.push(func() { d.closePublish(bound, nic.IP) })
+	}
+	// Write the intent, so a crash from here on is rolled back at start.
+	e.Phase = state.Creating
+	intent := d.st.Clone()
+	intent.Endpoints = append(intent.Endpoints, e.Clone())
+	if err := d.save(intent); err != nil {
+		u.run()
+		return nil, err
+	}
 	first := e.NICs[0]
 	n := d.st.Network(first.Network)
-	for _, p := range e.Publish {
-		if err := d.publishProxy(e.Name, p, nic.IP); err != nil {
-			return fail(err)
-		}
-		u.push(func() { d.pub.Remove(proxyRule(p, nic.IP)) })
-	}
 	if e.Owned() {
 		if err := d.host.CreateNamespace(e.Netns); err != nil {
 			return fail(err)
@@ -186,7 +116,7 @@ func (d *Daemon) filesWith(e *state.Endpoint) map[string][]byte {
 	s := d.st.Clone()
 	s.RemoveEndpoint(e.Name)
 	s.Endpoints = append(s.Endpoints, e)
-	return s.Files(e)
+	return s.Files(e, d.hostLeg.HostAddr)
 }
 
 // attachNIC plugs nic of e (on network n, or none) into the switch. With
@@ -212,13 +142,13 @@ func (d *Daemon) attachNIC(e *state.Endpoint, nic *state.NIC, n *state.Network, 
 	} else if dev, err = d.host.OpenNIC(ns, nic.Interface); err != nil {
 		return err
 	}
-	pcfg := datapath.PortConfig{Name: e.Name + "/" + nic.Interface, Kind: datapath.KindTap, Endpoint: e.Name}
+	pcfg := datapath.PortConfig{Name: e.PortName(nic), Kind: datapath.KindTap, Endpoint: e.Name}
 	pol, err := nicPolicy(nic, n)
 	if err != nil {
 		dev.Close()
 		return err
 	}
-	pcfg.VLAN = pol.VLAN
+	pcfg.VLAN, pcfg.Isolated = pol.VLAN, pol.Isolated
 	if pol.Guard {
 		pcfg.Guard = &datapath.Guard{MAC: nic.MAC, IPs: []netip.Addr{nic.IP}}
 	}
@@ -283,6 +213,7 @@ func (d *Daemon) RemoveEndpoint(name string, force bool) error {
 		return state.Errorf(state.ErrConflict, "endpoint %q is running %q: use rm -f to stop and remove it", name, strings.Join(e.Cmd, " "))
 	}
 	d.busy[name] = true
+	d.cancelRestart(name)
 	ns := procNS(e)
 	d.mu.Unlock()
 
@@ -343,7 +274,7 @@ func (d *Daemon) dismantle(e *state.Endpoint) error {
 	delete(d.nics, e.Name)
 	if nic, _ := d.st.Primary(e); nic != nil {
 		for _, p := range e.Publish {
-			d.pub.Remove(proxyRule(p, nic.IP))
+			d.closePublish(p, nic.IP)
 		}
 	}
 	if e.Owned() {
@@ -403,7 +334,7 @@ func (d *Daemon) Connect(network string, spec state.ConnectSpec) error {
 		return err
 	}
 	if ne.Owned() {
-		if err := d.host.WriteEtc(ne.Netns, next.Files(ne)); err != nil {
+		if err := d.host.WriteEtc(ne.Netns, next.Files(ne, d.hostLeg.HostAddr)); err != nil {
 			u.run()
 			return err
 		}
@@ -412,7 +343,7 @@ func (d *Daemon) Connect(network string, spec state.ConnectSpec) error {
 	if err := d.commit(next); err != nil {
 		u.run()
 		if e.Owned() {
-			d.host.WriteEtc(e.Netns, d.st.Files(e))
+			d.host.WriteEtc(e.Netns, d.st.Files(e, d.hostLeg.HostAddr))
 		}
 		d.republish(next, ne, d.st, e)
 		return err
@@ -474,7 +405,7 @@ func (d *Daemon) reconnect(e *state.Endpoint, network string) {
 		d.host.SetDefaultRoute(hostNS(e), p.Interface, pn.Gateway)
 	}
 	if e.Owned() {
-		d.host.WriteEtc(e.Netns, d.st.Files(e))
+		d.host.WriteEtc(e.Netns, d.st.Files(e, d.hostLeg.HostAddr))
 	}
 	if cur := d.st.Endpoint(e.Name); cur != nil {
 		without := cur.Clone()
@@ -492,7 +423,9 @@ func (d *Daemon) republish(s1 *state.State, before *state.Endpoint, s2 *state.St
 		m := map[proxy.Rule]bool{}
 		if nic, _ := s.Primary(e); nic != nil {
 			for _, p := range e.Publish {
-				m[proxyRule(p, nic.IP)] = true
+				for _, r := range proxyRules(p, nic.IP) {
+					m[r] = true
+				}
 			}
 		}
 		return m
@@ -530,6 +463,7 @@ func (d *Daemon) disconnect(next *state.State, e *state.Endpoint, network string
 		return err
 	}
 	e.NICs = slices.DeleteFunc(e.NICs, func(x *state.NIC) bool { return x == nic })
+	next.DropStaticMACs(e.PortName(nic))
 	d.republish(d.st, old, next, e)
 	if hadDefault {
 		if p, n := next.Primary(e); p != nil {
@@ -541,7 +475,7 @@ func (d *Daemon) disconnect(next *state.State, e *state.Endpoint, network string
 		}
 	}
 	if e.Owned() {
-		if err := d.host.WriteEtc(e.Netns, next.Files(e)); err != nil {
+		if err := d.host.WriteEtc(e.Netns, next.Files(e, d.hostLeg.HostAddr)); err != nil {
 			d.log.Warn("write /etc files", "endpoint", e.Name, "err", err)
 		}
 	}
@@ -554,10 +488,16 @@ type ExecSpec struct {
 	Cmd []string
 	Env []string
 	TTY bool
+	// Dir is the working directory (default /); User is USER[:GROUP]
+	// (default root).
+	Dir, User string
+	// Detach runs it in the background with its output discarded: Exec
+	// returns at once (docker exec -d).
+	Detach bool
 }
 
 // Exec runs a command inside an endpoint attached to stdio and returns its
-// exit code.
+// exit code; with spec.Detach it returns as soon as the command runs.
 func (d *Daemon) Exec(ctx context.Context, name string, spec ExecSpec, stdio *supervisor.IO) (int, error) {
 	d.mu.Lock()
 	e, err := d.endpointForChange(name)
@@ -570,67 +510,64 @@ func (d *Daemon) Exec(ctx context.Context, name string, spec ExecSpec, stdio *su
 		return 0, state.Errorf(state.ErrInvalid, "exec needs a command")
 	}
 	env := append(append([]string(nil), e.Env...), spec.Env...)
-	p, err := d.sup.Start(supervisor.Spec{Endpoint: name, NS: procNS(e), Argv: spec.Cmd, Env: env, TTY: spec.TTY, Stdio: stdio})
+	if err := lookCommand(spec.Cmd[0], env); err != nil {
+		d.mu.Unlock()
+		return 0, err
+	}
+	ps := supervisor.Spec{Endpoint: name, NS: procNS(e), Argv: spec.Cmd, Env: env, TTY: spec.TTY, Stdio: stdio,
+		Hostname: e.HostnameOrName(), Dir: spec.Dir, User: spec.User}
+	if spec.Detach {
+		ps.Stdio, ps.TTY, ps.Discard = nil, false, true
+	}
+	p, err := d.sup.Start(ps)
 	d.mu.Unlock()
 	if err != nil {
 		return 0, err
 	}
+	if spec.Detach {
+		return 0, nil
+	}
 	return p.Wait(ctx), nil
 }
 
-// Logs copies the output of an endpoint's background command to w,
-// following it until ctx ends or the command exits if follow is set.
-func (d *Daemon) Logs(ctx context.Context, name string, follow bool, w io.Writer) error {
+// Logs copies the output of an endpoint's background command to w as o
+// says (the last lines, time stamps, following until ctx ends or the
+// command exits).
+func (d *Daemon) Logs(ctx context.Context, name string, o supervisor.LogOptions, w io.Writer) error {
 	d.mu.Lock()
 	if d.st.Endpoint(name) == nil {
 		d.mu.Unlock()
 		return state.Errorf(state.ErrNotFound, "endpoint %q not found", name)
 	}
 	d.mu.Unlock()
-	return d.sup.Logs(ctx, name, follow, w)
+	return d.sup.Logs(ctx, name, o, w)
 }
 
-func proxyRule(p state.Publish, ip netip.Addr) proxy.Rule {
-	return proxy.Rule{Proto: p.ProtoName(), HostIP: p.HostIP, HostPort: p.HostPort, HostPortEnd: p.HostEnd, Target: ip, TargetPort: p.ContPort}
-}
-
-// publishProxy opens the host-side listeners of a published port: they
-// serve the host's own connections (127.0.0.1 and its addresses), which
-// never reach the switch, and taking them is how a host port already in
-// use is found.
-func (d *Daemon) publishProxy(endpoint string, p state.Publish, ip netip.Addr) error {
-	if err := d.pub.Add(proxyRule(p, ip)); err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return state.Errorf(state.ErrConflict, "publish %s for %q: host port already in use: %w", p, endpoint, err)
-		}
-		return state.Errorf(state.ErrConflict, "publish %s for %q: %w", p, endpoint, err)
-	}
-	return nil
-}
-
-// Publish publishes a port of a running endpoint (Docker cannot).
-func (d *Daemon) Publish(name string, p state.Publish) error {
+// Publish publishes a port of a running endpoint (Docker cannot). A spec
+// without a host port gets a free one; the spec as published is returned.
+func (d *Daemon) Publish(name string, p state.Publish) (state.Publish, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	e, err := d.endpointForChange(name)
 	if err != nil {
-		return err
+		return state.Publish{}, err
 	}
 	if err := d.st.CheckPublish(e, p); err != nil {
-		return err
+		return state.Publish{}, err
 	}
 	nic, _ := d.st.Primary(e)
-	if err := d.publishProxy(name, p, nic.IP); err != nil {
-		return err
+	bound, err := d.openPublish(name, p, nic.IP, nil)
+	if err != nil {
+		return state.Publish{}, err
 	}
 	next := d.st.Clone()
 	ne := next.Endpoint(name)
-	ne.Publish = append(ne.Publish, p)
+	ne.Publish = append(ne.Publish, bound)
 	if err := d.commit(next); err != nil {
-		d.pub.Remove(proxyRule(p, nic.IP))
-		return err
+		d.closePublish(bound, nic.IP)
+		return state.Publish{}, err
 	}
-	return nil
+	return bound, nil
 }
 
 // Unpublish withdraws a published port.
@@ -652,7 +589,7 @@ func (d *Daemon) Unpublish(name string, p state.Publish) error {
 		return err
 	}
 	if nic, _ := d.st.Primary(e); nic != nil {
-		d.pub.Remove(proxyRule(p, nic.IP))
+		d.closePublish(p, nic.IP)
 	}
 	return nil
 }

@@ -1,8 +1,12 @@
 package daemon
 
 import (
+	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/vswitchd/vswitchd/control"
 
 	"github.com/vswitchd/vswitchd/port"
 	"github.com/vswitchd/vswitchd/state"
@@ -25,24 +29,33 @@ func (d *Daemon) CreateNetwork(spec state.NetworkSpec) (NetworkInfo, error) {
 	if err != nil {
 		return NetworkInfo{}, err
 	}
+	if err := d.addNetwork(n); err != nil {
+		return NetworkInfo{}, err
+	}
+	d.log.Info("network created", "network", n.Name, "subnet", n.Subnet, "vlan", n.VLAN)
+	return d.describeNetwork(n), nil
+}
+
+// addNetwork makes n: its route over the host leg, its gateway MAC in the
+// MAC table, and its place in the state. Callers hold mu.
+func (d *Daemon) addNetwork(n *state.Network) error {
 	var u undo
 	if err := d.host.AddRoute(n.Subnet, d.hostLeg.Addr, d.cfg.HostIf); err != nil {
-		return NetworkInfo{}, err
+		return err
 	}
 	u.push(func() { d.host.DelRoute(n.Subnet, d.hostLeg.Addr, d.cfg.HostIf) })
 	if err := d.dp.FDB().AddStatic(n.VLAN, n.MAC, port.Router); err != nil {
 		u.run()
-		return NetworkInfo{}, err
+		return err
 	}
 	u.push(func() { d.dp.FDB().Delete(n.VLAN, n.MAC) })
 	next := d.st.Clone()
 	next.Networks = append(next.Networks, n)
 	if err := d.commit(next); err != nil {
 		u.run()
-		return NetworkInfo{}, err
+		return err
 	}
-	d.log.Info("network created", "network", n.Name, "subnet", n.Subnet, "vlan", n.VLAN)
-	return d.describeNetwork(n), nil
+	return nil
 }
 
 // RemoveNetwork removes a network; one with endpoints attached needs force,
@@ -53,6 +66,9 @@ func (d *Daemon) RemoveNetwork(name string, force bool) error {
 	n := d.st.Network(name)
 	if n == nil {
 		return state.Errorf(state.ErrNotFound, "network %q not found", name)
+	}
+	if name == control.DefaultNetwork && !d.cfg.NoDefaultNetwork {
+		return state.Errorf(state.ErrConflict, "%s is a pre-defined network and cannot be removed", name)
 	}
 	attached := d.st.Attached(name)
 	if len(attached) > 0 && !force {
@@ -102,6 +118,72 @@ func (d *Daemon) RemoveNetwork(name string, force bool) error {
 	d.dp.FDB().FlushVLAN(n.VLAN)
 	d.log.Info("network removed", "network", name)
 	return nil
+}
+
+// PruneNetworks removes every network no endpoint is attached to, but the
+// default one, and returns their names.
+func (d *Daemon) PruneNetworks() ([]string, error) {
+	d.mu.Lock()
+	var names []string
+	for _, n := range d.st.Networks {
+		if n.Name != control.DefaultNetwork && len(d.st.Attached(n.Name)) == 0 {
+			names = append(names, n.Name)
+		}
+	}
+	d.mu.Unlock()
+	var removed []string
+	for _, name := range names {
+		if err := d.RemoveNetwork(name, false); err != nil {
+			if errors.Is(err, state.ErrConflict) || errors.Is(err, state.ErrNotFound) {
+				continue // an endpoint joined it meanwhile, or it went
+			}
+			return removed, err
+		}
+		removed = append(removed, name)
+	}
+	return removed, nil
+}
+
+// ensureDefaultNetwork makes the default network, as Docker's docker0, if
+// the state has none: VLAN 1 and 172.17.0.0/16 when they are free, else
+// the next free ones. Callers hold mu.
+func (d *Daemon) ensureDefaultNetwork() error {
+	if d.cfg.NoDefaultNetwork || d.st.Network(control.DefaultNetwork) != nil {
+		return nil
+	}
+	spec := state.NetworkSpec{Name: control.DefaultNetwork}
+	used, err := d.host.UsedPrefixes()
+	if err != nil {
+		return err
+	}
+	if p := netip.MustParsePrefix("172.17.0.0/16"); !overlapsAny(p, append(append(used, d.st.Subnets()...), d.cfg.HostCIDR)) {
+		spec.Subnet = p
+	}
+	free1 := true
+	for _, n := range d.st.Networks {
+		free1 = free1 && n.VLAN != 1
+	}
+	if free1 {
+		spec.VLAN = 1
+	}
+	n, err := d.st.NewNetwork(spec, used, d.cfg.HostCIDR, now())
+	if err != nil {
+		return fmt.Errorf("default network: %w", err)
+	}
+	if err := d.addNetwork(n); err != nil {
+		return fmt.Errorf("default network: %w", err)
+	}
+	d.log.Info("default network created", "network", n.Name, "subnet", n.Subnet, "vlan", n.VLAN)
+	return nil
+}
+
+func overlapsAny(p netip.Prefix, ps []netip.Prefix) bool {
+	for _, q := range ps {
+		if q.Overlaps(p) {
+			return true
+		}
+	}
+	return false
 }
 
 // Networks lists the networks.

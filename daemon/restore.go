@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/vswitchd/vswitchd/port"
 	"github.com/vswitchd/vswitchd/state"
@@ -11,9 +12,11 @@ import (
 // gateway MACs), system ports, the uplink, and endpoints, re-adopting a
 // namespace and its persistent TAPs when they survived and re-creating
 // them otherwise. An endpoint whose creation a crash interrupted is rolled
-// back; one whose removal it interrupted is finished. Processes are not
-// re-adopted: a command that survived keeps running in its namespace, and
-// `rm` ends it. Callers hold mu.
+// back; one whose removal it interrupted is finished. A command that
+// survived (still running in its endpoint's namespace) is re-adopted;
+// one that did not is started again if its restart policy is always, or
+// unless-stopped and the user did not stop it, as dockerd does at its
+// start. Callers hold mu.
 func (d *Daemon) restore() error {
 	for _, n := range d.st.Networks {
 		if err := d.host.AddRoute(n.Subnet, d.hostLeg.Addr, d.cfg.HostIf); err != nil {
@@ -52,8 +55,43 @@ func (d *Daemon) restore() error {
 			return fmt.Errorf("restore endpoint %q: %w", e.Name, err)
 		}
 	}
+	d.restoreStaticMACs()
 	d.sync()
+	for _, e := range append([]*state.Endpoint(nil), d.st.Endpoints...) {
+		d.restoreCommand(e)
+	}
 	return nil
+}
+
+// restoreCommand re-adopts e's command if it survived, or records that it
+// did not and starts it again if its restart policy says so. Callers hold
+// mu.
+func (d *Daemon) restoreCommand(e *state.Endpoint) {
+	if e.PID != 0 {
+		pids, err := d.host.Pids(hostNS(e))
+		if err == nil && slices.Contains(pids, e.PID) {
+			_, err := d.sup.Adopt(e.Name, e.PID, e.Cmd)
+			if err == nil {
+				d.log.Info("endpoint command re-adopted", "endpoint", e.Name, "pid", e.PID)
+				return
+			}
+			d.log.Warn("re-adopt endpoint command", "endpoint", e.Name, "pid", e.PID, "err", err)
+		}
+		// It died with the old daemon (or the machine): exit unknown.
+		e.PID, e.FinishedAt, e.ExitCode = 0, now(), nil
+	}
+	if len(e.Cmd) == 0 || !(e.Restart.Name == "always" || e.Restart.Name == "unless-stopped" && !e.Stopped) {
+		return
+	}
+	if err := lookCommand(e.Cmd[0], e.Env); err != nil {
+		d.log.Warn("endpoint command not restarted", "endpoint", e.Name, "err", err)
+		return
+	}
+	if _, err := d.startMain(e, e.Cmd, false, nil, e.RestartCount); err != nil {
+		d.log.Warn("endpoint command not restarted", "endpoint", e.Name, "err", err)
+		return
+	}
+	d.log.Info("endpoint command restarted by its policy", "endpoint", e.Name, "policy", e.Restart)
 }
 
 // restoreEndpoint brings one endpoint back.
@@ -79,13 +117,13 @@ func (d *Daemon) restoreEndpoint(e *state.Endpoint) error {
 		}
 	}
 	if e.Owned() {
-		if err := d.host.WriteEtc(e.Netns, d.st.Files(e)); err != nil {
+		if err := d.host.WriteEtc(e.Netns, d.st.Files(e, d.hostLeg.HostAddr)); err != nil {
 			return err
 		}
 	}
 	if nic, _ := d.st.Primary(e); nic != nil {
 		for _, p := range e.Publish {
-			if err := d.publishProxy(e.Name, p, nic.IP); err != nil {
+			if _, err := d.openPublish(e.Name, p, nic.IP, nil); err != nil {
 				d.log.Warn("published port not restored", "endpoint", e.Name, "spec", p, "err", err)
 			}
 		}

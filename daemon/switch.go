@@ -4,33 +4,10 @@ import (
 	"sort"
 
 	"github.com/vswitchd/vswitchd/datapath"
-	"github.com/vswitchd/vswitchd/nat"
 	"github.com/vswitchd/vswitchd/port"
 	"github.com/vswitchd/vswitchd/state"
 	"github.com/vswitchd/vswitchd/trace"
 )
-
-// FDB lists the MAC table.
-func (d *Daemon) FDB() []FDBEntry {
-	names := d.portNames()
-	var out []FDBEntry
-	for _, e := range d.dp.FDB().Entries(d.dp.Now()) {
-		out = append(out, FDBEntry{VLAN: e.VID, MAC: e.MAC, Port: names[e.Port], Static: e.Static, Age: e.Age})
-	}
-	return out
-}
-
-// portNames maps port IDs to names, the router's pseudo-port included.
-func (d *Daemon) portNames() map[port.ID]string {
-	m := map[port.ID]string{port.Router: "router"}
-	for _, p := range d.dp.Ports() {
-		m[p.ID] = p.Config.Name
-	}
-	return m
-}
-
-// FlushFDB forgets the learned MACs and returns how many.
-func (d *Daemon) FlushFDB() int { return d.dp.FDB().Flush() }
 
 // Ports lists the switch ports with their counters.
 func (d *Daemon) Ports() []PortInfo {
@@ -224,12 +201,6 @@ func (d *Daemon) removeUplink() {
 		d.uplinkPort = 0
 	}
 }
-
-// Conntrack lists the connection table.
-func (d *Daemon) Conntrack() []nat.Entry { return d.rt.NAT().Entries(d.dp.Now()) }
-
-// FlushConntrack removes every connection and returns how many.
-func (d *Daemon) FlushConntrack() int { return d.rt.NAT().Flush() }
 
 // NAT returns the translation rules, like `iptables -t nat -L -n`.
 func (d *Daemon) NAT() NATRules {

@@ -2,8 +2,13 @@ package daemon
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
+
 	"net/netip"
 	"time"
+
+	units "github.com/docker/go-units"
 
 	"github.com/vswitchd/vswitchd/bridge"
 	"github.com/vswitchd/vswitchd/datapath"
@@ -37,27 +42,50 @@ type NetworkEndpoint struct {
 	Aliases   []string
 }
 
+// Endpoint states (EndpointInfo.State).
+const (
+	StateCreated    = "created"    // its command never ran
+	StateRunning    = "running"    // its command runs (or, without one, it is up)
+	StateExited     = "exited"     // its command exited or was stopped
+	StateRestarting = "restarting" // waiting to run its command again
+	StateRemoving   = "removing"
+)
+
 // EndpointInfo describes an endpoint.
 type EndpointInfo struct {
 	Name string
 	// Netns is the namespace's name (owned) or path (attached).
 	Netns    string
 	Attached bool // vswitchd attaches to the namespace but does not own it
+	Hostname string
 	NICs     []NICInfo
 	Cmd      []string
-	// Status is "running", "exited (N)" or "up" (no command).
-	Status    string
-	ExitCode  *int
-	PID       int
-	Published []state.Publish
-	Created   time.Time
+	Env      []string
+	// State is one of the State constants; Status says it as docker ps
+	// does: "Up 3 minutes", "Exited (0) 2 seconds ago".
+	State  string
+	Status string
+	// ExitCode is the last exit code; nil while running, before the
+	// first run, or when unknown (a re-adopted command's).
+	ExitCode     *int
+	PID          int
+	StartedAt    time.Time
+	FinishedAt   time.Time
+	Restart      state.RestartPolicy
+	RestartCount int
+	DNS          []netip.Addr
+	ExtraHosts   []state.HostEntry
+	Published    []state.Publish
+	Created      time.Time
 }
 
 // NICInfo describes an endpoint NIC and its switch port.
 type NICInfo struct {
 	state.NIC
-	Port string // the switch port's name
-	Mode string // access, trunk, native-untagged (native N)
+	Port      string     // the switch port's name
+	Mode      string     // access, trunk, native-untagged
+	PrefixLen int        // the network's prefix length; 0 without an address
+	Gateway   netip.Addr // the network's gateway
 }
 
 // PortInfo describes a switch port and its counters.
@@ -130,33 +158,86 @@ func (d *Daemon) describeNetwork(n *state.Network) NetworkInfo {
 			})
 		}
 	}
-	out.DNSNames = append(d.st.NetworkRecords(n), dns.Record{Name: dns.HostName, Addr: d.hostLeg.HostAddr})
+	for _, r := range d.st.NetworkRecords(n) {
+		out.DNSNames = append(out.DNSNames, dns.Record{Name: r.Name, Addr: r.Addr}, dns.Record{Name: r.Name + "." + r.Network, Addr: r.Addr})
+	}
+	fqdn := func(s string) string { return strings.TrimSuffix(s, ".") }
+	out.DNSNames = append(out.DNSNames,
+		dns.Record{Name: fqdn(dns.HostName), Addr: d.hostLeg.HostAddr},
+		dns.Record{Name: fqdn(dns.DockerHostName), Addr: d.hostLeg.HostAddr},
+		dns.Record{Name: fqdn(dns.GatewayName), Addr: n.Gateway})
 	return out
 }
 
 // describeEndpoint returns e's view. Callers hold mu.
 func (d *Daemon) describeEndpoint(e *state.Endpoint) EndpointInfo {
 	out := EndpointInfo{
-		Name: e.Name, Netns: procNS(e), Attached: !e.Owned(), Cmd: e.Cmd, Published: e.Publish,
-		Created: e.Created, Status: "up", NICs: []NICInfo{},
+		Name: e.Name, Netns: procNS(e), Attached: !e.Owned(), Hostname: e.HostnameOrName(),
+		Cmd: e.Cmd, Env: e.Env, ExitCode: e.ExitCode, StartedAt: e.StartedAt, FinishedAt: e.FinishedAt,
+		Restart: e.Restart, RestartCount: e.RestartCount, DNS: e.DNS, ExtraHosts: e.ExtraHosts,
+		Published: e.Publish, Created: e.Created, NICs: []NICInfo{},
 	}
 	for _, nic := range e.NICs {
-		c := NICInfo{NIC: *nic, Port: e.Name + "/" + nic.Interface, Mode: "access"}
+		c := NICInfo{NIC: *nic, Port: e.PortName(nic), Mode: "access"}
 		if nic.Trunk {
 			c.Mode = "trunk"
 			if nic.Native != 0 {
-				c.Mode = fmt.Sprintf("native-untagged (native %d)", nic.Native)
+				c.Mode = "native-untagged"
 			}
+		}
+		if n := d.st.Network(nic.Network); n != nil && nic.IP.IsValid() {
+			c.PrefixLen, c.Gateway = n.Subnet.Bits(), n.Gateway
 		}
 		out.NICs = append(out.NICs, c)
 	}
-	if p := d.sup.Main(e.Name); p != nil {
-		if p.Running() {
-			out.Status, out.PID = "running", p.PID()
-		} else {
+	var running bool
+	if p := d.sup.Main(e.Name); p != nil && p.Running() {
+		running, out.PID, out.ExitCode = true, p.PID(), nil
+	} else if p != nil && e.PID == p.PID() {
+		// Exited, not recorded yet (mainExited waits for the lock).
+		e = e.Clone()
+		e.PID, e.FinishedAt, e.ExitCode = 0, p.Ended(), nil
+		if p.ExitKnown() {
 			code := p.ExitCode()
-			out.Status, out.ExitCode = fmt.Sprintf("exited (%d)", code), &code
+			e.ExitCode = &code
 		}
+		out.FinishedAt, out.ExitCode = e.FinishedAt, e.ExitCode
 	}
+	out.State, out.Status = endpointState(e, running, d.busy[e.Name] || e.Phase == state.Removing, d.restartPending(e.Name), now())
 	return out
+}
+
+// endpointState says where e is, as a State constant and as docker ps's
+// status words.
+func endpointState(e *state.Endpoint, running, removing, restarting bool, t time.Time) (string, string) {
+	ago := func(at time.Time) string {
+		if at.IsZero() {
+			at = e.Created // a state from before times were recorded
+		}
+		return units.HumanDuration(t.Sub(at))
+	}
+	exit := "?"
+	if e.ExitCode != nil {
+		exit = strconv.Itoa(*e.ExitCode)
+	}
+	switch {
+	case removing:
+		return StateRemoving, "Removal In Progress"
+	case running:
+		return StateRunning, "Up " + ago(e.StartedAt)
+	case restarting:
+		return StateRestarting, fmt.Sprintf("Restarting (%s) %s ago", exit, ago(e.FinishedAt))
+	case len(e.Cmd) == 0 && !e.Stopped:
+		// No command: the endpoint is up as long as it exists.
+		since := e.StartedAt
+		if since.IsZero() {
+			since = e.Created
+		}
+		return StateRunning, "Up " + ago(since)
+	case len(e.Cmd) == 0:
+		return StateExited, "Exited (0) " + ago(e.FinishedAt) + " ago"
+	case e.StartedAt.IsZero():
+		return StateCreated, "Created"
+	}
+	return StateExited, fmt.Sprintf("Exited (%s) %s ago", exit, ago(e.FinishedAt))
 }

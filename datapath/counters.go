@@ -21,6 +21,7 @@ const (
 	DropNoRouter                  // for the router, but the datapath has none
 	DropNoBuffer                  // no spare buffer for a flood copy or generated frame
 	DropTxError                   // the egress device refused the frame
+	DropICC                       // between two isolated ports (icc=false)
 	numReasons
 )
 
@@ -33,6 +34,7 @@ var reasonNames = [numReasons]string{
 	DropNoRouter:    "no-router",
 	DropNoBuffer:    "no-buffer",
 	DropTxError:     "tx-error",
+	DropICC:         "icc",
 }
 
 // String returns the reason's name as shown by `vswitchctl ports`.

@@ -69,6 +69,9 @@ type PortConfig struct {
 	Routed bool
 	// Endpoint names the endpoint a tap port belongs to, for listings.
 	Endpoint string
+	// Isolated ports exchange no frames with each other (a network with
+	// icc=false): only with the router and ports that are not isolated.
+	Isolated bool
 }
 
 // Guard is the anti-spoofing filter of an endpoint port.

@@ -27,6 +27,7 @@ func (dp *Datapath) Inject(frame []byte, t router.Target) error {
 	w.dp = dp
 	w.snap = dp.snap.Load()
 	w.taps = dp.taps.Load()
+	w.isolated = false
 	h, b, ok := w.NewFrame()
 	if !ok {
 		return fmt.Errorf("inject: no spare buffer")

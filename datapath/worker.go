@@ -79,6 +79,9 @@ type worker struct {
 	generating bool
 	// taps are the live captures of this batch, nil when there are none.
 	taps *taps
+	// isolated is set while the frame being handled came in by an
+	// isolated port: it may not leave by another one.
+	isolated bool
 }
 
 // fwdCache is one remembered bridge decision. It holds while the table's
@@ -185,6 +188,7 @@ func (w *worker) input(f *frame, cfg *PortConfig, now int64) {
 		w.route(f, now)
 		return
 	}
+	w.isolated = cfg.Isolated
 	in, ok := cfg.VLAN.Ingress(pk)
 	if !ok {
 		if w.dry != nil {
@@ -397,6 +401,7 @@ func (w *worker) routerVerdict(f *frame, v router.Verdict, t router.Target) bool
 	case router.Forward:
 		f.in = port.Router
 		f.meta = vlan.Meta{VID: t.VID}
+		w.isolated = false
 		if w.taps != nil {
 			w.taps.offer(port.Router, In, f.bytes(), f.virtio())
 		}
@@ -449,6 +454,13 @@ func (w *worker) unicast(f *frame, id port.ID) {
 		w.flood(f)
 		return
 	}
+	if w.isolated && cfg.Isolated {
+		if w.dry != nil {
+			w.dry.Add(trace.Egress, "%s and the ingress port are both isolated (icc=false)", cfg.Name)
+		}
+		w.drop(DropICC)
+		return
+	}
 	eg, ok := cfg.VLAN.Egress(f.meta)
 	if !ok {
 		if w.dry != nil {
@@ -477,7 +489,11 @@ func (w *worker) flood(f *frame) {
 		if ps.id == f.in {
 			continue
 		}
-		if eg, ok := ps.cfg.Load().VLAN.Egress(f.meta); ok {
+		cfg := ps.cfg.Load()
+		if w.isolated && cfg.Isolated {
+			continue
+		}
+		if eg, ok := cfg.VLAN.Egress(f.meta); ok {
 			w.targets = append(w.targets, target{ps: ps, out: eg})
 		}
 	}
@@ -606,6 +622,7 @@ func (w *worker) NewFrame() (int, []byte, bool) {
 // Send implements router.Sink.
 func (w *worker) Send(h, n int, t router.Target) {
 	f := frame{buf: w.held[h][:], start: port.ReadOffset, end: port.ReadOffset + n, in: port.Router}
+	w.isolated = false
 	if w.taps != nil {
 		w.taps.offer(port.Router, In, f.bytes(), f.virtio())
 	}

@@ -11,9 +11,11 @@ import (
 func ExampleServer_ServeUDP() {
 	s := dns.New(dns.Options{})
 	defer s.Close()
+	// The endpoint's own name first: it is the address's PTR name. With
+	// Network set, "apple-server.net1" and "apple.net1" resolve too.
 	s.SetNetwork("net1", []dns.Record{
-		{Name: "apple-server", Addr: netip.MustParseAddr("10.0.1.2")},
-		{Name: "apple-server.net1", Addr: netip.MustParseAddr("10.0.1.2")},
+		{Name: "apple-server", Addr: netip.MustParseAddr("10.0.1.2"), Network: "net1"},
+		{Name: "apple", Addr: netip.MustParseAddr("10.0.1.2"), Network: "net1"}, // an alias
 	})
 
 	// The router passes the UDP payload of a query sent to net1's gateway.

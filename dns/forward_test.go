@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	mdns "github.com/miekg/dns"
 )
 
@@ -80,7 +81,7 @@ func TestForwardBadRcodeWaitsForOthers(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 		answerA("192.0.2.7")(w, r)
 	})
-	s := New(Options{Upstreams: []netip.AddrPort{refused.addr, servfail.addr, late.addr}})
+	s := New(Options{Upstreams: []netip.AddrPort{refused.addr, servfail.addr, late.addr}, CacheSize: -1})
 	t.Cleanup(func() { s.Close() })
 
 	_, q := newQuery(t, "example.com", mdns.TypeA, 0)
@@ -250,7 +251,7 @@ func TestCloseAnswersInflight(t *testing.T) {
 // -race.
 func TestForwardConcurrent(t *testing.T) {
 	a, b := startUpstream(t, answerA("192.0.2.1")), startUpstream(t, answerA("192.0.2.1"))
-	s := New(Options{Upstreams: []netip.AddrPort{a.addr, b.addr}})
+	s := New(Options{Upstreams: []netip.AddrPort{a.addr, b.addr}, CacheSize: -1})
 	t.Cleanup(func() { s.Close() })
 	var wg sync.WaitGroup
 	for range 8 {
@@ -266,5 +267,181 @@ func TestForwardConcurrent(t *testing.T) {
 	wg.Wait()
 	if got := s.Stats().Forwarded; got != 8*20 {
 		t.Errorf("Stats().Forwarded = %d, want %d", got, 8*20)
+	}
+}
+
+// TestForwardSingleLabel: single-label names that are not local are
+// forwarded, as Docker does; names under a network's name or an internal
+// zone are not.
+func TestForwardSingleLabel(t *testing.T) {
+	up := startUpstream(t, answerA("192.0.2.1"))
+	s := New(Options{Upstreams: []netip.AddrPort{up.addr}, CacheSize: -1})
+	t.Cleanup(func() { s.Close() })
+	testNames(s)
+
+	tests := []struct {
+		name    string
+		network string
+		qname   string
+		rcode   int
+		fwd     bool // the upstream is asked
+	}{
+		{name: "unknown single label", network: "net1", qname: "myhost", fwd: true},
+		{name: "other network's name", network: "net1", qname: "banana", fwd: true},
+		{name: "scope with no names", network: "net3", qname: "apple-server", fwd: true},
+		{name: "single label NXDOMAIN upstream", network: "net1", qname: "nxhost", rcode: mdns.RcodeNameError, fwd: true},
+		{name: "under a network", network: "net1", qname: "myhost.net1", rcode: mdns.RcodeNameError},
+		{name: "under another network", network: "net1", qname: "myhost.net2", rcode: mdns.RcodeNameError},
+		{name: "network apex", network: "net1", qname: "net2"},
+		{name: "under vswitchd.internal", network: "net1", qname: "myhost.vswitchd.internal", rcode: mdns.RcodeNameError},
+		{name: "under docker.internal", network: "net1", qname: "myhost.docker.internal", rcode: mdns.RcodeNameError},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := up.queries.Load()
+			_, q := newQuery(t, tt.qname, mdns.TypeA, 0)
+			r, sync := serve(t, s, tt.network, q)
+			if r.msg.Rcode != tt.rcode {
+				t.Errorf("rcode %s, want %s", mdns.RcodeToString[r.msg.Rcode], mdns.RcodeToString[tt.rcode])
+			}
+			if asked := up.queries.Load() > before; asked != tt.fwd || sync == tt.fwd || r.msg.Authoritative == tt.fwd {
+				t.Errorf("upstream asked %v, answer sync %v, AA %v; want asked %v", asked, sync, r.msg.Authoritative, tt.fwd)
+			}
+		})
+	}
+}
+
+// TestForwardRefused: REFUSED from every upstream reaches the client as
+// REFUSED as soon as the last one refuses; REFUSED from some of them waits
+// for the others.
+func TestForwardRefused(t *testing.T) {
+	refused := []*fakeUpstream{startUpstream(t, rcodeOnly(mdns.RcodeRefused)), startUpstream(t, rcodeOnly(mdns.RcodeRefused))}
+	bare := startUpstream(t, func(w mdns.ResponseWriter, r *mdns.Msg) {
+		m := new(mdns.Msg).SetRcode(r, mdns.RcodeRefused)
+		m.Question = nil // some servers refuse without the question
+		_ = w.WriteMsg(m)
+	})
+	servfail := startUpstream(t, rcodeOnly(mdns.RcodeServerFailure))
+	good := startUpstream(t, answerA("192.0.2.1"))
+	const timeout = 5 * time.Second
+
+	tests := []struct {
+		name  string
+		ups   []netip.AddrPort
+		rcode int
+		quick bool // answered well before the timeout
+	}{
+		{name: "one refuses", ups: []netip.AddrPort{refused[0].addr}, rcode: mdns.RcodeRefused, quick: true},
+		{name: "all refuse", ups: []netip.AddrPort{refused[0].addr, refused[1].addr, bare.addr}, rcode: mdns.RcodeRefused, quick: true},
+		{name: "one answers", ups: []netip.AddrPort{refused[0].addr, good.addr}, rcode: mdns.RcodeSuccess, quick: true},
+		{name: "refused and SERVFAIL", ups: []netip.AddrPort{refused[0].addr, servfail.addr}, rcode: mdns.RcodeServerFailure, quick: true},
+		{name: "refused and silent", ups: []netip.AddrPort{refused[0].addr, deadUpstream(t)}, rcode: mdns.RcodeServerFailure},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			to := timeout
+			if !tt.quick {
+				to = 300 * time.Millisecond
+			}
+			s := New(Options{Upstreams: tt.ups, Timeout: to})
+			t.Cleanup(func() { s.Close() })
+			before := refused[0].queries.Load()
+			req, q := newQuery(t, "example.com", mdns.TypeA, 1232)
+			// Only a good answer is cached: else the second query is
+			// forwarded again.
+			wantForwarded := uint64(2)
+			if tt.rcode == mdns.RcodeSuccess {
+				wantForwarded = 1
+			}
+			for i := range 2 {
+				start := time.Now()
+				r, _ := serve(t, s, "net1", q)
+				if d := time.Since(start); tt.quick && d > timeout/2 {
+					t.Errorf("query %d: answer after %v, want at once", i, d)
+				}
+				if m := r.msg; m.Rcode != tt.rcode || m.Id != req.Id || m.IsEdns0() == nil {
+					t.Errorf("query %d: answer %s ID %#x OPT %v, want %s with the client's ID and an OPT",
+						i, mdns.RcodeToString[m.Rcode], m.Id, m.IsEdns0(), mdns.RcodeToString[tt.rcode])
+				}
+			}
+			if got := uint64(refused[0].queries.Load() - before); got != wantForwarded {
+				t.Errorf("refusing upstream asked %d times, want %d", got, wantForwarded)
+			}
+			st := s.Stats()
+			wantRefused := uint64(0)
+			if tt.rcode == mdns.RcodeRefused {
+				wantRefused = 2
+			}
+			if st.Forwarded != wantForwarded || st.Refused != wantRefused {
+				t.Errorf("Stats() = %+v, want Forwarded %d, Refused %d", st, wantForwarded, wantRefused)
+			}
+		})
+	}
+}
+
+// TestNoForward: a NoForward scope gets REFUSED for every name that would be
+// forwarded, at once and without a packet to an upstream or a look at the
+// cache, and its local names as before.
+func TestNoForward(t *testing.T) {
+	up := startUpstream(t, answerA("192.0.2.1"))
+	s := New(Options{Upstreams: []netip.AddrPort{up.addr}})
+	t.Cleanup(func() { s.Close() })
+	testNames(s)
+	s.SetNetworkOptions("net1", NetworkOptions{NoForward: true})
+	s.SetNetworkOptions("internal-only", NetworkOptions{NoForward: true}) // a scope with options and no names
+
+	// Fill the cache from a scope that may forward.
+	_, q := newQuery(t, "example.com", mdns.TypeA, 0)
+	if r, _ := serve(t, s, "net2", q); r.msg.Rcode != mdns.RcodeSuccess {
+		t.Fatalf("forwarded from net2: %s, want NOERROR", mdns.RcodeToString[r.msg.Rcode])
+	}
+	asked, before := up.queries.Load(), s.Stats()
+
+	tests := []struct {
+		name    string
+		network string
+		qname   string
+		qtype   uint16
+		rcode   int
+		want    []string
+	}{
+		{name: "cached name", network: "net1", qname: "example.com", qtype: mdns.TypeA, rcode: mdns.RcodeRefused},
+		{name: "other name", network: "net1", qname: "www.example.org", qtype: mdns.TypeAAAA, rcode: mdns.RcodeRefused},
+		{name: "unknown single label", network: "net1", qname: "myhost", qtype: mdns.TypeA, rcode: mdns.RcodeRefused},
+		{name: "other network's name", network: "net1", qname: "banana", qtype: mdns.TypeA, rcode: mdns.RcodeRefused},
+		{name: "reverse name of no endpoint", network: "net1", qname: "9.9.0.10.in-addr.arpa", qtype: mdns.TypePTR, rcode: mdns.RcodeRefused},
+		{name: "scope without names", network: "internal-only", qname: "example.com", qtype: mdns.TypeA, rcode: mdns.RcodeRefused},
+		{name: "local name", network: "net1", qname: "apple-server", qtype: mdns.TypeA, want: []string{"10.0.1.2"}},
+		{name: "host", network: "net1", qname: "host.docker.internal", qtype: mdns.TypeA, want: []string{"192.168.65.254"}},
+		{name: "under a network", network: "net1", qname: "nosuch.net1", qtype: mdns.TypeA, rcode: mdns.RcodeNameError},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, q := newQuery(t, tt.qname, tt.qtype, 0)
+			r, sync := serve(t, s, tt.network, q)
+			m := r.msg
+			if !sync || m.Rcode != tt.rcode || m.RecursionAvailable {
+				t.Errorf("answer %s RA %v (sync %v), want %s without RA before ServeUDP returns",
+					mdns.RcodeToString[m.Rcode], m.RecursionAvailable, sync, mdns.RcodeToString[tt.rcode])
+			}
+			if diff := cmp.Diff(tt.want, rdata(m.Answer)); diff != "" {
+				t.Errorf("answers (-want +got):\n%s", diff)
+			}
+		})
+	}
+
+	// Over TCP too.
+	addr := startHandler(t, s, func(netip.Addr) string { return "net1" })
+	m, _, err := (&mdns.Client{Net: "tcp"}).Exchange(new(mdns.Msg).SetQuestion("example.com.", mdns.TypeA), addr)
+	if err != nil || m.Rcode != mdns.RcodeRefused {
+		t.Errorf("over TCP: %v, %v; want REFUSED", m, err)
+	}
+
+	if n := up.queries.Load() - asked; n != 0 {
+		t.Errorf("upstream got %d queries from a NoForward scope, want 0", n)
+	}
+	st := s.Stats()
+	if st.NoForward-before.NoForward != 7 || st.Refused-before.Refused != 7 || st.CacheHits != before.CacheHits || st.Forwarded != before.Forwarded {
+		t.Errorf("Stats() = %+v after %+v, want 7 more NoForward and Refused, no more CacheHits or Forwarded", st, before)
 	}
 }

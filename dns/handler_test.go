@@ -49,7 +49,7 @@ func TestHandlerTCP(t *testing.T) {
 	}{
 		{name: "local", server: net1, qname: "apple-server", count: 1},
 		{name: "alias", server: net1, qname: "web", count: 2},
-		{name: "other network", server: net1, qname: "banana", rcode: mdns.RcodeNameError},
+		{name: "other network", server: net1, qname: "banana.net2", rcode: mdns.RcodeNameError},
 		{name: "forwarded", server: net1, qname: "example.com", count: 1},
 		{name: "no truncation over TCP", server: net3, qname: "many", count: 100},
 		{name: "no network", server: none, qname: "apple-server", rcode: mdns.RcodeRefused},

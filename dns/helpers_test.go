@@ -66,7 +66,7 @@ type fakeUpstream struct {
 }
 
 // startUpstream serves h on a random port of 127.0.0.1 until the test ends.
-func startUpstream(t *testing.T, h func(w mdns.ResponseWriter, r *mdns.Msg)) *fakeUpstream {
+func startUpstream(t testing.TB, h func(w mdns.ResponseWriter, r *mdns.Msg)) *fakeUpstream {
 	t.Helper()
 	u := &fakeUpstream{}
 	var (
@@ -102,7 +102,7 @@ func startUpstream(t *testing.T, h func(w mdns.ResponseWriter, r *mdns.Msg)) *fa
 }
 
 // deadUpstream returns the address of a UDP socket that never answers.
-func deadUpstream(t *testing.T) netip.AddrPort {
+func deadUpstream(t testing.TB) netip.AddrPort {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -162,6 +162,8 @@ func rdata(rrs []mdns.RR) []string {
 			s = append(s, rr.AAAA.String())
 		case *mdns.PTR:
 			s = append(s, rr.Ptr)
+		case *mdns.SOA:
+			s = append(s, "SOA "+rr.Hdr.Name)
 		default:
 			s = append(s, rr.String())
 		}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	mdns "github.com/miekg/dns"
 )
 
@@ -45,6 +46,7 @@ func TestServeUDPLocal(t *testing.T) {
 		qtype   uint16
 		rcode   int
 		want    []string // rdata of the answers
+		soa     string   // owner of the SOA in the authority section of a negative answer
 	}{
 		{name: "endpoint", network: "net1", qname: "apple-server", qtype: mdns.TypeA, want: []string{"10.0.1.2"}},
 		{name: "alias on two endpoints", network: "net1", qname: "web", qtype: mdns.TypeA, want: []string{"10.0.1.2", "10.0.1.3"}},
@@ -56,23 +58,21 @@ func TestServeUDPLocal(t *testing.T) {
 		{name: "mixed-case record", network: "net1", qname: "dual", qtype: mdns.TypeA, want: []string{"10.0.1.4"}},
 		{name: "AAAA of IPv6 record", network: "net1", qname: "dual", qtype: mdns.TypeAAAA, want: []string{"fd00::4"}},
 		{name: "ANY gives both families", network: "net1", qname: "dual", qtype: mdns.TypeANY, want: []string{"10.0.1.4", "fd00::4"}},
-		{name: "AAAA NODATA", network: "net1", qname: "apple-server", qtype: mdns.TypeAAAA},
-		{name: "MX NODATA", network: "net1", qname: "apple-server.net1", qtype: mdns.TypeMX},
-		{name: "host AAAA NODATA", network: "net1", qname: "host.vswitchd.internal", qtype: mdns.TypeAAAA},
-		{name: "PTR", network: "net1", qname: "2.1.0.10.in-addr.arpa", qtype: mdns.TypePTR, want: []string{"apple-server.", "apple-server.net1.", "web."}},
-		{name: "PTR upper case", network: "net1", qname: "3.1.0.10.IN-ADDR.ARPA.", qtype: mdns.TypePTR, want: []string{"db.", "db.net1.", "web."}},
+		{name: "AAAA NODATA", network: "net1", qname: "apple-server", qtype: mdns.TypeAAAA, soa: "apple-server."},
+		{name: "MX NODATA", network: "net1", qname: "apple-server.net1", qtype: mdns.TypeMX, soa: "net1."},
+		{name: "SOA owner in the question's case", network: "net1", qname: "Apple-Server.NET1", qtype: mdns.TypeMX, soa: "NET1."},
+		{name: "host AAAA NODATA", network: "net1", qname: "host.vswitchd.internal", qtype: mdns.TypeAAAA, soa: "vswitchd.internal."},
+		{name: "PTR: the first record", network: "net1", qname: "2.1.0.10.in-addr.arpa", qtype: mdns.TypePTR, want: []string{"apple-server."}},
+		{name: "PTR upper case", network: "net1", qname: "3.1.0.10.IN-ADDR.ARPA.", qtype: mdns.TypePTR, want: []string{"db."}},
 		{name: "PTR IPv6", network: "net1", qname: "4.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa.", qtype: mdns.TypePTR, want: []string{"dual."}},
 		{name: "PTR of host", network: "net2", qname: "254.65.168.192.in-addr.arpa", qtype: mdns.TypePTR, want: []string{HostName}},
-		{name: "A of reverse name NODATA", network: "net1", qname: "2.1.0.10.in-addr.arpa", qtype: mdns.TypeA},
-		{name: "other network's name", network: "net1", qname: "banana", qtype: mdns.TypeA, rcode: mdns.RcodeNameError},
-		{name: "other network's NAME.NETWORK", network: "net1", qname: "banana.net2", qtype: mdns.TypeA, rcode: mdns.RcodeNameError},
-		{name: "unknown single label", network: "net1", qname: "nosuch", qtype: mdns.TypeA, rcode: mdns.RcodeNameError},
-		{name: "unknown single label AAAA", network: "net2", qname: "apple-server", qtype: mdns.TypeAAAA, rcode: mdns.RcodeNameError},
-		{name: "unknown under own network", network: "net1", qname: "nosuch.net1", qtype: mdns.TypeA, rcode: mdns.RcodeNameError},
-		{name: "deep under a network", network: "net2", qname: "a.b.net1", qtype: mdns.TypeA, rcode: mdns.RcodeNameError},
-		{name: "under vswitchd.internal", network: "net1", qname: "other.vswitchd.internal", qtype: mdns.TypeA, rcode: mdns.RcodeNameError},
-		{name: "vswitchd.internal itself", network: "net1", qname: "vswitchd.internal", qtype: mdns.TypeA, rcode: mdns.RcodeNameError},
-		{name: "network with no names", network: "net3", qname: "apple-server", qtype: mdns.TypeA, rcode: mdns.RcodeNameError},
+		{name: "A of reverse name NODATA", network: "net1", qname: "2.1.0.10.in-addr.arpa", qtype: mdns.TypeA, soa: "2.1.0.10.in-addr.arpa."},
+		{name: "other network's NAME.NETWORK", network: "net1", qname: "banana.net2", qtype: mdns.TypeA, rcode: mdns.RcodeNameError, soa: "net2."},
+		{name: "unknown under own network", network: "net1", qname: "nosuch.net1", qtype: mdns.TypeA, rcode: mdns.RcodeNameError, soa: "net1."},
+		{name: "deep under a network", network: "net2", qname: "a.b.net1", qtype: mdns.TypeA, rcode: mdns.RcodeNameError, soa: "net1."},
+		{name: "under vswitchd.internal", network: "net1", qname: "other.vswitchd.internal", qtype: mdns.TypeA, rcode: mdns.RcodeNameError, soa: "vswitchd.internal."},
+		{name: "vswitchd.internal itself NODATA", network: "net1", qname: "vswitchd.internal", qtype: mdns.TypeA, soa: "vswitchd.internal."},
+		{name: "network with no names", network: "net3", qname: "apple-server.net1", qtype: mdns.TypeA, rcode: mdns.RcodeNameError, soa: "net1."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -96,14 +96,43 @@ func TestServeUDPLocal(t *testing.T) {
 					t.Errorf("answer %v: want owner %q (the question's case) and TTL 30", rr, mdns.Fqdn(tt.qname))
 				}
 			}
+			checkSOA(t, m, tt.soa)
 		})
 	}
 	if n := up.queries.Load(); n != 0 {
 		t.Errorf("upstream got %d queries for local names, want 0", n)
 	}
-	want := Stats{Queries: uint64(len(tests)), Local: 18, NXDomain: 9}
+	want := Stats{Queries: uint64(len(tests)), Local: 20, NXDomain: 5}
 	if diff := cmp.Diff(want, s.Stats()); diff != "" {
 		t.Errorf("Stats() (-want +got):\n%s", diff)
+	}
+}
+
+// checkSOA checks that the authority section of m holds the SOA of zone
+// apex when apex is not "", and is empty otherwise (RFC 2308 §3).
+func checkSOA(t *testing.T, m *mdns.Msg, apex string) {
+	t.Helper()
+	if apex == "" {
+		if len(m.Ns) != 0 {
+			t.Errorf("authority %v, want none", m.Ns)
+		}
+		return
+	}
+	want := &mdns.SOA{
+		Hdr: mdns.RR_Header{Name: apex, Rrtype: mdns.TypeSOA, Class: mdns.ClassINET, Ttl: negativeTTL},
+		Ns:  mdns.CanonicalName(apex), Mbox: "nobody.invalid.", Refresh: 3600, Retry: 1200, Expire: 604800, Minttl: negativeTTL,
+	}
+	if len(m.Ns) != 1 {
+		t.Errorf("authority %v, want %v", m.Ns, want)
+		return
+	}
+	got, ok := m.Ns[0].(*mdns.SOA)
+	if !ok {
+		t.Errorf("authority %v, want %v", m.Ns, want)
+		return
+	}
+	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(mdns.SOA{}, "Serial", "Hdr.Rdlength")); diff != "" {
+		t.Errorf("authority SOA (-want +got):\n%s", diff)
 	}
 }
 
@@ -154,7 +183,7 @@ func TestSetNetworkLive(t *testing.T) {
 	check("host unset", "net1", HostName, mdns.RcodeNameError)
 	s.SetNetwork("", []Record{{Name: "x", Addr: netip.MustParseAddr("10.0.0.1")}})
 	s.SetNetwork("net1", []Record{{Name: "", Addr: netip.MustParseAddr("10.0.0.1")}, {Name: "bad..name", Addr: netip.MustParseAddr("10.0.0.1")}, {Name: "noaddr"}})
-	check("invalid records skipped", "net1", "noaddr", mdns.RcodeNameError)
+	check("invalid records skipped", "net1", "noaddr", mdns.RcodeServerFailure) // not local: forwarded, no upstream
 }
 
 // TestSetNetworkWhileServing swaps names while queries are answered; run
@@ -245,4 +274,174 @@ func TestTruncation(t *testing.T) {
 	if got := s.Stats().Truncated; got != uint64(len(tests)) {
 		t.Errorf("Stats().Truncated = %d, want %d", got, len(tests))
 	}
+}
+
+// scopeNames sets the names of an endpoint scope as the daemon passes them:
+// the records of each network the endpoint is on, with their Network, the
+// first network first, and the gateway of that network.
+func scopeNames(s *Server) {
+	a := netip.MustParseAddr
+	s.SetNetworkOptions("@apple", NetworkOptions{Gateway: a("10.0.1.1")})
+	s.SetNetwork("@apple", []Record{
+		{Name: "apple", Addr: a("10.0.1.2"), Network: "net1"},
+		{Name: "www", Addr: a("10.0.1.2"), Network: "net1"}, // alias
+		{Name: "db", Addr: a("10.0.1.3"), Network: "net1"},
+		{Name: "apple", Addr: a("10.0.2.2"), Network: "net2"},
+		{Name: "db", Addr: a("10.0.2.3"), Network: "net2"},         // hidden by net1's db as a bare name
+		{Name: "cache.tier", Addr: a("10.0.2.4"), Network: "net2"}, // an alias with a dot
+		{Name: "old.net2", Addr: a("10.0.2.3"), Network: "Net2."},  // already qualified
+		{Name: "v6", Addr: a("fd00::5"), Network: "net2"},
+	})
+	s.SetHost(a("192.168.65.254"))
+}
+
+func TestScopeNames(t *testing.T) {
+	up := startUpstream(t, answerA("192.0.2.1"))
+	s := New(Options{Upstreams: []netip.AddrPort{up.addr}, TTL: 30})
+	t.Cleanup(func() { s.Close() })
+	scopeNames(s)
+
+	tests := []struct {
+		name  string
+		scope string // "@apple" unless set
+		qname string
+		qtype uint16
+		rcode int
+		want  []string // rdata of the answers
+		soa   string   // owner of the SOA of a negative answer
+	}{
+		{name: "endpoint name", qname: "apple", qtype: mdns.TypeA, want: []string{"10.0.1.2"}},
+		{name: "first network wins", qname: "db", qtype: mdns.TypeA, want: []string{"10.0.1.3"}},
+		{name: "NAME.NETWORK", qname: "apple.net1", qtype: mdns.TypeA, want: []string{"10.0.1.2"}},
+		{name: "NAME.NETWORK, second network", qname: "Apple.NET2", qtype: mdns.TypeA, want: []string{"10.0.2.2"}},
+		{name: "hidden name under its network", qname: "db.net2", qtype: mdns.TypeA, want: []string{"10.0.2.3"}},
+		{name: "ALIAS.NETWORK", qname: "www.net1", qtype: mdns.TypeA, want: []string{"10.0.1.2"}},
+		{name: "alias of another network", qname: "www.net2", qtype: mdns.TypeA, rcode: mdns.RcodeNameError, soa: "net2."},
+		{name: "dotted alias", qname: "cache.tier", qtype: mdns.TypeA, want: []string{"10.0.2.4"}},
+		{name: "dotted ALIAS.NETWORK", qname: "cache.tier.net2", qtype: mdns.TypeA, want: []string{"10.0.2.4"}},
+		{name: "qualified name kept", qname: "old.net2", qtype: mdns.TypeA, want: []string{"10.0.2.3"}},
+		{name: "qualified name not extended", qname: "old.net2.net2", qtype: mdns.TypeA, rcode: mdns.RcodeNameError, soa: "net2."},
+		{name: "AAAA under its network", qname: "v6.net2", qtype: mdns.TypeAAAA, want: []string{"fd00::5"}},
+		{name: "PTR: NAME.NETWORK", qname: "2.1.0.10.in-addr.arpa", qtype: mdns.TypePTR, want: []string{"apple.net1."}},
+		{name: "PTR: second network", qname: "2.2.0.10.in-addr.arpa", qtype: mdns.TypePTR, want: []string{"apple.net2."}},
+		{name: "PTR: first record of the address", qname: "3.2.0.10.in-addr.arpa", qtype: mdns.TypePTR, want: []string{"db.net2."}},
+		{name: "PTR: dotted alias", qname: "4.2.0.10.in-addr.arpa", qtype: mdns.TypePTR, want: []string{"cache.tier.net2."}},
+		{name: "PTR IPv6", qname: "5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa", qtype: mdns.TypePTR, want: []string{"v6.net2."}},
+		{name: "PTR ANY", qname: "2.1.0.10.in-addr.arpa", qtype: mdns.TypeANY, want: []string{"apple.net1."}},
+		{name: "host.docker.internal", qname: "host.docker.internal", qtype: mdns.TypeA, want: []string{"192.168.65.254"}},
+		{name: "host.docker.internal any case", qname: "Host.Docker.Internal.", qtype: mdns.TypeA, want: []string{"192.168.65.254"}},
+		{name: "host.docker.internal AAAA NODATA", qname: "host.docker.internal", qtype: mdns.TypeAAAA, soa: "docker.internal."},
+		{name: "host.docker.internal in a network scope", scope: "net9", qname: "host.docker.internal", qtype: mdns.TypeA, want: []string{"192.168.65.254"}},
+		{name: "PTR of host: one name", qname: "254.65.168.192.in-addr.arpa", qtype: mdns.TypePTR, want: []string{HostName}},
+		{name: "gateway.docker.internal", qname: "gateway.docker.internal", qtype: mdns.TypeA, want: []string{"10.0.1.1"}},
+		{name: "PTR of gateway", qname: "1.1.0.10.in-addr.arpa", qtype: mdns.TypePTR, want: []string{GatewayName}},
+		{name: "no gateway set", scope: "net9", qname: "gateway.docker.internal", qtype: mdns.TypeA, rcode: mdns.RcodeNameError, soa: "docker.internal."},
+		{name: "unknown under docker.internal", qname: "x.docker.internal", qtype: mdns.TypeA, rcode: mdns.RcodeNameError, soa: "docker.internal."},
+		{name: "SOA of a network", qname: "NET1", qtype: mdns.TypeSOA, want: []string{"SOA NET1."}},
+		{name: "SOA of vswitchd.internal", qname: "vswitchd.internal", qtype: mdns.TypeSOA, want: []string{"SOA vswitchd.internal."}},
+		{name: "SOA of docker.internal", qname: "docker.internal", qtype: mdns.TypeSOA, want: []string{"SOA docker.internal."}},
+		{name: "NS of a network NODATA", qname: "net2", qtype: mdns.TypeNS, soa: "net2."},
+		{name: "SOA of a name NODATA", qname: "apple", qtype: mdns.TypeSOA, soa: "apple."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			scope := tt.scope
+			if scope == "" {
+				scope = "@apple"
+			}
+			_, q := newQuery(t, tt.qname, tt.qtype, 0)
+			r, sync := serve(t, s, scope, q)
+			m := r.msg
+			if !sync || m.Rcode != tt.rcode || !m.Authoritative {
+				t.Errorf("answer %s AA %v (sync %v), want %s AA before ServeUDP returns",
+					mdns.RcodeToString[m.Rcode], m.Authoritative, sync, mdns.RcodeToString[tt.rcode])
+			}
+			if diff := cmp.Diff(tt.want, rdata(m.Answer)); diff != "" {
+				t.Errorf("answers (-want +got):\n%s", diff)
+			}
+			checkSOA(t, m, tt.soa)
+		})
+	}
+	if n := up.queries.Load(); n != 0 {
+		t.Errorf("upstream got %d queries for local names, want 0", n)
+	}
+}
+
+// TestSOASerial checks that the SOA serial changes with the names.
+func TestSOASerial(t *testing.T) {
+	s := New(Options{})
+	t.Cleanup(func() { s.Close() })
+	serial := func() uint32 {
+		t.Helper()
+		_, q := newQuery(t, "net1", mdns.TypeSOA, 0)
+		r, _ := serve(t, s, "net1", q)
+		if len(r.msg.Answer) != 1 {
+			t.Fatalf("SOA query: answer %v, want one SOA", r.msg.Answer)
+		}
+		return r.msg.Answer[0].(*mdns.SOA).Serial
+	}
+	s.SetNetwork("net1", nil)
+	before := serial()
+	s.SetNetwork("net1", []Record{{Name: "a", Addr: netip.MustParseAddr("10.0.1.2")}})
+	if after := serial(); after == before {
+		t.Errorf("SOA serial %d after SetNetwork, want it changed from %d", after, before)
+	}
+}
+
+// TestQualifiedRecordsHarmless checks that a caller that passes
+// "NAME.NETWORK" records as well as Record.Network gets each answer once.
+func TestQualifiedRecordsHarmless(t *testing.T) {
+	s := New(Options{})
+	t.Cleanup(func() { s.Close() })
+	a := netip.MustParseAddr("10.0.1.2")
+	s.SetNetwork("net1", []Record{
+		{Name: "apple", Addr: a, Network: "net1"},
+		{Name: "apple.net1", Addr: a},
+		{Name: "apple.net1", Addr: a, Network: "net1"},
+		{Name: "web", Addr: a, Network: "net1"},
+		{Name: "web.net1", Addr: a},
+	})
+	for _, tt := range []struct{ qname, qtype, want string }{
+		{"apple.net1", "A", "10.0.1.2"},
+		{"web.net1", "A", "10.0.1.2"},
+		{"2.1.0.10.in-addr.arpa", "PTR", "apple.net1."},
+	} {
+		_, q := newQuery(t, tt.qname, mdns.StringToType[tt.qtype], 0)
+		r, _ := serve(t, s, "net1", q)
+		if got := rdata(r.msg.Answer); !slices.Equal(got, []string{tt.want}) {
+			t.Errorf("%s %s = %v, want [%s]", tt.qname, tt.qtype, got, tt.want)
+		}
+	}
+}
+
+func TestSetNetworkOptions(t *testing.T) {
+	s := New(Options{})
+	t.Cleanup(func() { s.Close() })
+	gw := func(scope string) []string {
+		t.Helper()
+		_, q := newQuery(t, GatewayName, mdns.TypeA, 0)
+		r, _ := serve(t, s, scope, q)
+		return rdata(r.msg.Answer)
+	}
+	// Options set before the names are kept by SetNetwork, and the names
+	// by SetNetworkOptions.
+	s.SetNetworkOptions("net1", NetworkOptions{Gateway: netip.MustParseAddr("::ffff:10.0.1.1")})
+	s.SetNetwork("net1", []Record{{Name: "a", Addr: netip.MustParseAddr("10.0.1.2")}})
+	if got := gw("net1"); !slices.Equal(got, []string{"10.0.1.1"}) {
+		t.Errorf("gateway after SetNetwork = %v, want [10.0.1.1]", got)
+	}
+	s.SetNetworkOptions("net1", NetworkOptions{})
+	if got := gw("net1"); got != nil {
+		t.Errorf("gateway after it was unset = %v, want none", got)
+	}
+	_, q := newQuery(t, "a", mdns.TypeA, 0)
+	if r, _ := serve(t, s, "net1", q); len(r.msg.Answer) != 1 {
+		t.Errorf("names after SetNetworkOptions: %v, want a's A", r.msg.Answer)
+	}
+	s.SetNetworkOptions("net1", NetworkOptions{Gateway: netip.MustParseAddr("10.0.1.1")})
+	s.RemoveNetwork("net1")
+	if got := gw("net1"); got != nil {
+		t.Errorf("gateway after RemoveNetwork = %v, want none", got)
+	}
+	s.SetNetworkOptions("", NetworkOptions{NoForward: true}) // ignored
 }

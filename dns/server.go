@@ -27,6 +27,8 @@ const (
 	// minimum MTU of 1280, because the router writes each answer as one
 	// unfragmented frame.
 	DefaultMaxUDPSize = 1232
+	// DefaultCacheSize is the number of forwarded answers cached.
+	DefaultCacheSize = 10000
 )
 
 // headerLen is the size of the DNS message header (RFC 1035 §4.1.1).
@@ -49,6 +51,12 @@ type Options struct {
 	// payload size (RFC 6891 §6.2.5); 0 means DefaultMaxUDPSize. Values
 	// below 512 mean 512.
 	MaxUDPSize int
+	// CacheSize bounds the number of forwarded answers cached; 0 means
+	// DefaultCacheSize and a negative value disables the cache. The least
+	// recently used answer makes room for a new one (Stats.CacheEvictions).
+	CacheSize int
+	// Now is the clock of the cache; nil means time.Now.
+	Now func() time.Time
 	// Logger receives control-plane logs, never one per query; nil discards.
 	Logger *slog.Logger
 }
@@ -61,6 +69,8 @@ type Server struct {
 	maxInflight int64
 	maxUDP      int
 	log         *slog.Logger
+	now         func() time.Time
+	cache       *cache // nil when disabled
 
 	mu        sync.Mutex                       // serialises writers of names
 	names     atomic.Pointer[table]            // local names; replaced whole under mu, read without a lock
@@ -82,25 +92,32 @@ type Server struct {
 // counters are the atomic counters behind Stats.
 type counters struct {
 	queries, local, forwarded, nxdomain, servfail, overflow,
-	refused, notimp, malformed, dropped, truncated atomic.Uint64
+	refused, noForward, notimp, malformed, dropped, truncated,
+	cacheHits, cacheMisses, cacheEvictions atomic.Uint64
 }
 
 // Stats counts queries by outcome. Every query counts in Queries and in
-// exactly one of Local, NXDomain, Forwarded, ServFail, Refused, NotImp and
-// Malformed, except that a forwarded query that gets SERVFAIL counts in both
-// Forwarded and ServFail.
+// exactly one of Local, NXDomain, CacheHits, Forwarded, ServFail, Refused,
+// NotImp and Malformed, except that a forwarded query that gets SERVFAIL or
+// REFUSED counts in both Forwarded and ServFail or Refused.
 type Stats struct {
 	Queries   uint64 // messages received, over UDP and through Handler
-	Local     uint64 // answered NOERROR from local names (addresses, PTR or NODATA)
+	Local     uint64 // answered NOERROR from local names (addresses, PTR, SOA or NODATA)
 	Forwarded uint64 // sent to the upstreams
 	NXDomain  uint64 // answered NXDOMAIN locally, without forwarding
 	ServFail  uint64 // answered SERVFAIL: no upstream, timeout, all upstreams failed, overflow, closed
 	Overflow  uint64 // of ServFail, refused because MaxInflight queries were being forwarded
-	Refused   uint64 // answered REFUSED: no network
+	Refused   uint64 // answered REFUSED: no network, a NoForward scope, or every upstream refused
+	NoForward uint64 // of Refused, names that a NoForward scope may not forward
 	NotImp    uint64 // answered NOTIMP: opcode other than QUERY
 	Malformed uint64 // answered FORMERR or BADVERS, or dropped
 	Dropped   uint64 // of Malformed, not answered at all: header unreadable or QR set
 	Truncated uint64 // UDP answers truncated here, with TC set
+
+	CacheHits      uint64 // answered from the cache of forwarded answers
+	CacheMisses    uint64 // names to forward that the cache did not hold
+	CacheEvictions uint64 // cached answers dropped, before they expired, to make room
+	CacheEntries   uint64 // answers in the cache now, some maybe expired
 }
 
 // New returns a Server with no names. Close stops its forwarding.
@@ -111,6 +128,7 @@ func New(opt Options) *Server {
 		maxInflight: int64(opt.MaxInflight),
 		maxUDP:      opt.MaxUDPSize,
 		log:         opt.Logger,
+		now:         opt.Now,
 	}
 	if s.ttl == 0 {
 		s.ttl = DefaultTTL
@@ -128,7 +146,16 @@ func New(opt Options) *Server {
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s.names.Store(&table{zones: map[string]*zone{}, reserved: map[string]struct{}{internalZone: {}}})
+	if s.now == nil {
+		s.now = time.Now
+	}
+	switch {
+	case opt.CacheSize == 0:
+		s.cache = newCache(DefaultCacheSize)
+	case opt.CacheSize > 0:
+		s.cache = newCache(opt.CacheSize)
+	}
+	s.names.Store(newTable())
 	s.SetUpstreams(opt.Upstreams)
 	s.fwd.ctx, s.fwd.cancel = context.WithCancel(context.Background())
 	return s
@@ -136,7 +163,7 @@ func New(opt Options) *Server {
 
 // SetUpstreams replaces the resolvers asked for names that are not local.
 // Invalid entries are skipped; port 0 means 53. Queries already forwarded
-// keep their upstreams.
+// keep their upstreams, and cached answers stay until they expire.
 func (s *Server) SetUpstreams(u []netip.AddrPort) {
 	ups := make([]netip.AddrPort, 0, len(u))
 	for _, ap := range u {
@@ -157,8 +184,8 @@ func (s *Server) SetUpstreams(u []netip.AddrPort) {
 
 // Close stops forwarding. Queries being forwarded are answered SERVFAIL and
 // their goroutines have returned when Close returns; later queries for names
-// that are not local get SERVFAIL at once. Local names are still answered.
-// Close always returns nil.
+// that are neither local nor cached get SERVFAIL at once. Local names and
+// the cache are still answered. Close always returns nil.
 func (s *Server) Close() error {
 	s.fwd.mu.Lock()
 	s.fwd.closed = true
@@ -179,35 +206,44 @@ func (s *Server) Stats() Stats {
 		ServFail:  c.servfail.Load(),
 		Overflow:  c.overflow.Load(),
 		Refused:   c.refused.Load(),
+		NoForward: c.noForward.Load(),
 		NotImp:    c.notimp.Load(),
 		Malformed: c.malformed.Load(),
 		Dropped:   c.dropped.Load(),
 		Truncated: c.truncated.Load(),
+
+		CacheHits:      c.cacheHits.Load(),
+		CacheMisses:    c.cacheMisses.Load(),
+		CacheEvictions: c.cacheEvictions.Load(),
+		CacheEntries:   uint64(s.cache.len()),
 	}
 }
 
 // ServeUDP answers query, one DNS message that arrived over UDP on network's
 // gateway. It calls reply exactly once with the answer — before returning
-// for local and error answers, later from another goroutine for forwarded
-// queries — unless the message is dropped (Stats.Dropped), when it never
-// calls it. resp is only valid during the call to reply, which should not
-// block. ServeUDP never blocks on the network and does not keep query. A
-// network never given to SetNetwork has no names of its own; "" gets REFUSED.
+// for local, cached and error answers, later from another goroutine for
+// forwarded queries — unless the message is dropped (Stats.Dropped), when
+// it never calls it. resp is only valid during the call to reply, which
+// should not block. ServeUDP never blocks on the network and does not keep
+// query. network is a scope given to SetNetwork; one never given has no
+// names of its own, and "" gets REFUSED.
 func (s *Server) ServeUDP(network string, query []byte, reply func(resp []byte)) {
 	s.stats.queries.Add(1)
 	req := new(mdns.Msg)
 	if err := req.Unpack(query); err != nil {
-		resp := s.unpackable(query)
-		if resp != nil {
-			s.writeUDP(nil, resp, reply)
+		if m := s.unpackable(query); m != nil {
+			s.writeUDP(nil, response{msg: m}, reply)
 		}
 		return
 	}
-	s.serve(network, req, func(resp *mdns.Msg) {
-		if resp != nil {
-			s.writeUDP(req, resp, reply)
-		}
-	})
+	s.serve(network, req, func(r response) { s.writeUDP(req, r, reply) })
+}
+
+// response is the answer to one query: msg, or wire when it comes packed
+// from the cache. The zero response means the query is dropped.
+type response struct {
+	msg  *mdns.Msg
+	wire []byte
 }
 
 // unpackable counts a query that miekg could not unpack and returns its
@@ -222,17 +258,38 @@ func (s *Server) unpackable(query []byte) *mdns.Msg {
 	return formErr(hdr)
 }
 
-// writeUDP packs resp, truncated to what the client of req can receive over
-// UDP (RFC 1035 §4.2.1, RFC 6891 §6.2.5), and passes it to reply. A nil req
-// means the query was unreadable: the limit is 512 bytes.
-func (s *Server) writeUDP(req, resp *mdns.Msg, reply func([]byte)) {
+// udpSize returns the largest UDP answer the client of req can receive
+// (RFC 1035 §4.2.1, RFC 6891 §6.2.5). A nil req means the query was
+// unreadable: the limit is 512 bytes.
+func (s *Server) udpSize(req *mdns.Msg) int {
 	size := mdns.MinMsgSize
 	if req != nil {
 		if opt := req.IsEdns0(); opt != nil {
 			size = max(size, int(opt.UDPSize()))
 		}
 	}
-	size = min(size, s.maxUDP)
+	return min(size, s.maxUDP)
+}
+
+// writeUDP packs r, truncated to what the client of req can receive over
+// UDP, and passes it to reply; a zero r is dropped.
+func (s *Server) writeUDP(req *mdns.Msg, r response, reply func([]byte)) {
+	size := s.udpSize(req)
+	resp := r.msg
+	if r.wire != nil {
+		if len(r.wire) <= size {
+			reply(r.wire)
+			return
+		}
+		resp = new(mdns.Msg)
+		if err := resp.Unpack(r.wire); err != nil {
+			reply(s.packFailed(req))
+			return
+		}
+	}
+	if resp == nil {
+		return
+	}
 	tc := resp.Truncated
 	resp.Truncate(size)
 	if resp.Truncated && !tc {
@@ -245,14 +302,14 @@ func (s *Server) writeUDP(req, resp *mdns.Msg, reply func([]byte)) {
 	reply(b)
 }
 
-// packFailed returns a bare SERVFAIL for the query resp answers, for an
+// packFailed returns a bare SERVFAIL for the query m is or answers, for an
 // answer that could not be packed.
-func (s *Server) packFailed(resp *mdns.Msg) []byte {
+func (s *Server) packFailed(m *mdns.Msg) []byte {
 	s.stats.servfail.Add(1)
-	m := new(mdns.Msg)
-	m.Id, m.Response, m.Opcode, m.Rcode = resp.Id, true, resp.Opcode, mdns.RcodeServerFailure
-	m.RecursionDesired = resp.RecursionDesired
-	b, err := m.Pack()
+	f := new(mdns.Msg)
+	f.Id, f.Response, f.Opcode, f.Rcode = m.Id, true, m.Opcode, mdns.RcodeServerFailure
+	f.RecursionDesired = m.RecursionDesired
+	b, err := f.Pack()
 	if err != nil {
 		panic("dns: pack bare SERVFAIL: " + err.Error()) // unreachable: a header alone always packs
 	}
@@ -261,7 +318,7 @@ func (s *Server) packFailed(resp *mdns.Msg) []byte {
 
 // Handler returns a miekg dns.Handler that answers queries received by a
 // dns.Server, normally the daemon's TCP listener on the gateway addresses.
-// networkOf maps the client's address to its network; "" means none and the
+// networkOf maps the client's address to its scope; "" means none and the
 // query gets REFUSED. Answers to clients over UDP are truncated as by
 // ServeUDP. ServeDNS blocks until the answer is written.
 func (s *Server) Handler(networkOf func(netip.Addr) string) mdns.Handler {
@@ -289,66 +346,77 @@ func (h *handler) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
 	case *net.UDPAddr:
 		addr, udp = a.AddrPort().Addr().Unmap(), true
 	}
-	done := make(chan *mdns.Msg, 1)
-	s.serve(h.networkOf(addr), req, func(m *mdns.Msg) { done <- m })
-	resp := <-done
-	if resp == nil {
-		return
-	}
-	if udp {
-		s.writeUDP(req, resp, func(b []byte) { _, _ = w.Write(b) })
-		return
-	}
-	resp.Compress = true
-	if err := w.WriteMsg(resp); err != nil {
-		_, _ = w.Write(s.packFailed(resp))
+	done := make(chan response, 1)
+	s.serve(h.networkOf(addr), req, func(r response) { done <- r })
+	r := <-done
+	switch {
+	case udp:
+		s.writeUDP(req, r, func(b []byte) { _, _ = w.Write(b) })
+	case r.wire != nil:
+		_, _ = w.Write(r.wire)
+	case r.msg != nil:
+		r.msg.Compress = true
+		if err := w.WriteMsg(r.msg); err != nil {
+			_, _ = w.Write(s.packFailed(r.msg))
+		}
 	}
 }
 
-// serve answers req, a parsed query from network ("" for none). It calls
-// done exactly once with the answer, or with nil when the query is dropped:
-// before returning, or from a forwarding goroutine.
-func (s *Server) serve(network string, req *mdns.Msg, done func(*mdns.Msg)) {
+// serve answers req, a parsed query from the scope network ("" for none).
+// It calls done exactly once with the answer, or with the zero response
+// when the query is dropped: before returning, or from a forwarding
+// goroutine.
+func (s *Server) serve(network string, req *mdns.Msg, done func(response)) {
 	switch {
 	case req.Response:
 		s.stats.malformed.Add(1)
 		s.stats.dropped.Add(1)
-		done(nil)
+		done(response{})
 		return
 	case req.Opcode != mdns.OpcodeQuery:
 		s.stats.notimp.Add(1)
-		done(new(mdns.Msg).SetRcode(req, mdns.RcodeNotImplemented))
+		done(response{msg: new(mdns.Msg).SetRcode(req, mdns.RcodeNotImplemented)})
 		return
 	case len(req.Question) != 1 || countOPT(req) > 1:
 		s.stats.malformed.Add(1)
-		done(formErr(req))
+		done(response{msg: formErr(req)})
 		return
 	}
 	if network == "" {
-		done(s.refused(req))
+		s.stats.refused.Add(1)
+		done(response{msg: s.answer(req, mdns.RcodeRefused, false)})
 		return
 	}
 	if opt := req.IsEdns0(); opt != nil && opt.Version() != 0 {
 		// RFC 6891 §6.1.3: answer BADVERS with the highest version we
 		// support.
 		s.stats.malformed.Add(1)
-		done(s.answer(req, mdns.RcodeBadVers, false))
+		done(response{msg: s.answer(req, mdns.RcodeBadVers, false)})
 		return
 	}
 
-	rrs, kind := s.names.Load().lookup(network, req.Question[0], s.ttl)
-	switch kind {
-	case found:
+	res := s.names.Load().lookup(network, req.Question[0], s.ttl)
+	var m *mdns.Msg
+	switch {
+	case res.kind == found:
 		s.stats.local.Add(1)
-		m := s.answer(req, mdns.RcodeSuccess, true)
-		m.Answer = rrs
-		done(m)
-	case nxdomain:
+		m = s.answer(req, mdns.RcodeSuccess, true)
+	case res.kind == nxdomain:
 		s.stats.nxdomain.Add(1)
-		done(s.answer(req, mdns.RcodeNameError, true))
+		m = s.answer(req, mdns.RcodeNameError, true)
+	case res.noForward:
+		s.stats.refused.Add(1)
+		s.stats.noForward.Add(1)
+		m = s.answer(req, mdns.RcodeRefused, false)
 	default:
 		s.forward(req, done)
+		return
 	}
+	m.Answer, m.Ns = res.answer, res.authority
+	if res.noForward {
+		m.RecursionAvailable = false
+	}
+	done(response{msg: m})
 }
 
 // answer returns the reply to req with rcode, and an OPT record when req has
@@ -361,18 +429,6 @@ func (s *Server) answer(req *mdns.Msg, rcode int, authoritative bool) *mdns.Msg 
 		m.SetEdns0(uint16(s.maxUDP), opt.Do())
 	}
 	return m
-}
-
-// refused counts and returns the REFUSED answer to req.
-func (s *Server) refused(req *mdns.Msg) *mdns.Msg {
-	s.stats.refused.Add(1)
-	return s.answer(req, mdns.RcodeRefused, false)
-}
-
-// servFail counts and returns the SERVFAIL answer to req.
-func (s *Server) servFail(req *mdns.Msg) *mdns.Msg {
-	s.stats.servfail.Add(1)
-	return s.answer(req, mdns.RcodeServerFailure, false)
 }
 
 // formErr returns a FORMERR answer to the query whose header is in req: the

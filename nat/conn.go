@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 
 	"github.com/vswitchd/vswitchd/header"
@@ -69,6 +70,17 @@ func (s TCPState) String() string {
 		return tcpStateNames[s]
 	}
 	return fmt.Sprintf("TCPState(%d)", uint8(s))
+}
+
+// ParseTCPState reads a state name as conntrack -L prints it
+// (ESTABLISHED), in any case.
+func ParseTCPState(name string) (TCPState, error) {
+	for s, n := range tcpStateNames {
+		if strings.EqualFold(n, name) {
+			return TCPState(s), nil
+		}
+	}
+	return 0, fmt.Errorf("tcp state %q: want one of %s", name, strings.Join(tcpStateNames[1:], ", "))
 }
 
 // Tuple is one direction of a connection as it appears on the wire. For

@@ -135,6 +135,7 @@ func (v Verdict) String() string {
 
 // Stats are cumulative counters.
 type Stats struct {
+	Entries              uint64 // connections in the table now (a gauge), as Len
 	Created              uint64 // connections created
 	Expired              uint64 // removed after their timeout (lazily or by Sweep)
 	EarlyDropped         uint64 // unassured connections evicted for a new one
@@ -294,10 +295,14 @@ func shardOf(h uint64) int { return int(h >> (64 - shardBits)) }
 // removed.
 func (t *Table) Len() int { return int(t.live.Load()) }
 
+// Max returns the most connections the table holds.
+func (t *Table) Max() int { return int(t.max) }
+
 // Stats returns the counters.
 func (t *Table) Stats() Stats {
 	s := &t.stats
 	return Stats{
+		Entries:              uint64(max(t.live.Load(), 0)),
 		Created:              s.created.Load(),
 		Expired:              s.expired.Load(),
 		EarlyDropped:         s.earlyDropped.Load(),

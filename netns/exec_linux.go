@@ -6,8 +6,11 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"syscall"
 
 	vnetns "github.com/vishvananda/netns"
@@ -27,6 +30,13 @@ import (
 // hidden `nsexec` command): it locks the thread, changes its namespaces and
 // calls execve, which keeps the calling thread's namespaces.
 func Exec(name string, argv []string, env []string) error {
+	return ExecWith(name, argv, env, ExecOptions{})
+}
+
+// ExecWith is Exec with options: the host name the command sees (in a new
+// UTS namespace of its own), its working directory, and the user it runs
+// as (looked up in the endpoint's view of /etc/passwd and /etc/group).
+func ExecWith(name string, argv []string, env []string, o ExecOptions) error {
 	if len(argv) == 0 {
 		return errors.New("nsexec: no command")
 	}
@@ -61,11 +71,85 @@ func Exec(name string, argv []string, env []string) error {
 			return err
 		}
 	}
+	if o.Hostname != "" {
+		if err := unix.Unshare(unix.CLONE_NEWUTS); err != nil {
+			return fmt.Errorf("nsexec: unshare UTS namespace: %w", err)
+		}
+		if err := unix.Sethostname([]byte(o.Hostname)); err != nil {
+			return fmt.Errorf("nsexec: set host name %q: %w", o.Hostname, err)
+		}
+	}
+	if o.User != "" {
+		if err := becomeUser(o.User, &env); err != nil {
+			return err
+		}
+	}
+	dir := o.Dir
+	if dir == "" {
+		dir = "/"
+	}
+	if err := os.Chdir(dir); err != nil {
+		return fmt.Errorf("nsexec: working directory: %w", err)
+	}
 	path, err := exec.LookPath(argv[0])
 	if err != nil {
 		return fmt.Errorf("nsexec: %w", err)
 	}
 	return syscall.Exec(path, argv, env)
+}
+
+// ExecOptions are ExecWith's options; the zero value is Exec's behaviour.
+type ExecOptions struct {
+	Hostname string // a new UTS namespace with this host name; "": the caller's
+	Dir      string // working directory; "": /
+	User     string // USER[:GROUP], names or numbers; "": root
+}
+
+// becomeUser drops to spec (USER[:GROUP]): the user's primary group (or
+// GROUP) and supplementary groups, then the user; HOME and USER in env
+// follow.
+func becomeUser(spec string, env *[]string) error {
+	name, group, _ := strings.Cut(spec, ":")
+	u, err := user.Lookup(name)
+	if err != nil {
+		if _, nerr := strconv.Atoi(name); nerr != nil {
+			return fmt.Errorf("nsexec: user %q: %w", name, err)
+		}
+		if u, err = user.LookupId(name); err != nil {
+			u = &user.User{Uid: name, Gid: name, Username: name, HomeDir: "/"}
+		}
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	if group != "" {
+		g, err := user.LookupGroup(group)
+		if err == nil {
+			gid, _ = strconv.Atoi(g.Gid)
+		} else if n, nerr := strconv.Atoi(group); nerr == nil {
+			gid = n
+		} else {
+			return fmt.Errorf("nsexec: group %q: %w", group, err)
+		}
+	}
+	var groups []int
+	if ids, err := u.GroupIds(); err == nil {
+		for _, s := range ids {
+			if n, err := strconv.Atoi(s); err == nil {
+				groups = append(groups, n)
+			}
+		}
+	}
+	if err := syscall.Setgroups(groups); err != nil {
+		return fmt.Errorf("nsexec: set groups: %w", err)
+	}
+	if err := syscall.Setgid(gid); err != nil {
+		return fmt.Errorf("nsexec: set group %d: %w", gid, err)
+	}
+	if err := syscall.Setuid(uid); err != nil {
+		return fmt.Errorf("nsexec: set user %d: %w", uid, err)
+	}
+	*env = append(*env, "HOME="+u.HomeDir, "USER="+u.Username)
+	return nil
 }
 
 // remountSys mounts a fresh sysfs at /sys, as `ip netns exec` does: a

@@ -56,3 +56,11 @@ func Pids(string) ([]int, error) { return nil, ErrUnsupported }
 
 // Exec is not supported off Linux.
 func Exec(string, []string, []string) error { return ErrUnsupported }
+
+// ExecOptions are ExecWith's options.
+type ExecOptions struct {
+	Hostname, Dir, User string
+}
+
+// ExecWith is not supported off Linux.
+func ExecWith(string, []string, []string, ExecOptions) error { return ErrUnsupported }

@@ -8,6 +8,7 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/internal/testframe"
 	"github.com/vswitchd/vswitchd/port"
 	"github.com/vswitchd/vswitchd/router"
 	"github.com/vswitchd/vswitchd/vlan"
@@ -18,7 +19,7 @@ import (
 // for the endpoint (suppression), and everything else is bridged.
 func TestInputARP(t *testing.T) {
 	zero := netip.IPv4Unspecified()
-	badHLen := arpRequest(t, a1MAC, a1IP, gwA)
+	badHLen := testframe.ARPRequest(a1MAC, a1IP, gwA).Frame(t)
 	badHLen[header.EthernetLen+4] = 8
 	tests := []struct {
 		name     string
@@ -31,7 +32,7 @@ func TestInputARP(t *testing.T) {
 		wantStat map[string]uint64
 	}{
 		{
-			name: "request for gateway", vid: vidA, frame: arpRequest(t, a1MAC, a1IP, gwA),
+			name: "request for gateway", vid: vidA, frame: testframe.ARPRequest(a1MAC, a1IP, gwA).Frame(t),
 			want: router.Forward, wantTo: toA,
 			wantARP: &arpView{EthDst: a1MAC.String(), EthSrc: gwAMAC.String(), Op: layers.ARPReply,
 				SHA: gwAMAC.String(), SPA: gwA.String(), THA: a1MAC.String(), TPA: a1IP.String()},
@@ -39,21 +40,21 @@ func TestInputARP(t *testing.T) {
 		},
 		{
 			name: "request for gateway unicast to its MAC", vid: vidA,
-			frame: arpFrame(t, gwAMAC, layers.ARPRequest, a1MAC, a1IP, gwAMAC, gwA),
+			frame: testframe.ARP{Eth: testframe.Eth{Src: a1MAC, Dst: gwAMAC}, Op: header.ARPRequest, SHA: a1MAC, SPA: a1IP, THA: gwAMAC, TPA: gwA}.Frame(t),
 			want:  router.Forward, wantTo: toA,
 			wantARP: &arpView{EthDst: a1MAC.String(), EthSrc: gwAMAC.String(), Op: layers.ARPReply,
 				SHA: gwAMAC.String(), SPA: gwA.String(), THA: a1MAC.String(), TPA: a1IP.String()},
 			wantStat: map[string]uint64{"arp-reply": 1},
 		},
 		{
-			name: "probe for gateway", vid: vidA, frame: arpRequest(t, a1MAC, zero, gwA),
+			name: "probe for gateway", vid: vidA, frame: testframe.ARPRequest(a1MAC, zero, gwA).Frame(t),
 			want: router.Forward, wantTo: toA,
 			wantARP: &arpView{EthDst: a1MAC.String(), EthSrc: gwAMAC.String(), Op: layers.ARPReply,
 				SHA: gwAMAC.String(), SPA: gwA.String(), THA: a1MAC.String(), TPA: zero.String()},
 			wantStat: map[string]uint64{"arp-reply": 1},
 		},
 		{
-			name: "request for endpoint of same network", vid: vidA, frame: arpRequest(t, a1MAC, a1IP, a2IP),
+			name: "request for endpoint of same network", vid: vidA, frame: testframe.ARPRequest(a1MAC, a1IP, a2IP).Frame(t),
 			want: router.Forward, wantTo: toA,
 			wantARP: &arpView{EthDst: a1MAC.String(), EthSrc: a2MAC.String(), Op: layers.ARPReply,
 				SHA: a2MAC.String(), SPA: a2IP.String(), THA: a1MAC.String(), TPA: a1IP.String()},
@@ -61,52 +62,53 @@ func TestInputARP(t *testing.T) {
 		},
 		{
 			name: "request for endpoint, suppression off", noSupp: true, vid: vidA,
-			frame: arpRequest(t, a1MAC, a1IP, a2IP), want: router.Pass,
+			frame: testframe.ARPRequest(a1MAC, a1IP, a2IP).Frame(t), want: router.Pass,
 		},
 		{
 			name: "request for gateway, suppression off", noSupp: true, vid: vidA,
-			frame: arpRequest(t, a1MAC, a1IP, gwA), want: router.Forward, wantTo: toA,
+			frame: testframe.ARPRequest(a1MAC, a1IP, gwA).Frame(t), want: router.Forward, wantTo: toA,
 			wantARP: &arpView{EthDst: a1MAC.String(), EthSrc: gwAMAC.String(), Op: layers.ARPReply,
 				SHA: gwAMAC.String(), SPA: gwA.String(), THA: a1MAC.String(), TPA: a1IP.String()},
 			wantStat: map[string]uint64{"arp-reply": 1},
 		},
 		{
 			name: "request for endpoint of another network", vid: vidA,
-			frame: arpRequest(t, a1MAC, a1IP, b1IP), want: router.Pass,
+			frame: testframe.ARPRequest(a1MAC, a1IP, b1IP).Frame(t), want: router.Pass,
 		},
 		{
 			name: "request for other network's gateway", vid: vidA,
-			frame: arpRequest(t, a1MAC, a1IP, gwB), want: router.Pass,
+			frame: testframe.ARPRequest(a1MAC, a1IP, gwB).Frame(t), want: router.Pass,
 		},
 		{
 			name: "request for unassigned address", vid: vidA,
-			frame: arpRequest(t, a1MAC, a1IP, netip.MustParseAddr("172.18.0.99")), want: router.Pass,
+			frame: testframe.ARPRequest(a1MAC, a1IP, netip.MustParseAddr("172.18.0.99")).Frame(t), want: router.Pass,
 		},
 		{
-			name: "gratuitous request", vid: vidA, frame: arpRequest(t, a1MAC, a1IP, a1IP), want: router.Pass,
+			name: "gratuitous request", vid: vidA, frame: testframe.ARPRequest(a1MAC, a1IP, a1IP).Frame(t), want: router.Pass,
 		},
 		{
 			name: "gratuitous reply", vid: vidA,
-			frame: arpFrame(t, header.Broadcast, layers.ARPReply, a1MAC, a1IP, a1MAC, a1IP), want: router.Pass,
+			frame: testframe.ARP{Eth: testframe.Eth{Src: a1MAC, Dst: header.Broadcast}, Op: header.ARPReply,
+				SHA: a1MAC, SPA: a1IP, THA: a1MAC, TPA: a1IP}.Frame(t), want: router.Pass,
 		},
 		{
 			name: "reply to gateway", vid: vidA,
-			frame: arpFrame(t, gwAMAC, layers.ARPReply, a1MAC, a1IP, gwAMAC, gwA), want: router.Consumed,
+			frame: testframe.ARPReply(a1MAC, a1IP, gwAMAC, gwA).Frame(t), want: router.Consumed,
 		},
 		{
 			name: "reply to another endpoint", vid: vidA,
-			frame: arpFrame(t, a2MAC, layers.ARPReply, a1MAC, a1IP, a2MAC, a2IP), want: router.Pass,
+			frame: testframe.ARPReply(a1MAC, a1IP, a2MAC, a2IP).Frame(t), want: router.Pass,
 		},
 		{
 			name: "hardware length 8", vid: vidA, frame: badHLen,
 			want: router.Drop, wantStat: map[string]uint64{"drop-malformed": 1},
 		},
 		{
-			name: "truncated", vid: vidA, frame: arpRequest(t, a1MAC, a1IP, gwA)[:header.EthernetLen+20],
+			name: "truncated", vid: vidA, frame: testframe.ARPRequest(a1MAC, a1IP, gwA).Frame(t)[:header.EthernetLen+20],
 			want: router.Drop, wantStat: map[string]uint64{"drop-malformed": 1},
 		},
 		{
-			name: "unknown VLAN", vid: 99, frame: arpRequest(t, a1MAC, a1IP, gwA), want: router.Pass,
+			name: "unknown VLAN", vid: 99, frame: testframe.ARPRequest(a1MAC, a1IP, gwA).Frame(t), want: router.Pass,
 		},
 	}
 	for _, tt := range tests {
@@ -147,38 +149,38 @@ func TestInputARPRouted(t *testing.T) {
 	}{
 		{
 			name: "uplink request for uplink address", port: upPort,
-			frame: arpRequest(t, upGwMAC, upGwIP, upIP), want: router.Forward, wantTo: toUp,
+			frame: testframe.ARPRequest(upGwMAC, upGwIP, upIP).Frame(t), want: router.Forward, wantTo: toUp,
 			wantARP: &arpView{EthDst: upGwMAC.String(), EthSrc: upMAC.String(), Op: layers.ARPReply,
 				SHA: upMAC.String(), SPA: upIP.String(), THA: upGwMAC.String(), TPA: upGwIP.String()},
 			learned: true,
 		},
 		{
 			name: "uplink request for another address", port: upPort,
-			frame: arpRequest(t, upGwMAC, upGwIP, netip.MustParseAddr("198.51.100.20")), want: router.Consumed,
+			frame: testframe.ARPRequest(upGwMAC, upGwIP, netip.MustParseAddr("198.51.100.20")).Frame(t), want: router.Consumed,
 		},
 		{
 			name: "uplink reply", port: upPort,
-			frame: arpFrame(t, upMAC, layers.ARPReply, upGwMAC, upGwIP, upMAC, upIP), want: router.Consumed,
+			frame: testframe.ARPReply(upGwMAC, upGwIP, upMAC, upIP).Frame(t), want: router.Consumed,
 			learned: true,
 		},
 		{
 			name: "uplink reply from multicast MAC", port: upPort,
-			frame: arpFrame(t, upMAC, layers.ARPReply, header.MAC{0x03, 0, 0, 0, 0, 1}, upGwIP, upMAC, upIP),
+			frame: testframe.ARPReply(header.MAC{0x03, 0, 0, 0, 0, 1}, upGwIP, upMAC, upIP).Frame(t),
 			want:  router.Consumed,
 		},
 		{
 			name: "host leg request for leg address", port: hostPort,
-			frame: arpRequest(t, hostMAC, hostIP, legIP), want: router.Forward, wantTo: toHost,
+			frame: testframe.ARPRequest(hostMAC, hostIP, legIP).Frame(t), want: router.Forward, wantTo: toHost,
 			wantARP: &arpView{EthDst: hostMAC.String(), EthSrc: legMAC.String(), Op: layers.ARPReply,
 				SHA: legMAC.String(), SPA: legIP.String(), THA: hostMAC.String(), TPA: hostIP.String()},
 		},
 		{
 			name: "host leg request for gateway", port: hostPort,
-			frame: arpRequest(t, hostMAC, hostIP, gwA), want: router.Consumed,
+			frame: testframe.ARPRequest(hostMAC, hostIP, gwA).Frame(t), want: router.Consumed,
 		},
 		{
 			name: "unknown routed port", port: 42,
-			frame: arpRequest(t, hostMAC, hostIP, legIP), want: router.Drop,
+			frame: testframe.ARPRequest(hostMAC, hostIP, legIP).Frame(t), want: router.Drop,
 		},
 	}
 	for _, tt := range tests {

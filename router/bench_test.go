@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/internal/testframe"
 	"github.com/vswitchd/vswitchd/port"
 	"github.com/vswitchd/vswitchd/router"
 	"github.com/vswitchd/vswitchd/vlan"
@@ -47,9 +48,11 @@ func establishedTCP(tb testing.TB) (*harness, []fastPath) {
 	}
 	return h, []fastPath{
 		{name: "outbound", vid: vidA, wantTo: toUp,
-			frame: pkt4{srcMAC: a1MAC, dstMAC: gwAMAC, src: cli, dst: srv, proto: header.ProtoTCP, tcpFlags: header.TCPFlagACK | header.TCPFlagPSH, payload: data}.frame(tb)},
+			frame: frame4(tb, a1MAC, gwAMAC, testframe.IPv4{Src: cli, Dst: srv, Proto: header.ProtoTCP,
+				TCP: testframe.TCP{Flags: header.TCPFlagACK | header.TCPFlagPSH}, Payload: data})},
 		{name: "inbound", port: upPort, wantTo: toA,
-			frame: pkt4{srcMAC: upGwMAC, dstMAC: upMAC, src: srv, dst: pub, proto: header.ProtoTCP, tcpFlags: header.TCPFlagACK | header.TCPFlagPSH, payload: data}.frame(tb)},
+			frame: frame4(tb, upGwMAC, upMAC, testframe.IPv4{Src: srv, Dst: pub, Proto: header.ProtoTCP,
+				TCP: testframe.TCP{Flags: header.TCPFlagACK | header.TCPFlagPSH}, Payload: data})},
 	}
 }
 
@@ -91,8 +94,8 @@ func BenchmarkInputMasqueradedTCP(b *testing.B) {
 func TestInputNoAllocs(t *testing.T) {
 	h, paths := establishedTCP(t)
 	paths = append(paths,
-		fastPath{name: "ARP for gateway", vid: vidA, frame: arpRequest(t, a1MAC, a1IP, gwA), wantTo: toA},
-		fastPath{name: "ARP suppression", vid: vidA, frame: arpRequest(t, a1MAC, a1IP, a2IP), wantTo: toA},
+		fastPath{name: "ARP for gateway", vid: vidA, frame: testframe.ARPRequest(a1MAC, a1IP, gwA).Frame(t), wantTo: toA},
+		fastPath{name: "ARP suppression", vid: vidA, frame: testframe.ARPRequest(a1MAC, a1IP, a2IP).Frame(t), wantTo: toA},
 		fastPath{name: "echo reply", vid: vidA, frame: echo4(t, a1MAC, gwAMAC, a1IP, gwA, 1), wantTo: toA},
 		fastPath{name: "echo reply on uplink", port: upPort, frame: echo4(t, upGwMAC, upMAC, remoteIP, upIP, 1), wantTo: toUp},
 		fastPath{name: "routed within network", vid: vidA, frame: tcp4(t, a1MAC, gwAMAC, ap(a1IP, 1), ap(a2IP, 2), header.TCPFlagSYN), wantTo: toA},

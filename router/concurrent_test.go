@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/internal/testframe"
 	"github.com/vswitchd/vswitchd/port"
 	"github.com/vswitchd/vswitchd/router"
 	"github.com/vswitchd/vswitchd/vlan"
@@ -25,8 +26,8 @@ func TestConcurrent(t *testing.T) {
 	for i := range 8 {
 		p := uint16(40000 + i)
 		inputs = append(inputs,
-			input{vid: vidA, frame: arpRequest(t, a1MAC, a1IP, gwA)},
-			input{vid: vidA, frame: arpRequest(t, a1MAC, a1IP, a2IP)},
+			input{vid: vidA, frame: testframe.ARPRequest(a1MAC, a1IP, gwA).Frame(t)},
+			input{vid: vidA, frame: testframe.ARPRequest(a1MAC, a1IP, a2IP).Frame(t)},
 			input{vid: vidA, frame: echo4(t, a1MAC, gwAMAC, a1IP, gwA, p)},
 			input{vid: vidA, frame: tcp4(t, a1MAC, gwAMAC, ap(a1IP, p), ap(remoteIP, 443), header.TCPFlagSYN)},
 			input{port: upPort, frame: tcp4(t, upGwMAC, upMAC, ap(remoteIP, 443), ap(upIP, p), header.TCPFlagSYN|header.TCPFlagACK)},
@@ -34,8 +35,8 @@ func TestConcurrent(t *testing.T) {
 			input{vid: vidA, frame: dnsQueryFrame(t, a1MAC, gwAMAC, ap(a1IP, p), gwA, "web", p)},
 			input{port: upPort, frame: tcp4(t, upGwMAC, upMAC, ap(clientIP, p), ap(upIP, 8080), header.TCPFlagSYN)},
 			input{vid: vidB, frame: tcp4(t, b1MAC, gwBMAC, ap(b1IP, p), ap(hostIP, 8081), header.TCPFlagSYN)},
-			input{vid: vidA, frame: pkt4{srcMAC: a1MAC, dstMAC: gwAMAC, src: ap(a1IP, p), dst: ap(remoteIP, 53), proto: header.ProtoUDP, ttl: 1}.frame(t)},
-			input{port: upPort, frame: arpFrame(t, upMAC, 2, upGwMAC, upGwIP, upMAC, upIP)},
+			input{vid: vidA, frame: frame4(t, a1MAC, gwAMAC, testframe.IPv4{Src: ap(a1IP, p), Dst: ap(remoteIP, 53), Proto: header.ProtoUDP, TTL: 1})},
+			input{port: upPort, frame: testframe.ARPReply(upGwMAC, upGwIP, upMAC, upIP).Frame(t)},
 		)
 	}
 	alt := testConfig()

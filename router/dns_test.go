@@ -84,12 +84,14 @@ func TestDNSLocal(t *testing.T) {
 			wantRcode: mdns.RcodeSuccess, wantAddrs: []string{"172.31.255.2"}},
 		{name: "endpoint scope", vid: vidA, cliMAC: a2MAC, cli: ap(a2IP, 45002), gwMAC: gwAMAC, gw: gwA, query: "special", wantTo: toA,
 			wantRcode: mdns.RcodeSuccess, wantAddrs: []string{"10.9.9.9"}},
+		// A name the scope does not have is forwarded, as Docker's
+		// resolver does; this harness has no upstream: SERVFAIL.
 		{name: "network without the scope", vid: vidA, cliMAC: a1MAC, cli: ap(a1IP, 45003), gwMAC: gwAMAC, gw: gwA, query: "special", wantTo: toA,
-			wantRcode: mdns.RcodeNameError},
+			wantRcode: mdns.RcodeServerFailure},
 		{name: "scope only in its own network", vid: vidB, cliMAC: a2MAC, cli: ap(a2IP, 45004), gwMAC: gwBMAC, gw: gwB, query: "special", wantTo: toB,
-			wantRcode: mdns.RcodeNameError},
+			wantRcode: mdns.RcodeServerFailure},
 		{name: "other network's names", vid: vidB, cliMAC: b1MAC, cli: ap(b1IP, 45005), gwMAC: gwBMAC, gw: gwB, query: "web", wantTo: toB,
-			wantRcode: mdns.RcodeNameError},
+			wantRcode: mdns.RcodeServerFailure},
 		{name: "not local, no upstream", vid: vidC, cliMAC: c1MAC, cli: ap(c1IP, 45006), gwMAC: gwCMAC, gw: gwC, query: "example.com", wantTo: toC,
 			wantRcode: mdns.RcodeServerFailure},
 	}

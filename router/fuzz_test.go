@@ -10,10 +10,10 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/google/gopacket/layers"
 	mdns "github.com/miekg/dns"
 
 	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/internal/testframe"
 	"github.com/vswitchd/vswitchd/port"
 	"github.com/vswitchd/vswitchd/router"
 )
@@ -35,19 +35,19 @@ type seed struct {
 // send them: padded to 60 bytes by a NIC, or 42 bytes from a TAP.
 func arpSeeds(t testing.TB) []seed {
 	zero := netip.IPv4Unspecified()
-	badHLen := arpRequest(t, a1MAC, a1IP, gwA)
+	badHLen := testframe.ARPRequest(a1MAC, a1IP, gwA).Frame(t)
 	badHLen[header.EthernetLen+4] = 8
 	return []seed{
-		{"request-gateway", arpRequest(t, a1MAC, a1IP, gwA)},
-		{"request-gateway-tap", arpRequest(t, a1MAC, a1IP, gwA)[:42]},
-		{"request-endpoint", arpRequest(t, a1MAC, a1IP, a2IP)},
-		{"request-other-network", arpRequest(t, a1MAC, a1IP, b1IP)},
-		{"probe-gateway", arpRequest(t, a1MAC, zero, gwA)},
-		{"gratuitous", arpRequest(t, a1MAC, a1IP, a1IP)},
-		{"reply-gateway", arpFrame(t, gwAMAC, layers.ARPReply, a1MAC, a1IP, gwAMAC, gwA)},
-		{"request-uplink", arpRequest(t, upGwMAC, upGwIP, upIP)},
-		{"reply-uplink", arpFrame(t, upMAC, layers.ARPReply, upGwMAC, upGwIP, upMAC, upIP)},
-		{"request-host-leg", arpRequest(t, hostMAC, hostIP, legIP)},
+		{"request-gateway", testframe.ARPRequest(a1MAC, a1IP, gwA).Frame(t)},
+		{"request-gateway-tap", testframe.ARPRequest(a1MAC, a1IP, gwA).Frame(t)[:42]},
+		{"request-endpoint", testframe.ARPRequest(a1MAC, a1IP, a2IP).Frame(t)},
+		{"request-other-network", testframe.ARPRequest(a1MAC, a1IP, b1IP).Frame(t)},
+		{"probe-gateway", testframe.ARPRequest(a1MAC, zero, gwA).Frame(t)},
+		{"gratuitous", testframe.ARPRequest(a1MAC, a1IP, a1IP).Frame(t)},
+		{"reply-gateway", testframe.ARPReply(a1MAC, a1IP, gwAMAC, gwA).Frame(t)},
+		{"request-uplink", testframe.ARPRequest(upGwMAC, upGwIP, upIP).Frame(t)},
+		{"reply-uplink", testframe.ARPReply(upGwMAC, upGwIP, upMAC, upIP).Frame(t)},
+		{"request-host-leg", testframe.ARPRequest(hostMAC, hostIP, legIP).Frame(t)},
 		{"bad-hlen", badHLen},
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/vswitchd/vswitchd/dns"
 	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/internal/testframe"
 	"github.com/vswitchd/vswitchd/nat"
 	"github.com/vswitchd/vswitchd/port"
 	"github.com/vswitchd/vswitchd/router"
@@ -291,85 +292,17 @@ func checkStats(t testing.TB, r *router.Router, before, want map[string]uint64) 
 	}
 }
 
-// Frame building, with gopacket.
+// Frame building.
 
-func hw(m header.MAC) net.HardwareAddr { return net.HardwareAddr(m[:]) }
-
-func serialize(t testing.TB, ls ...gopacket.SerializableLayer) []byte {
+// frame4 builds f from srcMAC to dstMAC as all the tests' IPv4 frames are
+// built: IP ID 0x4242, and a TCP segment's sequence numbers and window
+// those of a connection under way.
+func frame4(t testing.TB, srcMAC, dstMAC header.MAC, f testframe.IPv4) []byte {
 	t.Helper()
-	buf := gopacket.NewSerializeBuffer()
-	opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
-	if err := gopacket.SerializeLayers(buf, opts, ls...); err != nil {
-		t.Fatalf("serialize: %v", err)
-	}
-	return bytes.Clone(buf.Bytes())
-}
-
-// arpFrame builds an Ethernet ARP packet (padded to 60 bytes).
-func arpFrame(t testing.TB, ethDst header.MAC, op uint16, sha header.MAC, spa netip.Addr, tha header.MAC, tpa netip.Addr) []byte {
-	t.Helper()
-	return serialize(t,
-		&layers.Ethernet{SrcMAC: hw(sha), DstMAC: hw(ethDst), EthernetType: layers.EthernetTypeARP},
-		&layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4,
-			Operation: op, SourceHwAddress: hw(sha), SourceProtAddress: spa.AsSlice(), DstHwAddress: hw(tha), DstProtAddress: tpa.AsSlice()})
-}
-
-// arpRequest is a broadcast request from (sha, spa) for tpa.
-func arpRequest(t testing.TB, sha header.MAC, spa, tpa netip.Addr) []byte {
-	t.Helper()
-	return arpFrame(t, header.Broadcast, layers.ARPRequest, sha, spa, header.MAC{}, tpa)
-}
-
-// pkt4 describes an Ethernet/IPv4 test frame.
-type pkt4 struct {
-	srcMAC, dstMAC header.MAC
-	src, dst       netip.AddrPort // ICMP echo: src's port is the identifier
-	proto          uint8
-	ttl            uint8 // 0 means 64
-	tcpFlags       uint8
-	icmpType       uint8
-	icmpCode       uint8
-	seq            uint16 // ICMP echo sequence
-	ipFlags        layers.IPv4Flag
-	fragOff        uint16 // in 8-byte units
-	payload        []byte
-}
-
-func (s pkt4) frame(t testing.TB) []byte {
-	t.Helper()
-	ttl := s.ttl
-	if ttl == 0 {
-		ttl = 64
-	}
-	eth := &layers.Ethernet{SrcMAC: hw(s.srcMAC), DstMAC: hw(s.dstMAC), EthernetType: layers.EthernetTypeIPv4}
-	ip := &layers.IPv4{Version: 4, IHL: 5, TTL: ttl, Id: 0x4242, Protocol: layers.IPProtocol(s.proto),
-		Flags: s.ipFlags, FragOffset: s.fragOff, SrcIP: s.src.Addr().AsSlice(), DstIP: s.dst.Addr().AsSlice()}
-	payload := gopacket.Payload(s.payload)
-	switch s.proto {
-	case header.ProtoTCP:
-		f := s.tcpFlags
-		tcp := &layers.TCP{SrcPort: layers.TCPPort(s.src.Port()), DstPort: layers.TCPPort(s.dst.Port()),
-			Seq: 0x01020304, Ack: 0x0a0b0c0d, Window: 64240,
-			FIN: f&header.TCPFlagFIN != 0, SYN: f&header.TCPFlagSYN != 0, RST: f&header.TCPFlagRST != 0,
-			PSH: f&header.TCPFlagPSH != 0, ACK: f&header.TCPFlagACK != 0}
-		if err := tcp.SetNetworkLayerForChecksum(ip); err != nil {
-			t.Fatal(err)
-		}
-		return serialize(t, eth, ip, tcp, payload)
-	case header.ProtoUDP:
-		udp := &layers.UDP{SrcPort: layers.UDPPort(s.src.Port()), DstPort: layers.UDPPort(s.dst.Port())}
-		if err := udp.SetNetworkLayerForChecksum(ip); err != nil {
-			t.Fatal(err)
-		}
-		return serialize(t, eth, ip, udp, payload)
-	case header.ProtoICMP:
-		ic := &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(s.icmpType, s.icmpCode)}
-		if s.icmpType == header.ICMPv4Echo || s.icmpType == header.ICMPv4EchoReply {
-			ic.Id, ic.Seq = s.src.Port(), s.seq
-		}
-		return serialize(t, eth, ip, ic, payload)
-	}
-	return serialize(t, eth, ip, payload)
+	f.Eth = testframe.Eth{Src: srcMAC, Dst: dstMAC}
+	f.ID = 0x4242
+	f.TCP.Seq, f.TCP.Ack, f.TCP.Window = 0x01020304, 0x0a0b0c0d, 64240
+	return f.Frame(t)
 }
 
 func ap(a netip.Addr, p uint16) netip.AddrPort { return netip.AddrPortFrom(a, p) }
@@ -377,24 +310,18 @@ func ap(a netip.Addr, p uint16) netip.AddrPort { return netip.AddrPortFrom(a, p)
 // tcp4, udp4 and echo4 are the common frames.
 func tcp4(t testing.TB, srcMAC, dstMAC header.MAC, src, dst netip.AddrPort, flags uint8) []byte {
 	t.Helper()
-	return pkt4{srcMAC: srcMAC, dstMAC: dstMAC, src: src, dst: dst, proto: header.ProtoTCP, tcpFlags: flags}.frame(t)
+	return frame4(t, srcMAC, dstMAC, testframe.IPv4{Src: src, Dst: dst, Proto: header.ProtoTCP, TCP: testframe.TCP{Flags: flags}})
 }
 
 func udp4(t testing.TB, srcMAC, dstMAC header.MAC, src, dst netip.AddrPort, payload string) []byte {
 	t.Helper()
-	return pkt4{srcMAC: srcMAC, dstMAC: dstMAC, src: src, dst: dst, proto: header.ProtoUDP, payload: []byte(payload)}.frame(t)
+	return frame4(t, srcMAC, dstMAC, testframe.IPv4{Src: src, Dst: dst, Proto: header.ProtoUDP, Payload: []byte(payload)})
 }
 
 func echo4(t testing.TB, srcMAC, dstMAC header.MAC, src, dst netip.Addr, id uint16) []byte {
 	t.Helper()
-	return pkt4{srcMAC: srcMAC, dstMAC: dstMAC, src: ap(src, id), dst: ap(dst, id), proto: header.ProtoICMP,
-		icmpType: header.ICMPv4Echo, seq: 7, payload: []byte("0123456789abcdef")}.frame(t)
-}
-
-// ipOf returns the IPv4 datagram in an untagged frame.
-func ipOf(frame []byte) []byte {
-	ip := header.IPv4(frame[header.EthernetLen:])
-	return frame[header.EthernetLen : header.EthernetLen+int(ip.TotalLength())]
+	return frame4(t, srcMAC, dstMAC, testframe.IPv4{Src: ap(src, 0), Dst: ap(dst, 0), Proto: header.ProtoICMP,
+		ICMP: testframe.ICMP{Type: header.ICMPv4Echo, ID: id, Seq: 7}, Payload: []byte("0123456789abcdef")})
 }
 
 // Frame checking, with gopacket and an independent RFC 1071 sum.

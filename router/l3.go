@@ -76,6 +76,12 @@ func (x *call) fromNetwork(n *Network) (Verdict, Target) {
 			}
 			return x.drop(DropIsolation)
 		}
+		if n.Isolated {
+			if x.tr != nil {
+				x.tr.Add(trace.Router, "%s is %s in network %s, whose endpoints do not reach each other (icc=false)", dst, e.name, n.Name)
+			}
+			return x.drop(DropICC)
+		}
 		return x.toEndpoint(e)
 	}
 	if o, ok := c.gateways[dst]; ok {
@@ -201,14 +207,28 @@ func (x *call) local(s side, n *Network) (Verdict, Target) {
 			return x.drop(c)
 		}
 		return x.toHost(h)
-	case pk.Proto == header.ProtoUDP:
-		if x.tr != nil {
-			x.tr.Add(trace.Router, "udp port %d of gateway %s: nothing listens there", pk.DstPort, n.Gateway)
+	case (pk.Proto == header.ProtoTCP || pk.Proto == header.ProtoUDP) && pk.L4Off != 0:
+		// As on docker0, the gateway is the host: a published port
+		// there goes to its endpoint, any other port to the host's own
+		// services (a closed one answers RST or port unreachable).
+		if p, ok := x.c.published(pk, n.Gateway); ok {
+			return x.dnat(s, p)
 		}
-		return x.unreachable(s, header.ICMPv4PortUnreachable, DropNotForUs)
+		h := x.c.cfg.Host
+		if h == nil {
+			return x.unreachable(s, header.ICMPv4PortUnreachable, DropNotForUs)
+		}
+		a := nat.Action{DNAT: true, DNATAddr: h.HostAddr}
+		rule := func() string {
+			return fmt.Sprintf("%s port %d of gateway %s: DNAT to the host (%s), as docker0's address is the host's", protoName(pk.Proto), pk.DstPort, n.Gateway, h.HostAddr)
+		}
+		if c, ok := x.open(s.zone, ZoneHost, a, rule); !ok {
+			return x.drop(c)
+		}
+		return x.toHost(h)
 	}
 	if x.tr != nil {
-		x.tr.Add(trace.Router, "%s port %d of gateway %s: nothing listens there", protoName(pk.Proto), pk.DstPort, n.Gateway)
+		x.tr.Add(trace.Router, "%s to gateway %s: not answered", protoName(pk.Proto), n.Gateway)
 	}
 	return x.drop(DropNotForUs)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/internal/testframe"
 	"github.com/vswitchd/vswitchd/port"
 	"github.com/vswitchd/vswitchd/router"
 	"github.com/vswitchd/vswitchd/vlan"
@@ -89,7 +90,7 @@ func TestEchoReply(t *testing.T) {
 			req, _, _ := ipView(t, tt.frame)
 			checkView(t, frame, view{EthSrc: tt.wantSrc.String(), EthDst: tt.peer.String(),
 				Src: tt.wantIP.String(), Dst: tt.peerIP.String(), TTL: 64, Proto: "ICMPv4",
-				ICMP:    fmtEcho(header.ICMPv4EchoReply, binary.BigEndian.Uint16(ipOf(tt.frame)[24:]), 7),
+				ICMP:    fmtEcho(header.ICMPv4EchoReply, binary.BigEndian.Uint16(testframe.Datagram(t, tt.frame)[24:]), 7),
 				Payload: req.Payload})
 			checkStats(t, h.r, before, map[string]uint64{"echo-reply": 1})
 		})
@@ -107,16 +108,14 @@ func TestLocalDrops(t *testing.T) {
 		wantStat  map[string]uint64
 		wantQuote []byte // a port unreachable is sent quoting this
 	}{
-		{name: "fragment of echo", frame: pkt4{srcMAC: a1MAC, dstMAC: gwAMAC, src: ap(a1IP, 1), dst: ap(gwA, 1),
-			proto: header.ProtoICMP, icmpType: header.ICMPv4Echo, ipFlags: layers.IPv4MoreFragments, payload: make([]byte, 64)}.frame(t),
+		{name: "fragment of echo", frame: frame4(t, a1MAC, gwAMAC, testframe.IPv4{Src: ap(a1IP, 1), Dst: ap(gwA, 1),
+			Proto: header.ProtoICMP, ICMP: testframe.ICMP{Type: header.ICMPv4Echo, ID: 1}, MF: true, Payload: make([]byte, 64)}),
 			wantStat: map[string]uint64{"drop-fragment": 1}},
-		{name: "non-first fragment", frame: pkt4{srcMAC: a1MAC, dstMAC: gwAMAC, src: ap(a1IP, 0), dst: ap(gwA, 0),
-			proto: header.ProtoUDP, fragOff: 4, payload: make([]byte, 32)}.frame(t),
+		{name: "non-first fragment", frame: frame4(t, a1MAC, gwAMAC, testframe.IPv4{Src: ap(a1IP, 0), Dst: ap(gwA, 0),
+			Proto: header.ProtoUDP, FragOff: 32, Payload: make([]byte, 32)}),
 			wantStat: map[string]uint64{"drop-fragment": 1}},
-		{name: "UDP to closed port", frame: udp,
-			wantStat: map[string]uint64{"drop-not-for-us": 1, "icmp-error-sent": 1}, wantQuote: ipOf(udp)},
-		{name: "TCP to closed port", frame: tcp4(t, a1MAC, gwAMAC, ap(a1IP, 5000), ap(gwA, 22), header.TCPFlagSYN),
-			wantStat: map[string]uint64{"drop-not-for-us": 1}},
+		{name: "UDP to the gateway without a host leg", edit: func(c *router.Config) { c.Host = nil }, frame: udp,
+			wantStat: map[string]uint64{"drop-not-for-us": 1, "icmp-error-sent": 1}, wantQuote: testframe.Datagram(t, udp)},
 		{name: "TCP DNS without a TCP listener", edit: func(c *router.Config) { c.Host.DNSPort = 0 },
 			frame:    tcp4(t, a1MAC, gwAMAC, ap(a1IP, 5000), ap(gwA, 53), header.TCPFlagSYN),
 			wantStat: map[string]uint64{"drop-not-for-us": 1}},
@@ -203,7 +202,7 @@ func TestIsolation(t *testing.T) {
 				if len(sent) != 1 {
 					t.Fatalf("Input sent %d frames, want 1", len(sent))
 				}
-				checkICMPError(t, sent[0], toA, gwAMAC, a1MAC, gwA, a1IP, header.ICMPv4DstUnreachable, header.ICMPv4HostUnreachable, ipOf(tt.frame))
+				checkICMPError(t, sent[0], toA, gwAMAC, a1MAC, gwA, a1IP, header.ICMPv4DstUnreachable, header.ICMPv4HostUnreachable, testframe.Datagram(t, tt.frame))
 			}
 			checkStats(t, h.r, before, tt.wantStat)
 		})
@@ -213,10 +212,10 @@ func TestIsolation(t *testing.T) {
 // TestTTLExceeded: a packet the router would forward with TTL 1 is answered
 // with time exceeded (quoting it as received) and dropped.
 func TestTTLExceeded(t *testing.T) {
-	big := pkt4{srcMAC: a1MAC, dstMAC: gwAMAC, src: ap(a1IP, 5000), dst: ap(remoteIP, 33434), proto: header.ProtoUDP,
-		ttl: 1, payload: bytes.Repeat([]byte("x"), 1000)}.frame(t)
-	icmpErr := pkt4{srcMAC: a1MAC, dstMAC: gwAMAC, src: ap(a1IP, 0), dst: ap(remoteIP, 0), proto: header.ProtoICMP,
-		ttl: 1, icmpType: header.ICMPv4DstUnreachable, icmpCode: header.ICMPv4PortUnreachable, payload: make([]byte, 28)}.frame(t)
+	big := frame4(t, a1MAC, gwAMAC, testframe.IPv4{Src: ap(a1IP, 5000), Dst: ap(remoteIP, 33434), Proto: header.ProtoUDP,
+		TTL: 1, Payload: bytes.Repeat([]byte("x"), 1000)})
+	icmpErr := frame4(t, a1MAC, gwAMAC, testframe.IPv4{Src: ap(a1IP, 0), Dst: ap(remoteIP, 0), Proto: header.ProtoICMP,
+		TTL: 1, ICMP: testframe.ICMP{Type: header.ICMPv4DstUnreachable, Code: header.ICMPv4PortUnreachable}, Payload: make([]byte, 28)})
 	tests := []struct {
 		name      string
 		vid       vlan.ID // 0: from the host leg
@@ -226,19 +225,21 @@ func TestTTLExceeded(t *testing.T) {
 		wantStat  map[string]uint64
 	}{
 		{name: "to the uplink", vid: vidA,
-			frame:    pkt4{srcMAC: a1MAC, dstMAC: gwAMAC, src: ap(a1IP, 5000), dst: ap(remoteIP, 33434), proto: header.ProtoUDP, ttl: 1}.frame(t),
+			frame:    frame4(t, a1MAC, gwAMAC, testframe.IPv4{Src: ap(a1IP, 5000), Dst: ap(remoteIP, 33434), Proto: header.ProtoUDP, TTL: 1}),
 			wantStat: map[string]uint64{"drop-ttl-exceeded": 1, "icmp-error-sent": 1}},
 		{name: "to own endpoint", vid: vidA,
-			frame:    pkt4{srcMAC: a1MAC, dstMAC: gwAMAC, src: ap(a1IP, 5000), dst: ap(a2IP, 80), proto: header.ProtoTCP, tcpFlags: header.TCPFlagSYN, ttl: 1}.frame(t),
+			frame: frame4(t, a1MAC, gwAMAC, testframe.IPv4{Src: ap(a1IP, 5000), Dst: ap(a2IP, 80), Proto: header.ProtoTCP,
+				TTL: 1, TCP: testframe.TCP{Flags: header.TCPFlagSYN}}),
 			wantStat: map[string]uint64{"drop-ttl-exceeded": 1, "icmp-error-sent": 1}},
-		{name: "long packet quoted in part", vid: vidA, frame: big, wantQuote: ipOf(big)[:548],
+		{name: "long packet quoted in part", vid: vidA, frame: big, wantQuote: testframe.Datagram(t, big)[:548],
 			wantStat: map[string]uint64{"drop-ttl-exceeded": 1, "icmp-error-sent": 1}},
-		{name: "from the host leg", frame: pkt4{srcMAC: hostMAC, dstMAC: legMAC, src: ap(hostIP, 5000), dst: ap(a1IP, 80), proto: header.ProtoUDP, ttl: 1}.frame(t),
+		{name: "from the host leg",
+			frame:    frame4(t, hostMAC, legMAC, testframe.IPv4{Src: ap(hostIP, 5000), Dst: ap(a1IP, 80), Proto: header.ProtoUDP, TTL: 1}),
 			wantStat: map[string]uint64{"drop-ttl-exceeded": 1, "icmp-error-sent": 1}},
 		{name: "no error about an error", vid: vidA, frame: icmpErr,
 			wantStat: map[string]uint64{"drop-ttl-exceeded": 1}},
 		{name: "no buffer", vid: vidA, full: true,
-			frame:    pkt4{srcMAC: a1MAC, dstMAC: gwAMAC, src: ap(a1IP, 5000), dst: ap(remoteIP, 33434), proto: header.ProtoUDP, ttl: 1}.frame(t),
+			frame:    frame4(t, a1MAC, gwAMAC, testframe.IPv4{Src: ap(a1IP, 5000), Dst: ap(remoteIP, 33434), Proto: header.ProtoUDP, TTL: 1}),
 			wantStat: map[string]uint64{"drop-ttl-exceeded": 1, "drop-no-buffer": 1}},
 	}
 	for _, tt := range tests {
@@ -267,7 +268,7 @@ func TestTTLExceeded(t *testing.T) {
 			if len(sent) == 1 {
 				quote := tt.wantQuote
 				if quote == nil {
-					quote = ipOf(tt.frame)
+					quote = testframe.Datagram(t, tt.frame)
 				}
 				if tt.vid != 0 {
 					checkICMPError(t, sent[0], toA, gwAMAC, a1MAC, gwA, a1IP, header.ICMPv4TimeExceeded, header.ICMPv4TTLExceeded, quote)
@@ -282,7 +283,7 @@ func TestTTLExceeded(t *testing.T) {
 	t.Run("TTL 2 is forwarded", func(t *testing.T) {
 		h := newHarness(t, nil)
 		h.learnGateway()
-		frame := pkt4{srcMAC: a1MAC, dstMAC: gwAMAC, src: ap(a1IP, 5000), dst: ap(remoteIP, 33434), proto: header.ProtoUDP, ttl: 2}.frame(t)
+		frame := frame4(t, a1MAC, gwAMAC, testframe.IPv4{Src: ap(a1IP, 5000), Dst: ap(remoteIP, 33434), Proto: header.ProtoUDP, TTL: 2})
 		if v, to := h.input(vidA, frame); v != router.Forward || to != toUp {
 			t.Fatalf("Input = %v, %+v, want %v, %+v", vs(v), to, vs(router.Forward), toUp)
 		}
@@ -295,7 +296,7 @@ func TestTTLExceeded(t *testing.T) {
 // TestICMPErrorRateLimit: at most 1000 ICMP errors a second.
 func TestICMPErrorRateLimit(t *testing.T) {
 	h := newHarness(t, nil)
-	frame := pkt4{srcMAC: a1MAC, dstMAC: gwAMAC, src: ap(a1IP, 5000), dst: ap(remoteIP, 33434), proto: header.ProtoUDP, ttl: 1}.frame(t)
+	frame := frame4(t, a1MAC, gwAMAC, testframe.IPv4{Src: ap(a1IP, 5000), Dst: ap(remoteIP, 33434), Proto: header.ProtoUDP, TTL: 1})
 	for range 1001 {
 		h.input(vidA, frame)
 	}
@@ -356,9 +357,8 @@ func TestHostLeg(t *testing.T) {
 			frame: udp4(t, hostMAC, legMAC, ap(hostIP, 40000), ap(remoteIP, 53), "q"),
 			want:  router.Drop, wantStat: map[string]uint64{"drop-no-route": 1, "icmp-error-sent": 1}},
 		{name: "host IPv6", fromHost: true,
-			frame: serialize(t, &layers.Ethernet{SrcMAC: hw(hostMAC), DstMAC: hw(legMAC), EthernetType: layers.EthernetTypeIPv6},
-				&layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolNoNextHeader,
-					SrcIP: netip.MustParseAddr("fd00::2").AsSlice(), DstIP: netip.MustParseAddr("fd00::1").AsSlice()}),
+			frame: testframe.IPv6{Eth: testframe.Eth{Src: hostMAC, Dst: legMAC}, Proto: 59, // no next header
+				Src: netip.MustParseAddrPort("[fd00::2]:0"), Dst: netip.MustParseAddrPort("[fd00::1]:0")}.Frame(t),
 			want: router.Drop, wantStat: map[string]uint64{"drop-not-ipv4": 1}},
 	}
 	for _, tt := range tests {
@@ -386,7 +386,7 @@ func TestHostLeg(t *testing.T) {
 				t.Fatalf("Input sent %d frames, want %d", len(sent), want)
 			}
 			if len(sent) == 1 {
-				checkICMPError(t, sent[0], toHost, legMAC, hostMAC, legIP, hostIP, header.ICMPv4DstUnreachable, header.ICMPv4HostUnreachable, ipOf(tt.frame))
+				checkICMPError(t, sent[0], toHost, legMAC, hostMAC, legIP, hostIP, header.ICMPv4DstUnreachable, header.ICMPv4HostUnreachable, testframe.Datagram(t, tt.frame))
 			}
 			checkStats(t, h.r, before, tt.wantStat)
 		})
@@ -437,7 +437,8 @@ func TestTCPDNS(t *testing.T) {
 	h := newHarness(t, nil)
 	cli, gw53, host53 := ap(a1IP, 40000), ap(gwA, 53), ap(hostIP, dnsTCPPort)
 	tcp := func(srcMAC, dstMAC header.MAC, src, dst netip.AddrPort, flags uint8, payload string) []byte {
-		return pkt4{srcMAC: srcMAC, dstMAC: dstMAC, src: src, dst: dst, proto: header.ProtoTCP, tcpFlags: flags, payload: []byte(payload)}.frame(t)
+		return frame4(t, srcMAC, dstMAC, testframe.IPv4{Src: src, Dst: dst, Proto: header.ProtoTCP,
+			TCP: testframe.TCP{Flags: flags}, Payload: []byte(payload)})
 	}
 	toHostView := func(flags, payload string) view {
 		return view{EthSrc: legMAC.String(), EthDst: hostMAC.String(), Src: cli.String(), Dst: host53.String(),
@@ -459,6 +460,59 @@ func TestTCPDNS(t *testing.T) {
 	})
 	if n := len(h.r.NAT().Entries(h.now)); n != 1 {
 		t.Errorf("conntrack holds %d connections, want 1", n)
+	}
+}
+
+// TestGatewayIsTheHost: as on docker0, where the bridge's address is the
+// host's, TCP and UDP to a gateway reach the host's own services (DNAT to
+// the host's address on its leg, the reply translated back), and a port
+// published on every address is reached there too.
+func TestGatewayIsTheHost(t *testing.T) {
+	t.Run("host service", func(t *testing.T) {
+		h := newHarness(t, nil)
+		cli, gw22, host22 := ap(a1IP, 40001), ap(gwA, 22), ap(hostIP, 22)
+		before := stats(h.r)
+		converse(t, h, []step{
+			{name: "SYN", vid: vidA, frame: tcp4(t, a1MAC, gwAMAC, cli, gw22, header.TCPFlagSYN),
+				want: router.Forward, wantTo: toHost, wantView: view{EthSrc: legMAC.String(), EthDst: hostMAC.String(),
+					Src: cli.String(), Dst: host22.String(), TTL: 63, Proto: "TCP", TCPFlags: "S"}},
+			{name: "SYN-ACK", port: hostPort, frame: tcp4(t, hostMAC, legMAC, host22, cli, header.TCPFlagSYN|header.TCPFlagACK),
+				want: router.Forward, wantTo: toA, wantView: view{EthSrc: gwAMAC.String(), EthDst: a1MAC.String(),
+					Src: gw22.String(), Dst: cli.String(), TTL: 63, Proto: "TCP", TCPFlags: "SA"}},
+		})
+		checkStats(t, h.r, before, map[string]uint64{"routed": 2})
+	})
+	t.Run("udp", func(t *testing.T) {
+		h := newHarness(t, nil)
+		v, to := h.input(vidB, udp4(t, b1MAC, gwBMAC, ap(b1IP, 5000), ap(gwB, 9999), "x"))
+		if v != router.Forward || to != toHost {
+			t.Errorf("UDP to beta's gateway = %v, %+v; want Forward to the host", vs(v), to)
+		}
+	})
+	t.Run("published port", func(t *testing.T) {
+		h := newHarness(t, nil)
+		before := stats(h.r)
+		converse(t, h, []step{
+			{name: "SYN", vid: vidB, frame: tcp4(t, b1MAC, gwBMAC, ap(b1IP, 42001), ap(gwB, 8080), header.TCPFlagSYN),
+				want: router.Forward, wantTo: toA, wantView: view{EthSrc: gwAMAC.String(), EthDst: a2MAC.String(),
+					Src: "172.19.0.2:42001", Dst: "172.18.0.3:80", TTL: 63, Proto: "TCP", TCPFlags: "S"}},
+		})
+		checkStats(t, h.r, before, map[string]uint64{"dnat": 1, "routed": 1})
+	})
+}
+
+// TestICC: in an icc=false network endpoints do not reach each other
+// through the router (addressed to a peer's IP with the gateway's MAC);
+// they still reach the gateway (the host's services).
+func TestICC(t *testing.T) {
+	h := newHarness(t, func(c *router.Config) { c.Networks[0].Isolated = true })
+	before := stats(h.r)
+	if v, _ := h.input(vidA, udp4(t, a1MAC, gwAMAC, ap(a1IP, 5000), ap(a2IP, 53), "x")); v != router.Drop {
+		t.Errorf("a1 → a2 through the gateway in an isolated network = %v, want Drop", vs(v))
+	}
+	checkStats(t, h.r, before, map[string]uint64{"drop-icc": 1})
+	if v, to := h.input(vidA, udp4(t, a1MAC, gwAMAC, ap(a1IP, 5000), ap(gwA, 9999), "x")); v != router.Forward || to != toHost {
+		t.Errorf("a1 → its gateway in an isolated network = %v, %+v; want Forward to the host", vs(v), to)
 	}
 }
 
@@ -488,8 +542,8 @@ func TestMasquerade(t *testing.T) {
 		{
 			name: "ICMP echo",
 			out:  echo4(t, a1MAC, gwAMAC, a1IP, remoteIP, 77),
-			reply: pkt4{srcMAC: upGwMAC, dstMAC: upMAC, src: ap(remoteIP, 77), dst: ap(upIP, 77), proto: header.ProtoICMP,
-				icmpType: header.ICMPv4EchoReply, seq: 7, payload: []byte("0123456789abcdef")}.frame(t),
+			reply: frame4(t, upGwMAC, upMAC, testframe.IPv4{Src: ap(remoteIP, 77), Dst: ap(upIP, 77), Proto: header.ProtoICMP,
+				ICMP: testframe.ICMP{Type: header.ICMPv4EchoReply, ID: 77, Seq: 7}, Payload: []byte("0123456789abcdef")}),
 			outView: view{EthSrc: upMAC.String(), EthDst: upGwMAC.String(), Src: "198.51.100.7", Dst: "203.0.113.9", TTL: 63, Proto: "ICMPv4",
 				ICMP: fmtEcho(header.ICMPv4Echo, 77, 7), Payload: "0123456789abcdef"},
 			replyView: view{EthSrc: gwAMAC.String(), EthDst: a1MAC.String(), Src: "203.0.113.9", Dst: "172.18.0.2", TTL: 63, Proto: "ICMPv4",
@@ -568,7 +622,7 @@ func TestUplinkDrops(t *testing.T) {
 					}
 				}
 				checkICMPError(t, sent[0], router.Target{VID: tt.vid}, n.MAC, header.Ethernet(tt.frame).Src(), n.Gateway,
-					header.IPv4(tt.frame[header.EthernetLen:]).Src(), header.ICMPv4DstUnreachable, tt.icmp, ipOf(tt.frame))
+					header.IPv4(tt.frame[header.EthernetLen:]).Src(), header.ICMPv4DstUnreachable, tt.icmp, testframe.Datagram(t, tt.frame))
 			}
 			checkStats(t, h.r, before, tt.wantStat)
 		})
@@ -619,7 +673,7 @@ func TestUplinkResolve(t *testing.T) {
 	checkStats(t, h.r, before, map[string]uint64{"drop-unresolved": 1})
 
 	before = stats(h.r)
-	reply := arpFrame(t, upMAC, layers.ARPReply, upGwMAC, upGwIP, upMAC, upIP)
+	reply := testframe.ARPReply(upGwMAC, upGwIP, upMAC, upIP).Frame(t)
 	if v, _ := h.routed(upPort, reply); v != router.Consumed {
 		t.Fatalf("Input(ARP reply) = %v, want %v", vs(v), vs(router.Consumed))
 	}
@@ -682,19 +736,20 @@ func TestPublishedFromUplink(t *testing.T) {
 			h := newHarness(t, nil)
 			h.learnGateway()
 			pub := ap(upIP, tt.hostPort)
-			s := pkt4{srcMAC: upGwMAC, dstMAC: upMAC, src: cli, dst: pub, proto: tt.proto, tcpFlags: header.TCPFlagSYN, payload: []byte("hi")}
-			r := pkt4{srcMAC: tt.targetMAC, dstMAC: tt.gwMAC, src: tt.target, dst: cli, proto: tt.proto,
-				tcpFlags: header.TCPFlagSYN | header.TCPFlagACK, payload: []byte("ho")}
+			s := frame4(t, upGwMAC, upMAC, testframe.IPv4{Src: cli, Dst: pub, Proto: tt.proto,
+				TCP: testframe.TCP{Flags: header.TCPFlagSYN}, Payload: []byte("hi")})
+			r := frame4(t, tt.targetMAC, tt.gwMAC, testframe.IPv4{Src: tt.target, Dst: cli, Proto: tt.proto,
+				TCP: testframe.TCP{Flags: header.TCPFlagSYN | header.TCPFlagACK}, Payload: []byte("ho")})
 			proto, flags, rflags := "TCP", "S", "SA"
 			if tt.proto == header.ProtoUDP {
 				proto, flags, rflags = "UDP", "", ""
 			}
 			before := stats(h.r)
 			converse(t, h, []step{
-				{name: "in", port: upPort, frame: s.frame(t), want: router.Forward, wantTo: tt.targetTo,
+				{name: "in", port: upPort, frame: s, want: router.Forward, wantTo: tt.targetTo,
 					wantView: view{EthSrc: tt.gwMAC.String(), EthDst: tt.targetMAC.String(), Src: cli.String(), Dst: tt.target.String(),
 						TTL: 63, Proto: proto, TCPFlags: flags, Payload: "hi"}},
-				{name: "reply", vid: tt.targetTo.VID, frame: r.frame(t), want: router.Forward, wantTo: toUp,
+				{name: "reply", vid: tt.targetTo.VID, frame: r, want: router.Forward, wantTo: toUp,
 					wantView: view{EthSrc: upMAC.String(), EthDst: upGwMAC.String(), Src: pub.String(), Dst: cli.String(),
 						TTL: 63, Proto: proto, TCPFlags: rflags, Payload: "ho"}},
 			})
@@ -783,9 +838,9 @@ func TestICMPErrorFromOutside(t *testing.T) {
 			if v, _ := h.input(vidA, probe); v != router.Forward {
 				t.Fatalf("Input(probe) = %v, want %v", vs(v), vs(router.Forward))
 			}
-			sentQuote := ipOf(probe)[:28] // as it left: header and UDP header
-			errFrame := pkt4{srcMAC: upGwMAC, dstMAC: upMAC, src: ap(tt.from, 0), dst: ap(upIP, 0), proto: header.ProtoICMP,
-				icmpType: tt.typ, icmpCode: tt.code, payload: sentQuote}.frame(t)
+			sentQuote := testframe.Datagram(t, probe)[:28] // as it left: header and UDP header
+			errFrame := frame4(t, upGwMAC, upMAC, testframe.IPv4{Src: ap(tt.from, 0), Dst: ap(upIP, 0), Proto: header.ProtoICMP,
+				ICMP: testframe.ICMP{Type: tt.typ, Code: tt.code}, Payload: sentQuote})
 			v, to := h.routed(upPort, errFrame)
 			if v != router.Forward || to != toA {
 				t.Fatalf("Input(ICMP error) = %v, %+v, want %v, %+v", vs(v), to, vs(router.Forward), toA)
@@ -817,11 +872,12 @@ func TestTTLZeroNotWrapped(t *testing.T) {
 		frame []byte
 	}{
 		{name: "published port", port: upPort,
-			frame: pkt4{srcMAC: upGwMAC, dstMAC: upMAC, src: ap(clientIP, 50000), dst: ap(upIP, 8080), proto: header.ProtoTCP, tcpFlags: header.TCPFlagSYN}.frame(t)},
+			frame: frame4(t, upGwMAC, upMAC, testframe.IPv4{Src: ap(clientIP, 50000), Dst: ap(upIP, 8080), Proto: header.ProtoTCP,
+				TCP: testframe.TCP{Flags: header.TCPFlagSYN}})},
 		{name: "answer of masqueraded connection", port: upPort,
 			setup: []step{{name: "query", vid: vidA, frame: udp4(t, a1MAC, gwAMAC, ap(a1IP, 5000), ap(remoteIP, 53), "q"), want: router.Forward, wantTo: toUp,
 				wantView: view{EthSrc: upMAC.String(), EthDst: upGwMAC.String(), Src: "198.51.100.7:5000", Dst: "203.0.113.9:53", TTL: 63, Proto: "UDP", Payload: "q"}}},
-			frame: pkt4{srcMAC: upGwMAC, dstMAC: upMAC, src: ap(remoteIP, 53), dst: ap(upIP, 5000), proto: header.ProtoUDP}.frame(t)},
+			frame: frame4(t, upGwMAC, upMAC, testframe.IPv4{Src: ap(remoteIP, 53), Dst: ap(upIP, 5000), Proto: header.ProtoUDP})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"github.com/vswitchd/vswitchd/arp"
 	"github.com/vswitchd/vswitchd/dns"
 	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/internal/testframe"
 	"github.com/vswitchd/vswitchd/nat"
 	"github.com/vswitchd/vswitchd/router"
 )
@@ -101,7 +102,7 @@ func TestMaintainPending(t *testing.T) {
 
 	h.inj.take()
 	h.now = t0 + sec(3.5)
-	if v, _ := h.routed(upPort, arpFrame(t, upMAC, layers.ARPReply, upGwMAC, upGwIP, upMAC, upIP)); v != router.Consumed {
+	if v, _ := h.routed(upPort, testframe.ARPReply(upGwMAC, upGwIP, upMAC, upIP).Frame(t)); v != router.Consumed {
 		t.Fatalf("Input(ARP reply) = %v, want %v", vs(v), vs(router.Consumed))
 	}
 	if inj := h.inj.take(); len(inj) != 0 {

@@ -150,6 +150,9 @@ type Network struct {
 	Gateway  netip.Addr
 	MAC      header.MAC // the gateway's MAC
 	Internal bool       // never routed to the uplink
+	// Isolated keeps endpoints of the network from reaching each other
+	// through the router (icc=false).
+	Isolated bool
 	// Endpoints are the addresses the network assigned.
 	Endpoints []Neighbor
 }

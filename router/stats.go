@@ -35,6 +35,7 @@ const (
 	DropNotForUs   // to a router address, no service there
 	DropFragment   // fragment to a router address
 	DropNoBuffer   // no spare buffer for a generated frame
+	DropICC        // between endpoints of an icc=false network
 	NumCounters
 )
 
@@ -64,6 +65,7 @@ var counterNames = [NumCounters]string{
 	DropNotForUs:   "drop-not-for-us",
 	DropFragment:   "drop-fragment",
 	DropNoBuffer:   "drop-no-buffer",
+	DropICC:        "drop-icc",
 }
 
 // String returns the counter's name in `vswitchctl stats` (router section):

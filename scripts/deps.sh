@@ -2,7 +2,8 @@
 # scripts/deps.sh [--check | --list] TARGET... — the tools a make target
 # needs, checked on PATH and installed when missing.
 #
-#   TARGET    demo, test or bench (the make targets that run real tools)
+#   TARGET    demo, test, bench or race (the make targets that run real
+#             tools; race needs a C compiler for -race, and test's tools)
 #   (none)    install what is missing with apt-get when run as root on
 #             Debian or Ubuntu; otherwise print the apt-get command and fail
 #   --check   only report: print what is missing and the apt-get command,
@@ -16,7 +17,8 @@ set -euo pipefail
 
 # tool            Debian/Ubuntu package   make targets that need it
 TABLE='
-make              make                    demo test bench
+make              make                    demo test bench race
+gcc               gcc                     race
 ip                iproute2                demo test bench
 ss                iproute2                test
 ping              iputils-ping            demo test bench
@@ -47,13 +49,13 @@ case "${1:-}" in
 --list) mode=list; shift ;;
 esac
 if [ $# = 0 ]; then
-	echo "usage: scripts/deps.sh [--check | --list] demo|test|bench..." >&2
+	echo "usage: scripts/deps.sh [--check | --list] demo|test|bench|race..." >&2
 	exit 2
 fi
 for target in "$@"; do
 	case "$target" in
-	demo | test | bench) ;;
-	*) echo "deps.sh: unknown target $target (demo, test or bench)" >&2; exit 2 ;;
+	demo | test | bench | race) ;;
+	*) echo "deps.sh: unknown target $target (demo, test, bench or race)" >&2; exit 2 ;;
 	esac
 done
 what="make $*"

@@ -54,23 +54,26 @@ type PortPolicy struct {
 	// Guard is set for access NICs with an address: anti-spoofing allows
 	// only their MAC and address.
 	Guard bool
+	// Isolated is set for access NICs of an icc=false network.
+	Isolated bool
 }
 
 // NICPolicy returns the port policy of e's NIC nic.
 func (s *State) NICPolicy(nic *NIC) (PortPolicy, error) {
 	var vid vlan.ID
+	isolated := false
 	if nic.Network != "" {
 		n := s.Network(nic.Network)
 		if n == nil {
 			return PortPolicy{}, fmt.Errorf("%s: network %q not found", nic.Interface, nic.Network)
 		}
-		vid = n.VLAN
+		vid, isolated = n.VLAN, n.Isolated && !nic.Trunk
 	}
 	pol, err := nic.Policy(vid)
 	if err != nil {
 		return PortPolicy{}, err
 	}
-	return PortPolicy{VLAN: pol, Guard: !nic.Trunk && nic.IP.IsValid()}, nil
+	return PortPolicy{VLAN: pol, Guard: !nic.Trunk && nic.IP.IsValid(), Isolated: isolated}, nil
 }
 
 // Runtime is what the router configuration needs beyond the state: the
@@ -89,7 +92,7 @@ func (s *State) RouterConfig(rt Runtime) router.Config {
 	for _, n := range s.Networks {
 		rn := router.Network{
 			ID: n.ID, Name: n.Name, VID: n.VLAN, Subnet: n.Subnet,
-			Gateway: n.Gateway, MAC: n.MAC, Internal: n.Internal,
+			Gateway: n.Gateway, MAC: n.MAC, Internal: n.Internal, Isolated: n.Isolated,
 		}
 		for _, e := range s.Endpoints {
 			if nic := e.NIC(n.Name); nic != nil && nic.IP.IsValid() {
@@ -130,39 +133,23 @@ func (s *State) NetworkRecords(n *Network) []dns.Record {
 		if nic == nil || !nic.IP.IsValid() {
 			continue
 		}
-		rs = append(rs, dns.Record{Name: e.Name, Addr: nic.IP}, dns.Record{Name: e.Name + "." + n.Name, Addr: nic.IP})
+		rs = append(rs, dns.Record{Name: e.Name, Addr: nic.IP, Network: n.Name})
 		for _, a := range nic.Aliases {
-			rs = append(rs, dns.Record{Name: a, Addr: nic.IP})
+			rs = append(rs, dns.Record{Name: a, Addr: nic.IP, Network: n.Name})
 		}
 	}
 	return rs
 }
 
 // EndpointRecords returns the names an endpoint's queries see: those of
-// every network it is attached to, its first network first; a name found
-// in several networks answers with its address in the first, as Docker's
-// resolver does.
+// every network it is attached to, its first network first. The DNS
+// server answers a name found in several networks with its address in
+// the first, as Docker's resolver does, and NAME.NETWORK in any of them.
 func (s *State) EndpointRecords(e *Endpoint) []dns.Record {
 	var rs []dns.Record
-	seen := map[string]bool{}
 	for _, nic := range e.NICs {
-		n := s.Network(nic.Network)
-		if n == nil {
-			continue
-		}
-		byName := map[string][]dns.Record{}
-		var order []string
-		for _, r := range s.NetworkRecords(n) {
-			if _, ok := byName[r.Name]; !ok {
-				order = append(order, r.Name)
-			}
-			byName[r.Name] = append(byName[r.Name], r)
-		}
-		for _, name := range order {
-			if !seen[name] {
-				seen[name] = true
-				rs = append(rs, byName[name]...)
-			}
+		if n := s.Network(nic.Network); n != nil {
+			rs = append(rs, s.NetworkRecords(n)...)
 		}
 	}
 	return rs
@@ -181,20 +168,77 @@ func (s *State) DNSScopes() map[string][]dns.Record {
 	return m
 }
 
+// DNSOptions returns every DNS scope's options: an --internal network's
+// scope, and the scope of an endpoint on internal networks only, forward
+// nothing (Docker's rule); GatewayName names the scope's gateway (an
+// endpoint's first network's).
+func (s *State) DNSOptions() map[string]dns.NetworkOptions {
+	m := make(map[string]dns.NetworkOptions, len(s.Networks)+len(s.Endpoints))
+	for _, n := range s.Networks {
+		m[n.Name] = dns.NetworkOptions{NoForward: n.Internal, Gateway: n.Gateway}
+	}
+	for _, e := range s.Endpoints {
+		o := dns.NetworkOptions{}
+		internal := 0
+		for _, nic := range e.NICs {
+			n := s.Network(nic.Network)
+			if n == nil {
+				continue
+			}
+			if !o.Gateway.IsValid() {
+				o.Gateway = n.Gateway
+			}
+			if n.Internal {
+				internal++
+			}
+		}
+		o.NoForward = o.Gateway.IsValid() && internal == len(e.NICs)
+		m[Scope(e.Name)] = o
+	}
+	return m
+}
+
 // Files returns the /etc/netns files of an endpoint: resolv.conf naming the
-// gateway of its first network (the switch answers DNS there) and hosts.
-func (s *State) Files(e *Endpoint) map[string][]byte {
+// gateway of its first network (the switch answers DNS there) and then its
+// own --dns servers, and hosts with its addresses under its name and host
+// name and its --add-host lines (host-gateway is hostAddr, the host's
+// address on its leg).
+func (s *State) Files(e *Endpoint, hostAddr netip.Addr) map[string][]byte {
 	resolv := "# written by vswitchd: the switch answers DNS at the gateway\n"
 	if _, n := s.Primary(e); n != nil {
-		resolv += "nameserver " + n.Gateway.String() + "\noptions ndots:0\n"
+		resolv += "nameserver " + n.Gateway.String() + "\n"
+	}
+	for _, a := range e.DNS {
+		resolv += "nameserver " + a.String() + "\n"
+	}
+	if len(e.DNS) > 0 || s.hasPrimary(e) {
+		resolv += "options ndots:0\n"
 	}
 	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+	names := e.Name
+	if h := e.HostnameOrName(); h != e.Name {
+		names += " " + h
+	}
 	for _, nic := range e.NICs {
 		if nic.IP.IsValid() {
-			hosts += nic.IP.String() + "\t" + e.Name + "\n"
+			hosts += nic.IP.String() + "\t" + names + "\n"
+		}
+	}
+	for _, h := range e.ExtraHosts {
+		ip := h.IP
+		if h.HostGateway {
+			ip = hostAddr
+		}
+		if ip.IsValid() {
+			hosts += ip.String() + "\t" + h.Name + "\n"
 		}
 	}
 	return map[string][]byte{"resolv.conf": []byte(resolv), "hosts": []byte(hosts)}
+}
+
+func (s *State) hasPrimary(e *Endpoint) bool {
+	nic, _ := s.Primary(e)
+	return nic != nil
 }
 
 // Subnets returns the prefixes the state's networks and uplink use.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -242,7 +243,7 @@ func FuzzParse(f *testing.F) {
 		s.RouterConfig(Runtime{UplinkPort: 1})
 		s.DNSScopes()
 		for _, e := range s.Endpoints {
-			s.Files(e)
+			s.Files(e, netip.Addr{})
 			for _, nic := range e.NICs {
 				pol, err := s.NICPolicy(nic)
 				if err != nil {

@@ -28,6 +28,8 @@ type NetworkSpec struct {
 	Gateway  netip.Addr
 	VLAN     vlan.ID
 	Internal bool
+	// Isolated keeps endpoints from reaching each other (icc=false).
+	Isolated bool
 }
 
 // NewNetwork validates spec and returns the network it makes. used lists
@@ -81,7 +83,7 @@ func (s *State) NewNetwork(spec NetworkSpec, used []netip.Prefix, hostLeg netip.
 	}
 	return &Network{
 		Name: spec.Name, ID: id, VLAN: vid, Subnet: prefix, Gateway: sub.Gateway(),
-		MAC: GatewayMAC(id), Internal: spec.Internal, Created: now.UTC().Truncate(time.Second),
+		MAC: GatewayMAC(id), Internal: spec.Internal, Isolated: spec.Isolated, Created: now.UTC().Truncate(time.Second),
 	}, nil
 }
 
@@ -195,6 +197,12 @@ type EndpointSpec struct {
 	NetnsPath string
 	IfName    string
 	MAC       header.MAC
+	// Hostname, DNS, ExtraHosts and Restart are the Docker options of
+	// the same names (see Endpoint).
+	Hostname   string
+	DNS        []netip.Addr
+	ExtraHosts []HostEntry
+	Restart    RestartPolicy
 }
 
 // NewEndpoint validates spec and returns the endpoint it makes, with its
@@ -208,7 +216,14 @@ func (s *State) NewEndpoint(spec EndpointSpec, now time.Time) (*Endpoint, error)
 	}
 	e := &Endpoint{
 		Name: spec.Name, Cmd: spec.Cmd, Env: spec.Env, Remove: spec.Remove, Publish: spec.Publish,
-		Created: now.UTC().Truncate(time.Second),
+		Created: now.UTC().Truncate(time.Second), Hostname: spec.Hostname, DNS: spec.DNS,
+		ExtraHosts: spec.ExtraHosts, Restart: spec.Restart,
+	}
+	if err := validateOptions(e); err != nil {
+		return nil, Errorf(ErrInvalid, "%w", err)
+	}
+	if spec.Remove && !spec.Restart.IsZero() {
+		return nil, Errorf(ErrInvalid, "--rm and --restart %s cannot go together", spec.Restart)
 	}
 	if spec.NetnsPath != "" {
 		if err := ValidNetnsPath(spec.NetnsPath); err != nil {

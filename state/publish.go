@@ -37,6 +37,8 @@ func ParsePublish(s string) (Publish, error) {
 	}
 	parts := strings.Split(spec, ":")
 	switch len(parts) {
+	case 1: // CONTAINER: a free host port is chosen
+		parts = []string{"", parts[0]}
 	case 2:
 	case 3:
 		ip, err := netip.ParseAddr(parts[0])
@@ -46,7 +48,17 @@ func ParsePublish(s string) (Publish, error) {
 		ps.HostIP = ip
 		parts = parts[1:]
 	default:
-		return Publish{}, fmt.Errorf("publish %q: want [IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp], e.g. 8080:80", s)
+		return Publish{}, fmt.Errorf("publish %q: want [IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp], e.g. 8080:80", s)
+	}
+	if parts[0] == "" { // no host port: chosen when published
+		var err error
+		if ps.ContPort, ps.ContEnd, err = parsePortRange(parts[1]); err != nil {
+			return Publish{}, fmt.Errorf("publish %q: container port: %w", s, err)
+		}
+		if ps.ContEnd != ps.ContPort {
+			return Publish{}, fmt.Errorf("publish %q: a container range needs its host range", s)
+		}
+		return ps, nil
 	}
 	var err error
 	if ps.HostPort, ps.HostEnd, err = parsePortRange(parts[0]); err != nil {
@@ -88,6 +100,10 @@ func parsePort(s string) (uint16, error) {
 	return uint16(n), nil
 }
 
+// Unbound reports whether the host port is still to be chosen (the spec
+// named only the container port).
+func (p Publish) Unbound() bool { return p.HostPort == 0 }
+
 // ProtoName returns "tcp" or "udp".
 func (p Publish) ProtoName() string {
 	if p.Proto == header.ProtoUDP {
@@ -102,18 +118,27 @@ func (p Publish) String() string {
 	if p.HostIP.IsValid() {
 		b.WriteString(p.HostIP.String() + ":")
 	}
-	b.WriteString(PortRange(p.HostPort, p.HostEnd) + ":" + PortRange(p.ContPort, p.ContEnd) + "/" + p.ProtoName())
+	if !p.Unbound() {
+		b.WriteString(PortRange(p.HostPort, p.HostEnd) + ":")
+	} else if p.HostIP.IsValid() {
+		b.WriteString(":")
+	}
+	b.WriteString(PortRange(p.ContPort, p.ContEnd) + "/" + p.ProtoName())
 	return b.String()
 }
 
 // MarshalText implements encoding.TextMarshaler.
 func (p Publish) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
 
-// UnmarshalText implements encoding.TextUnmarshaler.
+// UnmarshalText implements encoding.TextUnmarshaler. A stored spec always
+// has its host port: one without is refused.
 func (p *Publish) UnmarshalText(b []byte) error {
 	v, err := ParsePublish(string(b))
 	if err != nil {
 		return err
+	}
+	if v.Unbound() {
+		return fmt.Errorf("publish %q: no host port", b)
 	}
 	*p = v
 	return nil
@@ -122,6 +147,9 @@ func (p *Publish) UnmarshalText(b []byte) error {
 // Overlaps reports whether p and o claim a common host port of the same
 // protocol on a common address.
 func (p Publish) Overlaps(o Publish) bool {
+	if p.Unbound() || o.Unbound() {
+		return false
+	}
 	if p.Proto != o.Proto || p.HostIP.IsValid() && o.HostIP.IsValid() && p.HostIP != o.HostIP {
 		return false
 	}
@@ -134,4 +162,30 @@ func PortRange(a, b uint16) string {
 		return strconv.Itoa(int(a))
 	}
 	return fmt.Sprintf("%d-%d", a, b)
+}
+
+// ParseExpose parses Docker's --expose: PORT[-END][/tcp|/udp]. It returns
+// one unbound Publish per port, for -P to publish on free host ports.
+func ParseExpose(s string) ([]Publish, error) {
+	proto := header.ProtoTCP
+	spec := s
+	if i := strings.LastIndexByte(spec, '/'); i >= 0 {
+		switch spec[i+1:] {
+		case "tcp":
+		case "udp":
+			proto = header.ProtoUDP
+		default:
+			return nil, fmt.Errorf("expose %q: protocol %q (use tcp or udp)", s, spec[i+1:])
+		}
+		spec = spec[:i]
+	}
+	lo, hi, err := parsePortRange(spec)
+	if err != nil {
+		return nil, fmt.Errorf("expose %q: %w", s, err)
+	}
+	var out []Publish
+	for p := int(lo); p <= int(hi); p++ {
+		out = append(out, Publish{Proto: proto, ContPort: uint16(p), ContEnd: uint16(p)})
+	}
+	return out, nil
 }

@@ -37,7 +37,15 @@ func TestParsePublish(t *testing.T) {
 			}
 		})
 	}
-	for _, bad := range []string{"", "80", "a:b", "0:80", "65536:80", "80:80/sctp", "8000-8010:9000", "8010-8000:80-90",
+	for _, tt := range []struct{ in, str string }{
+		{"80", "80/tcp"}, {"53/udp", "53/udp"}, {"127.0.0.1::80", "127.0.0.1::80/tcp"},
+	} {
+		got, err := ParsePublish(tt.in)
+		if err != nil || !got.Unbound() || got.String() != tt.str {
+			t.Errorf("ParsePublish(%q) = %+v (%q), %v; want an unbound spec %q", tt.in, got, got.String(), err, tt.str)
+		}
+	}
+	for _, bad := range []string{"", "a:b", "0:80", "65536:80", "80:80/sctp", "8000-8010:9000", "8010-8000:80-90",
 		"::1:80:80", "1.2.3:80:80", "1:2:3:4", "80:80/", "-1:80"} {
 		if ps, err := ParsePublish(bad); err == nil {
 			t.Errorf("ParsePublish(%q) = %+v, want an error", bad, ps)
@@ -81,7 +89,11 @@ func FuzzParsePublish(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if ps.HostPort == 0 || ps.ContPort == 0 || ps.HostEnd < ps.HostPort || ps.HostEnd-ps.HostPort != ps.ContEnd-ps.ContPort {
+		if ps.Unbound() {
+			if ps.ContPort == 0 || ps.ContEnd != ps.ContPort {
+				t.Fatalf("ParsePublish(%q) = %+v: inconsistent", s, ps)
+			}
+		} else if ps.ContPort == 0 || ps.HostEnd < ps.HostPort || ps.HostEnd-ps.HostPort != ps.ContEnd-ps.ContPort {
 			t.Fatalf("ParsePublish(%q) = %+v: inconsistent", s, ps)
 		}
 		again, err := ParsePublish(ps.String())

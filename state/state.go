@@ -40,6 +40,16 @@ type State struct {
 	Endpoints []*Endpoint `json:"endpoints"`
 	Ports     []*SysPort  `json:"ports"`
 	Uplink    *Uplink     `json:"uplink,omitempty"`
+	// StaticMACs are MAC table entries added by hand (fdb add).
+	StaticMACs []StaticMAC `json:"static_macs,omitempty"`
+}
+
+// StaticMAC is a static MAC table entry: MAC in VLAN is on the port named
+// Port.
+type StaticMAC struct {
+	VLAN vlan.ID    `json:"vlan"`
+	MAC  header.MAC `json:"mac"`
+	Port string     `json:"port"`
 }
 
 // Network is a network: an L2 domain on one VLAN with a subnet and a
@@ -52,7 +62,11 @@ type Network struct {
 	Gateway  netip.Addr       `json:"gateway"`
 	MAC      header.MAC       `json:"mac"` // the gateway's
 	Internal bool             `json:"internal"`
-	Created  time.Time        `json:"created"`
+	// Isolated keeps the network's endpoints from reaching each other
+	// (Docker's enable_icc=false); the gateway, the host and the outside
+	// stay reachable.
+	Isolated bool      `json:"isolated,omitempty"`
+	Created  time.Time `json:"created"`
 }
 
 // Endpoint is an endpoint: a network namespace with one NIC per attached
@@ -72,9 +86,30 @@ type Endpoint struct {
 	Remove    bool      `json:"remove,omitempty"` // --rm
 	Publish   []Publish `json:"publish,omitempty"`
 	Created   time.Time `json:"created"`
-	// PID is the main process's PID while it runs (informational: a
-	// restarted daemon cannot wait for it).
+	// Hostname is the host name its processes see (their own UTS
+	// namespace); empty: the endpoint's name.
+	Hostname string `json:"hostname,omitempty"`
+	// DNS are resolvers listed after the gateway in its resolv.conf.
+	DNS []netip.Addr `json:"dns,omitempty"`
+	// ExtraHosts are lines added to its /etc/hosts.
+	ExtraHosts []HostEntry `json:"extra_hosts,omitempty"`
+	// Restart is its command's restart policy.
+	Restart RestartPolicy `json:"restart,omitzero"`
+	// Stopped records a stop by the user (docker stop): its command is
+	// not started again by the restart policy, nor at the daemon's start
+	// for unless-stopped.
+	Stopped bool `json:"stopped,omitempty"`
+	// PID is the main process's PID while it runs: a restarted daemon
+	// re-adopts it if it still runs in the endpoint's namespace.
 	PID int `json:"pid,omitempty"`
+	// StartedAt and FinishedAt are when its command last started and
+	// exited; ExitCode is how it exited (nil: never, or unknown).
+	StartedAt  time.Time `json:"started_at,omitzero"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
+	ExitCode   *int      `json:"exit_code,omitempty"`
+	// RestartCount counts runs by the restart policy since the last
+	// start by the user.
+	RestartCount int `json:"restart_count,omitempty"`
 	// Phase is set while the endpoint is being made or removed: the
 	// intent is saved before the host is touched, so a crash half-way is
 	// rolled back (creating) or finished (removing) at the next start.
@@ -89,6 +124,14 @@ const (
 	Creating Phase = "creating"
 	Removing Phase = "removing"
 )
+
+// HostnameOrName returns the host name the endpoint's processes see.
+func (e *Endpoint) HostnameOrName() string {
+	if e.Hostname != "" {
+		return e.Hostname
+	}
+	return e.Name
+}
 
 // Owned reports whether vswitchd made the endpoint's namespace (and so
 // deletes it with the endpoint).
@@ -232,6 +275,7 @@ func (s *State) Clone() *State {
 		u := *s.Uplink
 		c.Uplink = &u
 	}
+	c.StaticMACs = slices.Clone(s.StaticMACs)
 	return &c
 }
 
@@ -241,6 +285,12 @@ func (e *Endpoint) Clone() *Endpoint {
 	c.Cmd = slices.Clone(e.Cmd)
 	c.Env = slices.Clone(e.Env)
 	c.Publish = slices.Clone(e.Publish)
+	c.DNS = slices.Clone(e.DNS)
+	c.ExtraHosts = slices.Clone(e.ExtraHosts)
+	if e.ExitCode != nil {
+		code := *e.ExitCode
+		c.ExitCode = &code
+	}
 	c.NICs = cloneNil(e.NICs, make([]*NIC, len(e.NICs)))
 	for i, n := range e.NICs {
 		nn := *n
@@ -258,9 +308,23 @@ func cloneNil[T any](orig, made []T) []T {
 	return made
 }
 
-// RemoveEndpoint deletes the endpoint named name from s.
+// RemoveEndpoint deletes the endpoint named name from s, with the static
+// MAC entries on its ports.
 func (s *State) RemoveEndpoint(name string) {
+	if e := s.Endpoint(name); e != nil {
+		for _, nic := range e.NICs {
+			s.DropStaticMACs(e.PortName(nic))
+		}
+	}
 	s.Endpoints = slices.DeleteFunc(s.Endpoints, func(e *Endpoint) bool { return e.Name == name })
+}
+
+// PortName is the name of nic's switch port: ENDPOINT/INTERFACE.
+func (e *Endpoint) PortName(nic *NIC) string { return e.Name + "/" + nic.Interface }
+
+// DropStaticMACs deletes the static MAC entries on the port named port.
+func (s *State) DropStaticMACs(port string) {
+	s.StaticMACs = slices.DeleteFunc(s.StaticMACs, func(m StaticMAC) bool { return m.Port == port })
 }
 
 // RemoveNetwork deletes the network named name from s.
@@ -268,8 +332,10 @@ func (s *State) RemoveNetwork(name string) {
 	s.Networks = slices.DeleteFunc(s.Networks, func(n *Network) bool { return n.Name == name })
 }
 
-// RemovePort deletes the system port on interface name from s.
+// RemovePort deletes the system port on interface name from s, with its
+// static MAC entries.
 func (s *State) RemovePort(name string) {
+	s.DropStaticMACs(name)
 	s.Ports = slices.DeleteFunc(s.Ports, func(p *SysPort) bool { return p.Interface == name })
 }
 

@@ -81,11 +81,10 @@ func (s *State) Validate() error {
 			macs[nic.MAC] = "endpoint " + e.Name + "'s " + nic.Interface
 		}
 	}
-	for i, e := range s.Endpoints {
+	for _, e := range s.Endpoints {
 		if err := s.checkPublish(e.Name, e.Publish); err != nil {
 			return fmt.Errorf("endpoint %q: %w", e.Name, err)
 		}
-		_ = i
 	}
 	ports := map[string]bool{}
 	for i, p := range s.Ports {
@@ -102,6 +101,23 @@ func (s *State) Validate() error {
 		if _, err := p.Policy(); err != nil {
 			return fmt.Errorf("port %q: %w", p.Interface, err)
 		}
+	}
+	statics := map[StaticMAC]bool{}
+	for _, m := range s.StaticMACs {
+		if !m.VLAN.Valid() {
+			return fmt.Errorf("static mac %s: vlan %d out of range 1-%d", m.MAC, m.VLAN, vlan.MaxID)
+		}
+		if m.MAC.IsMulticast() || m.MAC.IsZero() {
+			return fmt.Errorf("static mac %s: not a unicast address", m.MAC)
+		}
+		if m.Port == "" {
+			return fmt.Errorf("static mac %s: no port", m.MAC)
+		}
+		k := StaticMAC{VLAN: m.VLAN, MAC: m.MAC}
+		if statics[k] {
+			return fmt.Errorf("static mac %s in vlan %d listed twice", m.MAC, m.VLAN)
+		}
+		statics[k] = true
 	}
 	if u := s.Uplink; u != nil {
 		if err := s.validateUplink(u); err != nil {
@@ -194,6 +210,9 @@ func (s *State) validateEndpoint(e *Endpoint, used map[netip.Addr]string) error 
 	} else if err := ValidNetnsPath(e.NetnsPath); err != nil {
 		return err
 	}
+	if err := validateOptions(e); err != nil {
+		return err
+	}
 	switch e.Phase {
 	case "", Creating, Removing:
 	default:
@@ -281,6 +300,35 @@ func (s *State) validateUplink(u *Uplink) error {
 		if n.Subnet.Overlaps(a.Masked()) {
 			return fmt.Errorf("%s overlaps network %q (%s)", a.Masked(), n.Name, n.Subnet)
 		}
+	}
+	return nil
+}
+
+// validateOptions checks an endpoint's Docker options: a host name usable
+// by sethostname and in /etc/hosts, resolver and host entry addresses.
+func validateOptions(e *Endpoint) error {
+	if e.Hostname != "" {
+		if err := netns.ValidateName(e.Hostname); err != nil {
+			return fmt.Errorf("hostname: %w", err)
+		}
+	}
+	for _, a := range e.DNS {
+		if !a.IsValid() || a.IsUnspecified() || a.IsMulticast() {
+			return fmt.Errorf("dns %s: not a resolver's address", a)
+		}
+	}
+	for _, h := range e.ExtraHosts {
+		if err := netns.ValidateName(h.Name); err != nil {
+			return fmt.Errorf("add-host %s: %w", h, err)
+		}
+		if !h.HostGateway && !h.IP.IsValid() {
+			return fmt.Errorf("add-host %s: no address", h)
+		}
+	}
+	switch e.Restart.Name {
+	case "", "always", "unless-stopped", "on-failure":
+	default:
+		return fmt.Errorf("restart %q: unknown policy", e.Restart.Name)
 	}
 	return nil
 }

@@ -1,30 +1,39 @@
 package supervisor
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // logFile is an endpoint's log: appended to, and rotated to NAME.1 when it
 // reaches max bytes, so a chatty command cannot fill the disk. It is
-// opened without following symlinks.
+// opened without following symlinks. Each line starts with the time it
+// began, in RFC 3339 with nanoseconds, and a space (docker logs -t shows
+// it; the default hides it).
 type logFile struct {
 	path string
 	max  int64
+	now  func() time.Time
 
-	mu   sync.Mutex // guards f and size
-	f    *os.File
-	size int64
+	mu      sync.Mutex // guards f, size and midLine
+	f       *os.File
+	size    int64
+	midLine bool // the last write ended without a newline
 }
+
+// stampLen is the length of a line's time stamp (always UTC) and its space.
+var stampLen = len(time.Unix(0, 0).UTC().Format(stampFormat)) + 1
 
 func openLog(path string, max int64) (*logFile, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open log: %w", err)
 	}
-	l := &logFile{path: path, max: max}
+	l := &logFile{path: path, max: max, now: time.Now}
 	if err := l.open(); err != nil {
 		return nil, err
 	}
@@ -49,31 +58,56 @@ func (l *logFile) open() error {
 	return nil
 }
 
-// Write implements io.Writer. A write that does not fit is split: what
-// fits goes to the current file, which is then rotated.
+// Write implements io.Writer: each new line gets its time stamp. What does
+// not fit in the file before the cap goes to the next one.
 func (l *logFile) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	written := 0
-	for len(p) > 0 {
-		if l.f == nil {
-			return written, os.ErrClosed
+	if l.f == nil {
+		return 0, os.ErrClosed
+	}
+	var buf []byte
+	stamp := l.now().UTC().Format(stampFormat)
+	for rest := p; len(rest) > 0; {
+		if !l.midLine {
+			buf = append(append(buf, stamp...), ' ')
 		}
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			buf = append(buf, rest...)
+			l.midLine = true
+			break
+		}
+		buf = append(buf, rest[:i+1]...)
+		rest = rest[i+1:]
+		l.midLine = false
+	}
+	if err := l.write(buf); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// stampFormat is RFC 3339 with nanoseconds, fixed width so lines align.
+const stampFormat = "2006-01-02T15:04:05.000000000Z07:00"
+
+// write appends b, rotating at the cap. Callers hold mu.
+func (l *logFile) write(b []byte) error {
+	for len(b) > 0 {
 		if l.size >= l.max {
 			if err := l.rotate(); err != nil {
-				return written, err
+				return err
 			}
 		}
-		chunk := p[:min(int64(len(p)), l.max-l.size)]
+		chunk := b[:min(int64(len(b)), l.max-l.size)]
 		n, err := l.f.Write(chunk)
 		l.size += int64(n)
-		written += n
 		if err != nil {
-			return written, err
+			return err
 		}
-		p = p[n:]
+		b = b[n:]
 	}
-	return written, nil
+	return nil
 }
 
 // rotate moves the log to NAME.1 (replacing an older one, if it is a plain

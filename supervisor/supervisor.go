@@ -10,6 +10,7 @@
 package supervisor
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -44,10 +45,12 @@ type WinSize struct {
 
 // Options configures New.
 type Options struct {
-	// Command builds the command that runs argv inside namespace ns (a
-	// name in /run/netns, or an absolute path). The default runs
-	// `EXE nsexec NS -- ARGV…`, vswitchd's own entry into a namespace.
-	Command func(ns string, argv []string) *exec.Cmd
+	// Command builds the command that runs spec.Argv inside namespace
+	// spec.NS (a name in /run/netns, or an absolute path) with its host
+	// name, directory and user. The default runs `EXE nsexec [--hostname
+	// H] [--dir D] [--user U] NS -- ARGV…`, vswitchd's own entry into a
+	// namespace.
+	Command func(spec Spec) *exec.Cmd
 	// Exe is the vswitchd binary for the default Command.
 	Exe string
 	// LogDir holds endpoints' logs (LogDir/NAME.log).
@@ -73,14 +76,14 @@ type Supervisor struct {
 	log *slog.Logger
 
 	mu   sync.Mutex // guards eps and closed
-	eps  map[string]*endpoint
+	eps  map[string]*endpointProcs
 	done chan struct{} // closed by Close
 
 	wg sync.WaitGroup // watcher goroutines
 }
 
-// endpoint is what the supervisor runs for one endpoint.
-type endpoint struct {
+// endpointProcs is what the supervisor runs for one endpoint.
+type endpointProcs struct {
 	main  *Process
 	execs map[*Process]bool
 }
@@ -93,10 +96,17 @@ func New(opt Options) *Supervisor {
 	if opt.LogMax <= 0 {
 		opt.LogMax = DefaultLogMax
 	}
-	s := &Supervisor{opt: opt, log: opt.Logger, eps: map[string]*endpoint{}, done: make(chan struct{})}
+	s := &Supervisor{opt: opt, log: opt.Logger, eps: map[string]*endpointProcs{}, done: make(chan struct{})}
 	if s.opt.Command == nil {
-		s.opt.Command = func(ns string, argv []string) *exec.Cmd {
-			return exec.Command(s.opt.Exe, append([]string{"nsexec", ns, "--"}, argv...)...)
+		s.opt.Command = func(spec Spec) *exec.Cmd {
+			args := []string{"nsexec"}
+			for _, o := range [][2]string{{"--hostname", spec.Hostname}, {"--dir", spec.Dir}, {"--user", spec.User}} {
+				if o[1] != "" {
+					args = append(args, o[0], o[1])
+				}
+			}
+			args = append(append(args, spec.NS, "--"), spec.Argv...)
+			return exec.Command(s.opt.Exe, args...)
 		}
 	}
 	return s
@@ -109,13 +119,21 @@ type Process struct {
 	Started  time.Time
 
 	cmd  *exec.Cmd
+	pid  int
 	done chan struct{} // closed when the process has exited and its output is drained
-	code int           // exit code, valid after done (128+N for signal N)
+	code int           // exit code, valid after done (128+N for signal N); -1: unknown
 	end  time.Time
+	// adopted is set for a process that survived a daemon restart: not a
+	// child, so its exit code is unknown.
+	adopted bool
 }
 
 // PID returns the process ID.
-func (p *Process) PID() int { return p.cmd.Process.Pid }
+func (p *Process) PID() int { return p.pid }
+
+// Adopted reports whether the process survived a daemon restart (its
+// exit code will not be known).
+func (p *Process) Adopted() bool { return p.adopted }
 
 // Running reports whether the process has not exited yet.
 func (p *Process) Running() bool {
@@ -158,12 +176,15 @@ func (p *Process) Wait(ctx context.Context) int {
 	return p.code
 }
 
+// ExitKnown reports whether the exited process's exit code is known.
+func (p *Process) ExitKnown() bool { return p.code >= 0 }
+
 // Signal sends sig to the process's group.
 func (p *Process) Signal(sig syscall.Signal) error {
 	if !p.Running() {
 		return nil
 	}
-	return syscall.Kill(-p.cmd.Process.Pid, sig)
+	return syscall.Kill(-p.pid, sig)
 }
 
 // Spec says how to start a process.
@@ -174,10 +195,14 @@ type Spec struct {
 	Argv []string
 	Env  []string // added to the base environment
 	TTY  bool
+	// Hostname, Dir and User: the host name it sees (in a UTS namespace
+	// of its own), its working directory (default /) and USER[:GROUP].
+	Hostname, Dir, User string
 	// Stdio, if not nil, attaches the process to a client; otherwise it
 	// runs in the background with its output appended to the endpoint's
-	// log.
-	Stdio *IO
+	// log (or, with Discard, thrown away: docker exec -d).
+	Stdio   *IO
+	Discard bool
 	// Main makes it the endpoint's main process (its command), watched
 	// for OnExit; otherwise it is an exec session.
 	Main bool
@@ -210,8 +235,7 @@ func (s *Supervisor) Start(spec Spec) (*Process, error) {
 	if len(spec.Argv) == 0 {
 		return nil, errors.New("start: no command")
 	}
-	cmd := s.opt.Command(spec.NS, spec.Argv)
-	cmd.Dir = "/"
+	cmd := s.opt.Command(spec)
 	cmd.Env = BaseEnv(spec.Endpoint, spec.TTY, spec.Env)
 	// Output may be held open by children that outlive the command; give
 	// them a moment, then stop waiting for them.
@@ -219,6 +243,8 @@ func (s *Supervisor) Start(spec Spec) (*Process, error) {
 	p := &Process{Endpoint: spec.Endpoint, Argv: spec.Argv, cmd: cmd, done: make(chan struct{})}
 	var err error
 	switch {
+	case spec.Stdio == nil && spec.Discard:
+		err = s.startPiped(p, &IO{Stdout: io.Discard, Stderr: io.Discard})
 	case spec.Stdio == nil:
 		err = s.startDetached(p)
 	case spec.TTY:
@@ -230,10 +256,11 @@ func (s *Supervisor) Start(spec Spec) (*Process, error) {
 		return nil, fmt.Errorf("start %q in %s: %w", spec.Argv[0], spec.Endpoint, err)
 	}
 	p.Started = time.Now()
+	p.pid = cmd.Process.Pid
 	s.mu.Lock()
 	ep := s.eps[spec.Endpoint]
 	if ep == nil {
-		ep = &endpoint{execs: map[*Process]bool{}}
+		ep = &endpointProcs{execs: map[*Process]bool{}}
 		s.eps[spec.Endpoint] = ep
 	}
 	if spec.Main {
@@ -272,6 +299,9 @@ func (s *Supervisor) watch(p *Process, main bool) {
 
 // describeExit says how a process ended, for logs.
 func describeExit(code int) string {
+	if code < 0 {
+		return "exit status unknown (not vswitchd's child)"
+	}
 	if code > 128 && code < 128+65 {
 		return fmt.Sprintf("killed by signal %d (%s)", code-128, syscall.Signal(code-128))
 	}
@@ -444,7 +474,16 @@ func (s *Supervisor) Forget(endpoint string) {
 
 // Close stops watching: OnExit is not called any more, and Start fails.
 // Processes keep running (the daemon stops them first if it means to).
+// It waits for OnExit calls in progress: callers must not hold a lock
+// OnExit takes (see Shutdown).
 func (s *Supervisor) Close() {
+	s.Shutdown()
+	s.wg.Wait()
+}
+
+// Shutdown is Close without the wait: OnExit calls in progress may still
+// be running when it returns.
+func (s *Supervisor) Shutdown() {
 	s.mu.Lock()
 	select {
 	case <-s.done:
@@ -452,37 +491,108 @@ func (s *Supervisor) Close() {
 		close(s.done)
 	}
 	s.mu.Unlock()
-	s.wg.Wait()
 }
 
-// Logs copies an endpoint's log to w, following it until ctx ends or the
-// main process exits if follow is set.
-func (s *Supervisor) Logs(ctx context.Context, endpoint string, follow bool, w io.Writer) error {
+// LogOptions select what Logs shows.
+type LogOptions struct {
+	Follow     bool // keep copying until ctx ends or the command exits
+	Tail       int  // only the last Tail lines; 0: all
+	Timestamps bool // keep each line's time stamp
+}
+
+// Logs copies an endpoint's log (the rotated file first) to w as o says.
+func (s *Supervisor) Logs(ctx context.Context, endpoint string, o LogOptions, w io.Writer) error {
 	p := s.Main(endpoint)
-	f, err := os.Open(s.LogPath(endpoint))
+	path := s.LogPath(endpoint)
+	var old []byte
+	if f, err := openRegular(path + ".1"); err == nil {
+		old, err = io.ReadAll(f)
+		f.Close()
+		if err != nil {
+			return err
+		}
+	}
+	f, err := openRegular(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		return s.writeLines(w, old, o)
 	}
 	if err != nil {
 		return err
 	}
 	defer f.Close()
+	cur, err := io.ReadAll(f)
+	if err != nil {
+		return err
+	}
+	all := append(old, cur...)
+	var partial []byte // a last line still being written
+	if i := bytes.LastIndexByte(all, '\n'); i < len(all)-1 && o.Follow && p != nil && p.Running() {
+		partial = bytes.Clone(all[i+1:])
+		all = all[:i+1]
+	}
+	if err := s.writeLines(w, all, o); err != nil {
+		return err
+	}
+	if !o.Follow || p == nil {
+		return nil
+	}
 	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
+	lo := o
+	lo.Tail = 0
+	buf := make([]byte, 64<<10)
 	for {
-		if _, err := io.Copy(w, f); err != nil {
-			return err
+		n, err := f.Read(buf)
+		if n > 0 {
+			data := append(partial, buf[:n]...)
+			i := bytes.LastIndexByte(data, '\n')
+			if i >= 0 {
+				if err := s.writeLines(w, data[:i+1], lo); err != nil {
+					return err
+				}
+				partial = bytes.Clone(data[i+1:])
+			} else {
+				partial = data
+			}
+			continue
 		}
-		if !follow || p == nil {
-			return nil
+		if err != nil && !errors.Is(err, io.EOF) {
+			return err
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-p.done:
-			_, err := io.Copy(w, f)
-			return err
+			// Whatever the command wrote last.
+			rest, _ := io.ReadAll(f)
+			return s.writeLines(w, append(partial, rest...), lo)
 		case <-t.C:
 		}
 	}
+}
+
+// writeLines writes the log lines in b, the last tail of them if o.Tail,
+// with or without their time stamps.
+func (s *Supervisor) writeLines(w io.Writer, b []byte, o LogOptions) error {
+	lines := bytes.SplitAfter(b, []byte("\n"))
+	if n := len(lines); n > 0 && len(lines[n-1]) == 0 {
+		lines = lines[:n-1]
+	}
+	if o.Tail > 0 && len(lines) > o.Tail {
+		lines = lines[len(lines)-o.Tail:]
+	}
+	var out []byte
+	for _, l := range lines {
+		if !o.Timestamps && len(l) >= stampLen && l[stampLen-1] == ' ' && l[4] == '-' && l[10] == 'T' {
+			l = l[stampLen:]
+		}
+		out = append(out, l...)
+	}
+	_, err := w.Write(out)
+	return err
+}
+
+// openRegular opens a log file for reading, not through a symlink.
+func openRegular(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 }

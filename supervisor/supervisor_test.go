@@ -15,7 +15,11 @@ import (
 
 // plain runs commands directly (no namespaces): the supervisor's logic is
 // what is under test.
-func plain(ns string, argv []string) *exec.Cmd { return exec.Command(argv[0], argv[1:]...) }
+func plain(spec Spec) *exec.Cmd {
+	cmd := exec.Command(spec.Argv[0], spec.Argv[1:]...)
+	cmd.Dir = spec.Dir
+	return cmd
+}
 
 func newSup(t *testing.T, opt Options) *Supervisor {
 	t.Helper()
@@ -71,7 +75,7 @@ func TestDetachedLogAndOnExit(t *testing.T) {
 		t.Fatalf("exit %d", code)
 	}
 	var out bytes.Buffer
-	if err := s.Logs(context.Background(), "web", false, &out); err != nil {
+	if err := s.Logs(context.Background(), "web", LogOptions{}, &out); err != nil {
 		t.Fatal(err)
 	}
 	if got := out.String(); !strings.Contains(got, "one\n") || !strings.Contains(got, "two\n") {
@@ -145,6 +149,18 @@ func TestLogRotation(t *testing.T) {
 	b, _ := os.ReadFile(filepath.Join(dir, "chatty.log"))
 	if !strings.Contains(string(b), "line-199-") {
 		t.Errorf("the current log lacks the last line: %q", b)
+	}
+	var tail bytes.Buffer
+	if err := s.Logs(context.Background(), "chatty", LogOptions{Tail: 2}, &tail); err != nil {
+		t.Fatal(err)
+	}
+	if got := tail.String(); got != "line-198-xxxxxxxxxx\nline-199-xxxxxxxxxx\n" {
+		t.Errorf("Logs(tail 2) = %q, want the last two lines without time stamps", got)
+	}
+	tail.Reset()
+	s.Logs(context.Background(), "chatty", LogOptions{Tail: 1, Timestamps: true}, &tail)
+	if got := tail.String(); !strings.HasSuffix(got, "Z line-199-xxxxxxxxxx\n") || got[4] != '-' || got[10] != 'T' {
+		t.Errorf("Logs(tail 1, timestamps) = %q, want an RFC 3339 time stamp and the line", got)
 	}
 }
 

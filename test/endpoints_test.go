@@ -47,14 +47,14 @@ func TestPrivilegedRunAndExec(t *testing.T) {
 		}
 		return nil
 	})
-	if e := l.endpoint("bg"); e.Status != "running" || e.PID == 0 {
-		t.Errorf("ps: bg status %q pid %d, want running", e.Status, e.PID)
+	if e := l.endpoint("bg"); e.State != control.StateRunning || e.PID == 0 || !strings.HasPrefix(e.Status, "Up ") {
+		t.Errorf("ps: bg state %q status %q pid %d, want running", e.State, e.Status, e.PID)
 	}
 	// A command that ends is reported with its code.
 	l.mustCtl("run", "-d", "--net", "n", "--name", "done", "--", "sh", "-c", "exit 4")
 	eventually(t, 5*time.Second, func() error {
-		if e := l.endpoint("done"); e.Status != "exited (4)" {
-			return errorf("status of done = %q, want exited (4)", e.Status)
+		if e := l.endpoint("done"); e.State != control.StateExited || e.ExitCode == nil || *e.ExitCode != 4 || !strings.HasPrefix(e.Status, "Exited (4) ") {
+			return errorf("done: state %q exit %v status %q, want exited (4)", e.State, e.ExitCode, e.Status)
 		}
 		return nil
 	})
@@ -150,8 +150,11 @@ func TestPrivilegedUplinkAndConntrackVerbs(t *testing.T) {
 		t.Errorf("conntrack list after flush: %+v", cs)
 	}
 	l.mustCtl("uplink", "del")
-	if r := l.ctl("uplink", "show"); r.code == 0 {
-		t.Errorf("uplink show after del: %v", r)
+	if r := l.ctl("uplink", "show"); r.code != 0 || strings.TrimSpace(r.stdout) != "no uplink" {
+		t.Errorf("uplink show after del: %v, want \"no uplink\", exit 0", r)
+	}
+	if r := l.ctl("uplink", "show", "--json"); r.code != 0 || strings.TrimSpace(r.stdout) != "null" {
+		t.Errorf("uplink show --json after del: %v, want null, exit 0", r)
 	}
 	if r := l.exec("a", "ping", "-c1", "-W1", srvAddr); r.code == 0 {
 		t.Error("the outside is still reachable after uplink del")

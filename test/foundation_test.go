@@ -167,7 +167,7 @@ func TestPrivilegedBadInput(t *testing.T) {
 	snapshot := func() string {
 		var b bytes.Buffer
 		b.WriteString(l.mustCtl("network", "ls", "--json"))
-		b.WriteString(l.mustCtl("ps", "--json"))
+		b.WriteString(l.psState())
 		names, _ := netns.List()
 		for _, n := range names {
 			if strings.HasPrefix(n, l.prefix) {

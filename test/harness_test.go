@@ -128,6 +128,8 @@ func startLab(t *testing.T, o labOptions) *lab {
 		l.cmd = exec.Command(filepath.Join(binDir, "vswitchd"), append([]string{"--lab", l.name}, args...)...)
 	}
 	l.cmd.Stdout, l.cmd.Stderr = l.log, l.log
+	// A child that keeps the output pipe open must not hang Wait.
+	l.cmd.WaitDelay = 10 * time.Second
 	if err := l.cmd.Start(); err != nil {
 		t.Fatalf("start vswitchd: %v", err)
 	}
@@ -300,6 +302,19 @@ func (l *lab) mustExec(endpoint string, args ...string) string {
 		l.t.Fatalf("exec %s -- %s: %v", endpoint, strings.Join(args, " "), r)
 	}
 	return r.stdout
+}
+
+// psState is `ps -a --json` without the fields that change with time
+// alone (status: "Up 3 seconds"), for before/after comparisons.
+func (l *lab) psState() string {
+	l.t.Helper()
+	var b strings.Builder
+	for _, line := range strings.SplitAfter(l.mustCtl("ps", "-a", "--json"), "\n") {
+		if !strings.Contains(line, `"status": `) {
+			b.WriteString(line)
+		}
+	}
+	return b.String()
 }
 
 // endpoint returns an endpoint's description.

@@ -190,11 +190,11 @@ func TestPrivilegedNATInbound(t *testing.T) {
 		t.Error("unpublished port still answers")
 	}
 	// A host port that is taken is a clear error and changes nothing.
-	before := l.mustCtl("ps", "--json")
+	before := l.psState()
 	if r := l.ctl("run", "-d", "--net", "test-network", "--name", "dup", "-p", "8080:81"); r.code == 0 || !strings.Contains(r.stderr, "8080") {
 		t.Errorf("publishing a taken host port: %v", r)
 	}
-	if after := l.mustCtl("ps", "--json"); after != before {
+	if after := l.psState(); after != before {
 		t.Error("a failed run changed the endpoints")
 	}
 }

@@ -112,17 +112,27 @@ func TestPrivilegedDNS(t *testing.T) {
 	if got := dig("+short", "+tcp", "apple-server"); got != appleIP {
 		t.Errorf("dig +tcp apple-server = %q, want %s", got, appleIP)
 	}
-	start := time.Now()
-	if got := dig("nosuchname"); !strings.Contains(got, "status: NXDOMAIN") {
-		t.Errorf("dig nosuchname:\n%s\nwant NXDOMAIN", got)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("NXDOMAIN took %v, want it at once", d)
-	}
-	for _, name := range []string{"orange-server", "orange-server.test-network"} {
-		if got := dig(name); !strings.Contains(got, "status: NXDOMAIN") {
-			t.Errorf("dig %s from applesonly:\n%s\nwant NXDOMAIN (another network's name)", name, got)
+	// A name under the network (or vswitchd.internal) that is not
+	// known: NXDOMAIN at once, with the zone's SOA.
+	for _, name := range []string{"nosuchname.applesonly", "nosuch.vswitchd.internal"} {
+		start := time.Now()
+		if got := dig(name); !strings.Contains(got, "status: NXDOMAIN") || !strings.Contains(got, "SOA") {
+			t.Errorf("dig %s:\n%s\nwant NXDOMAIN with an SOA", name, got)
 		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("NXDOMAIN for %s took %v, want it at once", name, d)
+		}
+	}
+	// Other single-label names are forwarded, as Docker's resolver does:
+	// this upstream (dnsmasq with no servers) refuses them, and its
+	// answer is passed on. Another network's names are not local here.
+	for _, name := range []string{"nosuchname", "orange-server"} {
+		if got := dig(name); !strings.Contains(got, "status: REFUSED") {
+			t.Errorf("dig %s from applesonly:\n%s\nwant the upstream's REFUSED (forwarded: not a local name)", name, got)
+		}
+	}
+	if got := dig("orange-server.test-network"); !strings.Contains(got, "status: REFUSED") && !strings.Contains(got, "status: NXDOMAIN") {
+		t.Errorf("dig orange-server.test-network from applesonly:\n%s\nwant no answer (another network's name)", got)
 	}
 	if got := dig("+short", "www.example.test"); got != "192.0.2.55" {
 		t.Errorf("dig www.example.test (forwarded to the test upstream) = %q, want 192.0.2.55", got)
@@ -137,8 +147,8 @@ func TestPrivilegedDNS(t *testing.T) {
 		t.Errorf("dig granny (alias) = %q, want %s", got, greenIP)
 	}
 	l.mustCtl("rm", "green-apple")
-	if got := dig("green-apple"); !strings.Contains(got, "NXDOMAIN") {
-		t.Errorf("dig green-apple after rm:\n%s", got)
+	if got := dig("green-apple.applesonly"); !strings.Contains(got, "NXDOMAIN") {
+		t.Errorf("dig green-apple.applesonly after rm:\n%s", got)
 	}
 	// An endpoint on two networks sees the names of both.
 	if got := strings.TrimSpace(l.mustExec("apple-server", "dig", "+short", "red-apple")); got != nicOn(t, l, "red-apple", "applesonly").IP {
@@ -171,6 +181,7 @@ func TestPrivilegedARPSuppressionAndSpoofing(t *testing.T) {
 	walkthrough(t, l)
 	apple := nicOn(t, l, "apple-server", "applesonly")
 	red := nicOn(t, l, "red-apple", "applesonly")
+	net24 := apple.IP[:strings.LastIndex(apple.IP, ".")+1] // applesonly's addresses: net24 + host
 
 	// Suppression: red-apple asks for apple-server's address; the answer
 	// comes from the switch and apple-server's port sends nothing.
@@ -191,9 +202,9 @@ func TestPrivilegedARPSuppressionAndSpoofing(t *testing.T) {
 	// Gratuitous ARP when an endpoint comes up.
 	cap := l.execStart(t, "red-apple", "tcpdump", "-n", "-l", "-c", "1", "-i", "eth0", "arp and arp[6:2] = 1 and arp[14:4] = arp[24:4]")
 	time.Sleep(500 * time.Millisecond)
-	l.mustCtl("run", "-d", "--net", "applesonly", "--name", "new-apple", "--ip", "172.18.0.50")
-	if out := cap.wait(t, 10*time.Second); !strings.Contains(out, "172.18.0.50") {
-		t.Errorf("no gratuitous ARP for 172.18.0.50 seen by red-apple:\n%s", out)
+	l.mustCtl("run", "-d", "--net", "applesonly", "--name", "new-apple", "--ip", net24+"50")
+	if out := cap.wait(t, 10*time.Second); !strings.Contains(out, net24+"50") {
+		t.Errorf("no gratuitous ARP for %s50 seen by red-apple:\n%s", net24, out)
 	}
 
 	// Spoofing: red-apple forges an ARP reply saying apple-server's address
@@ -201,14 +212,14 @@ func TestPrivilegedARPSuppressionAndSpoofing(t *testing.T) {
 	l.mustExec("apple-server", "ping", "-c1", "-W2", red.IP) // apple knows red
 	spoofedBefore := spoofDrops(t, l, red.Port)
 	redMAC, appleMAC := mustMAC(t, red.MAC), mustMAC(t, apple.MAC)
-	forged := arpFrame(t, layers.ARPReply, redMAC, appleMAC, "172.18.0.50", apple.IP, appleMAC)
+	forged := arpFrame(t, layers.ARPReply, redMAC, appleMAC, net24+"50", apple.IP, appleMAC)
 	sendRaw(t, l.prefix+"red-apple", "eth0", forged)
 	// A frame with another MAC, and one with another IP.
 	otherMAC := mustMAC(t, "02:00:00:00:be:ef")
-	sendRaw(t, l.prefix+"red-apple", "eth0", arpFrame(t, layers.ARPRequest, otherMAC, net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, "172.18.0.77", apple.IP, net.HardwareAddr{0, 0, 0, 0, 0, 0}))
+	sendRaw(t, l.prefix+"red-apple", "eth0", arpFrame(t, layers.ARPRequest, otherMAC, net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, net24+"77", apple.IP, net.HardwareAddr{0, 0, 0, 0, 0, 0}))
 	sendRaw(t, l.prefix+"red-apple", "eth0", buildFrame(t,
 		&layers.Ethernet{SrcMAC: redMAC, DstMAC: appleMAC, EthernetType: layers.EthernetTypeIPv4},
-		&layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolICMPv4, SrcIP: net.ParseIP("172.18.0.50"), DstIP: net.ParseIP(apple.IP)},
+		&layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolICMPv4, SrcIP: net.ParseIP(net24 + "50"), DstIP: net.ParseIP(apple.IP)},
 		&layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(8, 0), Id: 1, Seq: 1}))
 	eventually(t, 5*time.Second, func() error {
 		if got := spoofDrops(t, l, red.Port) - spoofedBefore; got < 3 {
@@ -217,11 +228,11 @@ func TestPrivilegedARPSuppressionAndSpoofing(t *testing.T) {
 		return nil
 	})
 	neigh := l.mustExec("apple-server", "ip", "neigh", "show", "dev", "eth1")
-	if strings.Contains(neigh, "172.18.0.50 ") && strings.Contains(strings.ToLower(neigh), strings.ToLower(red.MAC)) {
+	if strings.Contains(neigh, net24+"50 ") && strings.Contains(strings.ToLower(neigh), strings.ToLower(red.MAC)) {
 		t.Errorf("apple-server's neighbour table took the forged entry:\n%s", neigh)
 	}
 	for _, line := range strings.Split(neigh, "\n") {
-		if strings.HasPrefix(line, "172.18.0.77 ") {
+		if strings.HasPrefix(line, net24+"77 ") {
 			t.Errorf("apple-server learned the spoofed sender: %s", line)
 		}
 	}
@@ -238,6 +249,7 @@ func TestPrivilegedConnectDisconnect(t *testing.T) {
 	l := startLab(t, labOptions{})
 	walkthrough(t, l)
 	gw := gateway(t, l, "applesonly")
+	pomme := gw[:strings.LastIndex(gw, ".")+1] + "99" // an address of applesonly
 	if out := l.mustExec("apple-server", "ip", "-br", "link"); !strings.Contains(out, "eth1") {
 		t.Fatalf("apple-server has no eth1 after connect:\n%s", out)
 	}
@@ -248,11 +260,11 @@ func TestPrivilegedConnectDisconnect(t *testing.T) {
 		{"network", "connect", "applesonly", "apple-server"},
 		{"network", "disconnect", "applesonly", "orange-server"},
 	} {
-		before := l.mustCtl("ps", "--json") + l.mustCtl("network", "ls", "--json")
+		before := l.psState() + l.mustCtl("network", "ls", "--json")
 		if r := l.ctl(bad...); r.code == 0 || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
 			t.Errorf("vswitchctl %s: %v; want a one-line error", strings.Join(bad, " "), r)
 		}
-		if after := l.mustCtl("ps", "--json") + l.mustCtl("network", "ls", "--json"); after != before {
+		if after := l.psState() + l.mustCtl("network", "ls", "--json"); after != before {
 			t.Errorf("vswitchctl %s changed the state", strings.Join(bad, " "))
 		}
 	}
@@ -263,13 +275,13 @@ func TestPrivilegedConnectDisconnect(t *testing.T) {
 	if r := l.exec("red-apple", "ping", "-c1", "-W1", "apple-server"); r.code == 0 {
 		t.Errorf("red-apple still reaches apple-server after disconnect")
 	}
-	if out := l.mustExec("red-apple", "dig", "@"+gw, "apple-server"); !strings.Contains(out, "NXDOMAIN") {
+	if out := l.mustExec("red-apple", "dig", "@"+gw, "apple-server.applesonly"); !strings.Contains(out, "NXDOMAIN") {
 		t.Errorf("apple-server still resolvable on applesonly after disconnect:\n%s", out)
 	}
 	// Connect again with a chosen address and an alias.
-	l.mustCtl("network", "connect", "--ip", "172.18.0.99", "--alias", "pomme", "applesonly", "apple-server")
-	if got := strings.TrimSpace(l.mustExec("red-apple", "dig", "+short", "pomme")); got != "172.18.0.99" {
-		t.Errorf("dig pomme = %q, want 172.18.0.99", got)
+	l.mustCtl("network", "connect", "--ip", pomme, "--alias", "pomme", "applesonly", "apple-server")
+	if got := strings.TrimSpace(l.mustExec("red-apple", "dig", "+short", "pomme")); got != pomme {
+		t.Errorf("dig pomme = %q, want %s", got, pomme)
 	}
 	l.mustExec("red-apple", "ping", "-c1", "-W2", "pomme")
 	// network rm refuses while endpoints are attached, unless --force.

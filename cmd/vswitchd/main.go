@@ -33,6 +33,7 @@ import (
 	"github.com/vswitchd/vswitchd/control"
 	"github.com/vswitchd/vswitchd/control/server"
 	"github.com/vswitchd/vswitchd/daemon"
+	"github.com/vswitchd/vswitchd/dns"
 	"github.com/vswitchd/vswitchd/internal/statedir"
 	"github.com/vswitchd/vswitchd/internal/version"
 	"github.com/vswitchd/vswitchd/nat"
@@ -187,6 +188,8 @@ func parseFlags(args []string) (daemon.Config, options, error) {
 	fs.StringVar(&cfg.StateDir, "state-dir", daemon.DefaultStateDir, "where the desired state, the lock and logs are kept (created 0700)")
 	fs.BoolVar(&cfg.Keep, "keep", false, "on exit, leave endpoints (namespaces, TAPs, processes) and state for the next start to re-adopt")
 	fs.StringVar(&upstreams, "dns-upstream", "", "upstream DNS resolvers ADDR[:PORT][,ADDR…] (default: from /etc/resolv.conf)")
+	var cacheSize int
+	fs.IntVar(&cacheSize, "dns-cache-size", dns.DefaultCacheSize, "forwarded DNS answers cached (0: no cache)")
 	fs.StringVar(&uplink, "uplink", "", "interface to attach as the router's outside")
 	fs.StringVar(&uplinkAddr, "uplink-address", "", "the switch's external address on the uplink, CIDR")
 	fs.StringVar(&uplinkGW, "uplink-gateway", "", "next hop on the uplink")
@@ -198,10 +201,11 @@ func parseFlags(args []string) (daemon.Config, options, error) {
 	fs.DurationVar(&cfg.FDB.AgingTime, "fdb-aging", bridge.DefaultAgingTime, "MAC aging time")
 	fs.IntVar(&cfg.NAT.MaxEntries, "conntrack-max", nat.DefaultMaxEntries, "conntrack table size (entries)")
 	fs.BoolVar(&cfg.NoARPSuppression, "no-arp-suppression", false, "flood ARP requests for endpoint addresses instead of answering them")
+	fs.BoolVar(&cfg.NoDefaultNetwork, "no-default-network", false, "do not make the default network "+control.DefaultNetwork+" (docker0's counterpart)")
 	fs.StringVar(&o.lab, "lab", "", "create network namespace `NAME`, run inside it, and delete it on exit")
 	fs.BoolVar(&o.detach, "detach", false, "run in the background (output to STATE-DIR/"+detachLog+"); return once the API answers")
 	fs.StringVar(&o.pidFile, "pid-file", "", "write the PID to `PATH` (removed at exit); `vswitchd stop --pid-file PATH` stops it")
-	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error (change it later with vswitchctl log-level)")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
@@ -221,7 +225,17 @@ func parseFlags(args []string) (daemon.Config, options, error) {
 	if err := lvl.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return cfg, o, fmt.Errorf("--log-level: %w", err)
 	}
-	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	switch {
+	case cacheSize < 0:
+		return cfg, o, fmt.Errorf("--dns-cache-size %d: want 0 or more", cacheSize)
+	case cacheSize == 0:
+		cfg.DNSCacheSize = -1
+	default:
+		cfg.DNSCacheSize = cacheSize
+	}
+	cfg.LogLevel = new(slog.LevelVar)
+	cfg.LogLevel.Set(lvl)
+	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	p, err := netip.ParsePrefix(hostCIDR)
 	if err != nil {
 		return cfg, o, fmt.Errorf("--host-cidr: %w", err)

@@ -6,9 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/netip"
+	"runtime"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -16,15 +22,30 @@ import (
 	"github.com/vswitchd/vswitchd/daemon"
 	"github.com/vswitchd/vswitchd/header"
 	"github.com/vswitchd/vswitchd/internal/version"
+	"github.com/vswitchd/vswitchd/nat"
 	"github.com/vswitchd/vswitchd/state"
 	"github.com/vswitchd/vswitchd/vlan"
 )
 
-// TestRoutes calls every non-streaming route through the client and
-// checks the domain call it made on the backend and the answer it got
-// back.
+// TestRoutes calls every non-streaming route through the client (or, for
+// answers the client drops, a raw client) and checks the domain call it
+// made on the backend and the answer it got back.
 func TestRoutes(t *testing.T) {
+	b := &fakeBackend{}
+	c, sock := serve(t, b)
+	hc := rawClient(sock)
 	odd := "odd name/with%slash"
+	icc := func(v bool) *bool { return &v }
+	// run is the backend call of a detached run of spec.
+	run := func(spec state.EndpointSpec) []call {
+		return []call{{Method: "Run", Args: []any{daemon.RunSpec{EndpointSpec: spec}, false}}}
+	}
+	tcp := func(cont uint16) state.Publish {
+		return state.Publish{Proto: header.ProtoTCP, ContPort: cont, ContEnd: cont}
+	}
+	udp := func(cont uint16) state.Publish {
+		return state.Publish{Proto: header.ProtoUDP, ContPort: cont, ContEnd: cont}
+	}
 	tests := []struct {
 		name      string
 		do        func(ctx context.Context, c *control.Client) (any, error)
@@ -32,7 +53,7 @@ func TestRoutes(t *testing.T) {
 		want      any
 	}{
 		{name: "Version", do: func(ctx context.Context, c *control.Client) (any, error) { return c.Version(ctx) },
-			want: control.Version{API: "v1", Version: version.Version}},
+			want: control.Version{API: "v1", Version: version.Version, Commit: version.Commit, Go: runtime.Version()}},
 		{name: "CreateNetwork", do: func(ctx context.Context, c *control.Client) (any, error) {
 			return c.CreateNetwork(ctx, control.NetworkCreate{Name: "alpha", Subnet: "172.18.0.0/24", Gateway: "172.18.0.1", VLAN: 10, Internal: true})
 		}, wantCalls: []call{{Method: "CreateNetwork", Args: []any{state.NetworkSpec{
@@ -41,6 +62,14 @@ func TestRoutes(t *testing.T) {
 			want: cannedNetwork},
 		{name: "CreateNetwork defaults", do: func(ctx context.Context, c *control.Client) (any, error) {
 			return c.CreateNetwork(ctx, control.NetworkCreate{Name: "beta"})
+		}, wantCalls: []call{{Method: "CreateNetwork", Args: []any{state.NetworkSpec{Name: "beta"}}}},
+			want: cannedNetwork},
+		{name: "CreateNetwork icc=false", do: func(ctx context.Context, c *control.Client) (any, error) {
+			return c.CreateNetwork(ctx, control.NetworkCreate{Name: "beta", ICC: icc(false)})
+		}, wantCalls: []call{{Method: "CreateNetwork", Args: []any{state.NetworkSpec{Name: "beta", Isolated: true}}}},
+			want: cannedNetwork},
+		{name: "CreateNetwork icc=true", do: func(ctx context.Context, c *control.Client) (any, error) {
+			return c.CreateNetwork(ctx, control.NetworkCreate{Name: "beta", ICC: icc(true)})
 		}, wantCalls: []call{{Method: "CreateNetwork", Args: []any{state.NetworkSpec{Name: "beta"}}}},
 			want: cannedNetwork},
 		{name: "Networks", do: func(ctx context.Context, c *control.Client) (any, error) { return c.Networks(ctx) },
@@ -54,6 +83,8 @@ func TestRoutes(t *testing.T) {
 			wantCalls: []call{{Method: "RemoveNetwork", Args: []any{"alpha", false}}}},
 		{name: "RemoveNetwork force", do: func(ctx context.Context, c *control.Client) (any, error) { return nil, c.RemoveNetwork(ctx, odd, true) },
 			wantCalls: []call{{Method: "RemoveNetwork", Args: []any{odd, true}}}},
+		{name: "PruneNetworks", do: func(ctx context.Context, c *control.Client) (any, error) { return c.PruneNetworks(ctx) },
+			wantCalls: []call{{Method: "PruneNetworks"}}, want: control.NetworkPrune{Removed: []string{"beta", "gamma"}}},
 		{name: "Connect", do: func(ctx context.Context, c *control.Client) (any, error) {
 			return nil, c.Connect(ctx, "alpha", control.Connect{Endpoint: "web", IP: "172.18.0.9", Aliases: []string{"a", "b"}})
 		}, wantCalls: []call{{Method: "Connect", Args: []any{"alpha", state.ConnectSpec{Endpoint: "web", IP: ip("172.18.0.9"), Aliases: []string{"a", "b"}}}}}},
@@ -66,18 +97,62 @@ func TestRoutes(t *testing.T) {
 		{name: "Run detached", do: func(ctx context.Context, c *control.Client) (any, error) {
 			return c.Run(ctx, control.Run{Name: "web", Network: "alpha", IP: "172.18.0.2", Aliases: []string{"www"}, Publish: []string{"8080:80", "127.0.0.1:53:53/udp"},
 				Cmd: []string{"sleep", "inf"}, Env: []string{"A=1"}, Remove: true, Trunk: true, VLANs: "10,20", Native: 10})
-		}, wantCalls: []call{{Method: "Run", Args: []any{daemon.RunSpec{EndpointSpec: state.EndpointSpec{
+		}, wantCalls: run(state.EndpointSpec{
 			Name: "web", Network: "alpha", IP: ip("172.18.0.2"), Aliases: []string{"www"},
 			Publish: []state.Publish{
 				{Proto: header.ProtoTCP, HostPort: 8080, HostEnd: 8080, ContPort: 80, ContEnd: 80},
 				{Proto: header.ProtoUDP, HostIP: ip("127.0.0.1"), HostPort: 53, HostEnd: 53, ContPort: 53, ContEnd: 53},
 			},
 			Cmd: []string{"sleep", "inf"}, Env: []string{"A=1"}, Remove: true, Trunk: true, VLANs: vlans("10,20"), Native: 10,
-		}}, false}}}, want: cannedEndpoint},
+		}), want: cannedEndpoint},
 		{name: "Run detached minimal", do: func(ctx context.Context, c *control.Client) (any, error) {
 			return c.Run(ctx, control.Run{Name: "web", Network: "alpha"})
-		}, wantCalls: []call{{Method: "Run", Args: []any{daemon.RunSpec{EndpointSpec: state.EndpointSpec{Name: "web", Network: "alpha"}}, false}}},
-			want: cannedEndpoint},
+		}, wantCalls: run(state.EndpointSpec{Name: "web", Network: "alpha"}), want: cannedEndpoint},
+		{name: "Run without network", do: func(ctx context.Context, c *control.Client) (any, error) {
+			return c.Run(ctx, control.Run{Name: "web"}) // the daemon chooses the default network
+		}, wantCalls: run(state.EndpointSpec{Name: "web"}), want: cannedEndpoint},
+		{name: "Run publish without host port", do: func(ctx context.Context, c *control.Client) (any, error) {
+			return c.Run(ctx, control.Run{Name: "web", Publish: []string{"80", "127.0.0.1::53/udp"}})
+		}, wantCalls: run(state.EndpointSpec{Name: "web", Publish: []state.Publish{
+			tcp(80), {Proto: header.ProtoUDP, HostIP: ip("127.0.0.1"), ContPort: 53, ContEnd: 53},
+		}}), want: cannedEndpoint},
+		{name: "Run expose without publish_all", do: func(ctx context.Context, c *control.Client) (any, error) {
+			return c.Run(ctx, control.Run{Name: "web", Expose: []string{"80", "53/udp"}})
+		}, wantCalls: run(state.EndpointSpec{Name: "web"}), want: cannedEndpoint},
+		{name: "Run publish_all", do: func(ctx context.Context, c *control.Client) (any, error) {
+			// 80/tcp is published already (in 8080-8081:80-81); 81/udp is
+			// another protocol.
+			return c.Run(ctx, control.Run{Name: "web", Publish: []string{"8080-8081:80-81"}, Expose: []string{"80", "81/udp", "9000-9002/tcp"}, PublishAll: true})
+		}, wantCalls: run(state.EndpointSpec{Name: "web", Publish: []state.Publish{
+			{Proto: header.ProtoTCP, HostPort: 8080, HostEnd: 8081, ContPort: 80, ContEnd: 81},
+			udp(81), tcp(9000), tcp(9001), tcp(9002),
+		}}), want: cannedEndpoint},
+		{name: "Run publish_all without expose", do: func(ctx context.Context, c *control.Client) (any, error) {
+			return c.Run(ctx, control.Run{Name: "web", PublishAll: true})
+		}, wantCalls: run(state.EndpointSpec{Name: "web"}), want: cannedEndpoint},
+		{name: "Run hostname", do: func(ctx context.Context, c *control.Client) (any, error) {
+			return c.Run(ctx, control.Run{Name: "web", Hostname: "web.example"})
+		}, wantCalls: run(state.EndpointSpec{Name: "web", Hostname: "web.example"}), want: cannedEndpoint},
+		{name: "Run dns", do: func(ctx context.Context, c *control.Client) (any, error) {
+			return c.Run(ctx, control.Run{Name: "web", DNS: []string{"192.0.2.53", "2001:db8::53"}})
+		}, wantCalls: run(state.EndpointSpec{Name: "web", DNS: []netip.Addr{ip("192.0.2.53"), ip("2001:db8::53")}}), want: cannedEndpoint},
+		{name: "Run extra_hosts", do: func(ctx context.Context, c *control.Client) (any, error) {
+			return c.Run(ctx, control.Run{Name: "web", ExtraHosts: []string{"db:10.0.0.5", "host:host-gateway", "v6:2001:db8::1"}})
+		}, wantCalls: run(state.EndpointSpec{Name: "web", ExtraHosts: []state.HostEntry{
+			{Name: "db", IP: ip("10.0.0.5")}, {Name: "host", HostGateway: true}, {Name: "v6", IP: ip("2001:db8::1")},
+		}}), want: cannedEndpoint},
+		{name: "Run restart always", do: func(ctx context.Context, c *control.Client) (any, error) {
+			return c.Run(ctx, control.Run{Name: "web", Restart: "always"})
+		}, wantCalls: run(state.EndpointSpec{Name: "web", Restart: state.RestartPolicy{Name: "always"}}), want: cannedEndpoint},
+		{name: "Run restart on-failure:3", do: func(ctx context.Context, c *control.Client) (any, error) {
+			return c.Run(ctx, control.Run{Name: "web", Restart: "on-failure:3"})
+		}, wantCalls: run(state.EndpointSpec{Name: "web", Restart: state.RestartPolicy{Name: "on-failure", MaxRetries: 3}}), want: cannedEndpoint},
+		{name: "Run restart unless-stopped", do: func(ctx context.Context, c *control.Client) (any, error) {
+			return c.Run(ctx, control.Run{Name: "web", Restart: "unless-stopped"})
+		}, wantCalls: run(state.EndpointSpec{Name: "web", Restart: state.RestartPolicy{Name: "unless-stopped"}}), want: cannedEndpoint},
+		{name: "Run restart no", do: func(ctx context.Context, c *control.Client) (any, error) {
+			return c.Run(ctx, control.Run{Name: "web", Restart: "no"})
+		}, wantCalls: run(state.EndpointSpec{Name: "web"}), want: cannedEndpoint},
 		{name: "Endpoints", do: func(ctx context.Context, c *control.Client) (any, error) { return c.Endpoints(ctx) },
 			wantCalls: []call{{Method: "Endpoints"}}, want: []control.Endpoint{cannedEndpoint, pod}},
 		{name: "Endpoint", do: func(ctx context.Context, c *control.Client) (any, error) { return c.Endpoint(ctx, "web") },
@@ -86,10 +161,55 @@ func TestRoutes(t *testing.T) {
 			return nil, c.RemoveEndpoint(ctx, "web", true)
 		},
 			wantCalls: []call{{Method: "RemoveEndpoint", Args: []any{"web", true}}}},
+		{name: "Stop", do: func(ctx context.Context, c *control.Client) (any, error) { return nil, c.Stop(ctx, odd, 7) },
+			wantCalls: []call{{Method: "StopEndpoint", Args: []any{odd, 7 * time.Second}}}},
+		{name: "Stop at once", do: func(ctx context.Context, c *control.Client) (any, error) { return nil, c.Stop(ctx, "web", 0) },
+			wantCalls: []call{{Method: "StopEndpoint", Args: []any{"web", time.Duration(0)}}}},
+		{name: "Stop default timeout", do: func(ctx context.Context, c *control.Client) (any, error) { return nil, c.Stop(ctx, "web", -1) },
+			wantCalls: []call{{Method: "StopEndpoint", Args: []any{"web", time.Duration(-1)}}}},
+		{name: "Stop without a body", do: func(ctx context.Context, c *control.Client) (any, error) {
+			return rawJSON[any](ctx, hc, "POST", "/v1/endpoints/web/stop", "")
+		}, wantCalls: []call{{Method: "StopEndpoint", Args: []any{"web", time.Duration(-1)}}}},
+		{name: "Start", do: func(ctx context.Context, c *control.Client) (any, error) { return nil, c.Start(ctx, odd) },
+			wantCalls: []call{{Method: "StartEndpoint", Args: []any{odd}}}},
+		{name: "Start without a body", do: func(ctx context.Context, c *control.Client) (any, error) {
+			return rawJSON[any](ctx, hc, "POST", "/v1/endpoints/web/start", "")
+		}, wantCalls: []call{{Method: "StartEndpoint", Args: []any{"web"}}}},
+		{name: "Restart", do: func(ctx context.Context, c *control.Client) (any, error) { return nil, c.Restart(ctx, "web", 2) },
+			wantCalls: []call{{Method: "RestartEndpoint", Args: []any{"web", 2 * time.Second}}}},
+		{name: "Restart without a body", do: func(ctx context.Context, c *control.Client) (any, error) {
+			return rawJSON[any](ctx, hc, "POST", "/v1/endpoints/web/restart", "")
+		}, wantCalls: []call{{Method: "RestartEndpoint", Args: []any{"web", time.Duration(-1)}}}},
+		{name: "Kill default", do: func(ctx context.Context, c *control.Client) (any, error) { return nil, c.Kill(ctx, "web", "") },
+			wantCalls: []call{{Method: "Kill", Args: []any{"web", syscall.SIGKILL}}}},
+		{name: "Kill without a body", do: func(ctx context.Context, c *control.Client) (any, error) {
+			return rawJSON[any](ctx, hc, "POST", "/v1/endpoints/web/kill", "")
+		}, wantCalls: []call{{Method: "Kill", Args: []any{"web", syscall.SIGKILL}}}},
+		{name: "Kill TERM", do: func(ctx context.Context, c *control.Client) (any, error) { return nil, c.Kill(ctx, odd, "TERM") },
+			wantCalls: []call{{Method: "Kill", Args: []any{odd, syscall.SIGTERM}}}},
+		{name: "Kill sighup", do: func(ctx context.Context, c *control.Client) (any, error) { return nil, c.Kill(ctx, "web", "sighup") },
+			wantCalls: []call{{Method: "Kill", Args: []any{"web", syscall.SIGHUP}}}},
+		{name: "Kill by number", do: func(ctx context.Context, c *control.Client) (any, error) { return nil, c.Kill(ctx, "web", "10") },
+			wantCalls: []call{{Method: "Kill", Args: []any{"web", syscall.SIGUSR1}}}},
+		{name: "Top", do: func(ctx context.Context, c *control.Client) (any, error) { return c.Top(ctx, odd) },
+			wantCalls: []call{{Method: "Top", Args: []any{odd}}}, want: cannedTop},
+		{name: "ExecDetached", do: func(ctx context.Context, c *control.Client) (any, error) {
+			return nil, c.ExecDetached(ctx, "web", control.Exec{Cmd: []string{"touch", "x"}, Env: []string{"A=1"}, WorkDir: "/tmp", User: "nobody:nogroup"})
+		}, wantCalls: []call{{Method: "Endpoint", Args: []any{"web"}}, {Method: "Exec", Args: []any{"web", daemon.ExecSpec{
+			Cmd: []string{"touch", "x"}, Env: []string{"A=1"}, Dir: "/tmp", User: "nobody:nogroup", Detach: true,
+		}}}}},
 		{name: "Publish", do: func(ctx context.Context, c *control.Client) (any, error) {
 			return nil, c.Publish(ctx, "web", "8080:80/udp")
 		},
 			wantCalls: []call{{Method: "Publish", Args: []any{"web", state.Publish{Proto: header.ProtoUDP, HostPort: 8080, HostEnd: 8080, ContPort: 80, ContEnd: 80}}}}},
+		{name: "Publish answer", do: func(ctx context.Context, c *control.Client) (any, error) {
+			return rawJSON[control.PortMap](ctx, hc, "POST", "/v1/endpoints/web/publish", `{"spec":"127.0.0.1:8000-8001:80-81"}`)
+		}, wantCalls: []call{{Method: "Publish", Args: []any{"web", state.Publish{Proto: header.ProtoTCP, HostIP: ip("127.0.0.1"), HostPort: 8000, HostEnd: 8001, ContPort: 80, ContEnd: 81}}}},
+			want: control.PortMap{Proto: "tcp", HostIP: "127.0.0.1", HostPort: 8000, HostPortEnd: 8001, ContainerPort: 80, Spec: "127.0.0.1:8000-8001:80-81/tcp"}},
+		{name: "Publish a free host port", do: func(ctx context.Context, c *control.Client) (any, error) {
+			return rawJSON[control.PortMap](ctx, hc, "POST", "/v1/endpoints/web/publish", `{"spec":"53/udp"}`)
+		}, wantCalls: []call{{Method: "Publish", Args: []any{"web", udp(53)}}},
+			want: control.PortMap{Proto: "udp", HostIP: "0.0.0.0", HostPort: boundPort, HostPortEnd: boundPort, ContainerPort: 53, Spec: "32768:53/udp"}},
 		{name: "Unpublish", do: func(ctx context.Context, c *control.Client) (any, error) {
 			return nil, c.Unpublish(ctx, "web", "127.0.0.1:8000-8001:80-81")
 		},
@@ -98,6 +218,17 @@ func TestRoutes(t *testing.T) {
 			wantCalls: []call{{Method: "FDB"}}, want: cannedFDB},
 		{name: "FlushFDB", do: func(ctx context.Context, c *control.Client) (any, error) { return c.FlushFDB(ctx) },
 			wantCalls: []call{{Method: "FlushFDB"}}, want: 17},
+		{name: "AddFDB vlan", do: func(ctx context.Context, c *control.Client) (any, error) {
+			return c.AddFDB(ctx, control.FDBAdd{MAC: "02:00:00:00:0B:01", Port: "veth0", VLAN: 30})
+		}, wantCalls: []call{{Method: "AddFDB", Args: []any{vlan.ID(30), mac("02:00:00:00:0b:01"), "veth0"}}},
+			want: control.FDBEntry{VLAN: 30, MAC: "02:00:00:00:0b:01", Port: "veth0", Static: true}},
+		{name: "AddFDB network", do: func(ctx context.Context, c *control.Client) (any, error) {
+			return c.AddFDB(ctx, control.FDBAdd{MAC: "02:00:00:00:0b:01", Port: "veth0", Network: "alpha"})
+		}, wantCalls: []call{{Method: "Network", Args: []any{"alpha"}}, {Method: "AddFDB", Args: []any{vlan.ID(10), mac("02:00:00:00:0b:01"), "veth0"}}},
+			want: control.FDBEntry{VLAN: 10, MAC: "02:00:00:00:0b:01", Port: "veth0", Static: true}},
+		{name: "DeleteFDB", do: func(ctx context.Context, c *control.Client) (any, error) {
+			return nil, c.DeleteFDB(ctx, 4094, "02:00:00:00:0B:01")
+		}, wantCalls: []call{{Method: "DeleteFDB", Args: []any{vlan.ID(4094), mac("02:00:00:00:0b:01")}}}},
 		{name: "Ports", do: func(ctx context.Context, c *control.Client) (any, error) { return c.Ports(ctx) },
 			wantCalls: []call{{Method: "Ports"}}, want: ports},
 		{name: "AddPort", do: func(ctx context.Context, c *control.Client) (any, error) {
@@ -112,8 +243,18 @@ func TestRoutes(t *testing.T) {
 			return c.AddPort(ctx, control.PortAdd{Interface: "veth2", Mode: "dot1q-tunnel", VLAN: 100, VLANs: "10-20"})
 		}, wantCalls: []call{{Method: "AddPort", Args: []any{state.PortSpec{Interface: "veth2", Mode: vlan.Dot1QTunnel, VLAN: 100, VLANs: vlans("10-20")}}}},
 			want: cannedPort},
-		{name: "RemovePort", do: func(ctx context.Context, c *control.Client) (any, error) { return nil, c.RemovePort(ctx, "veth0") },
-			wantCalls: []call{{Method: "RemovePort", Args: []any{"veth0"}}}},
+		{name: "SetPort trunk", do: func(ctx context.Context, c *control.Client) (any, error) {
+			return c.SetPort(ctx, "veth0", control.PortSet{Mode: "native-untagged", VLANs: "10,20-22", Native: 10})
+		}, wantCalls: []call{{Method: "SetPort", Args: []any{"veth0", state.PortSpec{Mode: vlan.NativeUntagged, VLANs: vlans("10,20-22"), Native: 10}}}},
+			want: control.Port{ID: 5, Name: "veth0", Kind: "system", Mode: "native-untagged", VLAN: 10, VLANs: []int{10, 20, 21, 22}, Drops: map[string]uint64{}}},
+		{name: "SetPort trunk of all VLANs", do: func(ctx context.Context, c *control.Client) (any, error) {
+			return c.SetPort(ctx, "veth0", control.PortSet{Mode: "trunk"})
+		}, wantCalls: []call{{Method: "SetPort", Args: []any{"veth0", state.PortSpec{Mode: vlan.Trunk}}}},
+			want: control.Port{ID: 5, Name: "veth0", Kind: "system", Mode: "trunk", VLANs: []int{}, AllVLANs: true, Drops: map[string]uint64{}}},
+		{name: "SetPort default mode", do: func(ctx context.Context, c *control.Client) (any, error) {
+			return c.SetPort(ctx, odd, control.PortSet{VLAN: 30})
+		}, wantCalls: []call{{Method: "SetPort", Args: []any{odd, state.PortSpec{Mode: vlan.Access, VLAN: 30}}}},
+			want: control.Port{ID: 5, Name: odd, Kind: "system", Mode: "access", VLAN: 30, VLANs: []int{}, Drops: map[string]uint64{}}},
 		{name: "Stats", do: func(ctx context.Context, c *control.Client) (any, error) { return c.Stats(ctx) },
 			wantCalls: []call{{Method: "Stats"}}, want: cannedStats},
 		{name: "Uplink", do: func(ctx context.Context, c *control.Client) (any, error) { return c.Uplink(ctx) },
@@ -129,14 +270,50 @@ func TestRoutes(t *testing.T) {
 		{name: "RemoveUplink", do: func(ctx context.Context, c *control.Client) (any, error) { return nil, c.RemoveUplink(ctx) },
 			wantCalls: []call{{Method: "RemoveUplink"}}},
 		{name: "Conntrack", do: func(ctx context.Context, c *control.Client) (any, error) { return c.Conntrack(ctx) },
-			wantCalls: []call{{Method: "Conntrack"}}, want: cannedConns},
+			wantCalls: []call{{Method: "Conntrack", Args: []any{daemon.ConnFilter{}}}}, want: cannedConns},
+		{name: "ConntrackWith every filter", do: func(ctx context.Context, c *control.Client) (any, error) {
+			return c.ConntrackWith(ctx, control.ConntrackFilter{Proto: "tcp", Src: "172.18.0.2", Dst: "203.0.113.9", Port: 443, State: "ESTABLISHED", Zone: "alpha"})
+		}, wantCalls: []call{{Method: "Conntrack", Args: []any{daemon.ConnFilter{
+			Proto: header.ProtoTCP, Src: ip("172.18.0.2"), Dst: ip("203.0.113.9"), Port: 443, State: nat.TCPEstablished, HasState: true, Zone: "alpha",
+		}}}}, want: cannedConns},
+		{name: "ConntrackWith udp", do: func(ctx context.Context, c *control.Client) (any, error) {
+			return c.ConntrackWith(ctx, control.ConntrackFilter{Proto: "udp"})
+		}, wantCalls: []call{{Method: "Conntrack", Args: []any{daemon.ConnFilter{Proto: header.ProtoUDP}}}}, want: cannedConns},
+		{name: "ConntrackWith icmp", do: func(ctx context.Context, c *control.Client) (any, error) {
+			return c.ConntrackWith(ctx, control.ConntrackFilter{Proto: "icmp"})
+		}, wantCalls: []call{{Method: "Conntrack", Args: []any{daemon.ConnFilter{Proto: header.ProtoICMP}}}}, want: cannedConns},
+		{name: "ConntrackWith IPv6 source", do: func(ctx context.Context, c *control.Client) (any, error) {
+			return c.ConntrackWith(ctx, control.ConntrackFilter{Src: "2001:db8::1"})
+		}, wantCalls: []call{{Method: "Conntrack", Args: []any{daemon.ConnFilter{Src: ip("2001:db8::1")}}}}, want: cannedConns},
+		{name: "ConntrackWith state in lower case", do: func(ctx context.Context, c *control.Client) (any, error) {
+			return c.ConntrackWith(ctx, control.ConntrackFilter{State: "time_wait"})
+		}, wantCalls: []call{{Method: "Conntrack", Args: []any{daemon.ConnFilter{State: nat.TCPTimeWait, HasState: true}}}}, want: cannedConns},
+		{name: "ConntrackWith state NONE", do: func(ctx context.Context, c *control.Client) (any, error) {
+			// NONE is a state like the others: HasState tells it from no
+			// filter.
+			return c.ConntrackWith(ctx, control.ConntrackFilter{State: "NONE"})
+		}, wantCalls: []call{{Method: "Conntrack", Args: []any{daemon.ConnFilter{HasState: true}}}}, want: cannedConns},
+		{name: "ConntrackWith zone", do: func(ctx context.Context, c *control.Client) (any, error) {
+			return c.ConntrackWith(ctx, control.ConntrackFilter{Zone: "uplink", Port: 65535})
+		}, wantCalls: []call{{Method: "Conntrack", Args: []any{daemon.ConnFilter{Zone: "uplink", Port: 65535}}}}, want: cannedConns},
+		{name: "ConntrackCount", do: func(ctx context.Context, c *control.Client) (any, error) { return c.ConntrackCount(ctx) },
+			wantCalls: []call{{Method: "ConntrackCount"}}, want: control.ConntrackCount{Count: 4, Max: 262144}},
 		{name: "FlushConntrack", do: func(ctx context.Context, c *control.Client) (any, error) { return c.FlushConntrack(ctx) },
 			wantCalls: []call{{Method: "FlushConntrack"}}, want: 5},
 		{name: "NAT", do: func(ctx context.Context, c *control.Client) (any, error) { return c.NAT(ctx) },
 			wantCalls: []call{{Method: "NAT"}}, want: cannedNAT},
+		// The log level cases run in order: the fake starts at info.
+		{name: "GetLogLevel", do: func(ctx context.Context, c *control.Client) (any, error) { return c.GetLogLevel(ctx) },
+			wantCalls: []call{{Method: "LogLevel"}}, want: control.LogLevel{Level: "info"}},
+		{name: "SetLogLevel debug", do: func(ctx context.Context, c *control.Client) (any, error) { return c.SetLogLevel(ctx, "debug") },
+			wantCalls: []call{{Method: "SetLogLevel", Args: []any{slog.LevelDebug}}, {Method: "LogLevel"}}, want: control.LogLevel{Level: "debug"}},
+		{name: "GetLogLevel after set", do: func(ctx context.Context, c *control.Client) (any, error) { return c.GetLogLevel(ctx) },
+			wantCalls: []call{{Method: "LogLevel"}}, want: control.LogLevel{Level: "debug"}},
+		{name: "SetLogLevel WARN", do: func(ctx context.Context, c *control.Client) (any, error) { return c.SetLogLevel(ctx, "WARN") },
+			wantCalls: []call{{Method: "SetLogLevel", Args: []any{slog.LevelWarn}}, {Method: "LogLevel"}}, want: control.LogLevel{Level: "warn"}},
+		{name: "SetLogLevel error", do: func(ctx context.Context, c *control.Client) (any, error) { return c.SetLogLevel(ctx, "error") },
+			wantCalls: []call{{Method: "SetLogLevel", Args: []any{slog.LevelError}}, {Method: "LogLevel"}}, want: control.LogLevel{Level: "error"}},
 	}
-	b := &fakeBackend{}
-	c, _ := serve(t, b)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := tt.do(context.Background(), c)
@@ -169,7 +346,25 @@ func TestStatusCodes(t *testing.T) {
 		{"remove network", "DELETE", "/v1/networks/alpha", "", http.StatusNoContent},
 		{"connect", "POST", "/v1/networks/alpha/connect", `{"endpoint":"web"}`, http.StatusNoContent},
 		{"run", "POST", "/v1/endpoints", `{"name":"web","network":"alpha"}`, http.StatusCreated},
-		{"publish", "POST", "/v1/endpoints/web/publish", `{"spec":"80:80"}`, http.StatusNoContent},
+		{"prune networks", "POST", "/v1/networks/prune", "", http.StatusOK},
+		{"publish", "POST", "/v1/endpoints/web/publish", `{"spec":"80:80"}`, http.StatusCreated},
+		{"unpublish", "POST", "/v1/endpoints/web/unpublish", `{"spec":"80:80"}`, http.StatusNoContent},
+		{"stop", "POST", "/v1/endpoints/web/stop", `{"timeout":5}`, http.StatusNoContent},
+		{"stop without a body", "POST", "/v1/endpoints/web/stop", "", http.StatusNoContent},
+		{"start", "POST", "/v1/endpoints/web/start", `{}`, http.StatusNoContent},
+		{"restart", "POST", "/v1/endpoints/web/restart", `{"timeout":0}`, http.StatusNoContent},
+		{"kill", "POST", "/v1/endpoints/web/kill", `{"signal":"TERM"}`, http.StatusNoContent},
+		{"top", "GET", "/v1/endpoints/web/top", "", http.StatusOK},
+		{"exec detached", "POST", "/v1/endpoints/web/exec", `{"cmd":["true"],"detach":true}`, http.StatusNoContent},
+		{"add fdb", "POST", "/v1/fdb", `{"mac":"02:00:00:00:00:01","port":"veth0","vlan":10}`, http.StatusCreated},
+		{"add fdb on a network", "POST", "/v1/fdb", `{"mac":"02:00:00:00:00:01","port":"veth0","network":"alpha"}`, http.StatusCreated},
+		{"delete fdb", "DELETE", "/v1/fdb/10/02:00:00:00:00:01", "", http.StatusNoContent},
+		{"set port", "PATCH", "/v1/ports/veth0", `{"mode":"trunk","vlans":"10-20"}`, http.StatusOK},
+		{"conntrack", "GET", "/v1/conntrack?proto=tcp&state=established&zone=alpha", "", http.StatusOK},
+		{"conntrack count", "GET", "/v1/conntrack/count", "", http.StatusOK},
+		{"flush conntrack", "DELETE", "/v1/conntrack", "", http.StatusOK},
+		{"log level", "GET", "/v1/log-level", "", http.StatusOK},
+		{"set log level", "PUT", "/v1/log-level", `{"level":"debug"}`, http.StatusOK},
 		{"add port", "POST", "/v1/ports", `{"interface":"veth0","mode":"access","vlan":10}`, http.StatusCreated},
 		{"set uplink", "PUT", "/v1/uplink", `{"interface":"eth0","address":"192.0.2.2/24"}`, http.StatusOK},
 		{"remove uplink", "DELETE", "/v1/uplink", "", http.StatusNoContent},
@@ -177,6 +372,12 @@ func TestStatusCodes(t *testing.T) {
 		{"unknown path", "GET", "/v1/nope", "", http.StatusNotFound},
 		{"wrong method", "PATCH", "/v1/networks", "", http.StatusMethodNotAllowed},
 		{"other version", "GET", "/v2/version", "", http.StatusNotFound},
+		{"kill with GET", "GET", "/v1/endpoints/web/kill", "", http.StatusMethodNotAllowed},
+		{"top with POST", "POST", "/v1/endpoints/web/top", "", http.StatusMethodNotAllowed},
+		{"log level with POST", "POST", "/v1/log-level", `{"level":"debug"}`, http.StatusMethodNotAllowed},
+		{"conntrack count with DELETE", "DELETE", "/v1/conntrack/count", "", http.StatusMethodNotAllowed},
+		{"fdb entry with GET", "GET", "/v1/fdb/10/02:00:00:00:00:01", "", http.StatusMethodNotAllowed},
+		{"port with PUT", "PUT", "/v1/ports/veth0", `{"mode":"trunk"}`, http.StatusMethodNotAllowed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -325,7 +526,26 @@ func TestBadBodies(t *testing.T) {
 		{"connect unknown field", "POST", "/v1/networks/alpha/connect", `{"endpoint":"web","alias":["x"]}`},
 		{"disconnect unknown field", "POST", "/v1/networks/alpha/disconnect", `{"endpoint":"web","force":true}`},
 		{"run unknown field", "POST", "/v1/endpoints", `{"name":"web","command":["sh"]}`},
-		{"exec unknown field", "POST", "/v1/endpoints/web/exec", `{"cmd":["sh"],"user":"root"}`},
+		{"exec unknown field", "POST", "/v1/endpoints/web/exec", `{"cmd":["sh"],"uid":0}`},
+		{"exec detach wrong type", "POST", "/v1/endpoints/web/exec", `{"cmd":["sh"],"detach":"yes"}`},
+		{"network icc wrong type", "POST", "/v1/networks", `{"name":"alpha","icc":"no"}`},
+		{"run restart wrong type", "POST", "/v1/endpoints", `{"name":"web","restart":true}`},
+		{"run dns not a list", "POST", "/v1/endpoints", `{"name":"web","dns":"192.0.2.53"}`},
+		{"run publish_all wrong type", "POST", "/v1/endpoints", `{"name":"web","publish_all":"yes"}`},
+		{"stop unknown field", "POST", "/v1/endpoints/web/stop", `{"grace":5}`},
+		{"stop timeout wrong type", "POST", "/v1/endpoints/web/stop", `{"timeout":"5s"}`},
+		{"stop timeout fraction", "POST", "/v1/endpoints/web/stop", `{"timeout":1.5}`},
+		{"restart truncated", "POST", "/v1/endpoints/web/restart", `{"timeout":`},
+		{"start unknown field", "POST", "/v1/endpoints/web/start", `{"force":true}`},
+		{"kill wrong type", "POST", "/v1/endpoints/web/kill", `{"signal":9}`},
+		{"kill unknown field", "POST", "/v1/endpoints/web/kill", `{"sig":"TERM"}`},
+		{"fdb unknown field", "POST", "/v1/fdb", `{"mac":"02:00:00:00:00:01","port":"veth0","vlan":10,"static":true}`},
+		{"fdb empty", "POST", "/v1/fdb", ``},
+		{"set port with an interface", "PATCH", "/v1/ports/veth0", `{"interface":"veth1","mode":"access"}`},
+		{"set port empty", "PATCH", "/v1/ports/veth0", ``},
+		{"log level unknown field", "PUT", "/v1/log-level", `{"lvl":"debug"}`},
+		{"log level wrong type", "PUT", "/v1/log-level", `{"level":4}`},
+		{"log level empty", "PUT", "/v1/log-level", ``},
 		{"publish unknown field", "POST", "/v1/endpoints/web/publish", `{"spec":"80","proto":"tcp"}`},
 		{"unpublish array", "POST", "/v1/endpoints/web/unpublish", `[]`},
 		{"port wrong type", "POST", "/v1/ports", `{"interface":"veth0","vlan":"ten"}`},
@@ -366,7 +586,8 @@ func TestParseErrors(t *testing.T) {
 		{"connect --ip", "POST", "/v1/networks/alpha/connect", `{"endpoint":"web","ip":"1.2.3"}`, `--ip "1.2.3"`},
 		{"connect --ip IPv6", "POST", "/v1/networks/alpha/connect", `{"endpoint":"web","ip":"::1"}`, `--ip "::1"`},
 		{"run --ip", "POST", "/v1/endpoints", `{"name":"web","network":"alpha","ip":"web"}`, `--ip "web"`},
-		{"run publish", "POST", "/v1/endpoints", `{"name":"web","network":"alpha","publish":["8080:80","80"]}`, `"80"`},
+		{"run publish", "POST", "/v1/endpoints", `{"name":"web","network":"alpha","publish":["8080:80","80-81"]}`, `"80-81"`},
+		{"run publish port 0", "POST", "/v1/endpoints", `{"name":"web","publish":["0"]}`, `"0"`},
 		{"run publish protocol", "POST", "/v1/endpoints", `{"name":"web","network":"alpha","publish":["80:80/sctp"]}`, `"80:80/sctp"`},
 		{"publish spec", "POST", "/v1/endpoints/web/publish", `{"spec":"0:80"}`, `"0:80"`},
 		{"publish host address", "POST", "/v1/endpoints/web/publish", `{"spec":"1.2.3:80:80"}`, `"1.2.3"`},
@@ -376,6 +597,50 @@ func TestParseErrors(t *testing.T) {
 		{"run vlans 4095", "POST", "/v1/endpoints", `{"name":"web","trunk":true,"vlans":"4095"}`, "4095"},
 		{"run --native 4095", "POST", "/v1/endpoints", `{"name":"web","trunk":true,"native":4095}`, "--native 4095"},
 		{"run --native -1", "POST", "/v1/endpoints", `{"name":"web","trunk":true,"native":-1}`, "--native -1"},
+		{"run expose protocol", "POST", "/v1/endpoints", `{"name":"web","expose":["80/sctp"],"publish_all":true}`, `"80/sctp"`},
+		{"run expose port", "POST", "/v1/endpoints", `{"name":"web","expose":["http"],"publish_all":true}`, `"http"`},
+		{"run expose without publish_all", "POST", "/v1/endpoints", `{"name":"web","expose":["0"]}`, `"0"`},
+		{"run expose range", "POST", "/v1/endpoints", `{"name":"web","expose":["90-80"]}`, `"90-80"`},
+		{"run dns", "POST", "/v1/endpoints", `{"name":"web","dns":["192.0.2.53","8.8.8"]}`, `--dns "8.8.8"`},
+		{"run dns name", "POST", "/v1/endpoints", `{"name":"web","dns":["resolver"]}`, `--dns "resolver"`},
+		{"run extra_hosts without address", "POST", "/v1/endpoints", `{"name":"web","extra_hosts":["db"]}`, `"db"`},
+		{"run extra_hosts address", "POST", "/v1/endpoints", `{"name":"web","extra_hosts":["db:10.0.0.300"]}`, `"10.0.0.300"`},
+		{"run extra_hosts without name", "POST", "/v1/endpoints", `{"name":"web","extra_hosts":[":10.0.0.5"]}`, `":10.0.0.5"`},
+		{"run restart", "POST", "/v1/endpoints", `{"name":"web","restart":"sometimes"}`, `restart "sometimes"`},
+		{"run restart retries", "POST", "/v1/endpoints", `{"name":"web","restart":"on-failure:x"}`, `"x"`},
+		{"run restart negative retries", "POST", "/v1/endpoints", `{"name":"web","restart":"on-failure:-1"}`, `"-1"`},
+		{"run restart always:3", "POST", "/v1/endpoints", `{"name":"web","restart":"always:3"}`, `restart "always:3"`},
+		{"stop timeout", "POST", "/v1/endpoints/web/stop", `{"timeout":-1}`, "timeout -1"},
+		{"restart timeout", "POST", "/v1/endpoints/web/restart", `{"timeout":-5}`, "timeout -5"},
+		{"kill signal name", "POST", "/v1/endpoints/web/kill", `{"signal":"BOGUS"}`, `signal "BOGUS"`},
+		{"kill signal 0", "POST", "/v1/endpoints/web/kill", `{"signal":"0"}`, `signal "0"`},
+		{"kill signal 65", "POST", "/v1/endpoints/web/kill", `{"signal":"65"}`, `signal "65"`},
+		{"kill signal -9", "POST", "/v1/endpoints/web/kill", `{"signal":"-9"}`, `signal "-9"`},
+		{"fdb mac", "POST", "/v1/fdb", `{"mac":"02:00:00:00:00","port":"veth0","vlan":10}`, `mac "02:00:00:00:00"`},
+		{"fdb mac before network", "POST", "/v1/fdb", `{"mac":"x","port":"veth0","network":"alpha"}`, `mac "x"`},
+		{"fdb without port", "POST", "/v1/fdb", `{"mac":"02:00:00:00:00:01","vlan":10}`, "needs a port"},
+		{"fdb vlan and network", "POST", "/v1/fdb", `{"mac":"02:00:00:00:00:01","port":"veth0","vlan":10,"network":"alpha"}`, "not both"},
+		{"fdb neither vlan nor network", "POST", "/v1/fdb", `{"mac":"02:00:00:00:00:01","port":"veth0"}`, "a vlan or a network"},
+		{"fdb vlan 4095", "POST", "/v1/fdb", `{"mac":"02:00:00:00:00:01","port":"veth0","vlan":4095}`, "vlan 4095"},
+		{"fdb vlan -1", "POST", "/v1/fdb", `{"mac":"02:00:00:00:00:01","port":"veth0","vlan":-1}`, "vlan -1"},
+		{"fdb delete vlan", "DELETE", "/v1/fdb/ten/02:00:00:00:00:01", "", `vlan "ten"`},
+		{"fdb delete vlan 4095", "DELETE", "/v1/fdb/4095/02:00:00:00:00:01", "", "vlan 4095"},
+		{"fdb delete vlan 0", "DELETE", "/v1/fdb/0/02:00:00:00:00:01", "", "vlan"},
+		{"fdb delete mac", "DELETE", "/v1/fdb/10/nope", "", `mac "nope"`},
+		{"set port mode", "PATCH", "/v1/ports/veth0", `{"mode":"hybrid"}`, `"hybrid"`},
+		{"set port vlan 5000", "PATCH", "/v1/ports/veth0", `{"mode":"access","vlan":5000}`, "got 5000"},
+		{"set port vlans", "PATCH", "/v1/ports/veth0", `{"mode":"trunk","vlans":"1-5000"}`, "5000"},
+		{"set port --native", "PATCH", "/v1/ports/veth0", `{"mode":"native-untagged","native":-1}`, "--native -1"},
+		{"conntrack proto", "GET", "/v1/conntrack?proto=sctp", "", `proto "sctp"`},
+		{"conntrack proto number", "GET", "/v1/conntrack?proto=6", "", `proto "6"`},
+		{"conntrack src", "GET", "/v1/conntrack?src=1.2.3", "", `src "1.2.3"`},
+		{"conntrack dst", "GET", "/v1/conntrack?dst=host", "", `dst "host"`},
+		{"conntrack port 0", "GET", "/v1/conntrack?port=0", "", `port "0"`},
+		{"conntrack port 65536", "GET", "/v1/conntrack?port=65536", "", `port "65536"`},
+		{"conntrack port name", "GET", "/v1/conntrack?port=https", "", `port "https"`},
+		{"conntrack state", "GET", "/v1/conntrack?state=OPEN", "", `"OPEN"`},
+		{"log level", "PUT", "/v1/log-level", `{"level":"verbose"}`, `log level "verbose"`},
+		{"log level empty", "PUT", "/v1/log-level", `{"level":""}`, `log level ""`},
 		{"port mode", "POST", "/v1/ports", `{"interface":"veth0","mode":"hybrid"}`, `"hybrid"`},
 		{"port vlan 5000", "POST", "/v1/ports", `{"interface":"veth0","mode":"access","vlan":5000}`, "got 5000"},
 		{"port vlan -1", "POST", "/v1/ports", `{"interface":"veth0","mode":"access","vlan":-1}`, "got -1"},
@@ -398,3 +663,108 @@ func TestParseErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestRouteErrors: the new routes answer their backend's error with the
+// status its kind says and the message unchanged, and change nothing after
+// the failing method.
+func TestRouteErrors(t *testing.T) {
+	notFound := state.Errorf(state.ErrNotFound, "endpoint %q not found", "web")
+	conflict := state.Errorf(state.ErrConflict, "endpoint %q is running", "web")
+	invalid := state.Errorf(state.ErrInvalid, "exec: %q: executable file not found in $PATH", "nope")
+	plain := errors.New("remove beta: device or resource busy")
+	tests := []struct {
+		name, method, path, body string
+		failing                  string // the backend method that fails
+		err                      error
+		want                     int
+	}{
+		{"prune", "POST", "/v1/networks/prune", "", "PruneNetworks", plain, 500},
+		{"stop", "POST", "/v1/endpoints/web/stop", `{"timeout":1}`, "StopEndpoint", notFound, 404},
+		{"start", "POST", "/v1/endpoints/web/start", "", "StartEndpoint", conflict, 409},
+		{"restart", "POST", "/v1/endpoints/web/restart", "", "RestartEndpoint", notFound, 404},
+		{"kill", "POST", "/v1/endpoints/web/kill", `{"signal":"HUP"}`, "Kill", conflict, 409},
+		{"top", "GET", "/v1/endpoints/web/top", "", "Top", notFound, 404},
+		{"exec detached", "POST", "/v1/endpoints/web/exec", `{"cmd":["nope"],"detach":true}`, "Exec", invalid, 400},
+		{"exec detached, no endpoint", "POST", "/v1/endpoints/web/exec", `{"cmd":["true"],"detach":true}`, "Endpoint", notFound, 404},
+		{"publish", "POST", "/v1/endpoints/web/publish", `{"spec":"8080:80"}`, "Publish", conflict, 409},
+		{"add fdb", "POST", "/v1/fdb", `{"mac":"02:00:00:00:00:01","port":"nope","vlan":10}`, "AddFDB", notFound, 404},
+		{"add fdb on a missing network", "POST", "/v1/fdb", `{"mac":"02:00:00:00:00:01","port":"veth0","network":"beta"}`, "Network",
+			state.Errorf(state.ErrNotFound, "network %q not found", "beta"), 404},
+		{"delete fdb", "DELETE", "/v1/fdb/10/02:00:00:00:00:01", "", "DeleteFDB", notFound, 404},
+		{"set port", "PATCH", "/v1/ports/tap0", `{"mode":"access","vlan":10}`, "SetPort", conflict, 409},
+		{"set log level", "PUT", "/v1/log-level", `{"level":"debug"}`, "SetLogLevel", conflict, 409},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := &fakeBackend{errs: map[string]error{tt.failing: tt.err}}
+			_, sock := serve(t, b)
+			status, msg, err := errorReply(t, rawClient(sock), tt.method, tt.path, tt.body)
+			if status != tt.want || err != nil || msg != tt.err.Error() {
+				t.Errorf("%s %s = %d %q (%v), want %d %q", tt.method, tt.path, status, msg, err, tt.want, tt.err.Error())
+			}
+			// After the failing method, only reads (PUT /log-level reads
+			// the level back whatever happened).
+			calls := b.takeCalls()
+			i := slices.IndexFunc(calls, func(c call) bool { return c.Method == tt.failing })
+			if i < 0 || slices.ContainsFunc(calls[i+1:], func(c call) bool { return c.Method != "LogLevel" }) {
+				t.Errorf("%s %s: backend calls %v, want nothing but reads after the failing %s", tt.method, tt.path, calls, tt.failing)
+			}
+		})
+	}
+}
+
+// TestFixedBugs: regression checks of bugs found in review.
+func TestFixedBugs(t *testing.T) {
+	t.Run("AddPort drops the port type", func(t *testing.T) {
+		b := &fakeBackend{}
+		c, _ := serve(t, b)
+		_, err := c.AddPort(context.Background(), control.PortAdd{Interface: "vx0", Type: "vxlan", Mode: "access", VLAN: 10})
+		must(t, err)
+		want := []call{{Method: "AddPort", Args: []any{state.PortSpec{Interface: "vx0", Type: "vxlan", Mode: vlan.Access, VLAN: 10}}}}
+		if diff := diffCalls(want, b.takeCalls()); diff != "" {
+			t.Errorf("backend calls (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("kill takes SIG as a signal", func(t *testing.T) {
+		b := &fakeBackend{}
+		_, sock := serve(t, b)
+		for _, sig := range []string{"SIG", "sig"} {
+			status, msg, err := errorReply(t, rawClient(sock), "POST", "/v1/endpoints/web/kill", `{"signal":"`+sig+`"}`)
+			if status != http.StatusBadRequest || err != nil || !strings.Contains(msg, `"`+sig+`"`) {
+				t.Errorf("kill with signal %q = %d %q (%v), want 400", sig, status, msg, err)
+			}
+		}
+		if calls := b.takeCalls(); len(calls) != 0 {
+			t.Errorf("a bad signal reached the backend: %v", calls)
+		}
+	})
+	t.Run("top without titles answers null", func(t *testing.T) {
+		b := &schemaBackend{fakeBackend: &fakeBackend{}}
+		_, sock := serve(t, topless{b})
+		got, err := rawJSON[map[string]any](context.Background(), rawClient(sock), "GET", "/v1/endpoints/web/top", "")
+		must(t, err)
+		if got["titles"] == nil {
+			t.Errorf("top = %v, want titles [] rather than null", got)
+		}
+	})
+	t.Run("an empty chunked body is refused", func(t *testing.T) {
+		b := &fakeBackend{}
+		_, sock := serve(t, b)
+		for _, route := range []string{"stop", "start", "restart", "kill"} {
+			req, err := http.NewRequest("POST", "http://vswitchd/v1/endpoints/web/"+route, io.MultiReader()) // no length: sent chunked
+			must(t, err)
+			resp, err := rawClient(sock).Do(req)
+			must(t, err)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusNoContent {
+				t.Errorf("POST %s with an empty chunked body = %d, want 204 as with no body", route, resp.StatusCode)
+			}
+		}
+	})
+}
+
+// topless is a Backend whose Top lists no titles.
+type topless struct{ *schemaBackend }
+
+// Top implements server.Backend.
+func (b topless) Top(string) ([]string, [][]string, error) { return nil, nil, nil }

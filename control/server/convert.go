@@ -2,7 +2,10 @@ package server
 
 import (
 	"net/netip"
+	"net/url"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/vswitchd/vswitchd/control"
 	"github.com/vswitchd/vswitchd/daemon"
@@ -16,7 +19,7 @@ import (
 // with the message the user needs.
 
 func networkSpec(r control.NetworkCreate) (state.NetworkSpec, error) {
-	spec := state.NetworkSpec{Name: r.Name, Internal: r.Internal}
+	spec := state.NetworkSpec{Name: r.Name, Internal: r.Internal, Isolated: r.ICC != nil && !*r.ICC}
 	if r.Subnet != "" {
 		p, err := netip.ParsePrefix(r.Subnet)
 		if err != nil {
@@ -71,6 +74,7 @@ func publishSpec(s string) (state.Publish, error) {
 func runSpec(r control.Run) (daemon.RunSpec, error) {
 	spec := daemon.RunSpec{TTY: r.TTY, EndpointSpec: state.EndpointSpec{
 		Name: r.Name, Network: r.Network, Aliases: r.Aliases, Cmd: r.Cmd, Env: r.Env, Remove: r.Remove, Trunk: r.Trunk,
+		Hostname: r.Hostname,
 	}}
 	var err error
 	if spec.IP, err = addrArg(r.IP, "--ip"); err != nil {
@@ -83,6 +87,43 @@ func runSpec(r control.Run) (daemon.RunSpec, error) {
 		}
 		spec.Publish = append(spec.Publish, p)
 	}
+	var exposed []state.Publish
+	for _, s := range r.Expose {
+		ps, err := state.ParseExpose(s)
+		if err != nil {
+			return spec, state.Errorf(state.ErrInvalid, "%w", err)
+		}
+		exposed = append(exposed, ps...)
+	}
+	if r.PublishAll {
+		// -P: every exposed port not published already, on a free port.
+	next:
+		for _, x := range exposed {
+			for _, p := range spec.Publish {
+				if p.Proto == x.Proto && p.ContPort <= x.ContPort && x.ContPort <= p.ContEnd {
+					continue next
+				}
+			}
+			spec.Publish = append(spec.Publish, x)
+		}
+	}
+	for _, s := range r.DNS {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return spec, state.Errorf(state.ErrInvalid, "--dns %q: not an IP address", s)
+		}
+		spec.DNS = append(spec.DNS, a)
+	}
+	for _, s := range r.ExtraHosts {
+		h, err := state.ParseHostEntry(s)
+		if err != nil {
+			return spec, state.Errorf(state.ErrInvalid, "%w", err)
+		}
+		spec.ExtraHosts = append(spec.ExtraHosts, h)
+	}
+	if spec.Restart, err = state.ParseRestartPolicy(r.Restart); err != nil {
+		return spec, state.Errorf(state.ErrInvalid, "%w", err)
+	}
 	if spec.VLANs, err = vlan.ParseSet(r.VLANs); err != nil {
 		return spec, state.Errorf(state.ErrInvalid, "%w", err)
 	}
@@ -90,8 +131,82 @@ func runSpec(r control.Run) (daemon.RunSpec, error) {
 	return spec, err
 }
 
+func portSetSpec(r control.PortSet) (state.PortSpec, error) {
+	return portSpec(control.PortAdd{Mode: r.Mode, VLAN: r.VLAN, VLANs: r.VLANs, Native: r.Native})
+}
+
+func fdbAdd(r control.FDBAdd) (vlan.ID, header.MAC, error) {
+	mac, err := fdbMAC(r.MAC)
+	if err != nil {
+		return 0, mac, err
+	}
+	if r.Port == "" {
+		return 0, mac, state.Errorf(state.ErrInvalid, "fdb add needs a port")
+	}
+	if r.VLAN != 0 && r.Network != "" {
+		return 0, mac, state.Errorf(state.ErrInvalid, "give a vlan or a network, not both")
+	}
+	if r.VLAN == 0 && r.Network == "" {
+		return 0, mac, state.Errorf(state.ErrInvalid, "fdb add needs a vlan or a network")
+	}
+	v, err := vlanID(r.VLAN, "vlan")
+	return v, mac, err
+}
+
+func fdbMAC(s string) (header.MAC, error) {
+	mac, err := header.ParseMAC(s)
+	if err != nil {
+		return mac, state.Errorf(state.ErrInvalid, "mac %q: not a MAC address (like 02:00:00:00:00:01)", s)
+	}
+	return mac, nil
+}
+
+// connFilter reads conntrack's query parameters.
+func connFilter(q url.Values) (daemon.ConnFilter, error) {
+	var f daemon.ConnFilter
+	switch p := strings.ToLower(q.Get("proto")); p {
+	case "":
+	case "tcp":
+		f.Proto = header.ProtoTCP
+	case "udp":
+		f.Proto = header.ProtoUDP
+	case "icmp":
+		f.Proto = header.ProtoICMP
+	default:
+		return f, state.Errorf(state.ErrInvalid, "proto %q: want tcp, udp or icmp", p)
+	}
+	for _, a := range []struct {
+		name string
+		to   *netip.Addr
+	}{{"src", &f.Src}, {"dst", &f.Dst}} {
+		if s := q.Get(a.name); s != "" {
+			ip, err := netip.ParseAddr(s)
+			if err != nil {
+				return f, state.Errorf(state.ErrInvalid, "%s %q: not an IP address", a.name, s)
+			}
+			*a.to = ip
+		}
+	}
+	if s := q.Get("port"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 16)
+		if err != nil || n == 0 {
+			return f, state.Errorf(state.ErrInvalid, "port %q: not a port (1-65535)", s)
+		}
+		f.Port = uint16(n)
+	}
+	if s := q.Get("state"); s != "" {
+		st, err := nat.ParseTCPState(s)
+		if err != nil {
+			return f, state.Errorf(state.ErrInvalid, "%w", err)
+		}
+		f.State, f.HasState = st, true
+	}
+	f.Zone = q.Get("zone")
+	return f, nil
+}
+
 func portSpec(r control.PortAdd) (state.PortSpec, error) {
-	spec := state.PortSpec{Interface: r.Interface}
+	spec := state.PortSpec{Interface: r.Interface, Type: r.Type}
 	mode := r.Mode
 	if mode == "" {
 		mode = "access"
@@ -141,12 +256,12 @@ func addrString(a netip.Addr) string {
 func network(n daemon.NetworkInfo) control.Network {
 	out := control.Network{
 		Name: n.Name, ID: int(n.ID), VLAN: int(n.VLAN), Subnet: n.Subnet.String(), Gateway: n.Gateway.String(),
-		GatewayMAC: n.MAC.String(), Internal: n.Internal, Created: n.Created,
+		GatewayMAC: n.MAC.String(), Internal: n.Internal, ICC: !n.Isolated, Created: n.Created,
 		Endpoints: []control.NetworkEndpoint{}, DNSNames: []control.DNSName{},
 	}
 	for _, e := range n.Endpoints {
 		out.Endpoints = append(out.Endpoints, control.NetworkEndpoint{
-			Endpoint: e.Endpoint, Interface: e.Interface, MAC: e.MAC.String(), IP: addrString(e.IP), Aliases: e.Aliases,
+			Endpoint: e.Endpoint, Interface: e.Interface, MAC: e.MAC.String(), IP: addrString(e.IP), Aliases: strs(e.Aliases),
 		})
 	}
 	for _, r := range n.DNSNames {
@@ -163,23 +278,70 @@ func networks(ns []daemon.NetworkInfo) []control.Network {
 	return out
 }
 
+// strs returns l, or an empty list for nil (the schema has no missing
+// lists).
+func strs(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
+}
+
+// vids returns a VLAN set as numbers.
+func vids(s vlan.Set) []int {
+	out := []int{}
+	for _, v := range s.VIDs() {
+		out = append(out, int(v))
+	}
+	return out
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
 func endpoint(e daemon.EndpointInfo) control.Endpoint {
 	out := control.Endpoint{
-		Name: e.Name, Netns: e.Netns, Cmd: e.Cmd, Status: e.Status, ExitCode: e.ExitCode, PID: e.PID,
-		Created: e.Created, NICs: []control.NIC{},
+		Name: e.Name, Netns: e.Netns, Attached: e.Attached, Hostname: e.Hostname,
+		State: e.State, Status: e.Status, ExitCode: e.ExitCode, PID: e.PID,
+		StartedAt: timePtr(e.StartedAt), FinishedAt: timePtr(e.FinishedAt),
+		RestartPolicy: e.Restart.String(), RestartCount: e.RestartCount,
+		Cmd: strs(e.Cmd), Env: strs(e.Env), DNS: []string{}, ExtraHosts: []string{},
+		NICs: []control.NIC{}, Ports: []control.PortMap{}, Created: e.Created,
+	}
+	for _, a := range e.DNS {
+		out.DNS = append(out.DNS, a.String())
+	}
+	for _, h := range e.ExtraHosts {
+		out.ExtraHosts = append(out.ExtraHosts, h.String())
 	}
 	for _, p := range e.Published {
-		out.Published = append(out.Published, p.String())
+		out.Ports = append(out.Ports, portMap(p))
 	}
 	for _, n := range e.NICs {
 		c := control.NIC{Interface: n.Interface, Network: n.Network, MAC: n.MAC.String(), IP: addrString(n.IP),
-			Aliases: n.Aliases, Port: n.Port, Mode: n.Mode}
+			PrefixLen: n.PrefixLen, Gateway: addrString(n.Gateway), Aliases: strs(n.Aliases), Port: n.Port, Mode: n.Mode,
+			VLANs: []int{}, Native: int(n.Native)}
 		if n.Trunk {
-			c.VLANs = n.VLANs.String()
+			c.VLANs = vids(n.VLANs)
 		}
 		out.NICs = append(out.NICs, c)
 	}
 	return out
+}
+
+func portMap(p state.Publish) control.PortMap {
+	hostIP := "0.0.0.0"
+	if p.HostIP.IsValid() {
+		hostIP = p.HostIP.String()
+	}
+	return control.PortMap{
+		Proto: p.ProtoName(), HostIP: hostIP, HostPort: int(p.HostPort), HostPortEnd: int(p.HostEnd),
+		ContainerPort: int(p.ContPort), Spec: p.String(),
+	}
 }
 
 func endpoints(es []daemon.EndpointInfo) []control.Endpoint {
@@ -200,9 +362,13 @@ func fdb(es []daemon.FDBEntry) []control.FDBEntry {
 
 func portOf(p daemon.PortInfo) control.Port {
 	c := p.Counters
+	drops := c.Drops
+	if drops == nil {
+		drops = map[string]uint64{}
+	}
 	cp := control.Port{
-		ID: int(p.ID), Name: p.Name, Kind: string(p.Kind), Endpoint: p.Endpoint, Routed: p.Routed,
-		RxFrames: c.RxFrames, RxBytes: c.RxBytes, TxFrames: c.TxFrames, TxBytes: c.TxBytes, Drops: c.Drops,
+		ID: int(p.ID), Name: p.Name, Kind: string(p.Kind), Endpoint: p.Endpoint, Routed: p.Routed, VLANs: []int{},
+		RxFrames: c.RxFrames, RxBytes: c.RxBytes, TxFrames: c.TxFrames, TxBytes: c.TxBytes, Drops: drops,
 	}
 	if p.Routed {
 		cp.Mode = "routed"
@@ -210,11 +376,11 @@ func portOf(p daemon.PortInfo) control.Port {
 		cp.Mode, cp.VLAN = p.VLAN.Mode.String(), int(p.VLAN.VID)
 		switch {
 		case !p.VLAN.Trunks.IsEmpty():
-			cp.VLANs = p.VLAN.Trunks.String()
+			cp.VLANs = vids(p.VLAN.Trunks)
 		case p.VLAN.Mode == vlan.Dot1QTunnel:
-			cp.VLANs = p.VLAN.CVLANs.String() // customer VLANs accepted; empty: all
+			cp.VLANs = vids(p.VLAN.CVLANs) // customer VLANs accepted; empty: all
 		case p.VLAN.Mode != vlan.Access:
-			cp.VLANs = "all"
+			cp.AllVLANs = true
 		}
 	}
 	return cp
@@ -246,7 +412,7 @@ func stats(s daemon.Stats) control.Stats {
 	st.Router = s.Router.Map()
 	n := s.NAT
 	st.NAT = map[string]uint64{
-		"created": n.Created, "expired": n.Expired, "early_dropped": n.EarlyDropped, "flushed": n.Flushed,
+		"entries": n.Entries, "created": n.Created, "expired": n.Expired, "early_dropped": n.EarlyDropped, "flushed": n.Flushed,
 		"table_full": n.TableFull, "no_port": n.NoPort, "invalid": n.Invalid, "unsupported": n.Unsupported,
 		"fragments_translated": n.FragmentsTranslated, "fragments_dropped": n.FragmentsDropped,
 		"icmp_errors_translated": n.ICMPErrorsTranslated,
@@ -255,7 +421,8 @@ func stats(s daemon.Stats) control.Stats {
 	st.DNS = map[string]uint64{
 		"queries": d.Queries, "local": d.Local, "forwarded": d.Forwarded, "nxdomain": d.NXDomain,
 		"servfail": d.ServFail, "refused": d.Refused, "malformed": d.Malformed, "dropped": d.Dropped,
-		"overflow": d.Overflow, "not_imp": d.NotImp, "truncated": d.Truncated,
+		"overflow": d.Overflow, "not_imp": d.NotImp, "truncated": d.Truncated, "no_forward": d.NoForward,
+		"cache_hits": d.CacheHits, "cache_misses": d.CacheMisses, "cache_evictions": d.CacheEvictions, "cache_entries": d.CacheEntries,
 	}
 	p := s.Proxy
 	st.Proxy = map[string]uint64{
@@ -270,11 +437,12 @@ func uplink(u daemon.UplinkInfo) control.Uplink {
 	return control.Uplink{Interface: u.Interface, Address: u.Address.String(), Gateway: addrString(u.Gateway), MAC: u.MAC.String()}
 }
 
-func conns(es []nat.Entry) []control.Conn {
+func conns(es []daemon.ConnInfo) []control.Conn {
 	out := make([]control.Conn, 0, len(es))
 	for _, e := range es {
 		c := control.Conn{
-			Proto: protoName(e.Proto), Timeout: int(e.Timeout.Seconds()), Zone: int(e.Zone), ReplyZone: int(e.ReplyZone),
+			Proto: protoName(e.Proto), Timeout: int(e.Timeout.Seconds()),
+			Zone: e.ZoneName, ZoneID: int(e.Entry.Zone), ReplyZone: e.ReplyZoneName, ReplyZoneID: int(e.Entry.ReplyZone),
 			Orig: tuple(e.Original), Reply: tuple(e.Reply), Assured: e.Assured,
 			Packets: e.Packets[0] + e.Packets[1], Bytes: e.Bytes[0] + e.Bytes[1],
 		}

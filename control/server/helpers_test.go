@@ -3,13 +3,17 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -46,18 +50,23 @@ type call struct {
 // errs[method] when set, and records its calls. Run, Exec and Logs run the
 // functions the test sets.
 type fakeBackend struct {
-	mu    sync.Mutex // guards calls
+	mu    sync.Mutex // guards calls and level
 	calls []call
+	level slog.Level // what SetLogLevel set; info at first
 
 	errs map[string]error
 	run  func(ctx context.Context, spec daemon.RunSpec, stdio *supervisor.IO) (daemon.EndpointInfo, int, error)
 	exec func(ctx context.Context, name string, spec daemon.ExecSpec, stdio *supervisor.IO) (int, error)
-	logs func(ctx context.Context, name string, follow bool, w io.Writer) error
+	logs func(ctx context.Context, name string, o supervisor.LogOptions, w io.Writer) error
 }
 
 var _ server.Backend = (*fakeBackend)(nil)
 
-var created = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+var (
+	created    = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	startedAt  = time.Date(2025, 1, 2, 3, 5, 0, 0, time.UTC)
+	finishedAt = time.Date(2025, 1, 2, 3, 6, 30, 0, time.UTC)
+)
 
 var (
 	ip     = netip.MustParseAddr
@@ -88,70 +97,106 @@ func publish(s string) state.Publish {
 	return p
 }
 
+// seq returns the numbers from a to b.
+func seq(a, b int) []int {
+	var out []int
+	for n := a; n <= b; n++ {
+		out = append(out, n)
+	}
+	return out
+}
+
 // Canned domain answers, each followed by the API value it converts to.
 var (
+	// alpha is isolated (icc=false).
 	cannedNetworkInfo = daemon.NetworkInfo{
 		Network: state.Network{
 			Name: "alpha", ID: 1, VLAN: 10, Subnet: prefix("172.18.0.0/24"), Gateway: ip("172.18.0.1"),
-			MAC: mac("02:00:00:00:0a:01"), Internal: true, Created: created,
+			MAC: mac("02:00:00:00:0a:01"), Internal: true, Isolated: true, Created: created,
 		},
 		Endpoints: []daemon.NetworkEndpoint{{Endpoint: "web", Interface: "eth0", MAC: mac("02:00:00:00:0a:02"), IP: ip("172.18.0.2"), Aliases: []string{"www"}}},
 		DNSNames:  []dns.Record{{Name: "web", Addr: ip("172.18.0.2")}, {Name: "www", Addr: ip("172.18.0.2")}},
 	}
 	cannedNetwork = control.Network{
 		Name: "alpha", ID: 1, VLAN: 10, Subnet: "172.18.0.0/24", Gateway: "172.18.0.1", GatewayMAC: "02:00:00:00:0a:01",
-		Internal: true, Created: created,
+		Internal: true, ICC: false, Created: created,
 		Endpoints: []control.NetworkEndpoint{{Endpoint: "web", Interface: "eth0", MAC: "02:00:00:00:0a:02", IP: "172.18.0.2", Aliases: []string{"www"}}},
 		DNSNames:  []control.DNSName{{Name: "web", IP: "172.18.0.2"}, {Name: "www", IP: "172.18.0.2"}},
 	}
 
 	// A network without endpoints or names: the API lists them as empty
-	// arrays, never null.
+	// arrays, never null. It is not isolated: icc is true.
 	emptyNetworkInfo = daemon.NetworkInfo{Network: state.Network{
 		Name: "empty", ID: 2, VLAN: 100, Subnet: prefix("172.19.0.0/16"), Gateway: ip("172.19.0.1"),
 		MAC: state.GatewayMAC(2), Created: created,
 	}}
 	emptyNetwork = control.Network{
 		Name: "empty", ID: 2, VLAN: 100, Subnet: "172.19.0.0/16", Gateway: "172.19.0.1", GatewayMAC: "02:76:73:00:00:02",
-		Created: created, Endpoints: []control.NetworkEndpoint{}, DNSNames: []control.DNSName{},
+		ICC: true, Created: created, Endpoints: []control.NetworkEndpoint{}, DNSNames: []control.DNSName{},
 	}
 
+	// web's command exited with 3 after a run, under a restart policy; its
+	// NIC is a native-untagged trunk with an address on alpha.
 	exitCode           = 3
 	cannedEndpointInfo = daemon.EndpointInfo{
-		Name: "web", Netns: "vswitchd-web", Cmd: []string{"sleep", "inf"}, Status: "exited", ExitCode: &exitCode, PID: 42,
-		Published: []state.Publish{publish("8080:80")}, Created: created,
+		Name: "web", Netns: "vswitchd-web", Hostname: "web.example", Cmd: []string{"sleep", "inf"}, Env: []string{"A=1", "B=2"},
+		State: daemon.StateExited, Status: "Exited (3) 2 minutes ago", ExitCode: &exitCode,
+		StartedAt: startedAt, FinishedAt: finishedAt,
+		Restart: state.RestartPolicy{Name: "on-failure", MaxRetries: 5}, RestartCount: 2,
+		DNS:        []netip.Addr{ip("192.0.2.53"), ip("2001:db8::53")},
+		ExtraHosts: []state.HostEntry{{Name: "db", IP: ip("10.0.0.5")}, {Name: "host", HostGateway: true}},
+		Published:  []state.Publish{publish("8080:80"), publish("127.0.0.1:5353-5354:53-54/udp")},
+		Created:    created,
 		NICs: []daemon.NICInfo{{
 			NIC: state.NIC{Interface: "eth0", Network: "alpha", IP: ip("172.18.0.2"), MAC: mac("02:00:00:00:0a:02"),
-				Aliases: []string{"www"}, Trunk: true, VLANs: vlans("10,20")},
-			Port: "vsw-web0", Mode: "trunk",
+				Aliases: []string{"www"}, Trunk: true, VLANs: vlans("10,20,30-32"), Native: 10},
+			Port: "vsw-web0", Mode: "native-untagged", PrefixLen: 24, Gateway: ip("172.18.0.1"),
 		}},
 	}
 	cannedEndpoint = control.Endpoint{
-		Name: "web", Netns: "vswitchd-web", Cmd: []string{"sleep", "inf"}, Status: "exited", ExitCode: &exitCode, PID: 42,
-		Published: []string{"8080:80/tcp"}, Created: created,
+		Name: "web", Netns: "vswitchd-web", Hostname: "web.example",
+		State: control.StateExited, Status: "Exited (3) 2 minutes ago", ExitCode: &exitCode,
+		StartedAt: &startedAt, FinishedAt: &finishedAt, RestartPolicy: "on-failure:5", RestartCount: 2,
+		Cmd: []string{"sleep", "inf"}, Env: []string{"A=1", "B=2"},
+		DNS:        []string{"192.0.2.53", "2001:db8::53"},
+		ExtraHosts: []string{"db:10.0.0.5", "host:host-gateway"},
 		NICs: []control.NIC{{Interface: "eth0", Network: "alpha", MAC: "02:00:00:00:0a:02", IP: "172.18.0.2",
-			Aliases: []string{"www"}, Port: "vsw-web0", Mode: "trunk", VLANs: "10,20"}},
+			PrefixLen: 24, Gateway: "172.18.0.1", Aliases: []string{"www"}, Port: "vsw-web0", Mode: "native-untagged",
+			VLANs: []int{10, 20, 30, 31, 32}, Native: 10}},
+		Ports: []control.PortMap{
+			{Proto: "tcp", HostIP: "0.0.0.0", HostPort: 8080, HostPortEnd: 8080, ContainerPort: 80, Spec: "8080:80/tcp"},
+			{Proto: "udp", HostIP: "127.0.0.1", HostPort: 5353, HostPortEnd: 5354, ContainerPort: 53, Spec: "127.0.0.1:5353-5354:53-54/udp"},
+		},
+		Created: created,
 	}
 
-	// An attached, running endpoint: an access NIC (VLANs never shown,
-	// even if set), a trunk NIC on no network without an address (all
-	// VLANs: none listed), and published ports with a host address.
+	// An attached, running endpoint without a command: an access NIC
+	// (VLANs never shown, even if set), a trunk NIC on no network without
+	// an address (all VLANs: none listed), and published ports with a host
+	// address. It never exited: exit_code and finished_at are null.
 	podInfo = daemon.EndpointInfo{
-		Name: "pod", Netns: "/run/netns/cni-1", Attached: true, Status: "running", PID: 7, Created: created,
+		Name: "pod", Netns: "/run/netns/cni-1", Attached: true, Hostname: "pod", State: daemon.StateRunning, Status: "Up 5 minutes",
+		PID: 7, StartedAt: startedAt, Created: created,
 		Published: []state.Publish{publish("127.0.0.1:5353:53/udp"), publish("9000-9001:90-91")},
 		NICs: []daemon.NICInfo{
 			{NIC: state.NIC{Interface: "eth0", Network: "alpha", IP: ip("172.18.0.3"), MAC: mac("02:42:ac:12:00:03"), VLANs: vlans("5")},
-				Port: "pod/eth0", Mode: "access"},
+				Port: "pod/eth0", Mode: "access", PrefixLen: 24, Gateway: ip("172.18.0.1")},
 			{NIC: state.NIC{Interface: "eth1", MAC: mac("02:11:22:33:44:55"), Trunk: true},
 				Port: "pod/eth1", Mode: "trunk"},
 		},
 	}
 	pod = control.Endpoint{
-		Name: "pod", Netns: "/run/netns/cni-1", Status: "running", PID: 7, Created: created,
-		Published: []string{"127.0.0.1:5353:53/udp", "9000-9001:90-91/tcp"},
+		Name: "pod", Netns: "/run/netns/cni-1", Attached: true, Hostname: "pod", State: control.StateRunning, Status: "Up 5 minutes",
+		PID: 7, StartedAt: &startedAt, RestartPolicy: "no", Created: created,
+		Cmd: []string{}, Env: []string{}, DNS: []string{}, ExtraHosts: []string{},
+		Ports: []control.PortMap{
+			{Proto: "udp", HostIP: "127.0.0.1", HostPort: 5353, HostPortEnd: 5353, ContainerPort: 53, Spec: "127.0.0.1:5353:53/udp"},
+			{Proto: "tcp", HostIP: "0.0.0.0", HostPort: 9000, HostPortEnd: 9001, ContainerPort: 90, Spec: "9000-9001:90-91/tcp"},
+		},
 		NICs: []control.NIC{
-			{Interface: "eth0", Network: "alpha", MAC: "02:42:ac:12:00:03", IP: "172.18.0.3", Port: "pod/eth0", Mode: "access"},
-			{Interface: "eth1", MAC: "02:11:22:33:44:55", Port: "pod/eth1", Mode: "trunk"},
+			{Interface: "eth0", Network: "alpha", MAC: "02:42:ac:12:00:03", IP: "172.18.0.3", PrefixLen: 24, Gateway: "172.18.0.1",
+				Aliases: []string{}, Port: "pod/eth0", Mode: "access", VLANs: []int{}},
+			{Interface: "eth1", MAC: "02:11:22:33:44:55", Aliases: []string{}, Port: "pod/eth1", Mode: "trunk", VLANs: []int{}},
 		},
 	}
 
@@ -165,10 +210,11 @@ var (
 		ID: 3, Name: "tap0", Kind: datapath.KindTap, Endpoint: "web", VLAN: vlan.Policy{Mode: vlan.Access, VID: 10},
 		Counters: datapath.CounterValues{RxFrames: 5, RxBytes: 500, TxFrames: 7, TxBytes: 700, Drops: map[string]uint64{"vlan-ingress": 2}},
 	}
-	cannedPort = control.Port{ID: 3, Name: "tap0", Kind: "tap", Endpoint: "web", Mode: "access", VLAN: 10, Routed: false,
+	cannedPort = control.Port{ID: 3, Name: "tap0", Kind: "tap", Endpoint: "web", Mode: "access", VLAN: 10, VLANs: []int{}, Routed: false,
 		RxFrames: 5, RxBytes: 500, TxFrames: 7, TxBytes: 700, Drops: map[string]uint64{"vlan-ingress": 2}}
 
-	// Ports in every mode, and what the API shows of their VLANs.
+	// Ports in every mode, and what the API shows of their VLANs: a list
+	// of numbers, all_vlans for a trunk of every VLAN, drops {} when none.
 	portInfos = []daemon.PortInfo{
 		cannedPortInfo,
 		{ID: 4, Name: "uplink0", Kind: datapath.KindSystem, Routed: true, Counters: datapath.CounterValues{RxFrames: 1}},
@@ -178,16 +224,23 @@ var (
 		{ID: 8, Name: "veth3", Kind: datapath.KindSystem, VLAN: vlan.Policy{Mode: vlan.NativeTagged, VID: 10}},
 		{ID: 9, Name: "veth4", Kind: datapath.KindSystem, VLAN: vlan.Policy{Mode: vlan.Dot1QTunnel, VID: 100, CVLANs: vlans("10-20")}},
 		{ID: 10, Name: "host0", Kind: datapath.KindInternal, Routed: true},
+		{ID: 11, Name: "veth5", Kind: datapath.KindSystem, VLAN: vlan.Policy{Mode: vlan.Dot1QTunnel, VID: 200}},
+		{ID: 12, Name: "vxlan0", Kind: datapath.KindVXLAN, VLAN: vlan.Policy{Mode: vlan.Access, VID: 30},
+			Counters: datapath.CounterValues{Drops: map[string]uint64{}}},
 	}
 	ports = []control.Port{
 		cannedPort,
-		{ID: 4, Name: "uplink0", Kind: "system", Mode: "routed", Routed: true, RxFrames: 1},
-		{ID: 5, Name: "veth0", Kind: "system", Mode: "trunk", VLANs: "10-20"},
-		{ID: 6, Name: "veth1", Kind: "system", Mode: "trunk", VLANs: "all"},
-		{ID: 7, Name: "veth2", Kind: "system", Mode: "native-untagged", VLAN: 10, VLANs: "10,30"},
-		{ID: 8, Name: "veth3", Kind: "system", Mode: "native-tagged", VLAN: 10, VLANs: "all"},
-		{ID: 9, Name: "veth4", Kind: "system", Mode: "dot1q-tunnel", VLAN: 100, VLANs: "10-20"},
-		{ID: 10, Name: "host0", Kind: "internal", Mode: "routed", Routed: true},
+		{ID: 4, Name: "uplink0", Kind: "system", Mode: "routed", Routed: true, VLANs: []int{}, RxFrames: 1, Drops: map[string]uint64{}},
+		{ID: 5, Name: "veth0", Kind: "system", Mode: "trunk", VLANs: seq(10, 20), Drops: map[string]uint64{}},
+		{ID: 6, Name: "veth1", Kind: "system", Mode: "trunk", VLANs: []int{}, AllVLANs: true, Drops: map[string]uint64{}},
+		{ID: 7, Name: "veth2", Kind: "system", Mode: "native-untagged", VLAN: 10, VLANs: []int{10, 30}, Drops: map[string]uint64{}},
+		{ID: 8, Name: "veth3", Kind: "system", Mode: "native-tagged", VLAN: 10, VLANs: []int{}, AllVLANs: true, Drops: map[string]uint64{}},
+		{ID: 9, Name: "veth4", Kind: "system", Mode: "dot1q-tunnel", VLAN: 100, VLANs: seq(10, 20), Drops: map[string]uint64{}},
+		{ID: 10, Name: "host0", Kind: "internal", Mode: "routed", Routed: true, VLANs: []int{}, Drops: map[string]uint64{}},
+		// A dot1q-tunnel accepting every customer VLAN: an empty list,
+		// and not all_vlans (that is for trunks).
+		{ID: 11, Name: "veth5", Kind: "system", Mode: "dot1q-tunnel", VLAN: 200, VLANs: []int{}, Drops: map[string]uint64{}},
+		{ID: 12, Name: "vxlan0", Kind: "vxlan", Mode: "access", VLAN: 30, VLANs: []int{}, Drops: map[string]uint64{}},
 	}
 
 	cannedStatsInfo = daemon.Stats{
@@ -213,17 +266,18 @@ var (
 		Router: map[string]uint64{
 			"routed": 11, "masquerade": 0, "dnat": 0, "arp-reply": 0, "arp-suppressed": 0, "echo-reply": 0,
 			"dns-query": 0, "icmp-error-sent": 0, "arp-pending": 0,
-			"drop-no-route": 0, "drop-isolation": 2, "drop-internal": 0, "drop-nat-full": 0, "drop-nat-no-port": 0,
+			"drop-no-route": 0, "drop-isolation": 2, "drop-icc": 0, "drop-internal": 0, "drop-nat-full": 0, "drop-nat-no-port": 0,
 			"drop-nat-invalid": 0, "drop-unresolved": 0, "drop-ttl-exceeded": 0, "drop-malformed": 0,
 			"drop-not-ipv4": 0, "drop-not-for-us": 0, "drop-fragment": 0, "drop-no-buffer": 0,
 		},
 		NAT: map[string]uint64{
-			"created": 1, "expired": 0, "early_dropped": 0, "flushed": 0, "table_full": 0, "no_port": 0,
+			"entries": 0, "created": 1, "expired": 0, "early_dropped": 0, "flushed": 0, "table_full": 0, "no_port": 0,
 			"invalid": 0, "unsupported": 0, "fragments_translated": 0, "fragments_dropped": 0, "icmp_errors_translated": 0,
 		},
 		DNS: map[string]uint64{
 			"queries": 4, "local": 0, "forwarded": 0, "nxdomain": 0, "servfail": 0, "refused": 0, "malformed": 0, "dropped": 0,
-			"overflow": 0, "not_imp": 0, "truncated": 0,
+			"overflow": 0, "not_imp": 0, "truncated": 0, "no_forward": 0,
+			"cache_hits": 0, "cache_misses": 0, "cache_evictions": 0, "cache_entries": 0,
 		},
 		Proxy: map[string]uint64{
 			"tcp_conns": 6, "tcp_active": 0, "udp_flows": 0, "udp_active": 0, "bytes_in": 0, "bytes_out": 0, "dial_errors": 0, "udp_dropped": 0,
@@ -237,45 +291,55 @@ var (
 	}
 	cannedUplink = control.Uplink{Interface: "eth0", Address: "198.51.100.7/24", Gateway: "198.51.100.1", MAC: "02:00:00:00:ff:01"}
 
-	cannedEntries = []nat.Entry{
-		{
+	// Connections as the daemon lists them: each with its zones' names.
+	cannedConnInfos = []daemon.ConnInfo{
+		{Entry: nat.Entry{
 			Zone: 1, ReplyZone: 65521, Proto: header.ProtoTCP, State: nat.TCPEstablished, Timeout: 432000 * time.Second, Assured: true,
 			Original: nat.Tuple{Proto: header.ProtoTCP, Src: ip("172.18.0.2"), Dst: ip("203.0.113.9"), SrcPort: 40000, DstPort: 443},
 			Reply:    nat.Tuple{Proto: header.ProtoTCP, Src: ip("203.0.113.9"), Dst: ip("198.51.100.7"), SrcPort: 443, DstPort: 40000},
 			Packets:  [2]uint64{6, 4}, Bytes: [2]uint64{600, 400},
-		},
-		{
+		}, ZoneName: "alpha", ReplyZoneName: "uplink"},
+		{Entry: nat.Entry{
 			Zone: 2, ReplyZone: 65521, Proto: header.ProtoUDP, Timeout: 29500 * time.Millisecond,
 			Original: nat.Tuple{Proto: header.ProtoUDP, Src: ip("172.19.0.2"), Dst: ip("192.0.2.53"), SrcPort: 5000, DstPort: 53},
 			Reply:    nat.Tuple{Proto: header.ProtoUDP, Src: ip("192.0.2.53"), Dst: ip("198.51.100.7"), SrcPort: 53, DstPort: 5000},
 			Packets:  [2]uint64{1}, Bytes: [2]uint64{60},
-		},
-		{
+		}, ZoneName: "empty", ReplyZoneName: "uplink"},
+		{Entry: nat.Entry{
 			Zone: 1, ReplyZone: 1, Proto: header.ProtoICMP, Timeout: 30 * time.Second, SeenReply: true,
 			Original: nat.Tuple{Proto: header.ProtoICMP, Src: ip("172.18.0.2"), Dst: ip("172.18.0.1"), SrcPort: 7, DstPort: 7},
 			Reply:    nat.Tuple{Proto: header.ProtoICMP, Src: ip("172.18.0.1"), Dst: ip("172.18.0.2"), SrcPort: 7, DstPort: 7},
-		},
-		{
-			Zone: 1, ReplyZone: 1, Proto: 47, Timeout: time.Second,
-			Original: nat.Tuple{Proto: 47, Src: ip("172.18.0.2"), Dst: ip("172.18.0.3")},
-			Reply:    nat.Tuple{Proto: 47, Src: ip("172.18.0.3"), Dst: ip("172.18.0.2")},
-		},
+		}, ZoneName: "alpha", ReplyZoneName: "alpha"},
+		{Entry: nat.Entry{
+			Zone: 65522, ReplyZone: 1, Proto: 47, Timeout: time.Second,
+			Original: nat.Tuple{Proto: 47, Src: ip("172.18.0.254"), Dst: ip("172.18.0.3")},
+			Reply:    nat.Tuple{Proto: 47, Src: ip("172.18.0.3"), Dst: ip("172.18.0.254")},
+		}, ZoneName: "host", ReplyZoneName: "alpha"},
 	}
 	cannedConns = []control.Conn{
-		{Proto: "tcp", State: "ESTABLISHED", Timeout: 432000, Zone: 1, ReplyZone: 65521,
+		{Proto: "tcp", State: "ESTABLISHED", Timeout: 432000, Zone: "alpha", ZoneID: 1, ReplyZone: "uplink", ReplyZoneID: 65521,
 			Orig:    control.Tuple{Src: "172.18.0.2", Dst: "203.0.113.9", SrcPort: 40000, DstPort: 443},
 			Reply:   control.Tuple{Src: "203.0.113.9", Dst: "198.51.100.7", SrcPort: 443, DstPort: 40000},
 			Assured: true, Packets: 10, Bytes: 1000},
-		{Proto: "udp", Timeout: 29, Zone: 2, ReplyZone: 65521,
+		{Proto: "udp", Timeout: 29, Zone: "empty", ZoneID: 2, ReplyZone: "uplink", ReplyZoneID: 65521,
 			Orig:    control.Tuple{Src: "172.19.0.2", Dst: "192.0.2.53", SrcPort: 5000, DstPort: 53},
 			Reply:   control.Tuple{Src: "192.0.2.53", Dst: "198.51.100.7", SrcPort: 53, DstPort: 5000},
 			Packets: 1, Bytes: 60},
-		{Proto: "icmp", Timeout: 30, Zone: 1, ReplyZone: 1,
+		{Proto: "icmp", Timeout: 30, Zone: "alpha", ZoneID: 1, ReplyZone: "alpha", ReplyZoneID: 1,
 			Orig:  control.Tuple{Src: "172.18.0.2", Dst: "172.18.0.1", SrcPort: 7, DstPort: 7},
 			Reply: control.Tuple{Src: "172.18.0.1", Dst: "172.18.0.2", SrcPort: 7, DstPort: 7}},
-		{Proto: "47", Timeout: 1, Zone: 1, ReplyZone: 1,
-			Orig:  control.Tuple{Src: "172.18.0.2", Dst: "172.18.0.3"},
-			Reply: control.Tuple{Src: "172.18.0.3", Dst: "172.18.0.2"}},
+		{Proto: "47", Timeout: 1, Zone: "host", ZoneID: 65522, ReplyZone: "alpha", ReplyZoneID: 1,
+			Orig:  control.Tuple{Src: "172.18.0.254", Dst: "172.18.0.3"},
+			Reply: control.Tuple{Src: "172.18.0.3", Dst: "172.18.0.254"}},
+	}
+
+	// cannedTop is what Top lists.
+	cannedTop = control.Top{
+		Titles: []string{"UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"},
+		Processes: [][]string{
+			{"root", "4242", "1", "0", "03:05", "?", "00:00:00", "sleep inf"},
+			{"nobody", "4243", "4242", "0", "03:05", "pts/0", "00:00:01", "sh -c echo hi"},
+		},
 	}
 
 	cannedNATRules = daemon.NATRules{
@@ -342,6 +406,14 @@ func (b *fakeBackend) RemoveNetwork(name string, force bool) error {
 	return b.record("RemoveNetwork", name, force)
 }
 
+// PruneNetworks implements server.Backend.
+func (b *fakeBackend) PruneNetworks() ([]string, error) {
+	if err := b.record("PruneNetworks"); err != nil {
+		return nil, err
+	}
+	return []string{"beta", "gamma"}, nil
+}
+
 // Connect implements server.Backend.
 func (b *fakeBackend) Connect(network string, spec state.ConnectSpec) error {
 	return b.record("Connect", network, spec)
@@ -387,6 +459,30 @@ func (b *fakeBackend) RemoveEndpoint(name string, force bool) error {
 	return b.record("RemoveEndpoint", name, force)
 }
 
+// StopEndpoint implements server.Backend.
+func (b *fakeBackend) StopEndpoint(name string, grace time.Duration) error {
+	return b.record("StopEndpoint", name, grace)
+}
+
+// StartEndpoint implements server.Backend.
+func (b *fakeBackend) StartEndpoint(name string) error { return b.record("StartEndpoint", name) }
+
+// RestartEndpoint implements server.Backend.
+func (b *fakeBackend) RestartEndpoint(name string, grace time.Duration) error {
+	return b.record("RestartEndpoint", name, grace)
+}
+
+// Kill implements server.Backend.
+func (b *fakeBackend) Kill(name string, sig syscall.Signal) error { return b.record("Kill", name, sig) }
+
+// Top implements server.Backend.
+func (b *fakeBackend) Top(name string) ([]string, [][]string, error) {
+	if err := b.record("Top", name); err != nil {
+		return nil, nil, err
+	}
+	return cannedTop.Titles, cannedTop.Processes, nil
+}
+
 // Exec implements server.Backend.
 func (b *fakeBackend) Exec(ctx context.Context, name string, spec daemon.ExecSpec, stdio *supervisor.IO) (int, error) {
 	if err := b.record("Exec", name, spec); err != nil {
@@ -399,20 +495,31 @@ func (b *fakeBackend) Exec(ctx context.Context, name string, spec daemon.ExecSpe
 }
 
 // Logs implements server.Backend.
-func (b *fakeBackend) Logs(ctx context.Context, name string, follow bool, w io.Writer) error {
-	if err := b.record("Logs", name, follow); err != nil {
+func (b *fakeBackend) Logs(ctx context.Context, name string, o supervisor.LogOptions, w io.Writer) error {
+	if err := b.record("Logs", name, o); err != nil {
 		return err
 	}
 	if b.logs != nil {
-		return b.logs(ctx, name, follow, w)
+		return b.logs(ctx, name, o, w)
 	}
 	_, err := io.WriteString(w, "line 1\nline 2\n")
 	return err
 }
 
-// Publish implements server.Backend.
-func (b *fakeBackend) Publish(name string, p state.Publish) error {
-	return b.record("Publish", name, p)
+// boundPort is the host port the fake's Publish picks for a spec without
+// one.
+const boundPort = 32768
+
+// Publish implements server.Backend: a spec without a host port gets
+// boundPort.
+func (b *fakeBackend) Publish(name string, p state.Publish) (state.Publish, error) {
+	if err := b.record("Publish", name, p); err != nil {
+		return state.Publish{}, err
+	}
+	if p.Unbound() {
+		p.HostPort, p.HostEnd = boundPort, boundPort
+	}
+	return p, nil
 }
 
 // Unpublish implements server.Backend.
@@ -432,6 +539,19 @@ func (b *fakeBackend) FlushFDB() int {
 	return 17
 }
 
+// AddFDB implements server.Backend: the static entry it was asked for.
+func (b *fakeBackend) AddFDB(vid vlan.ID, m header.MAC, port string) (daemon.FDBEntry, error) {
+	if err := b.record("AddFDB", vid, m, port); err != nil {
+		return daemon.FDBEntry{}, err
+	}
+	return daemon.FDBEntry{VLAN: vid, MAC: m, Port: port, Static: true}, nil
+}
+
+// DeleteFDB implements server.Backend.
+func (b *fakeBackend) DeleteFDB(vid vlan.ID, m header.MAC) error {
+	return b.record("DeleteFDB", vid, m)
+}
+
 // Ports implements server.Backend.
 func (b *fakeBackend) Ports() []daemon.PortInfo {
 	b.record("Ports")
@@ -444,6 +564,23 @@ func (b *fakeBackend) AddPort(spec state.PortSpec) (daemon.PortInfo, error) {
 		return daemon.PortInfo{}, err
 	}
 	return cannedPortInfo, nil
+}
+
+// SetPort implements server.Backend: a system port with the spec's VLAN
+// configuration, as the daemon applies it.
+func (b *fakeBackend) SetPort(name string, spec state.PortSpec) (daemon.PortInfo, error) {
+	if err := b.record("SetPort", name, spec); err != nil {
+		return daemon.PortInfo{}, err
+	}
+	p := vlan.Policy{Mode: spec.Mode, VID: spec.VLAN}
+	switch spec.Mode {
+	case vlan.Access:
+	case vlan.Dot1QTunnel:
+		p.CVLANs = spec.VLANs
+	default:
+		p.VID, p.Trunks = spec.Native, spec.VLANs
+	}
+	return daemon.PortInfo{ID: 5, Name: name, Kind: datapath.KindSystem, VLAN: p}, nil
 }
 
 // RemovePort implements server.Backend.
@@ -474,10 +611,17 @@ func (b *fakeBackend) SetUplink(spec state.UplinkSpec) (daemon.UplinkInfo, error
 // RemoveUplink implements server.Backend.
 func (b *fakeBackend) RemoveUplink() error { return b.record("RemoveUplink") }
 
-// Conntrack implements server.Backend.
-func (b *fakeBackend) Conntrack() []nat.Entry {
-	b.record("Conntrack")
-	return cannedEntries
+// Conntrack implements server.Backend: every canned connection, whatever
+// the filter (the daemon's tests cover filtering).
+func (b *fakeBackend) Conntrack(f daemon.ConnFilter) []daemon.ConnInfo {
+	b.record("Conntrack", f)
+	return cannedConnInfos
+}
+
+// ConntrackCount implements server.Backend.
+func (b *fakeBackend) ConntrackCount() (n, max int) {
+	b.record("ConntrackCount")
+	return 4, 262144
 }
 
 // FlushConntrack implements server.Backend.
@@ -490,6 +634,25 @@ func (b *fakeBackend) FlushConntrack() int {
 func (b *fakeBackend) NAT() daemon.NATRules {
 	b.record("NAT")
 	return cannedNATRules
+}
+
+// LogLevel implements server.Backend.
+func (b *fakeBackend) LogLevel() slog.Level {
+	b.record("LogLevel")
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.level
+}
+
+// SetLogLevel implements server.Backend.
+func (b *fakeBackend) SetLogLevel(l slog.Level) error {
+	if err := b.record("SetLogLevel", l); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.level = l
+	return nil
 }
 
 // serve serves b's API on a Unix socket in a temporary directory until the
@@ -524,6 +687,37 @@ func rawClient(sock string) *http.Client {
 			return d.DialContext(ctx, "unix", sock)
 		},
 	}}
+}
+
+// rawJSON sends method path with body (none if "") through hc, and
+// decodes a 2xx answer but 204 into a T; any other answer is an
+// *APIError, as the client's. It reaches what the client does not return (a publish's 201
+// answer) or cannot send.
+func rawJSON[T any](ctx context.Context, hc *http.Client, method, path, body string) (T, error) {
+	var out T
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://vswitchd"+path, r)
+	if err != nil {
+		return out, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return out, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		var e control.ErrorBody
+		json.NewDecoder(resp.Body).Decode(&e)
+		return out, &control.APIError{Status: resp.StatusCode, Message: e.Message}
+	}
+	if resp.StatusCode == http.StatusNoContent {
+		return out, nil
+	}
+	err = json.NewDecoder(resp.Body).Decode(&out)
+	return out, err
 }
 
 // diffCalls compares recorded calls, domain arguments included.

@@ -20,7 +20,9 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -30,10 +32,11 @@ import (
 
 	"github.com/vswitchd/vswitchd/control"
 	"github.com/vswitchd/vswitchd/daemon"
+	"github.com/vswitchd/vswitchd/header"
 	"github.com/vswitchd/vswitchd/internal/version"
-	"github.com/vswitchd/vswitchd/nat"
 	"github.com/vswitchd/vswitchd/state"
 	"github.com/vswitchd/vswitchd/supervisor"
+	"github.com/vswitchd/vswitchd/vlan"
 )
 
 // Backend is what the server serves; *daemon.Daemon implements it.
@@ -42,6 +45,7 @@ type Backend interface {
 	Networks() []daemon.NetworkInfo
 	Network(name string) (daemon.NetworkInfo, error)
 	RemoveNetwork(name string, force bool) error
+	PruneNetworks() ([]string, error)
 	Connect(network string, spec state.ConnectSpec) error
 	Disconnect(network, endpoint string) error
 
@@ -49,24 +53,36 @@ type Backend interface {
 	Endpoints() []daemon.EndpointInfo
 	Endpoint(name string) (daemon.EndpointInfo, error)
 	RemoveEndpoint(name string, force bool) error
+	StopEndpoint(name string, grace time.Duration) error
+	StartEndpoint(name string) error
+	RestartEndpoint(name string, grace time.Duration) error
+	Kill(name string, sig syscall.Signal) error
+	Top(name string) (titles []string, procs [][]string, err error)
 	Exec(ctx context.Context, name string, spec daemon.ExecSpec, stdio *supervisor.IO) (int, error)
-	Logs(ctx context.Context, name string, follow bool, w io.Writer) error
-	Publish(name string, p state.Publish) error
+	Logs(ctx context.Context, name string, o supervisor.LogOptions, w io.Writer) error
+	Publish(name string, p state.Publish) (state.Publish, error)
 	Unpublish(name string, p state.Publish) error
 
 	FDB() []daemon.FDBEntry
 	FlushFDB() int
+	AddFDB(vid vlan.ID, mac header.MAC, port string) (daemon.FDBEntry, error)
+	DeleteFDB(vid vlan.ID, mac header.MAC) error
 	Ports() []daemon.PortInfo
 	AddPort(state.PortSpec) (daemon.PortInfo, error)
+	SetPort(name string, spec state.PortSpec) (daemon.PortInfo, error)
 	RemovePort(name string) error
 	Stats() daemon.Stats
 
 	Uplink() (daemon.UplinkInfo, bool)
 	SetUplink(state.UplinkSpec) (daemon.UplinkInfo, error)
 	RemoveUplink() error
-	Conntrack() []nat.Entry
+	Conntrack(daemon.ConnFilter) []daemon.ConnInfo
+	ConntrackCount() (n, max int)
 	FlushConntrack() int
 	NAT() daemon.NATRules
+
+	LogLevel() slog.Level
+	SetLogLevel(slog.Level) error
 }
 
 var _ Backend = (*daemon.Daemon)(nil)
@@ -86,12 +102,12 @@ func New(b Backend, logger *slog.Logger) *Server {
 	}
 	s := &Server{b: b, log: logger, mux: http.NewServeMux()}
 	s.routes()
-	s.http = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	s.http = &http.Server{Handler: logRequests(s.mux, logger), ReadHeaderTimeout: 10 * time.Second}
 	return s
 }
 
 // Handler returns the HTTP handler (for tests).
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return s.http.Handler }
 
 // Listen creates the Unix socket at path, readable and writable only by
 // its owner (umask 077 semantics), replacing a stale socket file. It
@@ -138,7 +154,7 @@ func (s *Server) routes() {
 	h := s.mux.HandleFunc
 	p := "/" + control.APIVersion
 	h("GET "+p+"/version", func(w http.ResponseWriter, r *http.Request) {
-		reply(w, control.Version{API: control.APIVersion, Version: version.Version}, nil)
+		reply(w, control.Version{API: control.APIVersion, Version: version.Version, Commit: version.Commit, Go: runtime.Version()}, nil)
 	})
 
 	h("GET "+p+"/networks", func(w http.ResponseWriter, r *http.Request) { reply(w, networks(s.b.Networks()), nil) })
@@ -154,6 +170,10 @@ func (s *Server) routes() {
 		}
 		n, err := s.b.CreateNetwork(spec)
 		replyStatus(w, http.StatusCreated, network(n), err)
+	})
+	h("POST "+p+"/networks/prune", func(w http.ResponseWriter, r *http.Request) {
+		removed, err := s.b.PruneNetworks()
+		reply(w, control.NetworkPrune{Removed: strs(removed)}, err)
 	})
 	h("GET "+p+"/networks/{name}", func(w http.ResponseWriter, r *http.Request) {
 		n, err := s.b.Network(r.PathValue("name"))
@@ -190,6 +210,41 @@ func (s *Server) routes() {
 	h("DELETE "+p+"/endpoints/{name}", func(w http.ResponseWriter, r *http.Request) {
 		replyEmpty(w, s.b.RemoveEndpoint(r.PathValue("name"), boolParam(r, "force")))
 	})
+	h("POST "+p+"/endpoints/{name}/stop", func(w http.ResponseWriter, r *http.Request) {
+		if grace, ok := s.stopBody(w, r); ok {
+			replyEmpty(w, s.b.StopEndpoint(r.PathValue("name"), grace))
+		}
+	})
+	h("POST "+p+"/endpoints/{name}/restart", func(w http.ResponseWriter, r *http.Request) {
+		if grace, ok := s.stopBody(w, r); ok {
+			replyEmpty(w, s.b.RestartEndpoint(r.PathValue("name"), grace))
+		}
+	})
+	h("POST "+p+"/endpoints/{name}/start", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{}
+		if decodeOptional(w, r, &req) {
+			replyEmpty(w, s.b.StartEndpoint(r.PathValue("name")))
+		}
+	})
+	h("POST "+p+"/endpoints/{name}/kill", func(w http.ResponseWriter, r *http.Request) {
+		var req control.Kill
+		if !decodeOptional(w, r, &req) {
+			return
+		}
+		sig, err := daemon.ParseSignal(req.Signal)
+		if err != nil {
+			replyErr(w, err)
+			return
+		}
+		replyEmpty(w, s.b.Kill(r.PathValue("name"), sig))
+	})
+	h("GET "+p+"/endpoints/{name}/top", func(w http.ResponseWriter, r *http.Request) {
+		titles, procs, err := s.b.Top(r.PathValue("name"))
+		if procs == nil {
+			procs = [][]string{}
+		}
+		reply(w, control.Top{Titles: strs(titles), Processes: procs}, err)
+	})
 	h("POST "+p+"/endpoints/{name}/exec", s.exec)
 	h("GET "+p+"/endpoints/{name}/logs", s.logs)
 	h("POST "+p+"/endpoints/{name}/publish", func(w http.ResponseWriter, r *http.Request) {
@@ -202,7 +257,8 @@ func (s *Server) routes() {
 			replyErr(w, err)
 			return
 		}
-		replyEmpty(w, s.b.Publish(r.PathValue("name"), ps))
+		bound, err := s.b.Publish(r.PathValue("name"), ps)
+		replyStatus(w, http.StatusCreated, portMap(bound), err)
 	})
 	h("POST "+p+"/endpoints/{name}/unpublish", func(w http.ResponseWriter, r *http.Request) {
 		var req control.PublishRequest
@@ -221,6 +277,44 @@ func (s *Server) routes() {
 	h("DELETE "+p+"/fdb", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, map[string]int{"flushed": s.b.FlushFDB()}, nil)
 	})
+	h("POST "+p+"/fdb", func(w http.ResponseWriter, r *http.Request) {
+		var req control.FDBAdd
+		if !decode(w, r, &req) {
+			return
+		}
+		vid, mac, err := fdbAdd(req)
+		if err == nil && req.Network != "" {
+			var n daemon.NetworkInfo
+			n, err = s.b.Network(req.Network)
+			vid = n.VLAN
+		}
+		if err != nil {
+			replyErr(w, err)
+			return
+		}
+		e, err := s.b.AddFDB(vid, mac, req.Port)
+		replyStatus(w, http.StatusCreated, fdb([]daemon.FDBEntry{e})[0], err)
+	})
+	h("DELETE "+p+"/fdb/{vlan}/{mac}", func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.Atoi(r.PathValue("vlan"))
+		if err != nil {
+			replyErr(w, state.Errorf(state.ErrInvalid, "vlan %q: not a number", r.PathValue("vlan")))
+			return
+		}
+		vid, err := vlanID(n, "vlan")
+		if err == nil && vid == 0 {
+			err = state.Errorf(state.ErrInvalid, "vlan 0: want 1-%d", vlan.MaxID)
+		}
+		var mac header.MAC
+		if err == nil {
+			mac, err = fdbMAC(r.PathValue("mac"))
+		}
+		if err != nil {
+			replyErr(w, err)
+			return
+		}
+		replyEmpty(w, s.b.DeleteFDB(vid, mac))
+	})
 	h("GET "+p+"/ports", func(w http.ResponseWriter, r *http.Request) { reply(w, ports(s.b.Ports()), nil) })
 	h("POST "+p+"/ports", func(w http.ResponseWriter, r *http.Request) {
 		var req control.PortAdd
@@ -234,6 +328,19 @@ func (s *Server) routes() {
 		}
 		pt, err := s.b.AddPort(spec)
 		replyStatus(w, http.StatusCreated, portOf(pt), err)
+	})
+	h("PATCH "+p+"/ports/{name}", func(w http.ResponseWriter, r *http.Request) {
+		var req control.PortSet
+		if !decode(w, r, &req) {
+			return
+		}
+		spec, err := portSetSpec(req)
+		if err != nil {
+			replyErr(w, err)
+			return
+		}
+		pt, err := s.b.SetPort(r.PathValue("name"), spec)
+		reply(w, portOf(pt), err)
 	})
 	h("DELETE "+p+"/ports/{name}", func(w http.ResponseWriter, r *http.Request) {
 		replyEmpty(w, s.b.RemovePort(r.PathValue("name")))
@@ -262,11 +369,39 @@ func (s *Server) routes() {
 		reply(w, uplink(u), err)
 	})
 	h("DELETE "+p+"/uplink", func(w http.ResponseWriter, r *http.Request) { replyEmpty(w, s.b.RemoveUplink()) })
-	h("GET "+p+"/conntrack", func(w http.ResponseWriter, r *http.Request) { reply(w, conns(s.b.Conntrack()), nil) })
+	h("GET "+p+"/conntrack", func(w http.ResponseWriter, r *http.Request) {
+		f, err := connFilter(r.URL.Query())
+		if err != nil {
+			replyErr(w, err)
+			return
+		}
+		reply(w, conns(s.b.Conntrack(f)), nil)
+	})
+	h("GET "+p+"/conntrack/count", func(w http.ResponseWriter, r *http.Request) {
+		n, max := s.b.ConntrackCount()
+		reply(w, control.ConntrackCount{Count: n, Max: max}, nil)
+	})
 	h("DELETE "+p+"/conntrack", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, map[string]int{"flushed": s.b.FlushConntrack()}, nil)
 	})
 	h("GET "+p+"/nat", func(w http.ResponseWriter, r *http.Request) { reply(w, natRules(s.b.NAT()), nil) })
+
+	h("GET "+p+"/log-level", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, control.LogLevel{Level: levelName(s.b.LogLevel())}, nil)
+	})
+	h("PUT "+p+"/log-level", func(w http.ResponseWriter, r *http.Request) {
+		var req control.LogLevel
+		if !decode(w, r, &req) {
+			return
+		}
+		l, ok := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}[strings.ToLower(req.Level)]
+		if !ok {
+			replyErr(w, state.Errorf(state.ErrInvalid, "log level %q: want debug, info, warn or error", req.Level))
+			return
+		}
+		err := s.b.SetLogLevel(l)
+		reply(w, control.LogLevel{Level: levelName(s.b.LogLevel())}, err)
+	})
 
 	// Go profiling, for looking into the datapath (the socket is root-only).
 	s.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
@@ -316,7 +451,12 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request) {
 		replyErr(w, state.Errorf(state.ErrInvalid, "exec needs a command"))
 		return
 	}
-	spec := daemon.ExecSpec{Cmd: req.Cmd, Env: req.Env, TTY: req.TTY}
+	spec := daemon.ExecSpec{Cmd: req.Cmd, Env: req.Env, TTY: req.TTY, Dir: req.WorkDir, User: req.User, Detach: req.Detach}
+	if req.Detach {
+		_, err := s.b.Exec(r.Context(), name, spec, nil)
+		replyEmpty(w, err)
+		return
+	}
 	control.ServeStdio(w, r, req.TTY, req.Stdin, replyErr, func(ctx context.Context, stdio *control.IO) (int, error) {
 		return s.b.Exec(ctx, name, spec, supervisorIO(stdio))
 	})
@@ -343,12 +483,21 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		replyErr(w, err)
 		return
 	}
+	o := supervisor.LogOptions{Follow: boolParam(r, "follow"), Timestamps: boolParam(r, "timestamps")}
+	if t := r.URL.Query().Get("tail"); t != "" && t != "all" {
+		n, err := strconv.Atoi(t)
+		if err != nil || n < 0 {
+			replyErr(w, state.Errorf(state.ErrInvalid, "tail %q: want a number of lines or all", t))
+			return
+		}
+		o.Tail = n
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	fw := flushWriter{w: w}
 	if f, ok := w.(http.Flusher); ok {
 		fw.f = f
 	}
-	if err := s.b.Logs(r.Context(), name, boolParam(r, "follow"), fw); err != nil && !errors.Is(err, context.Canceled) {
+	if err := s.b.Logs(r.Context(), name, o, fw); err != nil && !errors.Is(err, context.Canceled) {
 		s.log.Warn("logs", "endpoint", name, "err", err)
 	}
 }
@@ -381,6 +530,38 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	}
 	return true
 }
+
+// decodeOptional is decode for a body that may be empty (all defaults),
+// of known length or chunked.
+func decodeOptional(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		replyErr(w, state.Errorf(state.ErrInvalid, "bad request body: %v", err))
+		return false
+	}
+	return true
+}
+
+// stopBody reads a stop or restart body: the grace period.
+func (s *Server) stopBody(w http.ResponseWriter, r *http.Request) (time.Duration, bool) {
+	var req control.Stop
+	if !decodeOptional(w, r, &req) {
+		return 0, false
+	}
+	switch t := req.Timeout; {
+	case t == nil:
+		return -1, true // the daemon's default
+	case *t < 0:
+		replyErr(w, state.Errorf(state.ErrInvalid, "timeout %d: want seconds, 0 or more", *t))
+		return 0, false
+	default:
+		return time.Duration(*t) * time.Second, true
+	}
+}
+
+// levelName is a log level as the API says it: debug, info, warn, error.
+func levelName(l slog.Level) string { return strings.ToLower(l.String()) }
 
 func reply(w http.ResponseWriter, v any, err error) { replyStatus(w, http.StatusOK, v, err) }
 

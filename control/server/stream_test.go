@@ -267,10 +267,10 @@ func TestRunAttached(t *testing.T) {
 	})
 
 	t.Run("bad spec", func(t *testing.T) {
-		bad := control.Run{Name: "web", Network: "alpha", Publish: []string{"80"}, Stdin: true}
+		bad := control.Run{Name: "web", Network: "alpha", Publish: []string{"0:80"}, Stdin: true}
 		_, err := c.RunAttached(context.Background(), bad, &control.IO{Stdin: strings.NewReader(""), Stdout: io.Discard})
-		if !errors.Is(err, control.ErrInvalid) || !strings.Contains(err.Error(), `"80"`) {
-			t.Errorf("RunAttached(%+v) = %v, want ErrInvalid naming \"80\"", bad, err)
+		if !errors.Is(err, control.ErrInvalid) || !strings.Contains(err.Error(), `"0:80"`) {
+			t.Errorf("RunAttached(%+v) = %v, want ErrInvalid naming \"0:80\"", bad, err)
 		}
 		if calls := b.takeCalls(); len(calls) != 0 {
 			t.Errorf("a bad attached run reached the backend: %v", calls)
@@ -384,7 +384,7 @@ func TestLogs(t *testing.T) {
 		if out.String() != "line 1\nline 2\n" {
 			t.Errorf("Logs wrote %q, want %q", out.String(), "line 1\nline 2\n")
 		}
-		want := []call{{Method: "Endpoint", Args: []any{"web"}}, {Method: "Logs", Args: []any{"web", false}}}
+		want := []call{{Method: "Endpoint", Args: []any{"web"}}, {Method: "Logs", Args: []any{"web", supervisor.LogOptions{}}}}
 		if diff := diffCalls(want, b.takeCalls()); diff != "" {
 			t.Errorf("backend calls (-want +got):\n%s", diff)
 		}
@@ -401,7 +401,7 @@ func TestLogs(t *testing.T) {
 	})
 	t.Run("follow", func(t *testing.T) {
 		more, done := make(chan string), make(chan struct{})
-		b := &fakeBackend{logs: func(ctx context.Context, name string, follow bool, w io.Writer) error {
+		b := &fakeBackend{logs: func(ctx context.Context, name string, o supervisor.LogOptions, w io.Writer) error {
 			defer close(done)
 			for {
 				select {
@@ -446,8 +446,133 @@ func TestLogs(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatal("the backend's Logs did not end within 5 s of the client's cancel")
 		}
-		if diff := diffCalls([]call{{Method: "Endpoint", Args: []any{"web"}}, {Method: "Logs", Args: []any{"web", true}}}, b.takeCalls()); diff != "" {
+		if diff := diffCalls([]call{{Method: "Endpoint", Args: []any{"web"}}, {Method: "Logs", Args: []any{"web", supervisor.LogOptions{Follow: true}}}}, b.takeCalls()); diff != "" {
 			t.Errorf("backend calls (-want +got):\n%s", diff)
 		}
 	})
+}
+
+// TestLogsOptions: logs' query parameters reach the backend as
+// LogOptions: follow, tail (a number of lines, or all), timestamps; a bad
+// tail is a 400 and Logs is not called.
+func TestLogsOptions(t *testing.T) {
+	b := &fakeBackend{}
+	c, sock := serve(t, b)
+	hc := rawClient(sock)
+
+	t.Run("client", func(t *testing.T) {
+		for _, o := range []control.LogOptions{
+			{},
+			{Tail: 5},
+			{Timestamps: true},
+			{Tail: 1, Timestamps: true},
+		} {
+			var out bytes.Buffer
+			if err := c.LogsWith(context.Background(), "web", o, &out); err != nil || out.String() != "line 1\nline 2\n" {
+				t.Errorf("LogsWith(%+v) = %v, wrote %q", o, err, out.String())
+			}
+			want := []call{{Method: "Endpoint", Args: []any{"web"}}, {Method: "Logs", Args: []any{"web", supervisor.LogOptions{Tail: o.Tail, Timestamps: o.Timestamps}}}}
+			if diff := diffCalls(want, b.takeCalls()); diff != "" {
+				t.Errorf("LogsWith(%+v) backend calls (-want +got):\n%s", o, diff)
+			}
+		}
+	})
+
+	tests := []struct {
+		query   string
+		want    supervisor.LogOptions
+		wantErr string // in the 400's message
+	}{
+		{query: "", want: supervisor.LogOptions{}},
+		{query: "tail=10", want: supervisor.LogOptions{Tail: 10}},
+		{query: "tail=all", want: supervisor.LogOptions{}},
+		{query: "tail=0", want: supervisor.LogOptions{}},
+		{query: "timestamps=1", want: supervisor.LogOptions{Timestamps: true}},
+		{query: "timestamps=true&tail=3", want: supervisor.LogOptions{Tail: 3, Timestamps: true}},
+		{query: "timestamps=false", want: supervisor.LogOptions{}},
+		{query: "follow=1&tail=2&timestamps=1", want: supervisor.LogOptions{Follow: true, Tail: 2, Timestamps: true}},
+		{query: "tail=ten", wantErr: `tail "ten"`},
+		{query: "tail=-1", wantErr: `tail "-1"`},
+		{query: "tail=1.5", wantErr: `tail "1.5"`},
+		{query: "tail=ALL", wantErr: `tail "ALL"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			path := "/v1/endpoints/web/logs"
+			if tt.query != "" {
+				path += "?" + tt.query
+			}
+			if tt.wantErr != "" {
+				status, msg, err := errorReply(t, hc, "GET", path, "")
+				if status != http.StatusBadRequest || err != nil || !strings.Contains(msg, tt.wantErr) {
+					t.Errorf("GET %s = %d %q (%v), want 400 naming %s", path, status, msg, err, tt.wantErr)
+				}
+				if diff := diffCalls([]call{{Method: "Endpoint", Args: []any{"web"}}}, b.takeCalls()); diff != "" {
+					t.Errorf("GET %s backend calls (-want +got):\n%s", path, diff)
+				}
+				return
+			}
+			resp, err := hc.Get("http://vswitchd" + path)
+			must(t, err)
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || string(body) != "line 1\nline 2\n" {
+				t.Errorf("GET %s = %d %q, want 200 with the log", path, resp.StatusCode, body)
+			}
+			if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+				t.Errorf("GET %s Content-Type = %q, want text/plain", path, ct)
+			}
+			want := []call{{Method: "Endpoint", Args: []any{"web"}}, {Method: "Logs", Args: []any{"web", tt.want}}}
+			if diff := diffCalls(want, b.takeCalls()); diff != "" {
+				t.Errorf("GET %s backend calls (-want +got):\n%s", path, diff)
+			}
+		})
+	}
+}
+
+// TestExecDetached: exec with detach is a plain POST (no upgrade) answered
+// 204 once the backend has started the command, which gets no stdio.
+func TestExecDetached(t *testing.T) {
+	var gotStdio *supervisor.IO
+	ran := false
+	b := &fakeBackend{exec: func(ctx context.Context, name string, spec daemon.ExecSpec, stdio *supervisor.IO) (int, error) {
+		ran, gotStdio = true, stdio
+		return 0, nil
+	}}
+	_, sock := serve(t, b)
+	body := `{"cmd":["sh","-c","sleep 1"],"env":["A=1"],"tty":true,"stdin":true,"workdir":"/srv","user":"1000:1000","detach":true}`
+	resp, err := rawClient(sock).Post("http://vswitchd/v1/endpoints/web/exec", "application/json", strings.NewReader(body))
+	must(t, err)
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent || len(answer) != 0 {
+		t.Errorf("detached exec = %d %q, want 204 without a body", resp.StatusCode, answer)
+	}
+	if !ran || gotStdio != nil {
+		t.Errorf("detached exec: backend ran %v with stdio %v, want it run without stdio", ran, gotStdio)
+	}
+	spec := daemon.ExecSpec{Cmd: []string{"sh", "-c", "sleep 1"}, Env: []string{"A=1"}, TTY: true, Dir: "/srv", User: "1000:1000", Detach: true}
+	want := []call{{Method: "Endpoint", Args: []any{"web"}}, {Method: "Exec", Args: []any{"web", spec}}}
+	if diff := diffCalls(want, b.takeCalls()); diff != "" {
+		t.Errorf("backend calls (-want +got):\n%s", diff)
+	}
+
+	// The client's ExecDetached, and its refusals.
+	c := control.NewClient(sock)
+	if err := c.ExecDetached(context.Background(), "web", control.Exec{Cmd: []string{"true"}}); err != nil {
+		t.Errorf("ExecDetached() = %v", err)
+	}
+	b.takeCalls()
+	if err := c.ExecDetached(context.Background(), "missing", control.Exec{Cmd: []string{"true"}}); !errors.Is(err, control.ErrNotFound) {
+		t.Errorf("ExecDetached(missing endpoint) = %v, want ErrNotFound", err)
+	}
+	if err := c.ExecDetached(context.Background(), "web", control.Exec{}); !errors.Is(err, control.ErrInvalid) {
+		t.Errorf("ExecDetached(no command) = %v, want ErrInvalid", err)
+	}
+	for _, call := range b.takeCalls() {
+		if call.Method == "Exec" {
+			t.Errorf("a refused detached exec reached the backend: %v", call)
+		}
+	}
+	waitStreamsGone(t)
 }

@@ -30,6 +30,9 @@ type Host struct {
 	// changes something ("CreateNamespace", "CreateNIC", …) before it
 	// runs; an error fails the operation with no effect.
 	Hook func(op string) error
+	// PidsOf, if set, answers Pids (the processes in a namespace); the
+	// default is none.
+	PidsOf func(ns host.NS) []int
 
 	mu         sync.Mutex // guards everything below
 	namespaces map[string]*Namespace
@@ -174,7 +177,12 @@ func (h *Host) NamespaceExists(ns host.NS) bool {
 }
 
 // Pids implements host.Host: fake namespaces hold no processes.
-func (h *Host) Pids(ns host.NS) ([]int, error) { return nil, nil }
+func (h *Host) Pids(ns host.NS) ([]int, error) {
+	if h.PidsOf != nil {
+		return h.PidsOf(ns), nil
+	}
+	return nil, nil
+}
 
 func (h *Host) ns(ns host.NS) (*Namespace, error) {
 	n, ok := h.namespaces[key(ns)]

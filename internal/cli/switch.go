@@ -1,8 +1,13 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"net"
+	"net/netip"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -11,19 +16,25 @@ import (
 )
 
 func (a *app) fdbCmd() *cobra.Command {
-	c := &cobra.Command{Use: "fdb", Short: "Show or flush the MAC table (forwarding database)"}
+	c := &cobra.Command{Use: "fdb", Short: "Show, add to or flush the MAC table (forwarding database)"}
+	c.AddCommand(a.fdbShowCmd(), a.fdbAddCmd(), a.fdbDelCmd(), a.fdbFlushCmd())
+	return c
+}
+
+func (a *app) fdbShowCmd() *cobra.Command {
 	var asJSON bool
-	show := &cobra.Command{
-		Use:   "show",
-		Short: "List the MAC table: VLAN, MAC, port, learned or static, age",
-		Args:  cobra.NoArgs,
+	c := &cobra.Command{
+		Use:     "show",
+		Aliases: []string{"ls", "list"},
+		Short:   "List the MAC table: VLAN, MAC, port, learned or static, age",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			es, err := a.client.FDB(cmd.Context())
+			es, err := a.api().FDB(cmd.Context())
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				return a.printJSON(es)
+				return a.printJSON(nonNil(es))
 			}
 			w := a.table("VLAN", "MAC", "PORT", "TYPE", "AGE")
 			for _, e := range es {
@@ -36,13 +47,92 @@ func (a *app) fdbCmd() *cobra.Command {
 			return w.Flush()
 		},
 	}
-	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	flush := &cobra.Command{
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON: a list of control.FDBEntry")
+	return c
+}
+
+// parseMAC checks a MAC address and writes it as the API does.
+func parseMAC(s string) (string, error) {
+	hw, err := net.ParseMAC(s)
+	if err != nil || len(hw) != 6 {
+		return "", fmt.Errorf("%q is not a MAC address (want 02:42:ac:11:00:02)", s)
+	}
+	return hw.String(), nil
+}
+
+func (a *app) fdbAddCmd() *cobra.Command {
+	var req control.FDBAdd
+	c := &cobra.Command{
+		Use:   "add MAC --port PORT (--vlan N | --network NAME)",
+		Short: "Add a static MAC table entry (never aged out, never learned elsewhere)",
+		Example: `  vswitchctl fdb add 02:00:00:00:00:01 --port veth-ovs --vlan 10
+  vswitchctl fdb add 02:00:00:00:00:02 --port veth-ovs --network test-network`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := noZeroVLAN(cmd, "vlan"); err != nil {
+				return err
+			}
+			mac, err := parseMAC(args[0])
+			if err != nil {
+				return err
+			}
+			req.MAC = mac
+			_, err = a.api().AddFDB(cmd.Context(), req)
+			return err
+		},
+	}
+	c.Flags().StringVar(&req.Port, "port", "", "the port the MAC is on")
+	c.Flags().IntVar(&req.VLAN, "vlan", 0, "the entry's VLAN")
+	c.Flags().StringVar(&req.Network, "network", "", "the entry's VLAN is this network's")
+	c.MarkFlagRequired("port")
+	c.MarkFlagsOneRequired("vlan", "network")
+	c.MarkFlagsMutuallyExclusive("vlan", "network")
+	c.RegisterFlagCompletionFunc("port", a.completePortFlag)
+	c.RegisterFlagCompletionFunc("network", a.completeNetworkFlag)
+	return c
+}
+
+func (a *app) fdbDelCmd() *cobra.Command {
+	var vlan int
+	var network string
+	c := &cobra.Command{
+		Use:     "del MAC (--vlan N | --network NAME)",
+		Aliases: []string{"rm"},
+		Short:   "Remove a static MAC table entry",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := noZeroVLAN(cmd, "vlan"); err != nil {
+				return err
+			}
+			mac, err := parseMAC(args[0])
+			if err != nil {
+				return err
+			}
+			if network != "" {
+				n, err := a.api().Network(cmd.Context(), network)
+				if err != nil {
+					return err
+				}
+				vlan = n.VLAN
+			}
+			return a.api().DeleteFDB(cmd.Context(), vlan, mac)
+		},
+	}
+	c.Flags().IntVar(&vlan, "vlan", 0, "the entry's VLAN")
+	c.Flags().StringVar(&network, "network", "", "the entry's VLAN is this network's")
+	c.MarkFlagsOneRequired("vlan", "network")
+	c.MarkFlagsMutuallyExclusive("vlan", "network")
+	c.RegisterFlagCompletionFunc("network", a.completeNetworkFlag)
+	return c
+}
+
+func (a *app) fdbFlushCmd() *cobra.Command {
+	return &cobra.Command{
 		Use:   "flush",
 		Short: "Forget all learned MACs (static entries stay)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			n, err := a.client.FlushFDB(cmd.Context())
+			n, err := a.api().FlushFDB(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -50,42 +140,76 @@ func (a *app) fdbCmd() *cobra.Command {
 			return nil
 		},
 	}
-	c.AddCommand(show, flush)
-	return c
 }
 
 func (a *app) portsCmd() *cobra.Command {
 	var asJSON bool
 	c := &cobra.Command{
 		Use:   "ports",
-		Short: "List switch ports: type, mode, VLANs and counters",
+		Short: "List switch ports: type, endpoint, mode, VLANs and counters",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ps, err := a.client.Ports(cmd.Context())
+			ps, err := a.api().Ports(cmd.Context())
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				return a.printJSON(ps)
+				return a.printJSON(nonNil(ps))
 			}
-			w := a.table("ID", "PORT", "TYPE", "MODE", "VLAN", "RX-FRAMES", "RX-BYTES", "TX-FRAMES", "TX-BYTES", "DROPS")
+			w := a.table("ID", "PORT", "TYPE", "ENDPOINT", "MODE", "VLAN", "VLANS", "RX-FRAMES", "RX-BYTES", "TX-FRAMES", "TX-BYTES", "DROPS")
 			for _, p := range ps {
-				vl := "-"
-				switch {
-				case p.VLANs != "" && p.VLAN != 0:
-					vl = fmt.Sprintf("%d;%s", p.VLAN, p.VLANs)
-				case p.VLANs != "":
-					vl = p.VLANs
-				case p.VLAN != 0:
-					vl = fmt.Sprint(p.VLAN)
-				}
-				row(w, p.ID, p.Name, p.Kind, orDash(p.Mode), vl, p.RxFrames, p.RxBytes, p.TxFrames, p.TxBytes, dropSum(p.Drops))
+				row(w, p.ID, p.Name, p.Kind, orDash(p.Endpoint), orDash(p.Mode), vlanOrDash(p.VLAN), portVLANs(p),
+					p.RxFrames, p.RxBytes, p.TxFrames, p.TxBytes, dropSum(p.Drops))
 			}
 			return w.Flush()
 		},
 	}
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON: a list of control.Port")
 	return c
+}
+
+func vlanOrDash(v int) string {
+	if v == 0 {
+		return "-"
+	}
+	return strconv.Itoa(v)
+}
+
+// portVLANs says which VLANs a trunk or dot1q-tunnel port carries: "all",
+// a list, or "-" for other modes.
+func portVLANs(p control.Port) string {
+	switch {
+	case p.AllVLANs:
+		return "all"
+	case len(p.VLANs) > 0:
+		return vlanList(p.VLANs)
+	case p.Mode == "dot1q-tunnel":
+		return "all"
+	}
+	return "-"
+}
+
+// vlanList writes VLAN IDs as ranges: 10,20,30-40.
+func vlanList(vs []int) string {
+	vs = slices.Clone(vs)
+	slices.Sort(vs)
+	vs = slices.Compact(vs)
+	var b strings.Builder
+	for i := 0; i < len(vs); {
+		j := i
+		for j+1 < len(vs) && vs[j+1] == vs[j]+1 {
+			j++
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.Itoa(vs[i]))
+		if j > i {
+			b.WriteString("-" + strconv.Itoa(vs[j]))
+		}
+		i = j + 1
+	}
+	return b.String()
 }
 
 func dropSum(m map[string]uint64) uint64 {
@@ -96,16 +220,26 @@ func dropSum(m map[string]uint64) uint64 {
 	return n
 }
 
-func (a *app) portCmd() *cobra.Command {
-	c := &cobra.Command{Use: "port", Short: "Attach or detach existing interfaces (system ports, through AF_PACKET)"}
-	var req control.PortAdd
-	add := &cobra.Command{
-		Use:   "add IFACE --mode MODE [--vlan N] [--vlans LIST] [--native N]",
-		Short: "Attach an existing interface (a veth, a NIC) as a switch port",
-		Long: `Modes follow Open vSwitch: access (--vlan N), trunk (--vlans LIST, empty = all; with --native N
+// portModes are the VLAN modes of port add and set.
+var portModes = []string{"access", "trunk", "native-untagged", "native-tagged", "dot1q-tunnel"}
+
+const portModesHelp = `Modes follow Open vSwitch: access (--vlan N), trunk (--vlans LIST, empty = all; with --native N
 the native VLAN goes untagged), native-untagged / native-tagged (--native N), dot1q-tunnel (--vlan N:
 the port's frames, tagged or not, travel in an 802.1ad outer tag of VLAN N; --vlans limits the
-customer VLANs).`,
+customer VLANs).`
+
+func (a *app) portCmd() *cobra.Command {
+	c := &cobra.Command{Use: "port", Short: "Attach, reconfigure or detach existing interfaces (system ports, through AF_PACKET)"}
+	c.AddCommand(a.portAddCmd(), a.portSetCmd(), a.portDelCmd())
+	return c
+}
+
+func (a *app) portAddCmd() *cobra.Command {
+	var req control.PortAdd
+	c := &cobra.Command{
+		Use:   "add IFACE --mode MODE [--vlan N] [--vlans LIST] [--native N]",
+		Short: "Attach an existing interface (a veth, a NIC) as a switch port",
+		Long:  portModesHelp,
 		Example: `  vswitchctl port add veth-ovs --mode trunk --vlans 10,20
   vswitchctl port add veth-cust --mode dot1q-tunnel --vlan 30`,
 		Args: cobra.ExactArgs(1),
@@ -114,7 +248,7 @@ customer VLANs).`,
 				return err
 			}
 			req.Interface = args[0]
-			p, err := a.client.AddPort(cmd.Context(), req)
+			p, err := a.api().AddPort(cmd.Context(), req)
 			if err != nil {
 				return err
 			}
@@ -122,21 +256,55 @@ customer VLANs).`,
 			return nil
 		},
 	}
-	add.Flags().StringVar(&req.Mode, "mode", "access", "access, trunk, native-untagged, native-tagged or dot1q-tunnel")
-	add.Flags().IntVar(&req.VLAN, "vlan", 0, "VLAN of an access or dot1q-tunnel port")
-	add.Flags().StringVar(&req.VLANs, "vlans", "", "VLANs of a trunk (e.g. 10,20,30-40; default all), or customer VLANs of a dot1q-tunnel port")
-	add.Flags().IntVar(&req.Native, "native", 0, "native VLAN of a trunk (sent untagged)")
-	del := &cobra.Command{
-		Use:     "del IFACE",
-		Aliases: []string{"rm"},
-		Short:   "Detach a system port",
-		Args:    cobra.ExactArgs(1),
+	c.Flags().StringVar(&req.Mode, "mode", "access", strings.Join(portModes, ", "))
+	c.Flags().IntVar(&req.VLAN, "vlan", 0, "VLAN of an access or dot1q-tunnel port")
+	c.Flags().StringVar(&req.VLANs, "vlans", "", "VLANs of a trunk (e.g. 10,20,30-40; default all), or customer VLANs of a dot1q-tunnel port")
+	c.Flags().IntVar(&req.Native, "native", 0, "native VLAN of a trunk (sent untagged)")
+	c.RegisterFlagCompletionFunc("mode", cobra.FixedCompletions(portModes, noFiles))
+	return c
+}
+
+func (a *app) portSetCmd() *cobra.Command {
+	var req control.PortSet
+	c := &cobra.Command{
+		Use:               "set IFACE --mode MODE [--vlan N] [--vlans LIST] [--native N]",
+		Short:             "Change a system port's VLAN configuration, live",
+		Long:              "set replaces the port's whole VLAN configuration, as port add would set it.\n\n" + portModesHelp,
+		Example:           `  vswitchctl port set veth-ovs --mode trunk --vlans 10,20,30 --native 5`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: a.completePorts("system"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.client.RemovePort(cmd.Context(), args[0])
+			if err := noZeroVLAN(cmd, "vlan", "native"); err != nil {
+				return err
+			}
+			p, err := a.api().SetPort(cmd.Context(), args[0], req)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(a.stdout, p.Name)
+			return nil
 		},
 	}
-	c.AddCommand(add, del)
+	c.Flags().StringVar(&req.Mode, "mode", "", strings.Join(portModes, ", "))
+	c.Flags().IntVar(&req.VLAN, "vlan", 0, "VLAN of an access or dot1q-tunnel port")
+	c.Flags().StringVar(&req.VLANs, "vlans", "", "VLANs of a trunk (e.g. 10,20,30-40; default all), or customer VLANs of a dot1q-tunnel port")
+	c.Flags().IntVar(&req.Native, "native", 0, "native VLAN of a trunk (sent untagged)")
+	c.MarkFlagRequired("mode")
+	c.RegisterFlagCompletionFunc("mode", cobra.FixedCompletions(portModes, noFiles))
 	return c
+}
+
+func (a *app) portDelCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:               "del IFACE",
+		Aliases:           []string{"rm"},
+		Short:             "Detach a system port",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: a.completePorts("system"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.api().RemovePort(cmd.Context(), args[0])
+		},
+	}
 }
 
 func (a *app) statsCmd() *cobra.Command {
@@ -146,11 +314,12 @@ func (a *app) statsCmd() *cobra.Command {
 		Short: "Show counters: ports, drops by reason, MAC table, router, NAT, DNS",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := a.client.Stats(cmd.Context())
+			st, err := a.api().Stats(cmd.Context())
 			if err != nil {
 				return err
 			}
 			if asJSON {
+				st.Ports = nonNil(st.Ports)
 				return a.printJSON(st)
 			}
 			w := a.table("PORT", "RX-FRAMES", "TX-FRAMES", "DROPS")
@@ -167,14 +336,14 @@ func (a *app) statsCmd() *cobra.Command {
 				m    map[string]uint64
 			}{{"drops", st.Drops}, {"fdb", st.FDB}, {"router", st.Router}, {"nat", st.NAT}, {"dns", st.DNS}, {"proxy", st.Proxy}} {
 				fmt.Fprintf(a.stdout, "\n%s:", sec.name)
-				any := false
+				some := false
 				for _, k := range sortedKeys(sec.m) {
 					if sec.m[k] != 0 {
 						fmt.Fprintf(a.stdout, " %s=%d", k, sec.m[k])
-						any = true
+						some = true
 					}
 				}
-				if !any {
+				if !some {
 					fmt.Fprint(a.stdout, " -")
 				}
 			}
@@ -182,7 +351,7 @@ func (a *app) statsCmd() *cobra.Command {
 			return nil
 		},
 	}
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON: control.Stats")
 	return c
 }
 
@@ -195,6 +364,18 @@ func sortedKeys(m map[string]uint64) []string {
 	return ks
 }
 
+// uplink returns the uplink, or nil when none is set (the API's 404).
+func (a *app) uplink(cmd *cobra.Command) (*control.Uplink, error) {
+	u, err := a.api().Uplink(cmd.Context())
+	if errors.Is(err, control.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
 func (a *app) uplinkCmd() *cobra.Command {
 	c := &cobra.Command{Use: "uplink", Short: "Set, show or remove the router's outside interface"}
 	var u control.Uplink
@@ -205,10 +386,7 @@ func (a *app) uplinkCmd() *cobra.Command {
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			u.Interface = args[0]
-			if u.Address == "" {
-				return fmt.Errorf("uplink set needs --address CIDR")
-			}
-			out, err := a.client.SetUplink(cmd.Context(), u)
+			out, err := a.api().SetUplink(cmd.Context(), u)
 			if err != nil {
 				return err
 			}
@@ -218,31 +396,37 @@ func (a *app) uplinkCmd() *cobra.Command {
 	}
 	set.Flags().StringVar(&u.Address, "address", "", "the switch's external address, CIDR (e.g. 203.0.113.2/24)")
 	set.Flags().StringVar(&u.Gateway, "gateway", "", "next hop for off-link destinations")
+	set.MarkFlagRequired("address")
 	var asJSON bool
 	show := &cobra.Command{
 		Use:   "show",
 		Short: "Show the uplink",
-		Args:  cobra.NoArgs,
+		Long: `show prints the uplink. With none set it prints "no uplink" (with --json: null) and exits 0,
+as ip route show prints nothing for a missing route: an unset uplink is a state, not an error.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			u, err := a.client.Uplink(cmd.Context())
-			if err != nil {
+			u, err := a.uplink(cmd)
+			switch {
+			case err != nil:
 				return err
-			}
-			if asJSON {
+			case asJSON:
 				return a.printJSON(u)
+			case u == nil:
+				fmt.Fprintln(a.stdout, "no uplink")
+				return nil
 			}
-			fmt.Fprintf(a.stdout, "interface %s\naddress   %s\ngateway   %s\nmac       %s\n", u.Interface, u.Address, orDash(u.Gateway), u.MAC)
+			fmt.Fprintf(a.stdout, "interface %s\naddress   %s\ngateway   %s\nmac       %s\n", u.Interface, u.Address, orDash(u.Gateway), orDash(u.MAC))
 			return nil
 		},
 	}
-	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	show.Flags().BoolVar(&asJSON, "json", false, "print JSON: control.Uplink, or null")
 	del := &cobra.Command{
 		Use:     "del",
 		Aliases: []string{"rm"},
 		Short:   "Remove the uplink",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.client.RemoveUplink(cmd.Context())
+			return a.api().RemoveUplink(cmd.Context())
 		},
 	}
 	c.AddCommand(set, show, del)
@@ -250,58 +434,100 @@ func (a *app) uplinkCmd() *cobra.Command {
 }
 
 func (a *app) conntrackCmd() *cobra.Command {
-	c := &cobra.Command{Use: "conntrack", Short: "List or flush the NAT connection table"}
+	c := &cobra.Command{Use: "conntrack", Short: "List, count or flush the NAT connection table"}
+	c.AddCommand(a.conntrackListCmd(), a.conntrackCountCmd(), a.conntrackFlushCmd())
+	return c
+}
+
+// conntrackProtos are the protocols conntrack tracks.
+var conntrackProtos = []string{"tcp", "udp", "icmp"}
+
+func (a *app) conntrackListCmd() *cobra.Command {
 	var asJSON bool
-	list := &cobra.Command{
-		Use:     "list",
+	var f control.ConntrackFilter
+	c := &cobra.Command{
+		Use:     "list [-p PROTO] [-s IP] [-d IP] [--port N] [--state STATE] [-w ZONE]",
 		Aliases: []string{"ls"},
 		Short:   "List connections, like conntrack -L",
-		Args:    cobra.NoArgs,
+		Long: `list prints the connections as conntrack -L does, one a line: protocol, timeout, TCP state,
+the original and the reply tuple, counters, [ASSURED], then zone=NAME reply-zone=NAME (the
+networks, "host" or "uplink" the two directions arrive from). Options select connections:
+-s and -d match either tuple's source or destination address, --port either tuple's ports.`,
+		Example: `  vswitchctl conntrack list -p tcp --state ESTABLISHED
+  vswitchctl conntrack list --zone test-network --port 80`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cs, err := a.client.Conntrack(cmd.Context())
+			if err := checkConntrackFilter(cmd, &f); err != nil {
+				return err
+			}
+			cs, err := a.api().ConntrackWith(cmd.Context(), f)
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				return a.printJSON(cs)
+				return a.printJSON(nonNil(cs))
 			}
 			for _, c := range cs {
-				var b strings.Builder
-				fmt.Fprintf(&b, "%-4s %d ", c.Proto, c.Timeout)
-				if c.State != "" {
-					b.WriteString(c.State + " ")
-				}
-				b.WriteString(tupleString(c.Proto, c.Orig, true))
-				if c.Packets != 0 {
-					fmt.Fprintf(&b, " packets=%d bytes=%d", c.Packets, c.Bytes)
-				}
-				b.WriteString(" " + tupleString(c.Proto, c.Reply, false))
-				if c.Assured {
-					b.WriteString(" [ASSURED]")
-				}
-				fmt.Fprintf(&b, " zone=%d reply-zone=%d", c.Zone, c.ReplyZone)
-				fmt.Fprintln(a.stdout, b.String())
+				fmt.Fprintln(a.stdout, connString(c))
 			}
 			fmt.Fprintf(a.stderr, "vswitchctl conntrack: %d flow entries have been shown.\n", len(cs))
 			return nil
 		},
 	}
-	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	flush := &cobra.Command{
-		Use:   "flush",
-		Short: "Remove all connections",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			n, err := a.client.FlushConntrack(cmd.Context())
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "flushed %d connections\n", n)
-			return nil
-		},
-	}
-	c.AddCommand(list, flush)
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON: a list of control.Conn")
+	c.Flags().StringVarP(&f.Proto, "proto", "p", "", "protocol: tcp, udp or icmp")
+	c.Flags().StringVarP(&f.Src, "src", "s", "", "source address (of either direction)")
+	c.Flags().StringVarP(&f.Dst, "dst", "d", "", "destination address (of either direction)")
+	c.Flags().IntVar(&f.Port, "port", 0, "port (of either direction)")
+	c.Flags().StringVar(&f.State, "state", "", "TCP state (ESTABLISHED, SYN_SENT, TIME_WAIT…)")
+	c.Flags().StringVarP(&f.Zone, "zone", "w", "", "zone: a network's name, host or uplink")
+	c.RegisterFlagCompletionFunc("proto", cobra.FixedCompletions(conntrackProtos, noFiles))
+	c.RegisterFlagCompletionFunc("state", cobra.FixedCompletions([]string{
+		"SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT", "LAST_ACK", "TIME_WAIT", "CLOSE",
+	}, noFiles))
+	c.RegisterFlagCompletionFunc("zone", func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		return matching(append(a.networkNames(cmd), "host", "uplink"), toComplete, nil), noFiles
+	})
 	return c
+}
+
+// checkConntrackFilter checks and normalises list's options.
+func checkConntrackFilter(cmd *cobra.Command, f *control.ConntrackFilter) error {
+	if f.Proto != "" {
+		f.Proto = strings.ToLower(f.Proto)
+		if !slices.Contains(conntrackProtos, f.Proto) {
+			return fmt.Errorf("--proto %q: want tcp, udp or icmp", f.Proto)
+		}
+	}
+	for _, ip := range []struct{ flag, v string }{{"src", f.Src}, {"dst", f.Dst}} {
+		if _, err := netip.ParseAddr(ip.v); ip.v != "" && err != nil {
+			return fmt.Errorf("--%s %q: not an IP address", ip.flag, ip.v)
+		}
+	}
+	if cmd.Flags().Changed("port") && (f.Port < 1 || f.Port > 65535) {
+		return fmt.Errorf("--port %d: want 1-65535", f.Port)
+	}
+	f.State = strings.ToUpper(f.State)
+	return nil
+}
+
+// connString writes c as conntrack -L does, with zones named.
+func connString(c control.Conn) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-4s %d ", c.Proto, c.Timeout)
+	if c.State != "" {
+		b.WriteString(c.State + " ")
+	}
+	b.WriteString(tupleString(c.Proto, c.Orig, true))
+	if c.Packets != 0 {
+		fmt.Fprintf(&b, " packets=%d bytes=%d", c.Packets, c.Bytes)
+	}
+	b.WriteString(" " + tupleString(c.Proto, c.Reply, false))
+	if c.Assured {
+		b.WriteString(" [ASSURED]")
+	}
+	fmt.Fprintf(&b, " zone=%s reply-zone=%s", orDash(c.Zone), orDash(c.ReplyZone))
+	return b.String()
 }
 
 // tupleString formats a tuple as conntrack -L does; ICMP echo shows its
@@ -320,6 +546,44 @@ func tupleString(proto string, t control.Tuple, orig bool) string {
 	return s
 }
 
+func (a *app) conntrackCountCmd() *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "count",
+		Short: "Print the number of connections, like conntrack -C",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			n, err := a.api().ConntrackCount(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return a.printJSON(n)
+			}
+			fmt.Fprintln(a.stdout, n.Count)
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON: control.ConntrackCount (count and the table's size)")
+	return c
+}
+
+func (a *app) conntrackFlushCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "flush",
+		Short: "Remove all connections",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			n, err := a.api().FlushConntrack(cmd.Context())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "flushed %d connections\n", n)
+			return nil
+		},
+	}
+}
+
 func (a *app) natCmd() *cobra.Command {
 	c := &cobra.Command{Use: "nat", Short: "Show the translation rules"}
 	var asJSON bool
@@ -328,11 +592,12 @@ func (a *app) natCmd() *cobra.Command {
 		Short: "Show masquerade per network and published ports, like iptables -t nat -L -n",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := a.client.NAT(cmd.Context())
+			r, err := a.api().NAT(cmd.Context())
 			if err != nil {
 				return err
 			}
 			if asJSON {
+				r.Masquerade, r.Published = nonNil(r.Masquerade), nonNil(r.Published)
 				return a.printJSON(r)
 			}
 			fmt.Fprintln(a.stdout, "Masquerade (POSTROUTING):")
@@ -353,7 +618,41 @@ func (a *app) natCmd() *cobra.Command {
 			return w.Flush()
 		},
 	}
-	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	show.Flags().BoolVar(&asJSON, "json", false, "print JSON: control.NATRules")
 	c.AddCommand(show)
+	return c
+}
+
+// logLevels are the daemon's log levels.
+var logLevels = []string{"debug", "info", "warn", "error"}
+
+func (a *app) logLevelCmd() *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "log-level [LEVEL]",
+		Short: "Show or set the daemon's log level (debug, info, warn, error)",
+		Long: `log-level prints the daemon's log level; with LEVEL it sets it, at run time, and prints the
+new one.`,
+		Args:              cobra.MaximumNArgs(1),
+		ValidArgsFunction: cobra.FixedCompletions(logLevels, noFiles),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var l control.LogLevel
+			var err error
+			if len(args) == 1 {
+				l, err = a.api().SetLogLevel(cmd.Context(), args[0])
+			} else {
+				l, err = a.api().GetLogLevel(cmd.Context())
+			}
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return a.printJSON(l)
+			}
+			fmt.Fprintln(a.stdout, l.Level)
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON: control.LogLevel")
 	return c
 }
