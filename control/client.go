@@ -103,7 +103,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	if resp.StatusCode >= 300 {
 		return decodeError(resp)
 	}
-	if out == nil {
+	if out == nil || resp.StatusCode == http.StatusNoContent {
 		return nil
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
@@ -364,9 +364,11 @@ func (c *Client) GetLogLevel(ctx context.Context) (l LogLevel, err error) {
 	return l, err
 }
 
-// Publish publishes a port of a running endpoint.
-func (c *Client) Publish(ctx context.Context, name, spec string) error {
-	return c.do(ctx, "POST", "/endpoints/"+url.PathEscape(name)+"/publish", PublishRequest{Spec: spec}, nil)
+// Publish publishes a port of an endpoint and returns it as published (a
+// spec without a host port gets a free one).
+func (c *Client) Publish(ctx context.Context, name, spec string) (p PortMap, err error) {
+	err = c.do(ctx, "POST", "/endpoints/"+url.PathEscape(name)+"/publish", PublishRequest{Spec: spec}, &p)
+	return p, err
 }
 
 // Unpublish removes a published port.

@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/vswitchd/vswitchd/arp"
 	"github.com/vswitchd/vswitchd/datapath"
 	"github.com/vswitchd/vswitchd/host"
+	"github.com/vswitchd/vswitchd/netns"
 	"github.com/vswitchd/vswitchd/port"
 	"github.com/vswitchd/vswitchd/proxy"
 	"github.com/vswitchd/vswitchd/router"
@@ -208,7 +211,7 @@ func (d *Daemon) RemoveEndpoint(name string, force bool) error {
 		d.mu.Unlock()
 		return state.Errorf(state.ErrConflict, "endpoint %q is being removed", name)
 	}
-	if p := d.sup.Main(name); !force && p != nil && p.Running() && e.Phase != state.Removing {
+	if p := d.sup.Main(name); !force && (p != nil && p.Running() || d.restartPending(name)) && e.Phase != state.Removing {
 		d.mu.Unlock()
 		return state.Errorf(state.ErrConflict, "endpoint %q is running %q: use rm -f to stop and remove it", name, strings.Join(e.Cmd, " "))
 	}
@@ -509,8 +512,12 @@ func (d *Daemon) Exec(ctx context.Context, name string, spec ExecSpec, stdio *su
 		d.mu.Unlock()
 		return 0, state.Errorf(state.ErrInvalid, "exec needs a command")
 	}
+	if st := d.describeEndpoint(e).State; st != StateRunning {
+		d.mu.Unlock()
+		return 0, state.Errorf(state.ErrConflict, "endpoint %q is not running (%s): start it first", name, st)
+	}
 	env := append(append([]string(nil), e.Env...), spec.Env...)
-	if err := lookCommand(spec.Cmd[0], env); err != nil {
+	if err := checkExec(spec, env); err != nil {
 		d.mu.Unlock()
 		return 0, err
 	}
@@ -528,6 +535,29 @@ func (d *Daemon) Exec(ctx context.Context, name string, spec ExecSpec, stdio *su
 		return 0, nil
 	}
 	return p.Wait(ctx), nil
+}
+
+// checkExec refuses, before anything runs, an exec whose command, working
+// directory or user does not exist (endpoints see the host's files and
+// users).
+func checkExec(spec ExecSpec, env []string) error {
+	if err := lookCommand(spec.Cmd[0], env); err != nil {
+		return err
+	}
+	if spec.Dir != "" {
+		if !filepath.IsAbs(spec.Dir) {
+			return state.Errorf(state.ErrInvalid, "workdir %q: want an absolute path", spec.Dir)
+		}
+		if fi, err := os.Stat(spec.Dir); err != nil || !fi.IsDir() {
+			return state.Errorf(state.ErrInvalid, "workdir %s: no such directory", spec.Dir)
+		}
+	}
+	if spec.User != "" {
+		if _, err := netns.LookupUser(spec.User); err != nil {
+			return state.Errorf(state.ErrInvalid, "%w", err)
+		}
+	}
+	return nil
 }
 
 // Logs copies the output of an endpoint's background command to w as o
@@ -570,7 +600,8 @@ func (d *Daemon) Publish(name string, p state.Publish) (state.Publish, error) {
 	return bound, nil
 }
 
-// Unpublish withdraws a published port.
+// Unpublish withdraws a published port: p as published, or only its
+// container port (and protocol) when the endpoint publishes that once.
 func (d *Daemon) Unpublish(name string, p state.Publish) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -579,6 +610,21 @@ func (d *Daemon) Unpublish(name string, p state.Publish) error {
 		return err
 	}
 	i := slices.Index(e.Publish, p)
+	if i < 0 && p.Unbound() {
+		var found []int
+		for j, q := range e.Publish {
+			if q.Proto == p.Proto && q.ContPort == p.ContPort && q.ContEnd == p.ContEnd && (!p.HostIP.IsValid() || q.HostIP == p.HostIP) {
+				found = append(found, j)
+			}
+		}
+		switch len(found) {
+		case 1:
+			i, p = found[0], e.Publish[found[0]]
+		case 0:
+		default:
+			return state.Errorf(state.ErrConflict, "endpoint %q publishes %s more than once: name the host port too", name, p)
+		}
+	}
 	if i < 0 {
 		return state.Errorf(state.ErrNotFound, "endpoint %q does not publish %s", name, p)
 	}

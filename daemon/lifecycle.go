@@ -155,10 +155,8 @@ func (d *Daemon) startMain(e *state.Endpoint, argv []string, tty bool, stdio *su
 // removes the endpoint; under a restart policy it schedules the next run.
 // The supervisor calls it from its goroutine.
 func (d *Daemon) mainExited(name string, p *supervisor.Process) {
-	select {
-	case <-d.closing:
+	if d.isClosing() {
 		return
-	default:
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -223,10 +221,8 @@ func (d *Daemon) scheduleRestart(e *state.Endpoint, ran time.Duration) {
 
 // restartNow runs an endpoint's command again under its restart policy.
 func (d *Daemon) restartNow(name string, r *restarting) {
-	select {
-	case <-d.closing:
+	if d.isClosing() {
 		return
-	default:
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -271,12 +271,16 @@ func TestStaticFDB(t *testing.T) {
 	e := newEnv(t)
 	e.network("alpha", "10.1.0.0/24")
 	e.run("web", "alpha")
+	e.run("db", "alpha")
+	n, err := e.d.Network("alpha")
+	e.must(err)
+	vid := n.VLAN
 	m := header.MAC{0x02, 0, 0, 0, 0, 0x99}
-	_, err := e.d.AddFDB(10, m, "web/eth0")
+	_, err = e.d.AddFDB(vid, m, "web/eth0")
 	e.must(err)
 	has := func() bool {
 		for _, f := range e.d.FDB() {
-			if f.MAC == m && f.VLAN == 10 && f.Static && f.Port == "web/eth0" {
+			if f.MAC == m && f.VLAN == vid && f.Static && f.Port == "web/eth0" {
 				return true
 			}
 		}
@@ -297,8 +301,11 @@ func TestStaticFDB(t *testing.T) {
 		port string
 		kind error
 	}{
-		{"unknown port", 10, m, "nope", state.ErrNotFound},
-		{"multicast", 10, header.MAC{0x01, 0, 0x5e, 0, 0, 1}, "web/eth0", state.ErrInvalid},
+		{"unknown port", vid, m, "nope", state.ErrNotFound},
+		{"multicast", vid, header.MAC{0x01, 0, 0x5e, 0, 0, 1}, "web/eth0", state.ErrInvalid},
+		{"a vlan the port is not in", vid + 1, m, "web/eth0", state.ErrInvalid},
+		{"another endpoint's mac", vid, dbMAC(e), "web/eth0", state.ErrConflict},
+		{"a gateway's mac", vid, n.MAC, "web/eth0", state.ErrConflict},
 		{"vlan 0", 0, m, "web/eth0", state.ErrInvalid},
 		{"vlan 4095", 4095, m, "web/eth0", state.ErrInvalid},
 	} {
@@ -306,23 +313,30 @@ func TestStaticFDB(t *testing.T) {
 			t.Errorf("AddFDB %s = %v, want %v", tt.name, err, tt.kind)
 		}
 	}
-	if err := e.d.DeleteFDB(20, m); !errors.Is(err, state.ErrNotFound) {
+	if err := e.d.DeleteFDB(vid+1, m); !errors.Is(err, state.ErrNotFound) {
 		t.Errorf("DeleteFDB of a missing entry = %v, want ErrNotFound", err)
 	}
 	after, _ := state.Load(e.dir, prefix)
 	if !slices.Equal(before.StaticMACs, after.StaticMACs) {
 		t.Errorf("refused requests changed the saved entries: %v → %v", before.StaticMACs, after.StaticMACs)
 	}
-	e.must(e.d.DeleteFDB(10, m))
+	e.must(e.d.DeleteFDB(vid, m))
 	if has() {
 		t.Error("entry still there after delete")
 	}
-	_, err = e.d.AddFDB(10, m, "web/eth0")
+	_, err = e.d.AddFDB(vid, m, "web/eth0")
 	e.must(err)
 	e.must(e.d.RemoveEndpoint("web", true))
 	if st, _ := state.Load(e.dir, prefix); len(st.StaticMACs) != 0 || has() {
 		t.Errorf("static entry outlived its endpoint: saved %v", st.StaticMACs)
 	}
+}
+
+// dbMAC is endpoint db's MAC.
+func dbMAC(e *env) header.MAC {
+	info, err := e.d.Endpoint("db")
+	e.must(err)
+	return info.NICs[0].MAC
 }
 
 // TestSetPort: a system port's VLANs change live and are saved; an
@@ -374,5 +388,76 @@ func TestLogLevel(t *testing.T) {
 	e.must(d.SetLogLevel(slog.LevelDebug))
 	if d.LogLevel() != slog.LevelDebug || cfg.LogLevel.Level() != slog.LevelDebug {
 		t.Errorf("level after SetLogLevel(debug) = %v", d.LogLevel())
+	}
+}
+
+// TestPublishFreePort: a spec without a host port gets a free one, which
+// unpublish finds again by the container port alone.
+func TestPublishFreePort(t *testing.T) {
+	e := newEnv(t)
+	e.network("alpha", "10.1.0.0/24")
+	e.run("web", "alpha")
+	spec, err := state.ParsePublish("82")
+	e.must(err)
+	bound, err := e.d.Publish("web", spec)
+	e.must(err)
+	if bound.HostPort < 32768 || bound.HostPort > 60999 || bound.ContPort != 82 {
+		t.Fatalf("published %s, want a host port in 32768-60999 for 82", bound)
+	}
+	e.agree()
+	e.must(e.d.Unpublish("web", spec))
+	if info, _ := e.d.Endpoint("web"); len(info.Published) != 0 {
+		t.Errorf("after unpublish 82: %v", info.Published)
+	}
+	e.agree()
+}
+
+// TestConntrackZones: a filter's zone must name a network, host or
+// uplink.
+func TestConntrackZones(t *testing.T) {
+	e := newEnv(t)
+	e.network("alpha", "10.1.0.0/24")
+	for _, z := range []string{"", "alpha", "host", "uplink"} {
+		if _, err := e.d.Conntrack(daemon.ConnFilter{Zone: z}); err != nil {
+			t.Errorf("Conntrack(zone %q): %v", z, err)
+		}
+	}
+	if _, err := e.d.Conntrack(daemon.ConnFilter{Zone: "nosuch"}); !errors.Is(err, state.ErrNotFound) {
+		t.Errorf("Conntrack(zone nosuch) = %v, want ErrNotFound", err)
+	}
+	if n, max := e.d.ConntrackCount(); n != 0 || max <= 0 {
+		t.Errorf("ConntrackCount = %d, %d", n, max)
+	}
+}
+
+// TestExecChecks: exec needs a running endpoint, and its command, working
+// directory and user must exist; each refusal comes before anything runs.
+func TestExecChecks(t *testing.T) {
+	e := newEnv(t)
+	e.network("alpha", "10.1.0.0/24")
+	e.runCmd("svc", "alpha", "", "sleep", "30")
+	exec := func(spec daemon.ExecSpec) error {
+		_, err := e.d.Exec(context.Background(), "svc", spec, nil)
+		return err
+	}
+	for _, tt := range []struct {
+		name string
+		spec daemon.ExecSpec
+		want string
+	}{
+		{"missing command", daemon.ExecSpec{Cmd: []string{"no-such-command"}}, "executable file not found"},
+		{"relative workdir", daemon.ExecSpec{Cmd: []string{"true"}, Dir: "tmp"}, "absolute path"},
+		{"missing workdir", daemon.ExecSpec{Cmd: []string{"true"}, Dir: "/no/such/dir"}, "no such directory"},
+		{"unknown user", daemon.ExecSpec{Cmd: []string{"true"}, User: "no-such-user"}, "no such user"},
+		{"unknown group", daemon.ExecSpec{Cmd: []string{"true"}, User: "root:no-such-group"}, "no such group"},
+	} {
+		if err := exec(tt.spec); !errors.Is(err, state.ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("exec with %s = %v, want ErrInvalid saying %q", tt.name, err, tt.want)
+		}
+	}
+	e.must(exec(daemon.ExecSpec{Cmd: []string{"true"}, Dir: "/tmp", User: "nobody", Detach: true}))
+	e.must(e.d.StopEndpoint("svc", 0))
+	if err := exec(daemon.ExecSpec{Cmd: []string{"true"}}); !errors.Is(err, state.ErrConflict) || !strings.Contains(err.Error(), "not running") {
+		t.Errorf("exec in a stopped endpoint = %v, want ErrConflict: not running", err)
 	}
 }

@@ -2,8 +2,11 @@ package daemon
 
 import (
 	"log/slog"
+	"maps"
 	"net/netip"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/vswitchd/vswitchd/datapath"
 	"github.com/vswitchd/vswitchd/header"
@@ -89,12 +92,24 @@ func (d *Daemon) staticPort(m state.StaticMAC) (port.ID, error) {
 			return 0, state.Errorf(state.ErrConflict, "mac %s is network %q's gateway", m.MAC, n.Name)
 		}
 	}
+	for _, e := range d.st.Endpoints {
+		for _, nic := range e.NICs {
+			if nic.MAC == m.MAC && e.PortName(nic) != m.Port {
+				return 0, state.Errorf(state.ErrConflict, "mac %s is endpoint %s's %s: a static entry on another port would cut it off", m.MAC, e.Name, nic.Interface)
+			}
+		}
+	}
 	id, ok := d.dp.PortByName(m.Port)
 	if !ok {
 		return 0, state.Errorf(state.ErrNotFound, "port %q not found", m.Port)
 	}
 	if id == d.hostPort || id == d.uplinkPort && d.uplinkPort != 0 {
 		return 0, state.Errorf(state.ErrInvalid, "port %q is routed: it has no MAC table", m.Port)
+	}
+	for _, p := range d.dp.Ports() {
+		if p.ID == id && !p.Config.VLAN.Member(m.VLAN) {
+			return 0, state.Errorf(state.ErrInvalid, "port %q is not in vlan %d (%s)", m.Port, m.VLAN, p.Config.VLAN.String())
+		}
 	}
 	return id, nil
 }
@@ -149,7 +164,13 @@ func (d *Daemon) SetPort(name string, spec state.PortSpec) (PortInfo, error) {
 	defer d.mu.Unlock()
 	old := d.st.Port(name)
 	if old == nil {
-		if _, isPort := d.dp.PortByName(name); isPort {
+		if id, isPort := d.dp.PortByName(name); isPort {
+			switch {
+			case id == d.hostPort:
+				return PortInfo{}, state.Errorf(state.ErrConflict, "port %q is the host's leg: it is routed and has no VLANs", name)
+			case id == d.uplinkPort:
+				return PortInfo{}, state.Errorf(state.ErrConflict, "port %q is the uplink: it is routed and has no VLANs", name)
+			}
 			return PortInfo{}, state.Errorf(state.ErrConflict, "port %q is not a system port: its VLANs follow its endpoint's network", name)
 		}
 		return PortInfo{}, state.Errorf(state.ErrNotFound, "port %q not found", name)
@@ -228,14 +249,18 @@ func (f ConnFilter) match(c ConnInfo) bool {
 	return true
 }
 
-// Conntrack lists the connections f selects.
-func (d *Daemon) Conntrack(f ConnFilter) []ConnInfo {
+// Conntrack lists the connections f selects; a zone that names no
+// network (nor host, uplink, zone-N) is refused.
+func (d *Daemon) Conntrack(f ConnFilter) ([]ConnInfo, error) {
 	d.mu.Lock()
 	names := map[nat.Zone]string{router.ZoneHost: "host", router.ZoneUplink: "uplink"}
 	for _, n := range d.st.Networks {
 		names[n.ID.Zone()] = n.Name
 	}
 	d.mu.Unlock()
+	if f.Zone != "" && !slices.Contains(slices.Collect(maps.Values(names)), f.Zone) && !strings.HasPrefix(f.Zone, "zone-") {
+		return nil, state.Errorf(state.ErrNotFound, "zone %q: no network of that name (zones are networks, host and uplink)", f.Zone)
+	}
 	out := []ConnInfo{}
 	for _, e := range d.rt.NAT().Entries(d.dp.Now()) {
 		c := ConnInfo{Entry: e, ZoneName: zoneName(names, e.Zone), ReplyZoneName: zoneName(names, e.ReplyZone)}
@@ -243,7 +268,7 @@ func (d *Daemon) Conntrack(f ConnFilter) []ConnInfo {
 			out = append(out, c)
 		}
 	}
-	return out
+	return out, nil
 }
 
 func zoneName(names map[nat.Zone]string, z nat.Zone) string {

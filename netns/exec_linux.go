@@ -6,11 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
 	"syscall"
 
 	vnetns "github.com/vishvananda/netns"
@@ -109,46 +106,20 @@ type ExecOptions struct {
 // GROUP) and supplementary groups, then the user; HOME and USER in env
 // follow.
 func becomeUser(spec string, env *[]string) error {
-	name, group, _ := strings.Cut(spec, ":")
-	u, err := user.Lookup(name)
+	u, err := LookupUser(spec)
 	if err != nil {
-		if _, nerr := strconv.Atoi(name); nerr != nil {
-			return fmt.Errorf("nsexec: user %q: %w", name, err)
-		}
-		if u, err = user.LookupId(name); err != nil {
-			u = &user.User{Uid: name, Gid: name, Username: name, HomeDir: "/"}
-		}
+		return fmt.Errorf("nsexec: %w", err)
 	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	if group != "" {
-		g, err := user.LookupGroup(group)
-		if err == nil {
-			gid, _ = strconv.Atoi(g.Gid)
-		} else if n, nerr := strconv.Atoi(group); nerr == nil {
-			gid = n
-		} else {
-			return fmt.Errorf("nsexec: group %q: %w", group, err)
-		}
-	}
-	var groups []int
-	if ids, err := u.GroupIds(); err == nil {
-		for _, s := range ids {
-			if n, err := strconv.Atoi(s); err == nil {
-				groups = append(groups, n)
-			}
-		}
-	}
-	if err := syscall.Setgroups(groups); err != nil {
+	if err := syscall.Setgroups(u.Groups); err != nil {
 		return fmt.Errorf("nsexec: set groups: %w", err)
 	}
-	if err := syscall.Setgid(gid); err != nil {
-		return fmt.Errorf("nsexec: set group %d: %w", gid, err)
+	if err := syscall.Setgid(u.GID); err != nil {
+		return fmt.Errorf("nsexec: set group %d: %w", u.GID, err)
 	}
-	if err := syscall.Setuid(uid); err != nil {
-		return fmt.Errorf("nsexec: set user %d: %w", uid, err)
+	if err := syscall.Setuid(u.UID); err != nil {
+		return fmt.Errorf("nsexec: set user %d: %w", u.UID, err)
 	}
-	*env = append(*env, "HOME="+u.HomeDir, "USER="+u.Username)
+	*env = append(*env, "HOME="+u.Home, "USER="+u.Name)
 	return nil
 }
 

@@ -29,6 +29,7 @@ sleep             coreutils               demo test bench
 cat               coreutils               test
 iperf3            iperf3                  test bench
 tcpdump           tcpdump                 test
+tshark            tshark                  test
 dig               dnsutils                test
 arping            arping                  test
 socat             socat                   test

@@ -418,7 +418,8 @@ func (s *Supervisor) Main(endpoint string) *Process {
 }
 
 // Stop ends everything the supervisor runs in an endpoint: its command
-// and exec sessions get SIGTERM, then SIGKILL after grace; then whatever
+// and exec sessions get SIGTERM, then SIGKILL after grace (at once, with
+// no SIGTERM, when grace is 0 or less); then whatever
 // else is left in its namespace ns (started by `ip netns exec`, or
 // orphaned) is killed. It may take grace and more: call it without other
 // locks held.
@@ -434,10 +435,14 @@ func (s *Supervisor) Stop(endpoint, ns string, grace time.Duration) {
 		}
 	}
 	s.mu.Unlock()
-	for _, p := range ps {
-		p.Signal(syscall.SIGTERM)
+	first := syscall.SIGTERM
+	if grace <= 0 {
+		first = syscall.SIGKILL
 	}
-	deadline := time.NewTimer(grace)
+	for _, p := range ps {
+		p.Signal(first)
+	}
+	deadline := time.NewTimer(max(grace, 0))
 	defer deadline.Stop()
 	for _, p := range ps {
 		select {

@@ -128,6 +128,20 @@ func TestStop(t *testing.T) {
 	}
 }
 
+// TestStopAtOnce: with no grace, Stop sends SIGKILL straight away (docker
+// stop -t 0): a TERM handler never runs.
+func TestStopAtOnce(t *testing.T) {
+	s := newSup(t, Options{})
+	p, err := s.Start(Spec{Endpoint: "e", Argv: []string{"sleep", "30"}, Main: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Stop("e", "", 0)
+	if got := p.ExitCode(); got != 128+int(syscall.SIGKILL) {
+		t.Errorf("exit %d after Stop with no grace, want SIGKILL (137)", got)
+	}
+}
+
 // TestLogRotation: a log is capped at LogMax and rotated once.
 func TestLogRotation(t *testing.T) {
 	dir := t.TempDir()

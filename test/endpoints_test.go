@@ -64,20 +64,26 @@ func TestPrivilegedRunAndExec(t *testing.T) {
 	}
 	l.mustCtl("rm", "-f", "bg")
 
-	// exec: exit codes, stdin, the endpoint's own /etc/hosts view.
-	if r := l.exec("done", "sh", "-c", "exit 7"); r.code != 7 {
+	// exec needs a running endpoint, as docker exec does.
+	if r := l.exec("done", "true"); r.code != 1 || !strings.Contains(r.stderr, "not running") {
+		t.Errorf("exec in an exited endpoint: %v, want refused: not running", r)
+	}
+	// exec: exit codes, stdin, the endpoint's own /etc/hosts view (in
+	// an endpoint without a command: up while it exists).
+	l.mustCtl("run", "-d", "--net", "n", "--name", "idle")
+	if r := l.exec("idle", "sh", "-c", "exit 7"); r.code != 7 {
 		t.Errorf("exec exit 7: %v", r)
 	}
-	if r := l.exec("done", "nosuchcommand"); r.code != 127 {
+	if r := l.exec("idle", "nosuchcommand"); r.code != 127 {
 		t.Errorf("exec of a missing command: %v, want exit 127", r)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	r = runCmd(ctx, "piped-in\n", filepath.Join(binDir, "vswitchctl"), "--socket", l.socket, "exec", "-i", "done", "--", "cat")
+	r = runCmd(ctx, "piped-in\n", filepath.Join(binDir, "vswitchctl"), "--socket", l.socket, "exec", "-i", "idle", "--", "cat")
 	if r.code != 0 || r.stdout != "piped-in\n" {
 		t.Errorf("exec -i cat: %v", r)
 	}
-	if out := l.mustExec("done", "cat", "/etc/hosts"); !strings.Contains(out, "\tdone") {
+	if out := l.mustExec("idle", "cat", "/etc/hosts"); !strings.Contains(out, "\tidle") {
 		t.Errorf("exec sees /etc/hosts without the endpoint's name:\n%s", out)
 	}
 }

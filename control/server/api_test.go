@@ -199,9 +199,10 @@ func TestRoutes(t *testing.T) {
 			Cmd: []string{"touch", "x"}, Env: []string{"A=1"}, Dir: "/tmp", User: "nobody:nogroup", Detach: true,
 		}}}}},
 		{name: "Publish", do: func(ctx context.Context, c *control.Client) (any, error) {
-			return nil, c.Publish(ctx, "web", "8080:80/udp")
+			return c.Publish(ctx, "web", "8080:80/udp")
 		},
-			wantCalls: []call{{Method: "Publish", Args: []any{"web", state.Publish{Proto: header.ProtoUDP, HostPort: 8080, HostEnd: 8080, ContPort: 80, ContEnd: 80}}}}},
+			wantCalls: []call{{Method: "Publish", Args: []any{"web", state.Publish{Proto: header.ProtoUDP, HostPort: 8080, HostEnd: 8080, ContPort: 80, ContEnd: 80}}}},
+			want:      control.PortMap{Proto: "udp", HostIP: "0.0.0.0", HostPort: 8080, HostPortEnd: 8080, ContainerPort: 80, Spec: "8080:80/udp"}},
 		{name: "Publish answer", do: func(ctx context.Context, c *control.Client) (any, error) {
 			return rawJSON[control.PortMap](ctx, hc, "POST", "/v1/endpoints/web/publish", `{"spec":"127.0.0.1:8000-8001:80-81"}`)
 		}, wantCalls: []call{{Method: "Publish", Args: []any{"web", state.Publish{Proto: header.ProtoTCP, HostIP: ip("127.0.0.1"), HostPort: 8000, HostEnd: 8001, ContPort: 80, ContEnd: 81}}}},

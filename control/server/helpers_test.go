@@ -613,9 +613,11 @@ func (b *fakeBackend) RemoveUplink() error { return b.record("RemoveUplink") }
 
 // Conntrack implements server.Backend: every canned connection, whatever
 // the filter (the daemon's tests cover filtering).
-func (b *fakeBackend) Conntrack(f daemon.ConnFilter) []daemon.ConnInfo {
-	b.record("Conntrack", f)
-	return cannedConnInfos
+func (b *fakeBackend) Conntrack(f daemon.ConnFilter) ([]daemon.ConnInfo, error) {
+	if err := b.record("Conntrack", f); err != nil {
+		return nil, err
+	}
+	return cannedConnInfos, nil
 }
 
 // ConntrackCount implements server.Backend.

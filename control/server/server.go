@@ -76,7 +76,7 @@ type Backend interface {
 	Uplink() (daemon.UplinkInfo, bool)
 	SetUplink(state.UplinkSpec) (daemon.UplinkInfo, error)
 	RemoveUplink() error
-	Conntrack(daemon.ConnFilter) []daemon.ConnInfo
+	Conntrack(daemon.ConnFilter) ([]daemon.ConnInfo, error)
 	ConntrackCount() (n, max int)
 	FlushConntrack() int
 	NAT() daemon.NATRules
@@ -375,7 +375,8 @@ func (s *Server) routes() {
 			replyErr(w, err)
 			return
 		}
-		reply(w, conns(s.b.Conntrack(f)), nil)
+		cs, err := s.b.Conntrack(f)
+		reply(w, conns(cs), err)
 	})
 	h("GET "+p+"/conntrack/count", func(w http.ResponseWriter, r *http.Request) {
 		n, max := s.b.ConntrackCount()

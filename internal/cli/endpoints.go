@@ -244,12 +244,17 @@ func (a *app) logsCmd() *cobra.Command {
 func (a *app) publishCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:               "publish ENDPOINT SPEC",
-		Short:             "Publish a port of a running endpoint ([IP:][HOST[-END]:]CONTAINER[-END][/tcp|/udp])",
-		Example:           `  vswitchctl publish web 8080:80`,
+		Short:             "Publish a port of an existing endpoint ([IP:][HOST[-END]:]CONTAINER[-END][/tcp|/udp]); prints it as published",
+		Example:           "  vswitchctl publish web 8080:80\n  vswitchctl publish web 80      # a free host port, printed: 32768:80/tcp",
 		Args:              cobra.ExactArgs(2),
 		ValidArgsFunction: a.completeEndpointArg(nil),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.api().Publish(cmd.Context(), args[0], args[1])
+			p, err := a.api().Publish(cmd.Context(), args[0], args[1])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(a.stdout, p.Spec)
+			return nil
 		},
 	}
 }
@@ -257,7 +262,7 @@ func (a *app) publishCmd() *cobra.Command {
 func (a *app) unpublishCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:               "unpublish ENDPOINT SPEC",
-		Short:             "Remove a published port",
+		Short:             "Remove a published port (SPEC as published, or just its container port)",
 		Args:              cobra.ExactArgs(2),
 		ValidArgsFunction: a.completeEndpointArg(nil),
 		RunE: func(cmd *cobra.Command, args []string) error {

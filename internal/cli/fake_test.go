@@ -290,11 +290,17 @@ func (f *fakeDaemon) handler() http.Handler {
 				reply(w, f.top)
 			}
 		},
-		"POST /v1/endpoints/{name}/stop":      endpointOK(endpoint),
-		"POST /v1/endpoints/{name}/start":     endpointOK(endpoint),
-		"POST /v1/endpoints/{name}/restart":   endpointOK(endpoint),
-		"POST /v1/endpoints/{name}/kill":      endpointOK(endpoint),
-		"POST /v1/endpoints/{name}/publish":   endpointOK(endpoint),
+		"POST /v1/endpoints/{name}/stop":    endpointOK(endpoint),
+		"POST /v1/endpoints/{name}/start":   endpointOK(endpoint),
+		"POST /v1/endpoints/{name}/restart": endpointOK(endpoint),
+		"POST /v1/endpoints/{name}/kill":    endpointOK(endpoint),
+		"POST /v1/endpoints/{name}/publish": func(w http.ResponseWriter, r *http.Request) {
+			if _, ok := endpoint(w, r); ok {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusCreated)
+				json.NewEncoder(w).Encode(control.PortMap{Proto: "tcp", HostIP: "0.0.0.0", HostPort: 8081, HostPortEnd: 8081, ContainerPort: 81, Spec: "8081:81/tcp"})
+			}
+		},
 		"POST /v1/endpoints/{name}/unpublish": endpointOK(endpoint),
 		"GET /v1/fdb":                         func(w http.ResponseWriter, r *http.Request) { reply(w, f.fdb) },
 		"POST /v1/fdb":                        func(w http.ResponseWriter, r *http.Request) { reply(w, f.fdb[0]) },

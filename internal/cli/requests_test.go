@@ -80,7 +80,7 @@ func TestRequests(t *testing.T) {
 			[]string{"GET /v1/endpoints/web/logs?follow=1&tail=7&timestamps=1"}, "", 0},
 		{"logs tail all", []string{"logs", "-n", "all", "web"}, "", []string{"GET /v1/endpoints/web/logs"}, "", 0},
 		{"logs tail 0", []string{"logs", "-n", "0", "web"}, "", []string{"GET /v1/endpoints/web"}, "", 0},
-		{"publish", []string{"publish", "web", "8081:81"}, "", []string{`POST /v1/endpoints/web/publish {"spec":"8081:81"}`}, "", 0},
+		{"publish", []string{"publish", "web", "8081:81"}, "", []string{`POST /v1/endpoints/web/publish {"spec":"8081:81"}`}, "8081:81/tcp\n", 0},
 		{"unpublish", []string{"unpublish", "web", "8081:81"}, "", []string{`POST /v1/endpoints/web/unpublish {"spec":"8081:81"}`}, "", 0},
 		{"fdb show", []string{"fdb", "show"}, "", []string{"GET /v1/fdb"}, "100    02:42:ac:12:00:02   web/eth0   learned   12s", 0},
 		{"fdb flush", []string{"fdb", "flush"}, "", []string{"DELETE /v1/fdb"}, "flushed 7 entries\n", 0},
