@@ -55,7 +55,7 @@ const DefaultTapDepth = 512
 
 // Tap is a capture: the frames of a set of ports, filtered, into a ring.
 type Tap struct {
-	ports   map[port.ID]bool // immutable
+	ports   *portSet // immutable
 	match   func(frame []byte) bool
 	snaplen int
 
@@ -79,10 +79,10 @@ func NewTap(ports []port.ID, match func([]byte) bool, snaplen, depth int) *Tap {
 	if snaplen <= 0 || snaplen > port.MaxFrameSize {
 		snaplen = port.MaxFrameSize
 	}
-	t := &Tap{ports: map[port.ID]bool{}, match: match, snaplen: snaplen,
+	t := &Tap{ports: new(portSet), match: match, snaplen: snaplen,
 		ring: make(chan *Record, depth), free: make(chan *Record, depth), done: make(chan struct{})}
 	for _, p := range ports {
-		t.ports[p] = true
+		t.ports.add(p)
 	}
 	for range depth {
 		t.free <- new(Record)
@@ -113,7 +113,7 @@ func (t *Tap) Dropped() uint64 { return t.dropped.Load() }
 
 // offer copies a frame crossing port p into the tap, if it wants it.
 func (t *Tap) offer(p port.ID, dir Direction, frame []byte, vh []byte) {
-	if !t.ports[p] {
+	if !t.ports.has(p) {
 		return
 	}
 	if t.match != nil && !t.match(frame) {
@@ -138,6 +138,13 @@ func (t *Tap) offer(p port.ID, dir Direction, frame []byte, vh []byte) {
 	copy(r.Virtio[:], vh)
 	t.ring <- r // never blocks: the ring holds every record there is
 }
+
+// portSet is a set of port IDs: a bit each, so a worker asks it about a
+// frame's port in one load.
+type portSet [(1 << 16) / 64]uint64
+
+func (s *portSet) add(p port.ID)      { s[p>>6] |= 1 << (p & 63) }
+func (s *portSet) has(p port.ID) bool { return s[p>>6]&(1<<(p&63)) != 0 }
 
 // taps is the set of attached taps, immutable once published.
 type taps []*Tap

@@ -118,6 +118,7 @@ type Datapath struct {
 
 	snap atomic.Pointer[snapshot] // ports, read by workers once per batch
 	taps atomic.Pointer[taps]     // live captures; nil when none, read once per batch
+	live atomic.Pointer[liveSet]  // live tracers (trace --live); nil when none, read once per batch
 
 	mu     sync.Mutex // guards nextID and writes of snap (copy on write)
 	nextID port.ID

@@ -148,6 +148,7 @@ func (dp *Datapath) run(ps *portState) {
 func (w *worker) batch(n int) {
 	w.snap = w.dp.snap.Load()
 	w.taps = w.dp.taps.Load()
+	w.liveBatch(n) // live traces (trace --live): one atomic load when none
 	cfg := w.ps.cfg.Load()
 	now := w.dp.Now()
 	for i := range n {

@@ -107,7 +107,7 @@ func TestReadmeBlocksParse(t *testing.T) {
 // so this test never runs in parallel with another.
 func TestPrivilegedReadme(t *testing.T) {
 	testutil.Privileged(t)
-	testutil.RequireTools(t, "make", "ip", "ping", "nc")
+	testutil.RequireTools(t, "make", "ip", "ping", "nc", "tcpdump")
 	root := repoRoot(t)
 	for _, b := range readmeBlocks(t, filepath.Join(root, "README.md")) {
 		if b.fenced != "sh" {

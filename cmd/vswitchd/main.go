@@ -395,7 +395,7 @@ func run(ctx context.Context, cfg daemon.Config, o options) error {
 		d.Close()
 		return err
 	}
-	srv := server.New(d, cfg.Logger)
+	srv := server.New(server.DaemonBackend{Daemon: d}, cfg.Logger)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	cfg.Logger.Info("vswitchd ready", "socket", o.socket, "state_dir", cfg.StateDir, "host", d.HostAddr())

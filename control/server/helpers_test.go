@@ -58,6 +58,8 @@ type fakeBackend struct {
 	run  func(ctx context.Context, spec daemon.RunSpec, stdio *supervisor.IO) (daemon.EndpointInfo, int, error)
 	exec func(ctx context.Context, name string, spec daemon.ExecSpec, stdio *supervisor.IO) (int, error)
 	logs func(ctx context.Context, name string, o supervisor.LogOptions, w io.Writer) error
+	// lastCapture is the capture StartCapture made last (under mu).
+	lastCapture *fakeCapture
 }
 
 var _ server.Backend = (*fakeBackend)(nil)

@@ -39,7 +39,8 @@ import (
 	"github.com/vswitchd/vswitchd/vlan"
 )
 
-// Backend is what the server serves; *daemon.Daemon implements it.
+// Backend is what the server serves; DaemonBackend wraps a
+// *daemon.Daemon as one.
 type Backend interface {
 	CreateNetwork(state.NetworkSpec) (daemon.NetworkInfo, error)
 	Networks() []daemon.NetworkInfo
@@ -83,9 +84,12 @@ type Backend interface {
 
 	LogLevel() slog.Level
 	SetLogLevel(slog.Level) error
+
+	Capturer // capture.go
+	Tracer   // trace.go
 }
 
-var _ Backend = (*daemon.Daemon)(nil)
+var _ Backend = DaemonBackend{}
 
 // Server serves the API of a Backend.
 type Server struct {
@@ -93,6 +97,7 @@ type Server struct {
 	log  *slog.Logger
 	mux  *http.ServeMux
 	http *http.Server
+	caps captures // running captures, to stop by ID
 }
 
 // New returns a server for b. logger may be nil.
@@ -403,6 +408,9 @@ func (s *Server) routes() {
 		err := s.b.SetLogLevel(l)
 		reply(w, control.LogLevel{Level: levelName(s.b.LogLevel())}, err)
 	})
+
+	s.captureRoutes(p)
+	s.traceRoutes(p)
 
 	// Go profiling, for looking into the datapath (the socket is root-only).
 	s.mux.HandleFunc("GET /debug/pprof/", pprof.Index)

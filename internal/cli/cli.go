@@ -155,7 +155,8 @@ status, 127 when the command does not exist and 126 when it cannot be run.`,
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
 	root.PersistentFlags().StringVar(&a.socket, "socket", "", "vswitchd API socket (default $"+control.SocketEnv+" or "+control.DefaultSocket+")")
-	root.AddGroup(&cobra.Group{ID: "docker", Title: "Networks and endpoints:"}, &cobra.Group{ID: "switch", Title: "Switch:"})
+	root.AddGroup(&cobra.Group{ID: "docker", Title: "Networks and endpoints:"}, &cobra.Group{ID: "switch", Title: "Switch:"},
+		&cobra.Group{ID: "debug", Title: "Seeing inside:"})
 	for _, c := range []*cobra.Command{
 		a.networkCmd(), a.runCmd(), a.execCmd(), a.psCmd(), a.inspectCmd(), a.startCmd(), a.stopCmd(),
 		a.restartCmd(), a.killCmd(), a.rmCmd(), a.topCmd(), a.logsCmd(), a.publishCmd(), a.unpublishCmd(),
@@ -168,6 +169,10 @@ status, 127 when the command does not exist and 126 when it cannot be run.`,
 		a.natCmd(), a.logLevelCmd(),
 	} {
 		c.GroupID = "switch"
+		root.AddCommand(c)
+	}
+	for _, c := range []*cobra.Command{a.captureCmd(), a.traceCmd()} {
+		c.GroupID = "debug"
 		root.AddCommand(c)
 	}
 	root.AddCommand(a.versionCmd())
