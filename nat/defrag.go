@@ -90,6 +90,7 @@ type DefragStats struct {
 	Evicted     uint64 // incomplete datagrams dropped to keep a zone within its budget
 	Queues      uint64 // incomplete datagrams held now (a gauge)
 	Bytes       uint64 // memory they are charged now (a gauge)
+	Budget      uint64 // the memory each zone may hold (the configured budget)
 }
 
 // fragKey identifies an IPv4 datagram (RFC 791 §3.2: source, destination,
@@ -170,6 +171,7 @@ func (d *Defrag) Stats() DefragStats {
 		Fragments: d.fragments.Load(), Reassembled: d.reassembled.Load(), Duplicates: d.duplicates.Load(),
 		Overlaps: d.overlaps.Load(), Invalid: d.invalid.Load(), Timeouts: d.timeouts.Load(),
 		Evicted: d.evicted.Load(), Queues: uint64(max(d.queueCount.Load(), 0)), Bytes: uint64(max(d.bytes.Load(), 0)),
+		Budget: uint64(d.budget),
 	}
 }
 

@@ -277,6 +277,7 @@ var (
 		NAT: map[string]uint64{
 			"entries": 0, "created": 1, "expired": 0, "early_dropped": 0, "flushed": 0, "table_full": 0, "no_port": 0,
 			"invalid": 0, "unsupported": 0, "fragments_translated": 0, "fragments_dropped": 0, "icmp_errors_translated": 0,
+			"defrag_datagrams": 0, "defrag_bytes": 0, "defrag_zone_budget": 0,
 		},
 		DNS: map[string]uint64{
 			"queries": 4, "local": 0, "forwarded": 0, "nxdomain": 0, "servfail": 0, "refused": 0, "malformed": 0, "dropped": 0,
