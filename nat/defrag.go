@@ -292,7 +292,14 @@ func (d *Defrag) Add(zone Zone, frame []byte, p *header.Parsed, now int64) (g Da
 		d.invalid.Add(1)
 		return Datagram{}, FragInvalid
 	}
-	g.Evicted = d.charge(q, cost)
+	var fits bool
+	if g.Evicted, fits = d.charge(q, cost); !fits {
+		// Its own datagram alone would exceed the budget.
+		d.drop(q)
+		d.evicted.Add(1)
+		g.Evicted++
+		return g, FragNoRoom
+	}
 	data := make([]byte, n)
 	copy(data, frame[p.L3Off+hl:p.L3End])
 	q.pieces = append(q.pieces, fragPiece{})
@@ -317,8 +324,9 @@ func (d *Defrag) Add(zone Zone, frame []byte, p *header.Parsed, now int64) (g Da
 
 // charge adds cost to q's zone, first dropping the zone's oldest other
 // datagrams while the budget would be exceeded, and returns how many it
-// dropped. The caller holds mu.
-func (d *Defrag) charge(q *fragQueue, cost int) (evicted int) {
+// dropped; it charges nothing and reports false when q's datagram alone
+// would exceed the budget. The caller holds mu.
+func (d *Defrag) charge(q *fragQueue, cost int) (evicted int, fits bool) {
 	z := d.zones[q.key.zone]
 	for z.mem+cost > d.budget {
 		victim := z.oldest
@@ -326,7 +334,7 @@ func (d *Defrag) charge(q *fragQueue, cost int) (evicted int) {
 			victim = q.next
 		}
 		if victim == nil {
-			break
+			return evicted, false
 		}
 		d.drop(victim)
 		d.evicted.Add(1)
@@ -335,7 +343,7 @@ func (d *Defrag) charge(q *fragQueue, cost int) (evicted int) {
 	q.mem += cost
 	z.mem += cost
 	d.bytes.Add(int64(cost))
-	return evicted
+	return evicted, true
 }
 
 // link adds a new queue as its zone's newest. The caller holds mu.
