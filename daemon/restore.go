@@ -123,7 +123,7 @@ func (d *Daemon) restoreEndpoint(e *state.Endpoint) error {
 	}
 	if nic, _ := d.st.Primary(e); nic != nil {
 		for _, p := range e.Publish {
-			if _, err := d.openPublish(e.Name, p, nic.IP, nil); err != nil {
+			if _, err := d.openPublish(e, p, nic.IP, nil); err != nil {
 				d.log.Warn("published port not restored", "endpoint", e.Name, "spec", p, "err", err)
 			}
 		}

@@ -30,6 +30,9 @@ cat               coreutils               test
 iperf3            iperf3                  test bench
 tcpdump           tcpdump                 test
 tshark            tshark                  test
+podman            podman                  test
+runc              runc                    test
+busybox           busybox-static          test
 dig               dnsutils                test
 arping            arping                  test
 socat             socat                   test

@@ -110,6 +110,9 @@ type Endpoint struct {
 	// RestartCount counts runs by the restart policy since the last
 	// start by the user.
 	RestartCount int `json:"restart_count,omitempty"`
+	// ContainerID is the runtime's container of a CNI attachment
+	// (CNI_CONTAINERID); "" for endpoints vswitchctl made.
+	ContainerID string `json:"container_id,omitempty"`
 	// Phase is set while the endpoint is being made or removed: the
 	// intent is saved before the host is touched, so a crash half-way is
 	// rolled back (creating) or finished (removing) at the next start.
@@ -147,6 +150,8 @@ type NIC struct {
 	Trunk     bool       `json:"trunk,omitempty"`
 	VLANs     vlan.Set   `json:"vlans,omitzero"`
 	Native    vlan.ID    `json:"native,omitempty"`
+	// MTU is the NIC's MTU; 0: the kernel's default (1500).
+	MTU int `json:"mtu,omitempty"`
 }
 
 // SysPort is an attached existing interface of the daemon's namespace.
