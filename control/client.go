@@ -582,3 +582,31 @@ func (c *Client) WaitReady(ctx context.Context, timeout time.Duration) error {
 		}
 	}
 }
+
+// Links lists link impairments: every endpoint NIC and system port, or
+// those target names ("" for all).
+func (c *Client) Links(ctx context.Context, target string) (ls []Link, err error) {
+	path := "/links"
+	if target != "" {
+		path += "?target=" + url.QueryEscape(target)
+	}
+	err = c.do(ctx, "GET", path, nil, &ls)
+	return ls, err
+}
+
+// SetLink changes the impairments of target's ports.
+func (c *Client) SetLink(ctx context.Context, target string, r LinkSet) (ls []Link, err error) {
+	err = c.do(ctx, "PATCH", "/links/"+url.PathEscape(target), r, &ls)
+	return ls, err
+}
+
+// ResetLink removes the impairments of target's ports in direction ("":
+// both).
+func (c *Client) ResetLink(ctx context.Context, target, direction string) (ls []Link, err error) {
+	path := "/links/" + url.PathEscape(target)
+	if direction != "" {
+		path += "?direction=" + url.QueryEscape(direction)
+	}
+	err = c.do(ctx, "DELETE", path, nil, &ls)
+	return ls, err
+}

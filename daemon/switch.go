@@ -75,6 +75,12 @@ func (d *Daemon) attachSysPort(pt *state.SysPort) (port.ID, error) {
 	if err != nil {
 		return 0, state.Errorf(state.ErrNotFound, "%w", err)
 	}
+	if w, err := withImpairment(dev, pt.Impair); err != nil {
+		dev.Close()
+		return 0, err
+	} else {
+		dev = w
+	}
 	id, err := d.dp.AddPort(dev, datapath.PortConfig{Name: pt.Interface, Kind: datapath.KindSystem, VLAN: pol})
 	if err != nil {
 		dev.Close()

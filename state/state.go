@@ -147,6 +147,8 @@ type NIC struct {
 	Trunk     bool       `json:"trunk,omitempty"`
 	VLANs     vlan.Set   `json:"vlans,omitzero"`
 	Native    vlan.ID    `json:"native,omitempty"`
+	// Impair is the NIC's link impairment (vswitchctl link set).
+	Impair Impairment `json:"impair,omitzero"`
 }
 
 // SysPort is an attached existing interface of the daemon's namespace.
@@ -158,6 +160,8 @@ type SysPort struct {
 	Mode  vlan.Mode `json:"mode"`
 	VLAN  vlan.ID   `json:"vlan,omitempty"` // access VLAN, native VLAN or S-VID
 	VLANs vlan.Set  `json:"vlans,omitzero"` // trunks, or a dot1q-tunnel's customer VLANs
+	// Impair is the port's link impairment (vswitchctl link set).
+	Impair Impairment `json:"impair,omitzero"`
 }
 
 // PortType returns the port's type, "system" by default.

@@ -101,6 +101,9 @@ func (s *State) Validate() error {
 		if _, err := p.Policy(); err != nil {
 			return fmt.Errorf("port %q: %w", p.Interface, err)
 		}
+		if _, _, err := p.Impair.Updates(); err != nil {
+			return fmt.Errorf("port %q: %w", p.Interface, err)
+		}
 	}
 	statics := map[StaticMAC]bool{}
 	for _, m := range s.StaticMACs {
@@ -238,6 +241,9 @@ func (s *State) validateEndpoint(e *Endpoint, used map[netip.Addr]string) error 
 		ifs[nic.Interface] = true
 		if nic.MAC.IsMulticast() || nic.MAC.IsZero() {
 			return fmt.Errorf("%s: mac %s is not a unicast address", nic.Interface, nic.MAC)
+		}
+		if _, _, err := nic.Impair.Updates(); err != nil {
+			return fmt.Errorf("%s: %w", nic.Interface, err)
 		}
 		for _, a := range nic.Aliases {
 			if err := ValidateAlias(a); err != nil {

@@ -87,6 +87,7 @@ type Backend interface {
 
 	Capturer // capture.go
 	Tracer   // trace.go
+	Linker   // link.go
 }
 
 var _ Backend = DaemonBackend{}
@@ -411,6 +412,7 @@ func (s *Server) routes() {
 
 	s.captureRoutes(p)
 	s.traceRoutes(p)
+	s.linkRoutes(p)
 
 	// Go profiling, for looking into the datapath (the socket is root-only).
 	s.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
