@@ -610,3 +610,33 @@ func (c *Client) ResetLink(ctx context.Context, target, direction string) (ls []
 	err = c.do(ctx, "DELETE", path, nil, &ls)
 	return ls, err
 }
+
+// Labs lists the labs that are up.
+func (c *Client) Labs(ctx context.Context) (ls []Lab, err error) {
+	err = c.do(ctx, "GET", "/labs", nil, &ls)
+	return ls, err
+}
+
+// Lab describes one lab.
+func (c *Client) Lab(ctx context.Context, name string) (l Lab, err error) {
+	err = c.do(ctx, "GET", "/labs/"+url.PathEscape(name), nil, &l)
+	return l, err
+}
+
+// LabUp converges the switch to t (lab up).
+func (c *Client) LabUp(ctx context.Context, t Topology) (p LabPlan, err error) {
+	err = c.do(ctx, "PUT", "/labs/"+url.PathEscape(t.Name), t, &p)
+	return p, err
+}
+
+// LabPlan computes what LabUp would change, changing nothing.
+func (c *Client) LabPlan(ctx context.Context, t Topology) (p LabPlan, err error) {
+	err = c.do(ctx, "POST", "/labs/"+url.PathEscape(t.Name)+"/plan", t, &p)
+	return p, err
+}
+
+// LabDown removes what the lab named name made.
+func (c *Client) LabDown(ctx context.Context, name string) (p LabPlan, err error) {
+	err = c.do(ctx, "DELETE", "/labs/"+url.PathEscape(name), nil, &p)
+	return p, err
+}

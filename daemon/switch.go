@@ -143,7 +143,7 @@ func (d *Daemon) SetUplink(spec state.UplinkSpec) (UplinkInfo, error) {
 		d.removeUplink()
 		d.st.Uplink = nil
 		if old != nil {
-			d.setUplinkLocked(state.UplinkSpec{Interface: old.Interface, Address: old.Address, Gateway: old.Gateway})
+			d.setUplinkLocked(state.UplinkSpec{Interface: old.Interface, Address: old.Address, Gateway: old.Gateway, Lab: old.Lab})
 		}
 		d.sync()
 		return UplinkInfo{}, err

@@ -14,6 +14,7 @@
 package state
 
 import (
+	"encoding/json"
 	"net/netip"
 	"slices"
 	"time"
@@ -42,6 +43,33 @@ type State struct {
 	Uplink    *Uplink     `json:"uplink,omitempty"`
 	// StaticMACs are MAC table entries added by hand (fdb add).
 	StaticMACs []StaticMAC `json:"static_macs,omitempty"`
+	// Labs are the labs brought up from topology files (vswitchctl lab
+	// up), in the order they were first brought up.
+	Labs []*Lab `json:"labs,omitempty"`
+}
+
+// Lab is a lab brought up from a topology file. The objects it made carry
+// its name (their Lab field); this records the rest.
+type Lab struct {
+	Name string `json:"name"`
+	// Prefix is prepended to the names of its networks and endpoints.
+	Prefix string `json:"prefix"`
+	// File is the topology file's path as given to lab up.
+	File    string    `json:"file"`
+	Created time.Time `json:"created"`
+	Updated time.Time `json:"updated"`
+	// Topology is the topology last applied (the API's JSON, opaque here).
+	Topology json.RawMessage `json:"topology,omitempty"`
+}
+
+// Lab returns the lab named name, or nil.
+func (s *State) Lab(name string) *Lab {
+	for _, l := range s.Labs {
+		if l.Name == name {
+			return l
+		}
+	}
+	return nil
 }
 
 // StaticMAC is a static MAC table entry: MAC in VLAN is on the port named
@@ -67,6 +95,9 @@ type Network struct {
 	// stay reachable.
 	Isolated bool      `json:"isolated,omitempty"`
 	Created  time.Time `json:"created"`
+	// Lab names the lab (vswitchctl lab up) that made the network;
+	// lab down removes it.
+	Lab string `json:"lab,omitempty"`
 }
 
 // Endpoint is an endpoint: a network namespace with one NIC per attached
@@ -114,6 +145,8 @@ type Endpoint struct {
 	// intent is saved before the host is touched, so a crash half-way is
 	// rolled back (creating) or finished (removing) at the next start.
 	Phase Phase `json:"phase,omitempty"`
+	// Lab names the lab that made the endpoint.
+	Lab string `json:"lab,omitempty"`
 }
 
 // Phase is an endpoint operation in progress.
@@ -162,6 +195,8 @@ type SysPort struct {
 	VLANs vlan.Set  `json:"vlans,omitzero"` // trunks, or a dot1q-tunnel's customer VLANs
 	// Impair is the port's link impairment (vswitchctl link set).
 	Impair Impairment `json:"impair,omitzero"`
+	// Lab names the lab that attached the port.
+	Lab string `json:"lab,omitempty"`
 }
 
 // PortType returns the port's type, "system" by default.
@@ -177,6 +212,8 @@ type Uplink struct {
 	Interface string       `json:"interface"`
 	Address   netip.Prefix `json:"address"`
 	Gateway   netip.Addr   `json:"gateway,omitzero"`
+	// Lab names the lab that set the uplink.
+	Lab string `json:"lab,omitempty"`
 }
 
 // New returns an empty state for namespace prefix.
@@ -280,6 +317,12 @@ func (s *State) Clone() *State {
 		c.Uplink = &u
 	}
 	c.StaticMACs = slices.Clone(s.StaticMACs)
+	c.Labs = cloneNil(s.Labs, make([]*Lab, len(s.Labs)))
+	for i, l := range s.Labs {
+		ll := *l
+		ll.Topology = slices.Clone(l.Topology)
+		c.Labs[i] = &ll
+	}
 	return &c
 }
 

@@ -788,3 +788,32 @@ func (b *fakeBackend) Links(target string) ([]daemon.LinkInfo, error) {
 	return []daemon.LinkInfo{{Port: "apple/eth0", Endpoint: "apple", Interface: "eth0",
 		Out: impair.Settings{Delay: 50 * time.Millisecond, Loss: 1, Seed: 3}}}, nil
 }
+
+// LabUp implements server.Backend: one canned change.
+func (b *fakeBackend) LabUp(t control.Topology, dryRun bool) (control.LabPlan, error) {
+	if err := b.record("LabUp", t, dryRun); err != nil {
+		return control.LabPlan{}, err
+	}
+	return control.LabPlan{Lab: t.Name, Applied: !dryRun, Changes: []control.LabChange{{Action: "create", Kind: "network", Name: t.Name + "-lan", Detail: ""}}}, nil
+}
+
+// LabDown implements server.Backend.
+func (b *fakeBackend) LabDown(name string) (control.LabPlan, error) {
+	if err := b.record("LabDown", name); err != nil {
+		return control.LabPlan{}, err
+	}
+	return control.LabPlan{Lab: name, Applied: true, Changes: []control.LabChange{}}, nil
+}
+
+// Labs implements server.Backend.
+func (b *fakeBackend) Labs() []control.Lab {
+	return []control.Lab{{Name: "bare", Networks: []string{}, Endpoints: []string{}, Ports: []string{}}}
+}
+
+// Lab implements server.Backend.
+func (b *fakeBackend) Lab(name string) (control.Lab, error) {
+	if err := b.record("Lab", name); err != nil {
+		return control.Lab{}, err
+	}
+	return control.Lab{Name: name, Networks: []string{}, Endpoints: []string{}, Ports: []string{}}, nil
+}

@@ -88,6 +88,7 @@ type Backend interface {
 	Capturer // capture.go
 	Tracer   // trace.go
 	Linker   // link.go
+	Labber   // lab.go
 }
 
 var _ Backend = DaemonBackend{}
@@ -413,6 +414,7 @@ func (s *Server) routes() {
 	s.captureRoutes(p)
 	s.traceRoutes(p)
 	s.linkRoutes(p)
+	s.labRoutes(p)
 
 	// Go profiling, for looking into the datapath (the socket is root-only).
 	s.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
