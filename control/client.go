@@ -640,3 +640,12 @@ func (c *Client) LabDown(ctx context.Context, name string) (p LabPlan, err error
 	err = c.do(ctx, "DELETE", "/labs/"+url.PathEscape(name), nil, &p)
 	return p, err
 }
+
+// UI asks where the web view is served.
+func (c *Client) UI(ctx context.Context) (u UI, err error) {
+	err = c.do(ctx, "GET", "/ui", nil, &u)
+	return u, err
+}
+
+// Dial connects to the daemon's socket (for a proxy).
+func (c *Client) Dial(ctx context.Context) (net.Conn, error) { return c.dial(ctx) }

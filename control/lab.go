@@ -160,3 +160,13 @@ type PingPair struct {
 	// Error says why the ping could not be run ("" when it ran).
 	Error string `json:"error"`
 }
+
+// UI is the answer to GET /v1/ui: where the web view is.
+type UI struct {
+	// Path is the web view's path on the API socket (and on HTTP).
+	Path string `json:"path"`
+	// HTTP is the daemon's --http address, "" when it has none; URL is
+	// the web view there.
+	HTTP string `json:"http"`
+	URL  string `json:"url"`
+}

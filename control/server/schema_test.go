@@ -286,6 +286,7 @@ func TestSchema(t *testing.T) {
 		{"PUT", "/v1/labs/bare", `{"name":"bare"}`, reflect.TypeFor[control.LabPlan](), 200},
 		{"POST", "/v1/labs/bare/plan", `{"name":"bare"}`, reflect.TypeFor[control.LabPlan](), 200},
 		{"DELETE", "/v1/labs/bare", "", reflect.TypeFor[control.LabPlan](), 200},
+		{"GET", "/v1/ui", "", reflect.TypeFor[control.UI](), 200},
 	}
 	raw := map[string]any{} // by method and path
 	for _, tt := range tests {

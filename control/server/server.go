@@ -100,6 +100,7 @@ type Server struct {
 	mux  *http.ServeMux
 	http *http.Server
 	caps captures // running captures, to stop by ID
+	ui   uiState
 }
 
 // New returns a server for b. logger may be nil.
@@ -415,6 +416,7 @@ func (s *Server) routes() {
 	s.traceRoutes(p)
 	s.linkRoutes(p)
 	s.labRoutes(p)
+	s.uiRoutes(p)
 
 	// Go profiling, for looking into the datapath (the socket is root-only).
 	s.mux.HandleFunc("GET /debug/pprof/", pprof.Index)

@@ -175,7 +175,7 @@ status, 127 when the command does not exist and 126 when it cannot be run.`,
 		c.GroupID = "debug"
 		root.AddCommand(c)
 	}
-	for _, c := range []*cobra.Command{a.labCmd(), a.linkCmd()} {
+	for _, c := range []*cobra.Command{a.labCmd(), a.linkCmd(), a.uiCmd()} {
 		c.GroupID = "lab"
 		root.AddCommand(c)
 	}
