@@ -422,7 +422,8 @@ func nicChanges(w Endpoint, e *state.Endpoint, recreatedNet map[string]bool, d *
 	var steps []Step
 	var detail []string
 	want := map[string]NIC{}
-	for _, n := range w.NICs[1:] {
+	extra := w.NICs[min(1, len(w.NICs)):] // none for a trunk endpoint
+	for _, n := range extra {
 		want[n.Network] = n
 	}
 	for _, nic := range e.NICs[1:] {
@@ -434,7 +435,7 @@ func nicChanges(w Endpoint, e *state.Endpoint, recreatedNet map[string]bool, d *
 			}
 		}
 	}
-	for _, n := range w.NICs[1:] {
+	for _, n := range extra {
 		cur := e.NIC(n.Network)
 		if cur != nil && !recreatedNet[n.Network] && (!n.IP.IsValid() || n.IP == cur.IP) && slices.Equal(n.Aliases, cur.Aliases) {
 			continue
