@@ -121,4 +121,3 @@ func chromiumPath(t *testing.T) string {
 	}
 	return p
 }
-
