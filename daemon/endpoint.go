@@ -145,6 +145,12 @@ func (d *Daemon) attachNIC(e *state.Endpoint, nic *state.NIC, n *state.Network, 
 	} else if dev, err = d.host.OpenNIC(ns, nic.Interface); err != nil {
 		return err
 	}
+	if w, err := withImpairment(dev, nic.Impair); err != nil {
+		dev.Close()
+		return err
+	} else {
+		dev = w
+	}
 	pcfg := datapath.PortConfig{Name: e.PortName(nic), Kind: datapath.KindTap, Endpoint: e.Name}
 	pol, err := nicPolicy(nic, n)
 	if err != nil {

@@ -32,7 +32,7 @@ func (d *Daemon) restore() error {
 		}
 	}
 	if u := d.st.Uplink; u != nil && d.cfg.Uplink == nil {
-		spec := state.UplinkSpec{Interface: u.Interface, Address: u.Address, Gateway: u.Gateway}
+		spec := state.UplinkSpec{Interface: u.Interface, Address: u.Address, Gateway: u.Gateway, Lab: u.Lab}
 		d.st.Uplink = nil
 		if _, err := d.setUplinkLocked(spec); err != nil {
 			d.log.Warn("uplink not restored", "interface", u.Interface, "err", err)

@@ -45,6 +45,7 @@ ovsdb-server      openvswitch-switch      test
 ovsdb-tool        openvswitch-switch      test
 ovs-appctl        openvswitch-switch      test
 iptables          iptables                bench
+chromium          chromium                test
 '
 
 mode=install

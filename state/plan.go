@@ -31,6 +31,8 @@ type NetworkSpec struct {
 	Internal bool
 	// Isolated keeps endpoints from reaching each other (icc=false).
 	Isolated bool
+	// Lab names the lab (vswitchctl lab up) that makes the network.
+	Lab string
 }
 
 // NewNetwork validates spec and returns the network it makes. used lists
@@ -83,6 +85,7 @@ func (s *State) NewNetwork(spec NetworkSpec, used []netip.Prefix, hostLeg netip.
 		return nil, Errorf(ErrConflict, "no free network id")
 	}
 	return &Network{
+		Lab:  spec.Lab,
 		Name: spec.Name, ID: id, VLAN: vid, Subnet: prefix, Gateway: sub.Gateway(),
 		MAC: GatewayMAC(id), Internal: spec.Internal, Isolated: spec.Isolated, Created: now.UTC().Truncate(time.Second),
 	}, nil
@@ -208,6 +211,8 @@ type EndpointSpec struct {
 	// (CNI_CONTAINERID); MTU, when not 0, is the first NIC's.
 	ContainerID string
 	MTU         int
+	// Lab names the lab that makes the endpoint.
+	Lab string
 }
 
 // NewEndpoint validates spec and returns the endpoint it makes, with its
@@ -220,6 +225,7 @@ func (s *State) NewEndpoint(spec EndpointSpec, now time.Time) (*Endpoint, error)
 		return nil, Errorf(ErrConflict, "endpoint %q already exists", spec.Name)
 	}
 	e := &Endpoint{
+		Lab:  spec.Lab,
 		Name: spec.Name, Cmd: spec.Cmd, Env: spec.Env, Remove: spec.Remove, Publish: spec.Publish,
 		Created: now.UTC().Truncate(time.Second), Hostname: spec.Hostname, DNS: spec.DNS,
 		ExtraHosts: spec.ExtraHosts, Restart: spec.Restart, ContainerID: spec.ContainerID,
@@ -464,6 +470,8 @@ type PortSpec struct {
 	VLAN      vlan.ID // access VLAN or S-VID
 	VLANs     vlan.Set
 	Native    vlan.ID
+	// Lab names the lab that attaches the port.
+	Lab string
 }
 
 // NewPort validates spec and returns the port it makes. hostIf is the host
@@ -478,7 +486,7 @@ func (s *State) NewPort(spec PortSpec, hostIf string) (*SysPort, error) {
 	if u := s.Uplink; u != nil && u.Interface == spec.Interface || spec.Interface == hostIf {
 		return nil, Errorf(ErrConflict, "interface %q is already a port (the uplink or the host leg)", spec.Interface)
 	}
-	pt := &SysPort{Interface: spec.Interface, Type: spec.Type, Mode: spec.Mode, VLANs: spec.VLANs}
+	pt := &SysPort{Interface: spec.Interface, Type: spec.Type, Mode: spec.Mode, VLANs: spec.VLANs, Lab: spec.Lab}
 	if pt.Type == "system" {
 		pt.Type = ""
 	}
@@ -517,6 +525,8 @@ type UplinkSpec struct {
 	Interface string
 	Address   netip.Prefix
 	Gateway   netip.Addr
+	// Lab names the lab that sets the uplink.
+	Lab string
 }
 
 // NewUplink validates spec and returns the uplink it makes. hostIf is the
@@ -551,5 +561,5 @@ func (s *State) NewUplink(spec UplinkSpec, hostIf string) (*Uplink, error) {
 	if s.Port(spec.Interface) != nil || spec.Interface == hostIf {
 		return nil, Errorf(ErrConflict, "interface %q is already a port", spec.Interface)
 	}
-	return &Uplink{Interface: spec.Interface, Address: a, Gateway: spec.Gateway}, nil
+	return &Uplink{Interface: spec.Interface, Address: a, Gateway: spec.Gateway, Lab: spec.Lab}, nil
 }

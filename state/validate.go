@@ -101,6 +101,9 @@ func (s *State) Validate() error {
 		if _, err := p.Policy(); err != nil {
 			return fmt.Errorf("port %q: %w", p.Interface, err)
 		}
+		if _, _, err := p.Impair.Updates(); err != nil {
+			return fmt.Errorf("port %q: %w", p.Interface, err)
+		}
 	}
 	statics := map[StaticMAC]bool{}
 	for _, m := range s.StaticMACs {
@@ -246,6 +249,9 @@ func (s *State) validateEndpoint(e *Endpoint, used map[netip.Addr]string) error 
 			return fmt.Errorf("%s: mac %s is not a unicast address", nic.Interface, nic.MAC)
 		}
 		if err := validateMTU(nic.MTU); err != nil {
+			return fmt.Errorf("%s: %w", nic.Interface, err)
+		}
+		if _, _, err := nic.Impair.Updates(); err != nil {
 			return fmt.Errorf("%s: %w", nic.Interface, err)
 		}
 		for _, a := range nic.Aliases {

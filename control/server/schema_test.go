@@ -278,6 +278,15 @@ func TestSchema(t *testing.T) {
 		{"GET", "/v1/nat", "", reflect.TypeFor[control.NATRules](), 200},
 		{"GET", "/v1/log-level", "", reflect.TypeFor[control.LogLevel](), 200},
 		{"PUT", "/v1/log-level", `{"level":"info"}`, reflect.TypeFor[control.LogLevel](), 200},
+		{"GET", "/v1/links", "", reflect.TypeFor[[]control.Link](), 200},
+		{"PATCH", "/v1/links/bare", `{"delay":"50ms"}`, reflect.TypeFor[[]control.Link](), 200},
+		{"DELETE", "/v1/links/bare", "", reflect.TypeFor[[]control.Link](), 200},
+		{"GET", "/v1/labs", "", reflect.TypeFor[[]control.Lab](), 200},
+		{"GET", "/v1/labs/bare", "", reflect.TypeFor[control.Lab](), 200},
+		{"PUT", "/v1/labs/bare", `{"name":"bare"}`, reflect.TypeFor[control.LabPlan](), 200},
+		{"POST", "/v1/labs/bare/plan", `{"name":"bare"}`, reflect.TypeFor[control.LabPlan](), 200},
+		{"DELETE", "/v1/labs/bare", "", reflect.TypeFor[control.LabPlan](), 200},
+		{"GET", "/v1/ui", "", reflect.TypeFor[control.UI](), 200},
 	}
 	raw := map[string]any{} // by method and path
 	for _, tt := range tests {
