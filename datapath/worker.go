@@ -117,7 +117,7 @@ func (f *frame) bytes() []byte { return f.buf[f.start:f.end] }
 func (f *frame) virtio() []byte { return f.buf[f.start-header.VirtioNetLen : f.start] }
 
 func (dp *Datapath) newWorker(ps *portState) *worker {
-	n := ps.dev.BatchSize()
+	n := ps.device().BatchSize()
 	w := &worker{dp: dp, ps: ps, bufs: make([][]byte, n), sizes: make([]int, n)}
 	for i := range w.bufs {
 		w.bufs[i] = new(port.Buffer)[:]
@@ -135,9 +135,16 @@ func (dp *Datapath) run(ps *portState, q int) {
 		}
 	}()
 	w := dp.newWorker(ps)
-	read := ps.dev.Read
-	if mq, ok := ps.dev.(Queues); ok && q > 0 {
-		read = func(bufs [][]byte, sizes []int, offset int) (int, error) { return mq.ReadQueue(q, bufs, sizes, offset) }
+	orig, _ := ps.device().(Queues)
+	read := func(bufs [][]byte, sizes []int, offset int) (int, error) {
+		dev := ps.device()
+		if q == 0 {
+			return dev.Read(bufs, sizes, offset)
+		}
+		if mq, ok := dev.(Queues); ok {
+			return mq.ReadQueue(q, bufs, sizes, offset)
+		}
+		return orig.ReadQueue(q, bufs, sizes, offset)
 	}
 	for {
 		n, err := read(w.bufs, w.sizes, port.ReadOffset)
@@ -585,7 +592,7 @@ func (w *worker) flush() {
 				w.taps.offer(ps.id, Out, b[port.WriteOffset:], b[port.WriteOffset-header.VirtioNetLen:port.WriteOffset])
 			}
 		}
-		n, _ := ps.dev.Write(frames, port.WriteOffset)
+		n, _ := ps.device().Write(frames, port.WriteOffset)
 		if n == len(frames) {
 			ps.counters.txFrames.Add(uint64(n))
 			ps.counters.txBytes.Add(bytes)
