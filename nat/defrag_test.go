@@ -243,7 +243,7 @@ func FuzzDefrag(f *testing.F) {
 		// Without overlaps, and with room for it, the datagram is
 		// complete once, whatever the order; otherwise it never is.
 		st := d.Stats()
-		room := len(whole) + len(frags)*fragOverhead <= budget
+		room := len(whole)+len(frags)*fragOverhead <= budget
 		if want := st.Overlaps == 0 && st.Invalid == 0 && room; (completed == 1) != want || completed > 1 {
 			t.Fatalf("%d fragments in any order, budget %d: completed %d times; stats %+v", len(frags), budget, completed, st)
 		}
