@@ -437,25 +437,31 @@ func (p *Port) decap(bufs [][]byte, sizes []int, offset int) int {
 		m := &r.msgs[i]
 		n := int(m.Len)
 		b := bufs[i]
+		src := p.srcAddr(&r.names[i])
+		// Drops are counted for the port and for the VTEP they came
+		// from (the rare path: a registry lookup each).
 		if m.Hdr.Flags&unix.MSG_TRUNC != 0 {
 			p.cnt.rxTruncated.Add(1)
+			p.vteps.get(src).rxTruncated.Add(1)
 			continue
 		}
 		if n < header.VXLANLen+header.EthernetLen {
 			p.cnt.short.Add(1)
+			p.vteps.get(src).short.Add(1)
 			continue
 		}
 		vx := header.VXLAN(b[base : base+header.VXLANLen])
 		if !vx.HasVNI() {
 			p.cnt.badFlags.Add(1)
+			p.vteps.get(src).badFlags.Add(1)
 			continue
 		}
 		nc := c.byVNI[vx.VNI()]
 		if nc == nil {
 			p.cnt.badVNI.Add(1)
+			p.vteps.get(src).badVNI.Add(1)
 			continue
 		}
-		src := p.srcAddr(&r.names[i])
 		if src != lastSrc || nc != lastNet {
 			addCounts()
 			lastSrc, lastNet = src, nc
@@ -464,11 +470,13 @@ func (p *Port) decap(bufs [][]byte, sizes []int, offset int) int {
 		}
 		if !accepted {
 			p.cnt.unknownVTEP.Add(1)
+			p.vteps.get(src).unknownVTEP.Add(1)
 			continue
 		}
 		inner := b[offset+header.VLANTagLen : base+n]
 		if header.IsTPID(binary.BigEndian.Uint16(inner[12:])) {
 			p.cnt.innerTagged.Add(1)
+			p.vteps.get(src).innerTagged.Add(1)
 			continue
 		}
 		if lastCtr == nil {
@@ -484,6 +492,9 @@ func (p *Port) decap(bufs [][]byte, sizes []int, offset int) int {
 					p.cnt.learnFull.Add(1)
 				}
 			}
+		}
+		if binary.BigEndian.Uint16(inner[12:]) == header.EtherTypeARP {
+			p.snoopARP(nc.vni, inner, src, now)
 		}
 		// Push the network's tag: the MACs move back over the VXLAN
 		// header, the tag takes their place.
