@@ -82,6 +82,9 @@ func (x *call) fromNetwork(n *Network) (Verdict, Target) {
 			}
 			return x.drop(DropICC)
 		}
+		if x.overMTU(e.net) {
+			return x.fragNeeded(s, e.net)
+		}
 		return x.toEndpoint(e)
 	}
 	if o, ok := c.gateways[dst]; ok {
@@ -179,6 +182,16 @@ func (x *call) arpFromNetwork(n *Network) (Verdict, Target) {
 		arp.Reply(x.pkt.Frame, a, e.mac, target)
 		return Forward, Target{VID: n.VID}
 	}
+	if rn := x.c.cfg.Remote; rn != nil {
+		if mac, ok := rn.LookupARP(n.VID, target, x.pkt.InPort); ok {
+			x.count(ARPSuppressed)
+			if x.tr != nil {
+				x.tr.Add(trace.Router, "ARP request for %s, an endpoint on another host: answered %s by the switch (ARP suppression)", target, mac)
+			}
+			arp.Reply(x.pkt.Frame, a, mac, target)
+			return Forward, Target{VID: n.VID}
+		}
+	}
 	return Pass, Target{}
 }
 
@@ -272,6 +285,9 @@ func (x *call) fromHost() (Verdict, Target) {
 		return x.timeExceeded(s)
 	}
 	if e, ok := c.endpoints[dst]; ok {
+		if x.overMTU(e.net) {
+			return x.fragNeeded(s, e.net)
+		}
 		return x.toEndpoint(e) // the host reaches every network
 	}
 	if n, ok := c.gateways[dst]; ok && pk.Proto == header.ProtoICMP && pk.ICMPType == header.ICMPv4Echo && !pk.Fragment {
@@ -372,6 +388,9 @@ func (x *call) translated(s side, conn *nat.Conn, d nat.Dir) (Verdict, Target) {
 	if pk.TTL <= 1 && !x.c.isLocal(pk.DstIP) {
 		return x.timeExceeded(s)
 	}
+	if n := x.c.egressNetwork(conn, d); n != nil && x.overMTU(n) {
+		return x.fragNeeded(s, n)
+	}
 	if !x.apply(conn, d) {
 		return x.drop(DropNATInvalid)
 	}
@@ -432,6 +451,9 @@ func (x *call) dnat(s side, p Published) (Verdict, Target) {
 			x.tr.Add(trace.Router, "published port %d/%s points at %s, which no endpoint has", pk.DstPort, protoName(p.Proto), p.Addr)
 		}
 		return x.drop(DropNoRoute)
+	}
+	if x.overMTU(e.net) {
+		return x.fragNeeded(s, e.net)
 	}
 	a := nat.Action{DNAT: true, DNATAddr: p.Addr, DNATPort: p.ContPort + (pk.DstPort - p.HostPort)}
 	if s.zone == e.net.ID.Zone() {

@@ -153,8 +153,22 @@ type Network struct {
 	// Isolated keeps endpoints of the network from reaching each other
 	// through the router (icc=false).
 	Isolated bool
+	// MTU, if not 0, is the longest IP packet the router routes into the
+	// network (see mtu.go).
+	MTU int
 	// Endpoints are the addresses the network assigned.
 	Endpoints []Neighbor
+}
+
+// RemoteNeighbors knows the endpoints of overlay networks that live on
+// other hosts, as learned from their ARP packets: ARP suppression answers
+// for them too.
+type RemoteNeighbors interface {
+	// LookupARP returns the MAC of ip, an address of the network of
+	// VLAN vid on another host. in is the port the request came in by;
+	// a request that came from another host must not be answered from
+	// what was learned from other hosts.
+	LookupARP(vid vlan.ID, ip netip.Addr, in port.ID) (header.MAC, bool)
 }
 
 // Neighbor is an endpoint address and its MAC.
@@ -211,6 +225,9 @@ type Config struct {
 	// NoARPSuppression turns ARP suppression off: requests for endpoint
 	// addresses are flooded instead of answered by the switch.
 	NoARPSuppression bool
+	// Remote, if not nil, answers ARP suppression for endpoints on other
+	// hosts (overlay networks).
+	Remote RemoteNeighbors
 }
 
 // Options configures New.
@@ -309,6 +326,7 @@ type compiled struct {
 	byVID     map[vlan.ID]*Network
 	gateways  map[netip.Addr]*Network
 	endpoints map[netip.Addr]endpointRef
+	mtus      bool // some network has an MTU
 }
 
 type endpointRef struct {
@@ -330,6 +348,7 @@ func compile(cfg *Config) *compiled {
 		n := &c.cfg.Networks[i]
 		c.byVID[n.VID] = n
 		c.gateways[n.Gateway] = n
+		c.mtus = c.mtus || n.MTU != 0
 		for _, e := range n.Endpoints {
 			c.endpoints[e.IP] = endpointRef{net: n, mac: e.MAC, name: e.Name, scope: e.Scope}
 		}

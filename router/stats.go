@@ -36,6 +36,7 @@ const (
 	DropFragment   // fragment to a router address
 	DropNoBuffer   // no spare buffer for a generated frame
 	DropICC        // between endpoints of an icc=false network
+	DropTooBig     // over the MTU of the network it was routed into, DF set (fragmentation needed sent)
 	NumCounters
 )
 
@@ -66,6 +67,7 @@ var counterNames = [NumCounters]string{
 	DropFragment:   "drop-fragment",
 	DropNoBuffer:   "drop-no-buffer",
 	DropICC:        "drop-icc",
+	DropTooBig:     "drop-too-big",
 }
 
 // String returns the counter's name in `vswitchctl stats` (router section):
