@@ -45,7 +45,9 @@ func TestNewOverlayNetwork(t *testing.T) {
 		{"VNI 0", func(sp *NetworkSpec) { sp.Name, sp.Overlay.VNI = "x", 0 }, ErrInvalid, "vni 0 out of range 1-16777215"},
 		{"VNI too big", func(sp *NetworkSpec) { sp.Name, sp.Overlay.VNI = "x", 1<<24 }, ErrInvalid, "vni 16777216 out of range 1-16777215"},
 		{"VNI taken", func(sp *NetworkSpec) { sp.Name, sp.Subnet, sp.IPRange = "x", pfx("10.51.0.0/24"), netip.Prefix{} }, ErrConflict, `vni 42 is used by network "ov"`},
-		{"no subnet", func(sp *NetworkSpec) { sp.Name, sp.Subnet, sp.IPRange, sp.Overlay.VNI = "x", netip.Prefix{}, netip.Prefix{}, 7 }, ErrInvalid, "an overlay network needs --subnet"},
+		{"no subnet", func(sp *NetworkSpec) {
+			sp.Name, sp.Subnet, sp.IPRange, sp.Overlay.VNI = "x", netip.Prefix{}, netip.Prefix{}, 7
+		}, ErrInvalid, "an overlay network needs --subnet"},
 		{"range outside", func(sp *NetworkSpec) {
 			sp.Name, sp.Subnet, sp.Overlay.VNI, sp.IPRange = "x", pfx("10.51.0.0/24"), 7, pfx("10.52.0.0/26")
 		}, ErrInvalid, "ip-range 10.52.0.0/26 is not inside subnet 10.51.0.0/24"},
@@ -67,7 +69,9 @@ func TestNewOverlayNetwork(t *testing.T) {
 		{"peer of another family than local", func(sp *NetworkSpec) {
 			sp.Name, sp.Subnet, sp.IPRange, sp.Overlay.VNI, sp.Overlay.Local = "x", pfx("10.51.0.0/24"), netip.Prefix{}, 7, addr("fd00::1")
 		}, ErrInvalid, "not of the local address fd00::1's family"},
-		{"MTU too small", func(sp *NetworkSpec) { sp.Name, sp.Subnet, sp.IPRange, sp.MTU = "x", pfx("10.51.0.0/24"), netip.Prefix{}, 500 }, ErrInvalid, "mtu 500 out of range 576-65535"},
+		{"MTU too small", func(sp *NetworkSpec) {
+			sp.Name, sp.Subnet, sp.IPRange, sp.MTU = "x", pfx("10.51.0.0/24"), netip.Prefix{}, 500
+		}, ErrInvalid, "mtu 500 out of range 576-65535"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			sp := overlaySpec()

@@ -14,6 +14,7 @@
 package state
 
 import (
+	"encoding/json"
 	"net/netip"
 	"slices"
 	"time"
@@ -45,6 +46,9 @@ type State struct {
 	// StaticRemotes are remote entries of overlay networks added by hand
 	// (fdb add --vtep).
 	StaticRemotes []StaticRemote `json:"static_remotes,omitempty"`
+	// Labs are the labs brought up from topology files (vswitchctl lab
+	// up), in the order they were first brought up.
+	Labs []*Lab `json:"labs,omitempty"`
 }
 
 // StaticRemote is a static remote entry of an overlay network: MAC lives
@@ -53,6 +57,30 @@ type StaticRemote struct {
 	Network string     `json:"network"`
 	MAC     header.MAC `json:"mac"`
 	VTEP    netip.Addr `json:"vtep"`
+}
+
+// Lab is a lab brought up from a topology file. The objects it made carry
+// its name (their Lab field); this records the rest.
+type Lab struct {
+	Name string `json:"name"`
+	// Prefix is prepended to the names of its networks and endpoints.
+	Prefix string `json:"prefix"`
+	// File is the topology file's path as given to lab up.
+	File    string    `json:"file"`
+	Created time.Time `json:"created"`
+	Updated time.Time `json:"updated"`
+	// Topology is the topology last applied (the API's JSON, opaque here).
+	Topology json.RawMessage `json:"topology,omitempty"`
+}
+
+// Lab returns the lab named name, or nil.
+func (s *State) Lab(name string) *Lab {
+	for _, l := range s.Labs {
+		if l.Name == name {
+			return l
+		}
+	}
+	return nil
 }
 
 // StaticMAC is a static MAC table entry: MAC in VLAN is on the port named
@@ -86,6 +114,9 @@ type Network struct {
 	IPRange netip.Prefix `json:"ip_range,omitzero"`
 	// Overlay, if set, makes the network span hosts over VXLAN.
 	Overlay *Overlay `json:"overlay,omitempty"`
+	// Lab names the lab (vswitchctl lab up) that made the network;
+	// lab down removes it.
+	Lab string `json:"lab,omitempty"`
 }
 
 // DefaultMTU is the MTU of a network that sets none: the TAP default.
@@ -166,10 +197,15 @@ type Endpoint struct {
 	// RestartCount counts runs by the restart policy since the last
 	// start by the user.
 	RestartCount int `json:"restart_count,omitempty"`
+	// ContainerID is the runtime's container of a CNI attachment
+	// (CNI_CONTAINERID); "" for endpoints vswitchctl made.
+	ContainerID string `json:"container_id,omitempty"`
 	// Phase is set while the endpoint is being made or removed: the
 	// intent is saved before the host is touched, so a crash half-way is
 	// rolled back (creating) or finished (removing) at the next start.
 	Phase Phase `json:"phase,omitempty"`
+	// Lab names the lab that made the endpoint.
+	Lab string `json:"lab,omitempty"`
 }
 
 // Phase is an endpoint operation in progress.
@@ -203,6 +239,10 @@ type NIC struct {
 	Trunk     bool       `json:"trunk,omitempty"`
 	VLANs     vlan.Set   `json:"vlans,omitzero"`
 	Native    vlan.ID    `json:"native,omitempty"`
+	// MTU is the NIC's MTU; 0: the kernel's default (1500).
+	MTU int `json:"mtu,omitempty"`
+	// Impair is the NIC's link impairment (vswitchctl link set).
+	Impair Impairment `json:"impair,omitzero"`
 }
 
 // SysPort is an attached existing interface of the daemon's namespace.
@@ -214,6 +254,10 @@ type SysPort struct {
 	Mode  vlan.Mode `json:"mode"`
 	VLAN  vlan.ID   `json:"vlan,omitempty"` // access VLAN, native VLAN or S-VID
 	VLANs vlan.Set  `json:"vlans,omitzero"` // trunks, or a dot1q-tunnel's customer VLANs
+	// Impair is the port's link impairment (vswitchctl link set).
+	Impair Impairment `json:"impair,omitzero"`
+	// Lab names the lab that attached the port.
+	Lab string `json:"lab,omitempty"`
 }
 
 // PortType returns the port's type, "system" by default.
@@ -229,6 +273,8 @@ type Uplink struct {
 	Interface string       `json:"interface"`
 	Address   netip.Prefix `json:"address"`
 	Gateway   netip.Addr   `json:"gateway,omitzero"`
+	// Lab names the lab that set the uplink.
+	Lab string `json:"lab,omitempty"`
 }
 
 // New returns an empty state for namespace prefix.
@@ -334,6 +380,12 @@ func (s *State) Clone() *State {
 	}
 	c.StaticMACs = slices.Clone(s.StaticMACs)
 	c.StaticRemotes = slices.Clone(s.StaticRemotes)
+	c.Labs = cloneNil(s.Labs, make([]*Lab, len(s.Labs)))
+	for i, l := range s.Labs {
+		ll := *l
+		ll.Topology = slices.Clone(l.Topology)
+		c.Labs[i] = &ll
+	}
 	return &c
 }
 
