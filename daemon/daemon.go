@@ -94,7 +94,10 @@ type Config struct {
 	NAT nat.Options
 	// NoARPSuppression turns ARP suppression off.
 	NoARPSuppression bool
-	Logger           *slog.Logger
+	// NoMSSClamp leaves the MSS of SYNs crossing the uplink alone
+	// (router.Config.MSSClamp, on by default).
+	NoMSSClamp bool
+	Logger     *slog.Logger
 
 	// Host carries out changes to the machine; nil means host.Linux.
 	Host host.Host
@@ -402,8 +405,7 @@ func (d *Daemon) commit(next *state.State) error {
 // sync pushes the state into the router and the DNS server. Callers hold
 // mu.
 func (d *Daemon) sync() {
-	hl := d.hostLeg
-	d.rt.Configure(d.st.RouterConfig(state.Runtime{Host: &hl, UplinkPort: d.uplinkPort, NoARPSuppression: d.cfg.NoARPSuppression}))
+	d.rt.Configure(d.st.RouterConfig(d.routerRuntime()))
 	scopes, opts := d.st.DNSScopes(), d.st.DNSOptions()
 	for name, rs := range scopes {
 		// Options first: a new internal scope never forwards, not even

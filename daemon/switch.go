@@ -168,6 +168,7 @@ func (d *Daemon) setUplinkLocked(spec state.UplinkSpec) (UplinkInfo, error) {
 		return UplinkInfo{}, err
 	}
 	d.removeUplink()
+	d.spreadUplink(dev, u.Interface)
 	id, err := d.dp.AddPort(dev, datapath.PortConfig{Name: u.Interface, Kind: datapath.KindSystem, Routed: true})
 	if err != nil {
 		dev.Close()

@@ -125,13 +125,26 @@ func (dp *Datapath) newWorker(ps *portState) *worker {
 	return w
 }
 
-// run is the receive loop of one port. It exits when the port is closed.
-func (dp *Datapath) run(ps *portState) {
+// run is the receive loop of one port's queue q (0: Read; others of a
+// port with Queues). It exits when the port is closed.
+func (dp *Datapath) run(ps *portState, q int) {
 	defer dp.wg.Done()
-	defer close(ps.done)
+	defer func() {
+		if ps.running.Add(-1) == 0 {
+			close(ps.done)
+		}
+	}()
 	w := dp.newWorker(ps)
+	// Queue 0 reads the device as it is now, a decorator SwapDevice put
+	// around it included; the other queues read the port's own device.
+	read := func(bufs [][]byte, sizes []int, offset int) (int, error) {
+		return ps.device().Read(bufs, sizes, offset)
+	}
+	if mq, ok := ps.device().(Queues); ok && q > 0 {
+		read = func(bufs [][]byte, sizes []int, offset int) (int, error) { return mq.ReadQueue(q, bufs, sizes, offset) }
+	}
 	for {
-		n, err := ps.device().Read(w.bufs, w.sizes, port.ReadOffset)
+		n, err := read(w.bufs, w.sizes, port.ReadOffset)
 		if n > 0 {
 			w.batch(n)
 		}

@@ -3,7 +3,7 @@ package router_test
 import (
 	"bytes"
 	"encoding/binary"
-	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/google/gopacket"
@@ -11,171 +11,195 @@ import (
 
 	"github.com/vswitchd/vswitchd/header"
 	"github.com/vswitchd/vswitchd/internal/testframe"
-	"github.com/vswitchd/vswitchd/port"
+	"github.com/vswitchd/vswitchd/nat"
 	"github.com/vswitchd/vswitchd/router"
-	"github.com/vswitchd/vswitchd/vlan"
 )
 
-// withMTU gives network alpha an MTU of 1450, as an overlay network on a
-// 1500-byte underlay has.
-func withMTU(c *router.Config) { c.Networks[0].MTU = 1450 }
+// uplinkMTU sets the uplink's MTU to 1400, the MSS clamp on.
+func uplinkMTU(c *router.Config) { c.Uplink.MTU = 1400; c.MSSClamp = true }
 
-// big returns a frame of an IPv4 packet of l3 bytes from src to dst
-// (TCP, payload padded), with DF as given.
-func big(t *testing.T, srcMAC, dstMAC header.MAC, src, dst netip.AddrPort, l3 int, df bool) []byte {
-	t.Helper()
-	f := testframe.IPv4{Src: src, Dst: dst, Proto: header.ProtoTCP, DF: df, TCP: testframe.TCP{Flags: header.TCPFlagACK},
-		Payload: make([]byte, l3-header.IPv4MinLen-header.TCPMinLen)}
-	return frame4(t, srcMAC, dstMAC, f)
+// udpOut is a UDP datagram of n payload bytes from a1 to the remote server.
+func udpOut(t testing.TB, n int, df bool) testframe.IPv4 {
+	return testframe.IPv4{Eth: testframe.Eth{Src: a1MAC, Dst: gwAMAC}, Src: ap(a1IP, 5000), Dst: ap(remoteIP, 9000),
+		Proto: header.ProtoUDP, ID: 77, DF: df, Payload: testframe.Payload(n)}
 }
 
-// checkFragNeeded checks that sent is one ICMP fragmentation needed with
-// next-hop MTU mtu from (srcMAC, src) to the original sender, to target
-// to, quoting orig's IP header and first 8 bytes.
-func checkFragNeeded(t *testing.T, sent []sentFrame, to router.Target, srcMAC header.MAC, src netip.Addr, mtu int, orig []byte) {
+// reassemble puts the fragments the router sent back together (with the
+// package's own reassembler) and checks each against mtu.
+func reassemble(t *testing.T, sent []sentFrame, to router.Target, mtu int) []byte {
 	t.Helper()
-	if len(sent) != 1 || sent[0].to != to {
-		t.Fatalf("sent %d frames (%+v), want one ICMP error to %+v", len(sent), sent, to)
+	d := nat.NewDefrag(nat.DefragOptions{})
+	for i, s := range sent {
+		if s.to != to {
+			t.Fatalf("fragment %d to %+v, want %+v", i, s.to, to)
+		}
+		if n := len(s.frame) - header.EthernetLen; n > mtu {
+			t.Errorf("fragment %d: %d bytes of IP, MTU %d", i, n, mtu)
+		}
+		ipView(t, s.frame) // checksums
+		var p header.Parsed
+		if err := p.Decode(s.frame); err != nil || !p.Fragment {
+			t.Fatalf("fragment %d: %v, fragment=%v", i, err, p.Fragment)
+		}
+		g, res := d.Add(1, s.frame, &p, 0)
+		if res == nat.FragComplete {
+			out := make([]byte, g.Len())
+			return out[:g.Assemble(out)]
+		}
+		if res != nat.FragHeld {
+			t.Fatalf("fragment %d: %v", i, res)
+		}
 	}
-	pk := gopacket.NewPacket(sent[0].frame, layers.LayerTypeEthernet, gopacket.Default)
-	eth, _ := pk.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
-	ip, _ := pk.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
-	ic, _ := pk.Layer(layers.LayerTypeICMPv4).(*layers.ICMPv4)
-	if eth == nil || ip == nil || ic == nil {
-		t.Fatalf("not an ICMP packet: %v", pk)
-	}
-	if header.MAC(eth.SrcMAC) != srcMAC || !bytes.Equal(eth.DstMAC, orig[6:12]) || addr(ip.SrcIP) != src ||
-		!bytes.Equal(ip.DstIP, orig[header.EthernetLen+12:header.EthernetLen+16]) {
-		t.Errorf("ICMP from %v %v to %v %v", eth.SrcMAC, ip.SrcIP, eth.DstMAC, ip.DstIP)
-	}
-	if ic.TypeCode != layers.CreateICMPv4TypeCode(3, 4) || int(ic.Seq) != mtu {
-		t.Errorf("ICMP %v with next-hop MTU %d, want fragmentation needed with %d", ic.TypeCode, ic.Seq, mtu)
-	}
-	if !sumValid(sent[0].frame[header.EthernetLen+header.IPv4MinLen:header.EthernetLen+int(ip.Length)], 0) {
-		t.Errorf("ICMP checksum invalid")
-	}
-	if q := ic.Payload; len(q) < 28 || !bytes.Equal(q[:28], orig[header.EthernetLen:header.EthernetLen+28]) {
-		t.Errorf("the error quotes % x, want the original header % x", q[:min(len(q), 28)], orig[header.EthernetLen:header.EthernetLen+28])
-	}
+	t.Fatal("the fragments do not make a datagram")
+	return nil
 }
 
-// TestNetworkMTU checks that a packet routed into a network with an MTU is
-// answered with ICMP fragmentation needed when it is longer and has DF
-// set, before any NAT (the error quotes the packet as sent), from the
-// router's address on the side it came from; a packet that fits, or
-// without DF, is routed.
-func TestNetworkMTU(t *testing.T) {
-	h := newHarness(t, withMTU)
+// TestFragmentToSmallerMTU: a datagram without DF larger than the uplink's
+// MTU leaves in fragments within it, translated, which reassemble to the
+// datagram.
+func TestFragmentToSmallerMTU(t *testing.T) {
+	h := newHarness(t, uplinkMTU)
 	h.learnGateway()
-
-	// From the host to a1: 1451 bytes with DF.
 	before := stats(h.r)
-	orig := big(t, hostMAC, legMAC, ap(hostIP, 40000), ap(a1IP, 80), 1451, true)
-	if v, _ := h.routed(hostPort, bytes.Clone(orig)); v != router.Drop {
-		t.Fatalf("1451 bytes with DF into alpha: %v, want drop", vs(v))
+	f := udpOut(t, 1472, false).Frame(t)
+	if v, _ := h.input(vidA, f); v != router.Consumed {
+		t.Fatalf("Input = %v, want consumed (sent as fragments)", vs(v))
 	}
-	checkFragNeeded(t, h.sink.take(), toHost, legMAC, legIP, 1450, orig)
-	checkStats(t, h.r, before, map[string]uint64{"drop-too-big": 1, "icmp-error-sent": 1})
-	// 1450 bytes with DF, and 1451 without, are routed.
-	for _, f := range [][]byte{
-		big(t, hostMAC, legMAC, ap(hostIP, 40000), ap(a1IP, 80), 1450, true),
-		big(t, hostMAC, legMAC, ap(hostIP, 40000), ap(a1IP, 80), 1451, false),
-	} {
-		if v, to := h.routed(hostPort, f); v != router.Forward || to != toA {
-			t.Errorf("%d bytes: %v to %+v, want forward into alpha", len(f), vs(v), to)
+	whole := reassemble(t, h.sink.take(), toUp, 1400)
+	v, _, _ := ipView(t, whole)
+	if v.Src != "198.51.100.7:5000" || v.Dst != "203.0.113.9:9000" || v.Payload != string(testframe.Payload(1472)) {
+		t.Errorf("reassembled %+v", v)
+	}
+	checkStats(t, h.r, before, map[string]uint64{"masquerade": 1, "routed": 1, "fragmented": 1})
+}
+
+// TestFragNeeded: with DF set the datagram is dropped and its sender gets
+// ICMP fragmentation needed with the uplink's MTU, quoting the datagram as
+// it sent it (untranslated).
+func TestFragNeeded(t *testing.T) {
+	h := newHarness(t, uplinkMTU)
+	h.learnGateway()
+	before := stats(h.r)
+	f := udpOut(t, 1472, true).Frame(t)
+	if v, _ := h.input(vidA, append([]byte(nil), f...)); v != router.Drop {
+		t.Fatalf("Input = %v, want drop", vs(v))
+	}
+	sent := h.sink.take()
+	if len(sent) != 1 {
+		t.Fatalf("sent %d frames, want 1", len(sent))
+	}
+	if sent[0].to != toA {
+		t.Errorf("sent to %+v, want %+v", sent[0].to, toA)
+	}
+	v, _, l4 := ipView(t, sent[0].frame)
+	if v.Src != gwA.String() || v.Dst != a1IP.String() || v.EthDst != a1MAC.String() ||
+		v.ICMP != layers.CreateICMPv4TypeCode(header.ICMPv4DstUnreachable, header.ICMPv4FragNeeded).String() {
+		t.Errorf("ICMP error %+v", v)
+	}
+	if mtu := binary.BigEndian.Uint16(l4[6:]); mtu != 1400 {
+		t.Errorf("next-hop MTU %d, want 1400", mtu)
+	}
+	quote := l4[8:]
+	orig := testframe.Datagram(t, f)
+	// Addresses and ports as a1 sent them (the TTL is one less).
+	if !bytes.Equal(quote[12:28], orig[12:28]) || !header.IPv4(quote).IsChecksumValid() {
+		t.Errorf("quote %x, want the datagram as sent %x", quote[:28], orig[:28])
+	}
+	checkStats(t, h.r, before, map[string]uint64{"masquerade": 1, "routed": 1, "drop-too-big": 1, "icmp-error-sent": 1})
+}
+
+// TestReassembly: fragments in reverse order (the first one last) are held
+// and the datagram goes on once complete, translated once, in fragments no
+// larger than the largest that came in.
+func TestReassembly(t *testing.T) {
+	h := newHarness(t, nil)
+	h.learnGateway()
+	before := stats(h.r)
+	whole := udpOut(t, 3000, false).Frame(t)
+	var frags [][]byte
+	d := testframe.Datagram(t, whole)
+	for off := 0; off < len(d)-20; off += 1000 {
+		end := min(off+1000, len(d)-20)
+		fr := append(append([]byte(nil), whole[:header.EthernetLen+20]...), d[20+off:20+end]...)
+		ip := header.IPv4(fr[header.EthernetLen:])
+		ip.SetTotalLength(uint16(20 + end - off))
+		w := uint16(off / 8)
+		if end < len(d)-20 {
+			w |= header.IPv4FlagMF
+		}
+		binary.BigEndian.PutUint16(fr[header.EthernetLen+6:], w)
+		ip.SetChecksum(0)
+		ip.SetChecksum(ip.CalculateChecksum())
+		frags = append(frags, fr)
+	}
+	for i := len(frags) - 1; i > 0; i-- {
+		if v, _ := h.input(vidA, frags[i]); v != router.Consumed || len(h.sink.sent) != 0 {
+			t.Fatalf("fragment %d: %v, %d sent; want held", i, vs(v), len(h.sink.sent))
 		}
 	}
-	// Beta has no MTU: anything goes.
-	if v, _ := h.routed(hostPort, big(t, hostMAC, legMAC, ap(hostIP, 40000), ap(b1IP, 80), 9000, true)); v != router.Forward {
-		t.Errorf("9000 bytes into beta: %v, want forward", vs(v))
+	if v, _ := h.input(vidA, frags[0]); v != router.Consumed {
+		t.Fatalf("first fragment, last: %v", vs(v))
 	}
+	got := reassemble(t, h.sink.take(), toUp, 1020)
+	if v, _, _ := ipView(t, got); v.Src != "198.51.100.7:5000" || v.Payload != string(testframe.Payload(3000)) {
+		t.Errorf("reassembled %+v", v)
+	}
+	checkStats(t, h.r, before, map[string]uint64{"masquerade": 1, "routed": 1, "reassembled": 1, "fragmented": 1})
+}
 
-	// From outside to a2's published port 8080: answered from the uplink
-	// address, quoting the packet before DNAT.
-	orig = big(t, upGwMAC, upMAC, ap(clientIP, 50000), ap(upIP, 8080), 1500, true)
-	orig[header.EthernetLen+header.IPv4MinLen+13] = header.TCPFlagSYN // a connection's first packet
-	if v, _ := h.routed(upPort, bytes.Clone(orig)); v != router.Drop {
-		t.Fatalf("1500 bytes to a published port: %v, want drop", vs(v))
-	}
-	checkFragNeeded(t, h.sink.take(), toUp, upMAC, upIP, 1450, orig)
-
-	// A masqueraded connection's reply: checked before the reverse NAT.
-	out := tcp4(t, a1MAC, gwAMAC, ap(a1IP, 33000), ap(remoteIP, 443), header.TCPFlagSYN)
-	if v, _ := h.input(vidA, out); v != router.Forward {
-		t.Fatalf("SYN out: %v", vs(v))
-	}
-	sport := binary.BigEndian.Uint16(out[header.EthernetLen+header.IPv4MinLen:])
-	orig = big(t, upGwMAC, upMAC, ap(remoteIP, 443), ap(upIP, sport), 1500, true)
-	if v, _ := h.routed(upPort, bytes.Clone(orig)); v != router.Drop {
-		t.Fatalf("1500-byte reply: %v, want drop", vs(v))
-	}
-	checkFragNeeded(t, h.sink.take(), toUp, upMAC, upIP, 1450, orig)
-
-	// A GSO super-frame is judged by its segments.
-	gso := big(t, hostMAC, legMAC, ap(hostIP, 40000), ap(a1IP, 80), 20000, true)
+// TestGSOResized: a UDP segmentation-offload super-frame toward a smaller
+// MTU keeps going whole, with a GSO size whose segments fit.
+func TestGSOResized(t *testing.T) {
+	h := newHarness(t, uplinkMTU)
+	h.learnGateway()
+	f := udpOut(t, 8000, false).Frame(t)
 	vh := make(header.VirtioNet, header.VirtioNetLen)
-	vh.Encode(&header.VirtioNetFields{Flags: header.VirtioNetFlagNeedsCsum, GSOType: header.VirtioNetGSOTCPv4,
-		HdrLen: header.EthernetLen + header.IPv4MinLen + header.TCPMinLen, GSOSize: 1410,
-		CsumStart: header.EthernetLen + header.IPv4MinLen, CsumOffset: header.TCPChecksumOffset})
-	for _, c := range []struct {
-		size uint16
-		want router.Verdict
-	}{{1410, router.Forward}, {1411, router.Drop}} {
-		binary.LittleEndian.PutUint16(vh[4:], c.size)
-		if v, _ := h.do(bytes.Clone(gso), router.Packet{InPort: hostPort, InRouted: true, Virtio: vh}); v != c.want {
-			t.Errorf("super-frame of %d-byte segments: %v, want %v", c.size, vs(v), vs(c.want))
+	vh.Encode(&header.VirtioNetFields{Flags: header.VirtioNetFlagNeedsCsum, GSOType: header.VirtioNetGSOUDPL4, GSOSize: 1472,
+		CsumStart: header.EthernetLen + 20, CsumOffset: header.UDPChecksumOffset, HdrLen: header.EthernetLen + 28})
+	var p header.Parsed
+	p.Decode(f)
+	pkt := router.Packet{VID: vidA, InPort: inPort, Frame: f, Parsed: &p, Virtio: vh, Counts: countsFor(h.r)}
+	if v, to := h.r.Input(&pkt, h.sink, h.now); v != router.Forward || to != toUp {
+		t.Fatalf("Input = %v %+v", vs(v), to)
+	}
+	if vh.GSOSize() != 1372 {
+		t.Errorf("GSO size %d, want 1372 (1400 - 28)", vh.GSOSize())
+	}
+}
+
+// TestMSSClamp: a SYN to the outside through a 1400-byte uplink leaves
+// with MSS 1360 and a valid checksum.
+func TestMSSClamp(t *testing.T) {
+	h := newHarness(t, uplinkMTU)
+	h.learnGateway()
+	f := frame4(t, a1MAC, gwAMAC, testframe.IPv4{Src: ap(a1IP, 40000), Dst: ap(remoteIP, 443), Proto: header.ProtoTCP,
+		TCP: testframe.TCP{Flags: header.TCPFlagSYN, Seq: 1, Window: 64240, Options: testframe.SYNOptions()}})
+	if v, _ := h.input(vidA, f); v != router.Forward {
+		t.Fatalf("Input = %v", vs(v))
+	}
+	ipView(t, f) // the checksum still holds
+	pk := gopacket.NewPacket(f, layers.LayerTypeEthernet, gopacket.Default)
+	tcp := pk.Layer(layers.LayerTypeTCP).(*layers.TCP)
+	for _, o := range tcp.Options {
+		if o.OptionType == layers.TCPOptionKindMSS {
+			if mss := binary.BigEndian.Uint16(o.OptionData); mss != 1360 {
+				t.Errorf("MSS %d, want 1360", mss)
+			}
 		}
 	}
-	h.sink.take()
 }
 
-// remoteARP is a RemoteNeighbors that knows one address.
-type remoteARP struct {
-	vid vlan.ID
-	ip  netip.Addr
-	mac header.MAC
-}
-
-func (r remoteARP) LookupARP(vid vlan.ID, ip netip.Addr, in port.ID) (header.MAC, bool) {
-	return r.mac, vid == r.vid && ip == r.ip && in == inPort
-}
-
-// TestRemoteARPSuppression checks that ARP requests for an endpoint on
-// another host are answered from Config.Remote, and that gateway and
-// local endpoint answers come first.
-func TestRemoteARPSuppression(t *testing.T) {
-	remoteIP := netip.MustParseAddr("172.18.0.200")
-	remoteMAC := header.MAC{0x02, 0x42, 0xac, 0x12, 0, 0xc8}
-	h := newHarness(t, func(c *router.Config) { c.Remote = remoteARP{vid: vidA, ip: remoteIP, mac: remoteMAC} })
-	before := stats(h.r)
-	f := testframe.ARPRequest(a1MAC, a1IP, remoteIP).Frame(t)
-	if v, to := h.input(vidA, f); v != router.Forward || to != toA {
-		t.Fatalf("request for a remote endpoint: %v to %+v, want forward into alpha", vs(v), to)
+// checkRST checks that the router answered the TCP segment in with one
+// reset, from where it was sent to, as RFC 793 §3.4 builds it.
+func checkRST(t *testing.T, sent []sentFrame, in []byte) {
+	t.Helper()
+	if len(sent) != 1 {
+		t.Fatalf("sent %d frames, want one reset", len(sent))
 	}
-	want := arpView{EthDst: a1MAC.String(), EthSrc: remoteMAC.String(), Op: layers.ARPReply,
-		SHA: remoteMAC.String(), SPA: remoteIP.String(), THA: a1MAC.String(), TPA: a1IP.String()}
-	if got := decodeARP(t, f); got != want {
-		t.Errorf("reply %+v, want %+v", got, want)
-	}
-	checkStats(t, h.r, before, map[string]uint64{"arp-suppressed": 1})
-	// Unknown addresses, and requests in other networks, are bridged.
-	for _, c := range []struct {
-		vid vlan.ID
-		f   []byte
-	}{
-		{vidA, testframe.ARPRequest(a1MAC, a1IP, netip.MustParseAddr("172.18.0.201")).Frame(t)},
-		{vidB, testframe.ARPRequest(b1MAC, b1IP, remoteIP).Frame(t)},
-	} {
-		if v, _ := h.input(c.vid, c.f); v != router.Pass {
-			t.Errorf("request %x: %v, want pass", c.f, vs(v))
-		}
-	}
-	// With suppression off, nothing is answered.
-	h = newHarness(t, func(c *router.Config) {
-		c.Remote = remoteARP{vid: vidA, ip: remoteIP, mac: remoteMAC}
-		c.NoARPSuppression = true
-	})
-	if v, _ := h.input(vidA, testframe.ARPRequest(a1MAC, a1IP, remoteIP).Frame(t)); v != router.Pass {
-		t.Errorf("with suppression off: %v, want pass", vs(v))
+	v, _, _ := ipView(t, sent[0].frame)
+	var p header.Parsed
+	p.Decode(in)
+	if v.Src != ap(p.DstIP, p.DstPort).String() || v.Dst != ap(p.SrcIP, p.SrcPort).String() || !strings.Contains(v.TCPFlags, "R") {
+		t.Errorf("reset %+v for %v → %v", v, ap(p.SrcIP, p.SrcPort), ap(p.DstIP, p.DstPort))
 	}
 }

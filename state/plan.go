@@ -32,7 +32,7 @@ type NetworkSpec struct {
 	Internal bool
 	// Isolated keeps endpoints from reaching each other (icc=false).
 	Isolated bool
-	// MTU is the endpoints' MTU (0: DefaultMTU, or for an overlay
+	// MTU is the endpoints' MTU (0: router.DefaultMTU, or for an overlay
 	// network the payload MTU of its underlay, which the daemon fills in).
 	MTU int
 	// IPRange limits automatic addresses to a part of the subnet.
@@ -519,6 +519,9 @@ func (s *State) NewEndpoint(spec EndpointSpec, now time.Time) (*Endpoint, error)
 	if len(spec.Publish) > 0 && n == nil {
 		return nil, Errorf(ErrInvalid, "published ports need --net")
 	}
+	if len(spec.Publish) > 0 && n.Internal {
+		return nil, internalPublish(n.Name)
+	}
 	if err := s.checkPublish(spec.Name, spec.Publish); err != nil {
 		return nil, err
 	}
@@ -573,10 +576,21 @@ func (s *State) checkPublish(endpoint string, ps []Publish) error {
 // CheckPublish validates publishing p on endpoint e, which has no such
 // spec yet.
 func (s *State) CheckPublish(e *Endpoint, p Publish) error {
-	if nic, _ := s.Primary(e); nic == nil {
+	nic, n := s.Primary(e)
+	if nic == nil {
 		return Errorf(ErrInvalid, "endpoint %q has no address to publish to", e.Name)
 	}
+	if n.Internal {
+		return internalPublish(n.Name)
+	}
 	return s.checkPublish(e.Name, append(append([]Publish(nil), e.Publish...), p))
+}
+
+// internalPublish is the error for publishing a port of an endpoint on an
+// --internal network: such a network is not reachable from outside, so
+// its ports are not published (as Docker refuses them).
+func internalPublish(network string) error {
+	return Errorf(ErrInvalid, "network %q is --internal: its endpoints cannot publish ports", network)
 }
 
 // ConnectSpec is a request to attach an endpoint to another network.

@@ -107,7 +107,7 @@ type Network struct {
 	Isolated bool      `json:"isolated,omitempty"`
 	Created  time.Time `json:"created"`
 	// MTU is the MTU of the network's endpoint NICs, and the largest IP
-	// packet the router routes into it; 0 means the default, 1500.
+	// packet the router routes into it; 0 means router.DefaultMTU.
 	MTU int `json:"mtu,omitempty"`
 	// IPRange, if set, is the part of Subnet automatic addresses come
 	// from (Docker's --ip-range); --ip may still name any address.
@@ -117,17 +117,6 @@ type Network struct {
 	// Lab names the lab (vswitchctl lab up) that made the network;
 	// lab down removes it.
 	Lab string `json:"lab,omitempty"`
-}
-
-// DefaultMTU is the MTU of a network that sets none: the TAP default.
-const DefaultMTU = 1500
-
-// EffectiveMTU returns the network's MTU: MTU, or DefaultMTU.
-func (n *Network) EffectiveMTU() int {
-	if n.MTU == 0 {
-		return DefaultMTU
-	}
-	return n.MTU
 }
 
 // Overlay is how a network reaches the other hosts it spans: VXLAN (RFC

@@ -207,6 +207,8 @@ func parseFlags(args []string) (daemon.Config, options, error) {
 	fs.DurationVar(&cfg.FDB.AgingTime, "fdb-aging", bridge.DefaultAgingTime, "MAC aging time")
 	fs.IntVar(&cfg.NAT.MaxEntries, "conntrack-max", nat.DefaultMaxEntries, "conntrack table size (entries)")
 	fs.BoolVar(&cfg.NoARPSuppression, "no-arp-suppression", false, "flood ARP requests for endpoint addresses instead of answering them")
+	mssClamp := fs.Bool("mss-clamp", true, "clamp the MSS of TCP SYNs crossing the uplink to its MTU (--mss-clamp=false: leave it to path MTU discovery)")
+	tcpLoose := fs.Bool("conntrack-tcp-loose", true, "pick up TCP connections from a mid-stream segment, like nf_conntrack_tcp_loose (false: only a SYN opens one)")
 	fs.BoolVar(&cfg.NoDefaultNetwork, "no-default-network", false, "do not make the default network "+control.DefaultNetwork+" (docker0's counterpart)")
 	fs.StringVar(&o.lab, "lab", "", "create network namespace `NAME`, run inside it, and delete it on exit")
 	fs.BoolVar(&o.detach, "detach", false, "run in the background (output to STATE-DIR/"+detachLog+"); return once the API answers")
@@ -241,6 +243,7 @@ func parseFlags(args []string) (daemon.Config, options, error) {
 	default:
 		cfg.DNSCacheSize = cacheSize
 	}
+	cfg.NoMSSClamp, cfg.NAT.NoTCPLoose = !*mssClamp, !*tcpLoose
 	cfg.LogLevel = new(slog.LevelVar)
 	cfg.LogLevel.Set(lvl)
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))

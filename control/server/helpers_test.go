@@ -269,9 +269,11 @@ var (
 		Router: map[string]uint64{
 			"routed": 11, "masquerade": 0, "dnat": 0, "arp-reply": 0, "arp-suppressed": 0, "echo-reply": 0,
 			"dns-query": 0, "icmp-error-sent": 0, "arp-pending": 0,
-			"drop-no-route": 0, "drop-isolation": 2, "drop-icc": 0, "drop-too-big": 0, "drop-internal": 0, "drop-nat-full": 0, "drop-nat-no-port": 0,
+			"drop-no-route": 0, "drop-isolation": 2, "drop-icc": 0, "drop-internal": 0, "drop-nat-full": 0, "drop-nat-no-port": 0,
 			"drop-nat-invalid": 0, "drop-unresolved": 0, "drop-ttl-exceeded": 0, "drop-malformed": 0,
 			"drop-not-ipv4": 0, "drop-not-for-us": 0, "drop-fragment": 0, "drop-no-buffer": 0,
+			"fragmented": 0, "reassembled": 0, "mss-clamped": 0, "gso-resized": 0, "rst-sent": 0,
+			"drop-too-big": 0, "drop-frag-overlap": 0, "drop-frag-timeout": 0, "drop-frag-budget": 0,
 		},
 		NAT: map[string]uint64{
 			"entries": 0, "created": 1, "expired": 0, "early_dropped": 0, "flushed": 0, "table_full": 0, "no_port": 0,

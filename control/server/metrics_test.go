@@ -318,6 +318,11 @@ func TestMetricsScrape(t *testing.T) {
 		"vswitchd_router_events_total{event=dns-query}":       4,
 		"vswitchd_router_events_total{event=icmp-error-sent}": 0,
 		"vswitchd_router_events_total{event=arp-pending}":     0,
+		"vswitchd_router_events_total{event=fragmented}":      0,
+		"vswitchd_router_events_total{event=reassembled}":     0,
+		"vswitchd_router_events_total{event=mss-clamped}":     0,
+		"vswitchd_router_events_total{event=gso-resized}":     0,
+		"vswitchd_router_events_total{event=rst-sent}":        0,
 	}, withPrefix(got, "vswitchd_router_")); diff != "" {
 		t.Errorf("/metrics router events (-want +got):\n%s", diff)
 	}
