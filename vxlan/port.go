@@ -195,6 +195,10 @@ func (p *Port) Age(now int64) int {
 	return p.remotes.age(now)
 }
 
+// Maintain implements datapath.Maintainer: it ages the learned entries
+// at the port's own clock.
+func (p *Port) Maintain() { p.Age(p.Now()) }
+
 // RemoteEntries lists the live entries of the remote table at now
 // (Port.Now), sorted by VNI and MAC.
 func (p *Port) RemoteEntries(now int64) []RemoteEntry {
