@@ -11,6 +11,7 @@ import (
 	"github.com/vswitchd/vswitchd/datapath"
 	"github.com/vswitchd/vswitchd/header"
 	"github.com/vswitchd/vswitchd/port"
+	"github.com/vswitchd/vswitchd/router"
 	"github.com/vswitchd/vswitchd/state"
 	"github.com/vswitchd/vswitchd/vlan"
 	"github.com/vswitchd/vswitchd/vxlan"
@@ -132,7 +133,11 @@ func (d *Daemon) syncOverlays(st *state.State) error {
 			if open == nil {
 				open = openVXLAN
 			}
-			dev, err := open(vxlan.Options{Local: k.local, Port: k.port, AgingTime: d.cfg.FDB.AgingTime})
+			dp := d.dp
+			dev, err := open(vxlan.Options{Local: k.local, Port: k.port, AgingTime: d.cfg.FDB.AgingTime,
+				// Bridged frames too big for the underlay: tell the sender
+				// (ICMP fragmentation needed into its network's VLAN).
+				PMTU: func(vid uint16, f []byte) { dp.Inject(f, router.Target{VID: vlan.ID(vid)}) }})
 			if err != nil {
 				return state.Errorf(state.ErrConflict, "%w", err)
 			}

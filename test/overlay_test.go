@@ -192,3 +192,35 @@ func TestPrivilegedOverlayBadInput(t *testing.T) {
 		t.Errorf("ov's peers changed: %+v", n[0].Overlay)
 	}
 }
+
+// TestPrivilegedOverlayPMTU: on an overlay network whose MTU is raised to
+// 1500, more than the underlay carries, a 1500-byte packet with DF gets
+// ICMP "fragmentation needed" (MTU 1450) back, and TCP still completes,
+// path MTU discovery lowering its segments.
+func TestPrivilegedOverlayPMTU(t *testing.T) {
+	a, b := twoHosts(t)
+	a.mustCtl("network", "create", "ov", "--subnet", ovSubnet, "--ip-range", "10.200.0.0/25", "--vni", ovVNI, "--peer", underB, "--mtu", "1500")
+	b.mustCtl("network", "create", "ov", "--subnet", ovSubnet, "--ip-range", "10.200.0.128/25", "--vni", ovVNI, "--peer", underA, "--mtu", "1500")
+	a.mustCtl("run", "-d", "--net", "ov", "--name", "a1", "--", "sleep", "600")
+	b.mustCtl("run", "-d", "--net", "ov", "--name", "b1", "--", "sleep", "600")
+	ipB := endpointIP(b, "b1")
+	if out := a.mustExec("a1", "ip", "-o", "link", "show", "eth0"); !strings.Contains(out, "mtu 1500") {
+		t.Errorf("a1's eth0 is not MTU 1500: %s", out)
+	}
+	a.mustExec("a1", "ping", "-c", "1", "-W", "2", ipB) // small packets pass
+	r := a.exec("a1", "ping", "-M", "do", "-s", "1472", "-c", "1", "-W", "2", ipB)
+	if r.code == 0 || !strings.Contains(r.stdout+r.stderr, "mtu = 1450") {
+		t.Errorf("1500-byte ping with DF: %v\nwant fragmentation needed with mtu 1450", r)
+	}
+	if out := a.mustExec("a1", "ip", "route", "get", ipB); !strings.Contains(out, "mtu 1450") {
+		t.Errorf("a1's route to %s did not learn the path MTU: %s", ipB, out)
+	}
+	tcpTransfer(t, func(args ...string) result { return b.exec("b1", args...) }, func(args ...string) result { return a.exec("a1", args...) }, endpointIP(a, "a1"), 4<<20)
+	var ps []control.Port
+	a.ctlJSON(&ps, "ports")
+	for _, p := range ps {
+		if p.Kind == "vxlan" && p.Drops["too-big"] == 0 {
+			t.Errorf("vxlan port %s counted no too-big drop: %v", p.Name, p.Drops)
+		}
+	}
+}

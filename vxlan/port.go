@@ -28,6 +28,7 @@ type Port struct {
 	anyVTEP  bool
 	clock    func() int64
 	seed     uint64 // flow hash key
+	pmtu     func(vid uint16, frame []byte)
 
 	cfgMu   sync.Mutex // serialises SetNetworks
 	cfg     atomic.Pointer[config]
@@ -47,7 +48,7 @@ var (
 // newPort checks opt and makes a Port without sockets.
 func newPort(opt Options) (*Port, error) {
 	p := &Port{local: opt.Local.Unmap(), dport: opt.Port, mtu: opt.MTU, batch: opt.BatchSize,
-		anyVTEP: opt.AcceptAnyVTEP, clock: opt.Clock}
+		anyVTEP: opt.AcceptAnyVTEP, clock: opt.Clock, pmtu: opt.PMTU}
 	if !p.local.IsValid() {
 		p.local = netip.IPv4Unspecified()
 	}
