@@ -3,7 +3,9 @@ package test
 import (
 	"fmt"
 	"net/netip"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -223,4 +225,106 @@ func TestPrivilegedOverlayPMTU(t *testing.T) {
 			t.Errorf("vxlan port %s counted no too-big drop: %v", p.Name, p.Drops)
 		}
 	}
+}
+
+// TestPrivilegedOverlayKernelVXLAN: a vswitchd overlay network and a Linux
+// kernel vxlan device (on a kernel bridge with a host behind it) carry
+// ping and TCP both ways; tcpdump on the underlay sees VXLAN with the
+// network's VNI from source ports that vary with the flow.
+func TestPrivilegedOverlayKernelVXLAN(t *testing.T) {
+	testutil.RequireTools(t, "ip", "nc", "ping", "tcpdump", "ethtool")
+	a := startLab(t, labOptions{})
+	k, h := a.newNS(t, "kvx"), a.newNS(t, "khost")
+	veth(t, a.name, "ul0", k.name, "ul0")
+	addAddr(t, a.name, "ul0", underA+"/24")
+	addAddr(t, k.name, "ul0", underB+"/24")
+	// Checksums leave the kernel's VTEP complete, as on a wire (see the
+	// vxlan package: a UDP socket cannot take partial ones).
+	if r := k.run("ethtool", "-K", "ul0", "tx", "off"); r.code != 0 {
+		t.Fatal(r)
+	}
+	for _, args := range [][]string{
+		{"ip", "link", "add", "vx0", "type", "vxlan", "id", ovVNI, "remote", underA, "local", underB, "dstport", "4789"},
+		{"ip", "link", "add", "br0", "type", "bridge"},
+		{"ip", "link", "set", "vx0", "master", "br0"},
+		{"ip", "link", "set", "vx0", "up"},
+		{"ip", "link", "set", "br0", "up"},
+	} {
+		if r := k.run(args...); r.code != 0 {
+			t.Fatalf("%s: %v", strings.Join(args, " "), r)
+		}
+	}
+	veth(t, k.name, "hv0", h.name, "eth0")
+	for _, args := range [][]string{
+		{"ip", "link", "set", "hv0", "master", "br0"},
+		{"ip", "link", "set", "hv0", "mtu", "1450"},
+	} {
+		if r := k.run(args...); r.code != 0 {
+			t.Fatalf("%s: %v", strings.Join(args, " "), r)
+		}
+	}
+	if r := h.run("ip", "link", "set", "eth0", "mtu", "1450"); r.code != 0 {
+		t.Fatal(r)
+	}
+	addAddr(t, h.name, "eth0", "10.200.0.200/24")
+
+	a.mustCtl("network", "create", "ov", "--subnet", ovSubnet, "--ip-range", "10.200.0.0/25", "--vni", ovVNI, "--peer", underB)
+	a.mustCtl("run", "-d", "--net", "ov", "--name", "a1", "--", "sleep", "600")
+	ipA := endpointIP(a, "a1")
+
+	capFile := t.TempDir() + "/ul0.txt"
+	dump := k.start(t, "sh", "-c", "exec tcpdump -l -i ul0 -nn udp port 4789 > "+capFile+" 2>/dev/null")
+	waitCapture(t, k, "ul0")
+
+	a.mustExec("a1", "ping", "-c", "3", "-i", "0.2", "-W", "2", "10.200.0.200")
+	if r := h.run("ping", "-c", "3", "-i", "0.2", "-W", "2", ipA); r.code != 0 {
+		t.Fatalf("ping from behind the kernel vxlan: %v", r)
+	}
+	ep := func(args ...string) result { return a.exec("a1", args...) }
+	tcpTransfer(t, ep, h.run, "10.200.0.200", 8<<20)
+	tcpTransfer(t, h.run, ep, ipA, 8<<20)
+	for i := range 6 { // short TCP flows, each from its own port
+		tcpTransfer(t, ep, h.run, "10.200.0.200", 1000+i)
+	}
+	time.Sleep(500 * time.Millisecond)
+	dump.Process.Signal(syscall.SIGTERM)
+	dump.Wait()
+
+	out, _ := os.ReadFile(capFile)
+	lines := strings.Split(string(out), "\n")
+	sent := matching(lines, underA+".", " > "+underB+".4789", "VXLAN", "vni "+ovVNI)
+	if len(sent) == 0 {
+		t.Fatalf("tcpdump on the underlay saw no VXLAN vni %s from %s:\n%s", ovVNI, underA, firstLines(lines, 20))
+	}
+	ports := map[string]bool{}
+	for _, l := range sent {
+		f := strings.Fields(l)
+		for i, w := range f {
+			if strings.HasPrefix(w, underA+".") && i+1 < len(f) && f[i+1] == ">" {
+				ports[strings.TrimPrefix(w, underA+".")] = true
+			}
+		}
+	}
+	if len(ports) < 2 {
+		t.Errorf("vswitchd sent VXLAN from %d source port(s) %v over 8 flows, want them to vary with the flow", len(ports), ports)
+	}
+	if len(matching(lines, underB+".", " > "+underA+".4789", "vni "+ovVNI)) == 0 {
+		t.Errorf("tcpdump saw nothing from the kernel vxlan")
+	}
+}
+
+// waitCapture waits until tcpdump in ns captures on ifname.
+func waitCapture(t *testing.T, ns *peerNS, ifname string) {
+	t.Helper()
+	eventually(t, 10*time.Second, func() error {
+		if r := ns.run("sh", "-c", "grep -l tcpdump /proc/[0-9]*/cmdline 2>/dev/null"); strings.TrimSpace(r.stdout) == "" {
+			return fmt.Errorf("tcpdump not running")
+		}
+		return nil
+	})
+	time.Sleep(time.Second) // tcpdump opens its socket after starting
+}
+
+func firstLines(lines []string, n int) string {
+	return strings.Join(lines[:min(n, len(lines))], "\n")
 }
