@@ -135,13 +135,16 @@ func (dp *Datapath) run(ps *portState, q int) {
 		}
 	}()
 	w := dp.newWorker(ps)
-	// Queue 0 reads the device as it is now, a decorator SwapDevice put
-	// around it included; the other queues read the port's own device.
+	orig, _ := ps.device().(Queues)
 	read := func(bufs [][]byte, sizes []int, offset int) (int, error) {
-		return ps.device().Read(bufs, sizes, offset)
-	}
-	if mq, ok := ps.device().(Queues); ok && q > 0 {
-		read = func(bufs [][]byte, sizes []int, offset int) (int, error) { return mq.ReadQueue(q, bufs, sizes, offset) }
+		dev := ps.device()
+		if q == 0 {
+			return dev.Read(bufs, sizes, offset)
+		}
+		if mq, ok := dev.(Queues); ok {
+			return mq.ReadQueue(q, bufs, sizes, offset)
+		}
+		return orig.ReadQueue(q, bufs, sizes, offset)
 	}
 	for {
 		n, err := read(w.bufs, w.sizes, port.ReadOffset)
