@@ -29,6 +29,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mdns "github.com/miekg/dns"
@@ -44,6 +45,7 @@ import (
 	"github.com/vswitchd/vswitchd/router"
 	"github.com/vswitchd/vswitchd/state"
 	"github.com/vswitchd/vswitchd/supervisor"
+	"github.com/vswitchd/vswitchd/vxlan"
 )
 
 // Defaults.
@@ -116,6 +118,9 @@ type Config struct {
 	// LogLevel, if set, is the level of Logger's handler, changed at run
 	// time by SetLogLevel.
 	LogLevel *slog.LevelVar
+	// OpenVXLAN opens the vxlan port of overlay networks; nil means
+	// vxlan.Open (in the daemon's namespace). Unit tests fake it.
+	OpenVXLAN func(vxlan.Options) (VXLANPort, error)
 }
 
 // Daemon is a running vswitchd.
@@ -146,6 +151,13 @@ type Daemon struct {
 	busy map[string]bool
 	// restarts are endpoints' restart-policy bookkeeping.
 	restarts map[string]*restarting
+	// overlays are the open vxlan ports (overlay.go); remote is the
+	// router's view of them, rebuilt with them.
+	overlays map[overlayKey]*overlayPort
+	remote   remoteARP
+	// vxlanByID is overlays by port ID, for readers without mu (port
+	// listings); replaced whole by publishRemote.
+	vxlanByID atomic.Pointer[map[port.ID]*overlayPort]
 
 	// labMu serialises lab up and down, which take mu step by step.
 	labMu sync.Mutex
@@ -194,7 +206,8 @@ func New(cfg Config) (*Daemon, error) {
 		cfg: cfg, log: cfg.Logger, host: h,
 		nics: map[string]map[string]port.ID{}, sysPorts: map[string]port.ID{},
 		scopes: map[string]bool{}, busy: map[string]bool{}, restarts: map[string]*restarting{},
-		closing: make(chan struct{}),
+		overlays: map[overlayKey]*overlayPort{},
+		closing:  make(chan struct{}),
 	}, nil
 }
 
@@ -405,7 +418,11 @@ func (d *Daemon) commit(next *state.State) error {
 // sync pushes the state into the router and the DNS server. Callers hold
 // mu.
 func (d *Daemon) sync() {
-	d.rt.Configure(d.st.RouterConfig(d.routerRuntime()))
+	cfg := d.st.RouterConfig(d.routerRuntime())
+	if len(d.remote) > 0 {
+		cfg.Remote = d.remote
+	}
+	d.rt.Configure(cfg)
 	scopes, opts := d.st.DNSScopes(), d.st.DNSOptions()
 	for name, rs := range scopes {
 		// Options first: a new internal scope never forwards, not even

@@ -197,6 +197,14 @@ type Queues interface {
 	ReadQueue(q int, bufs [][]byte, sizes []int, offset int) (int, error)
 }
 
+// Maintainer is implemented by ports with tables of their own to age,
+// such as a vxlan port's remote MACs: the maintenance goroutine calls
+// Maintain once a second.
+type Maintainer interface {
+	// Maintain does the port's periodic housekeeping, on its own clock.
+	Maintain()
+}
+
 // New returns a datapath with no ports and starts its maintenance goroutine
 // (MAC aging, router table sweeps). Close stops it.
 func New(opt Options) *Datapath {
@@ -423,6 +431,11 @@ func (dp *Datapath) maintain() {
 			dp.fdb.Age(now)
 			if dp.router != nil {
 				dp.router.Maintain(now)
+			}
+			for _, ps := range dp.snap.Load().list {
+				if m, ok := ps.device().(Maintainer); ok {
+					m.Maintain()
+				}
 			}
 		}
 	}

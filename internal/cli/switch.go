@@ -63,10 +63,13 @@ func parseMAC(s string) (string, error) {
 func (a *app) fdbAddCmd() *cobra.Command {
 	var req control.FDBAdd
 	c := &cobra.Command{
-		Use:   "add MAC --port PORT (--vlan N | --network NAME)",
+		Use:   "add MAC (--port PORT (--vlan N | --network NAME) | --network NAME --vtep IP)",
 		Short: "Add a static MAC table entry (never aged out, never learned elsewhere)",
+		Long: `add puts MAC on a port for good. With --vtep instead of --port, MAC is on overlay network
+--network behind the VTEP (another host) at IP: frames to it go there without flooding.`,
 		Example: `  vswitchctl fdb add 02:00:00:00:00:01 --port veth-ovs --vlan 10
-  vswitchctl fdb add 02:00:00:00:00:02 --port veth-ovs --network test-network`,
+  vswitchctl fdb add 02:00:00:00:00:02 --port veth-ovs --network test-network
+  vswitchctl fdb add 02:00:00:00:00:03 --network ov --vtep 10.99.0.2`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := noZeroVLAN(cmd, "vlan"); err != nil {
@@ -84,7 +87,10 @@ func (a *app) fdbAddCmd() *cobra.Command {
 	c.Flags().StringVar(&req.Port, "port", "", "the port the MAC is on")
 	c.Flags().IntVar(&req.VLAN, "vlan", 0, "the entry's VLAN")
 	c.Flags().StringVar(&req.Network, "network", "", "the entry's VLAN is this network's")
-	c.MarkFlagRequired("port")
+	c.Flags().StringVar(&req.VTEP, "vtep", "", "the MAC is behind this VTEP of overlay network --network")
+	c.MarkFlagsOneRequired("port", "vtep")
+	c.MarkFlagsMutuallyExclusive("port", "vtep")
+	c.MarkFlagsMutuallyExclusive("vtep", "vlan")
 	c.MarkFlagsOneRequired("vlan", "network")
 	c.MarkFlagsMutuallyExclusive("vlan", "network")
 	c.RegisterFlagCompletionFunc("port", a.completePortFlag)
@@ -160,6 +166,9 @@ func (a *app) portsCmd() *cobra.Command {
 			for _, p := range ps {
 				row(w, p.ID, p.Name, p.Kind, orDash(p.Endpoint), orDash(p.Mode), vlanOrDash(p.VLAN), portVLANs(p),
 					p.RxFrames, p.RxBytes, p.TxFrames, p.TxBytes, dropSum(p.Drops))
+				for _, v := range p.VTEPs { // a vxlan port's traffic per remote VTEP
+					row(w, "", "  vtep "+v.Addr, "", "", "", "", "", v.RxFrames, v.RxBytes, v.TxFrames, v.TxBytes, dropSum(v.RxErrors))
+				}
 			}
 			return w.Flush()
 		},
@@ -329,6 +338,13 @@ func (a *app) statsCmd() *cobra.Command {
 					ds = append(ds, fmt.Sprintf("%s=%d", k, p.Drops[k]))
 				}
 				row(w, p.Name, p.RxFrames, p.TxFrames, orDash(strings.Join(ds, " ")))
+				for _, v := range p.VTEPs {
+					var es []string
+					for _, k := range sortedKeys(v.RxErrors) {
+						es = append(es, fmt.Sprintf("%s=%d", k, v.RxErrors[k]))
+					}
+					row(w, "  vtep "+v.Addr, v.RxFrames, v.TxFrames, orDash(strings.Join(es, " ")))
+				}
 			}
 			w.Flush()
 			for _, sec := range []struct {
