@@ -186,7 +186,7 @@ func (Linux) OpenNIC(ns NS, ifname string) (port.Port, error) {
 	var dev *tap.Device
 	err = netns.Do(h, func() error {
 		var err error
-		dev, err = tap.Open(ifname)
+		dev, err = tap.Open(ifname, 1)
 		return err
 	})
 	if err != nil {
