@@ -386,9 +386,13 @@ type Port struct {
 	VLAN int `json:"vlan"`
 	// VLANs are a trunk's VLANs (empty with AllVLANs) or a dot1q-tunnel's
 	// customer VLANs (empty: all).
-	VLANs    []int             `json:"vlans"`
-	AllVLANs bool              `json:"all_vlans"`
-	Routed   bool              `json:"routed"`
+	VLANs    []int `json:"vlans"`
+	AllVLANs bool  `json:"all_vlans"`
+	Routed   bool  `json:"routed"`
+	// Queues is the number of receive queues, each read by its own worker:
+	// an endpoint NIC's TAP queues (vswitchd --tap-queues), an uplink's
+	// PACKET_FANOUT_HASH sockets; 1 for other ports.
+	Queues   int               `json:"queues"`
 	RxFrames uint64            `json:"rx_frames"`
 	RxBytes  uint64            `json:"rx_bytes"`
 	TxFrames uint64            `json:"tx_frames"`

@@ -45,6 +45,7 @@ import (
 	"github.com/vswitchd/vswitchd/router"
 	"github.com/vswitchd/vswitchd/state"
 	"github.com/vswitchd/vswitchd/supervisor"
+	"github.com/vswitchd/vswitchd/tap"
 	"github.com/vswitchd/vswitchd/vxlan"
 )
 
@@ -99,7 +100,12 @@ type Config struct {
 	// NoMSSClamp leaves the MSS of SYNs crossing the uplink alone
 	// (router.Config.MSSClamp, on by default).
 	NoMSSClamp bool
-	Logger     *slog.Logger
+	// TAPQueues is the number of queues of each endpoint NIC (a
+	// multi-queue TAP above 1, each queue with its own worker); 0 means
+	// DefaultTAPQueues. A NIC re-adopted after a restart keeps the mode it
+	// was made in.
+	TAPQueues int
+	Logger    *slog.Logger
 
 	// Host carries out changes to the machine; nil means host.Linux.
 	Host host.Host
@@ -198,9 +204,15 @@ func New(cfg Config) (*Daemon, error) {
 			return nil, fmt.Errorf("namespace prefix: %w", err)
 		}
 	}
+	if cfg.TAPQueues == 0 {
+		cfg.TAPQueues = DefaultTAPQueues()
+	}
+	if cfg.TAPQueues < 1 || cfg.TAPQueues > tap.MaxQueues {
+		return nil, fmt.Errorf("TAP queues %d: want 1 to %d", cfg.TAPQueues, tap.MaxQueues)
+	}
 	h := cfg.Host
 	if h == nil {
-		h = host.Linux{}
+		h = host.Linux{TAPQueues: cfg.TAPQueues}
 	}
 	return &Daemon{
 		cfg: cfg, log: cfg.Logger, host: h,

@@ -24,7 +24,7 @@ func (d *Daemon) Ports() []PortInfo {
 		slices.SortFunc(vs, func(a, b vxlan.VTEPStats) int { return a.Addr.Compare(b.Addr) })
 		out = append(out, PortInfo{
 			ID: p.ID, Name: c.Name, Kind: c.Kind, Endpoint: c.Endpoint, Routed: c.Routed,
-			VLAN: c.VLAN, Counters: p.Counters, VTEPs: vs,
+			VLAN: c.VLAN, Counters: p.Counters, Queues: p.Queues, VTEPs: vs,
 		})
 	}
 	return out

@@ -104,6 +104,9 @@ type PortInfo struct {
 	Routed   bool
 	VLAN     vlan.Policy
 	Counters datapath.CounterValues
+	// Queues is the number of receive queues, each with its worker (a
+	// multi-queue TAP, an uplink's PACKET_FANOUT sockets).
+	Queues int
 	// VTEPs are a vxlan port's counters per remote VTEP.
 	VTEPs []vxlan.VTEPStats
 }

@@ -38,7 +38,11 @@ const dumpRetries = 5
 // Linux is the Host of a real machine: netlink, TAP devices, AF_PACKET,
 // mounts under /run/netns and files under /etc/netns. The daemon's
 // namespace is the one the process started in.
-type Linux struct{}
+type Linux struct {
+	// TAPQueues is the number of queues of the endpoint NICs CreateNIC
+	// makes and OpenNIC attaches (tap.Options.Queues); 0 or 1: one.
+	TAPQueues int
+}
 
 var _ Host = Linux{}
 
@@ -106,11 +110,11 @@ func (Linux) Pids(ns NS) ([]int, error) { return netns.PidsPath(ns.Path) }
 
 // CreateNIC implements Host: the TAP is made in the daemon's namespace
 // under a random name, moved into ns, renamed, addressed and raised there.
-func (Linux) CreateNIC(ns NS, cfg NICConfig) (port.Port, error) {
+func (l Linux) CreateNIC(ns NS, cfg NICConfig) (port.Port, error) {
 	var rnd [4]byte
 	rand.Read(rnd[:])
 	tmpName := "vt" + hex.EncodeToString(rnd[:])
-	dev, err := tap.Create(tap.Options{Name: tmpName, Persist: true})
+	dev, err := tap.Create(tap.Options{Name: tmpName, Persist: true, Queues: l.TAPQueues})
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +181,7 @@ func defaultRoute(l netlink.Link, gw netip.Addr) *netlink.Route {
 }
 
 // OpenNIC implements Host.
-func (Linux) OpenNIC(ns NS, ifname string) (port.Port, error) {
+func (l Linux) OpenNIC(ns NS, ifname string) (port.Port, error) {
 	h, err := openNS(ns)
 	if err != nil {
 		return nil, err
@@ -186,7 +190,7 @@ func (Linux) OpenNIC(ns NS, ifname string) (port.Port, error) {
 	var dev *tap.Device
 	err = netns.Do(h, func() error {
 		var err error
-		dev, err = tap.Open(ifname, 1)
+		dev, err = tap.Open(ifname, l.TAPQueues)
 		return err
 	})
 	if err != nil {

@@ -42,6 +42,7 @@ import (
 	"github.com/vswitchd/vswitchd/netns"
 	"github.com/vswitchd/vswitchd/state"
 	"github.com/vswitchd/vswitchd/supervisor"
+	"github.com/vswitchd/vswitchd/tap"
 )
 
 // Environment variables a parent vswitchd sets for the one it starts.
@@ -207,6 +208,7 @@ func parseFlags(args []string) (daemon.Config, options, error) {
 	fs.IntVar(&cfg.FDB.PortLimit, "fdb-port-limit", bridge.DefaultPortLimit, "MACs learned per port (-1: unlimited)")
 	fs.DurationVar(&cfg.FDB.AgingTime, "fdb-aging", bridge.DefaultAgingTime, "MAC aging time")
 	fs.IntVar(&cfg.NAT.MaxEntries, "conntrack-max", nat.DefaultMaxEntries, "conntrack table size (entries)")
+	fs.IntVar(&cfg.TAPQueues, "tap-queues", daemon.DefaultTAPQueues(), "queues of each endpoint NIC, each read and written by its own worker, flows spread by hash (1: a single-queue TAP; at most "+strconv.Itoa(tap.MaxQueues)+")")
 	fs.BoolVar(&cfg.NoARPSuppression, "no-arp-suppression", false, "flood ARP requests for endpoint addresses instead of answering them")
 	mssClamp := fs.Bool("mss-clamp", true, "clamp the MSS of TCP SYNs crossing the uplink to its MTU (--mss-clamp=false: leave it to path MTU discovery)")
 	tcpLoose := fs.Bool("conntrack-tcp-loose", true, "pick up TCP connections from a mid-stream segment, like nf_conntrack_tcp_loose (false: only a SYN opens one)")
@@ -235,6 +237,9 @@ func parseFlags(args []string) (daemon.Config, options, error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return cfg, o, fmt.Errorf("--log-level: %w", err)
+	}
+	if cfg.TAPQueues < 1 || cfg.TAPQueues > tap.MaxQueues {
+		return cfg, o, fmt.Errorf("--tap-queues %d: want 1 to %d", cfg.TAPQueues, tap.MaxQueues)
 	}
 	switch {
 	case cacheSize < 0:

@@ -2,6 +2,7 @@ package main
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -14,7 +15,7 @@ func TestArgsWithout(t *testing.T) {
 		"--state-dir", "/tmp/state dir", "--keep", "--dns-upstream", "127.0.0.1:53,10.0.0.1",
 		"--uplink", "up0", "--uplink-address", "203.0.113.2/24", "--uplink-gateway", "203.0.113.1",
 		"--fdb-aging", "90s", "--fdb-capacity", "4096", "--conntrack-max", "1000", "--log-level", "warn",
-		"--netns-prefix", "t-", "--host-cidr", "169.254.10.0/29", "--no-arp-suppression",
+		"--netns-prefix", "t-", "--host-cidr", "169.254.10.0/29", "--no-arp-suppression", "--tap-queues", "3",
 	}
 	cfg, o, err := parseFlags(args)
 	if err != nil {
@@ -41,11 +42,26 @@ func TestArgsWithout(t *testing.T) {
 	}
 	if cfg2.StateDir != cfg.StateDir || cfg2.Keep != cfg.Keep || cfg2.NetnsPrefix != cfg.NetnsPrefix ||
 		cfg2.HostCIDR != cfg.HostCIDR || cfg2.FDB != cfg.FDB || cfg2.NAT.MaxEntries != cfg.NAT.MaxEntries ||
-		cfg2.NoARPSuppression != cfg.NoARPSuppression || !slices.Equal(cfg2.DNSUpstreams, cfg.DNSUpstreams) ||
+		cfg2.NoARPSuppression != cfg.NoARPSuppression || cfg2.TAPQueues != 3 || !slices.Equal(cfg2.DNSUpstreams, cfg.DNSUpstreams) ||
 		*cfg2.Uplink != *cfg.Uplink {
 		t.Errorf("child config differs:\n got %+v\nwant %+v", cfg2, cfg)
 	}
 	if !slices.IsSorted(child) {
 		t.Errorf("argsWithout = %q, want it sorted", child)
+	}
+}
+
+// TestTAPQueuesFlag: --tap-queues defaults to the uplink's queue count and
+// refuses counts outside 1 to tap.MaxQueues with a one-line error.
+func TestTAPQueuesFlag(t *testing.T) {
+	cfg, _, err := parseFlags(nil)
+	if err != nil || cfg.TAPQueues < 1 || cfg.TAPQueues > 4 {
+		t.Errorf("default --tap-queues = %d, %v; want 1 to 4", cfg.TAPQueues, err)
+	}
+	for _, v := range []string{"0", "-1", "17", "x"} {
+		_, _, err := parseFlags([]string{"--tap-queues", v})
+		if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "tap-queues") {
+			t.Errorf("--tap-queues %s: error %v, want one line naming the flag", v, err)
+		}
 	}
 }

@@ -456,7 +456,7 @@ func portOf(p daemon.PortInfo) control.Port {
 		drops = map[string]uint64{}
 	}
 	cp := control.Port{
-		ID: int(p.ID), Name: p.Name, Kind: string(p.Kind), Endpoint: p.Endpoint, Routed: p.Routed, VLANs: []int{},
+		ID: int(p.ID), Name: p.Name, Kind: string(p.Kind), Endpoint: p.Endpoint, Routed: p.Routed, Queues: p.Queues, VLANs: []int{},
 		RxFrames: c.RxFrames, RxBytes: c.RxBytes, TxFrames: c.TxFrames, TxBytes: c.TxBytes, Drops: drops,
 		VTEPs: []control.VTEP{},
 	}

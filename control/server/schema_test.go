@@ -358,7 +358,7 @@ func TestSchema(t *testing.T) {
 	port := raw["GET /v1/ports"].([]any)[0]
 	wantPort := map[string]any{
 		"id": 1.0, "name": "veth9", "kind": "system", "endpoint": "", "mode": "access", "vlan": 0.0, "vlans": []any{},
-		"all_vlans": false, "routed": false, "rx_frames": 0.0, "rx_bytes": 0.0, "tx_frames": 0.0, "tx_bytes": 0.0, "drops": map[string]any{},
+		"all_vlans": false, "routed": false, "queues": 0.0, "rx_frames": 0.0, "rx_bytes": 0.0, "tx_frames": 0.0, "tx_bytes": 0.0, "drops": map[string]any{},
 		"vteps": []any{},
 	}
 	if !reflect.DeepEqual(port, wantPort) {

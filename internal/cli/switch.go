@@ -162,12 +162,12 @@ func (a *app) portsCmd() *cobra.Command {
 			if asJSON {
 				return a.printJSON(nonNil(ps))
 			}
-			w := a.table("ID", "PORT", "TYPE", "ENDPOINT", "MODE", "VLAN", "VLANS", "RX-FRAMES", "RX-BYTES", "TX-FRAMES", "TX-BYTES", "DROPS")
+			w := a.table("ID", "PORT", "TYPE", "ENDPOINT", "MODE", "VLAN", "VLANS", "QUEUES", "RX-FRAMES", "RX-BYTES", "TX-FRAMES", "TX-BYTES", "DROPS")
 			for _, p := range ps {
-				row(w, p.ID, p.Name, p.Kind, orDash(p.Endpoint), orDash(p.Mode), vlanOrDash(p.VLAN), portVLANs(p),
+				row(w, p.ID, p.Name, p.Kind, orDash(p.Endpoint), orDash(p.Mode), vlanOrDash(p.VLAN), portVLANs(p), p.Queues,
 					p.RxFrames, p.RxBytes, p.TxFrames, p.TxBytes, dropSum(p.Drops))
 				for _, v := range p.VTEPs { // a vxlan port's traffic per remote VTEP
-					row(w, "", "  vtep "+v.Addr, "", "", "", "", "", v.RxFrames, v.RxBytes, v.TxFrames, v.TxBytes, dropSum(v.RxErrors))
+					row(w, "", "  vtep "+v.Addr, "", "", "", "", "", "", v.RxFrames, v.RxBytes, v.TxFrames, v.TxBytes, dropSum(v.RxErrors))
 				}
 			}
 			return w.Flush()
