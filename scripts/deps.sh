@@ -21,6 +21,8 @@ make              make                    demo test bench race
 gcc               gcc                     race
 ip                iproute2                demo test bench
 ss                iproute2                test
+tc                iproute2                test
+nstat             iproute2                test
 ping              iputils-ping            demo test bench
 nc                netcat-openbsd          demo test
 nsenter           util-linux              test
