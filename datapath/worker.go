@@ -117,7 +117,7 @@ func (f *frame) bytes() []byte { return f.buf[f.start:f.end] }
 func (f *frame) virtio() []byte { return f.buf[f.start-header.VirtioNetLen : f.start] }
 
 func (dp *Datapath) newWorker(ps *portState) *worker {
-	n := ps.dev.BatchSize()
+	n := ps.device().BatchSize()
 	w := &worker{dp: dp, ps: ps, bufs: make([][]byte, n), sizes: make([]int, n)}
 	for i := range w.bufs {
 		w.bufs[i] = new(port.Buffer)[:]
@@ -135,12 +135,18 @@ func (dp *Datapath) run(ps *portState, q int) {
 		}
 	}()
 	w := dp.newWorker(ps)
-	read := ps.dev.Read
-	if mq, ok := ps.dev.(Queues); ok && q > 0 {
-		read = func(bufs [][]byte, sizes []int, offset int) (int, error) { return mq.ReadQueue(q, bufs, sizes, offset) }
+	var mq Queues
+	if q > 0 {
+		mq = ps.mq
 	}
 	for {
-		n, err := read(w.bufs, w.sizes, port.ReadOffset)
+		var n int
+		var err error
+		if mq != nil {
+			n, err = mq.ReadQueue(q, w.bufs, w.sizes, port.ReadOffset)
+		} else {
+			n, err = ps.device().Read(w.bufs, w.sizes, port.ReadOffset)
+		}
 		if n > 0 {
 			w.batch(n)
 		}
@@ -585,7 +591,7 @@ func (w *worker) flush() {
 				w.taps.offer(ps.id, Out, b[port.WriteOffset:], b[port.WriteOffset-header.VirtioNetLen:port.WriteOffset])
 			}
 		}
-		n, _ := ps.dev.Write(frames, port.WriteOffset)
+		n, _ := ps.device().Write(frames, port.WriteOffset)
 		if n == len(frames) {
 			ps.counters.txFrames.Add(uint64(n))
 			ps.counters.txBytes.Add(bytes)

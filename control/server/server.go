@@ -87,6 +87,8 @@ type Backend interface {
 
 	Capturer // capture.go
 	Tracer   // trace.go
+	Linker   // link.go
+	Labber   // lab.go
 }
 
 var _ Backend = DaemonBackend{}
@@ -98,6 +100,7 @@ type Server struct {
 	mux  *http.ServeMux
 	http *http.Server
 	caps captures // running captures, to stop by ID
+	ui   uiState
 }
 
 // New returns a server for b. logger may be nil.
@@ -411,6 +414,9 @@ func (s *Server) routes() {
 
 	s.captureRoutes(p)
 	s.traceRoutes(p)
+	s.linkRoutes(p)
+	s.labRoutes(p)
+	s.uiRoutes(p)
 
 	// Go profiling, for looking into the datapath (the socket is root-only).
 	s.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
