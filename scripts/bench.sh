@@ -18,7 +18,7 @@
 #              with two TAP ports, when ovs-vswitchd is installed
 #
 # Every metric is measured BENCH_RUNS times (default 3) for BENCH_SECONDS
-# (default 3) and the kernel's and vswitchd's runs are interleaved run by
+# (default 3; BENCH_ONLY="sw nat pub host dns" picks groups) and the kernel's and vswitchd's runs are interleaved run by
 # run, alternating which goes first, so that noise from the rest of the
 # machine hits both. Reported: median and min–max per row, the ratio of
 # the medians, the switch's CPU per Gbit/s (its /proc/PID/stat time) next
@@ -130,6 +130,10 @@ cpu() {
 	fi
 	add "$row/softirq" core·s/Gbit "$(awk -v d=$((s1 - s0)) -v c="$CLK" -v t0="$t0" -v t1="$t1" -v g="$v" 'BEGIN{if (g > 0) printf "%.4f", d/c/(t1-t0)/g}')"
 }
+
+# want GROUP: whether BENCH_ONLY (groups separated by spaces: sw nat pub
+# host dns; empty: all) includes GROUP.
+want() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
 
 # pair RUN A-CMD… -- B-CMD… runs the two commands in an order that
 # alternates with the run number: the first of a pair goes first in odd
@@ -271,28 +275,29 @@ echo "== $RUNS runs × ${SECS} s, kernel and vswitchd interleaved; median [min�
 for run in $(seq "$RUNS"); do
 	echo "  run $run/$RUNS"
 	# Switching: one TCP stream (with CPU), 64-byte UDP, RTT.
-	pair "$run" cpu "sw/tcp/kernel" 0 tcp "$A1" 10.77.0.2 5201 -- cpu "sw/tcp/vswitchd" "$VSWD" tcp "$E1" 10.78.0.12 5201
-	[ -z "$OVS" ] || cpu "sw/tcp/ovs" "$OVS" tcp "$O1" 10.76.0.2 5201
-	pair "$run" m sw/udp64/kernel pkt/s udp64 "$A1" 10.77.0.2 5201 -- m sw/udp64/vswitchd pkt/s udp64 "$E1" 10.78.0.12 5201
-	[ -z "$OVS" ] || m sw/udp64/ovs pkt/s udp64 "$O1" 10.76.0.2 5201
-	pair "$run" m sw/rtt/kernel ms rtt "$A1" 10.77.0.2 -- m sw/rtt/vswitchd ms rtt "$E1" 10.78.0.12
-	[ -z "$OVS" ] || m sw/rtt/ovs ms rtt "$O1" 10.76.0.2
+	want sw && pair "$run" cpu "sw/tcp/kernel" 0 tcp "$A1" 10.77.0.2 5201 -- cpu "sw/tcp/vswitchd" "$VSWD" tcp "$E1" 10.78.0.12 5201
+	want sw && [ -n "$OVS" ] && cpu "sw/tcp/ovs" "$OVS" tcp "$O1" 10.76.0.2 5201
+	want sw && pair "$run" m sw/udp64/kernel pkt/s udp64 "$A1" 10.77.0.2 5201 -- m sw/udp64/vswitchd pkt/s udp64 "$E1" 10.78.0.12 5201
+	want sw && [ -n "$OVS" ] && m sw/udp64/ovs pkt/s udp64 "$O1" 10.76.0.2 5201
+	want sw && pair "$run" m sw/rtt/kernel ms rtt "$A1" 10.77.0.2 -- m sw/rtt/vswitchd ms rtt "$E1" 10.78.0.12
+	want sw && [ -n "$OVS" ] && m sw/rtt/ovs ms rtt "$O1" 10.76.0.2
 	# Masquerade: one TCP stream, 8 streams, 64-byte UDP, RTT.
-	pair "$run" cpu nat/tcp/kernel 0 tcp "$C" 203.0.113.2 5201 -- cpu nat/tcp/vswitchd "$VSWD" tcp "$E1" 198.18.0.1 5201
-	pair "$run" cpu nat/tcp8/kernel 0 tcp "$C" 203.0.113.2 5201 -P 8 -- cpu nat/tcp8/vswitchd "$VSWD" tcp "$E1" 198.18.0.1 5201 -P 8
-	pair "$run" m nat/udp64/kernel pkt/s udp64 "$C" 203.0.113.2 5201 -- m nat/udp64/vswitchd pkt/s udp64 "$E1" 198.18.0.1 5201
-	pair "$run" m nat/rtt/kernel ms rtt "$C" 203.0.113.2 -- m nat/rtt/vswitchd ms rtt "$E1" 198.18.0.1
+	want nat && pair "$run" cpu nat/tcp/kernel 0 tcp "$C" 203.0.113.2 5201 -- cpu nat/tcp/vswitchd "$VSWD" tcp "$E1" 198.18.0.1 5201
+	want nat && pair "$run" cpu nat/tcp8/kernel 0 tcp "$C" 203.0.113.2 5201 -P 8 -- cpu nat/tcp8/vswitchd "$VSWD" tcp "$E1" 198.18.0.1 5201 -P 8
+	want nat && pair "$run" m nat/udp64/kernel pkt/s udp64 "$C" 203.0.113.2 5201 -- m nat/udp64/vswitchd pkt/s udp64 "$E1" 198.18.0.1 5201
+	want nat && pair "$run" m nat/rtt/kernel ms rtt "$C" 203.0.113.2 -- m nat/rtt/vswitchd ms rtt "$E1" 198.18.0.1
 	# Published ports from outside: 8 streams, new connections/s.
-	pair "$run" cpu pub/tcp8/kernel 0 tcp "$S" 203.0.113.1 5301 -P 8 -- cpu pub/tcp8/vswitchd "$VSWD" tcp "$S2" 198.18.0.2 5301 -P 8
-	pair "$run" m pub/conn/kernel conn/s conns "$S" 203.0.113.1:8081 -- m pub/conn/vswitchd conn/s conns "$S2" 198.18.0.2:8081
+	want pub && pair "$run" cpu pub/tcp8/kernel 0 tcp "$S" 203.0.113.1 5301 -P 8 -- cpu pub/tcp8/vswitchd "$VSWD" tcp "$S2" 198.18.0.2 5301 -P 8
+	want pub && pair "$run" m pub/conn/kernel conn/s conns "$S" 203.0.113.1:8081 -- m pub/conn/vswitchd conn/s conns "$S2" 198.18.0.2:8081
 	# The host's 127.0.0.1 → a published port: kernel DNAT, docker-proxy, vswitchd.
-	pair "$run" cpu host/tcp/kernel 0 tcp "$RT" 127.0.0.1 5401 -- cpu host/tcp/vswitchd "$VSWD" tcp "$LAB" 127.0.0.1 5401
-	cpu host/tcp/docker-proxy 0 tcp "$RT" 127.0.0.1 5402
-	pair "$run" m host/conn/kernel conn/s conns "$RT" 127.0.0.1:8081 -- m host/conn/vswitchd conn/s conns "$LAB" 127.0.0.1:8081
-	m host/conn/docker-proxy conn/s conns "$RT" 127.0.0.1:8082
+	want host && pair "$run" cpu host/tcp/kernel 0 tcp "$RT" 127.0.0.1 5401 -- cpu host/tcp/vswitchd "$VSWD" tcp "$LAB" 127.0.0.1 5401
+	want host && cpu host/tcp/docker-proxy 0 tcp "$RT" 127.0.0.1 5402
+	want host && pair "$run" m host/conn/kernel conn/s conns "$RT" 127.0.0.1:8081 -- m host/conn/vswitchd conn/s conns "$LAB" 127.0.0.1:8081
+	want host && m host/conn/docker-proxy conn/s conns "$RT" 127.0.0.1:8082
 	# DNS at the gateway: dnsmasq vs vswitchd, cached and forwarded.
-	pair "$run" m dns/cached/kernel query/s dns "$C" 10.79.0.1 "$DIR/dns-hot" -- m dns/cached/vswitchd query/s dns "$E1" 10.78.0.1 "$DIR/dns-hot"
-	pair "$run" m dns/forwarded/kernel query/s dns "$C" 10.79.0.1 "$DIR/dns-cold" -- m dns/forwarded/vswitchd query/s dns "$E1" 10.78.0.1 "$DIR/dns-cold"
+	want dns && pair "$run" m dns/cached/kernel query/s dns "$C" 10.79.0.1 "$DIR/dns-hot" -- m dns/cached/vswitchd query/s dns "$E1" 10.78.0.1 "$DIR/dns-hot"
+	want dns && pair "$run" m dns/forwarded/kernel query/s dns "$C" 10.79.0.1 "$DIR/dns-cold" -- m dns/forwarded/vswitchd query/s dns "$E1" 10.78.0.1 "$DIR/dns-cold"
+	:
 done
 
 # --- report
