@@ -83,7 +83,7 @@ add() { # ROW UNIT VALUE
 }
 # stat ROW → "median min max n" (nan when no run succeeded)
 stat() {
-	printf '%s\n' ${VALS[$1]:-} | sort -g | awk 'NF {a[++n]=$1} END {if (!n) print "nan nan nan 0"; else print a[int((n+1)/2)], a[1], a[n], n}'
+	printf '%s\n' ${VALS[$1]:-} | sort -g | awk 'NF {a[++n]=$1} END {if (!n) print "nan nan nan 0"; else print (n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2), a[1], a[n], n}'
 }
 m() { local row="$1" unit="$2"; shift 2; add "$row" "$unit" "$("$@")"; } # m ROW UNIT CMD…
 med() { local m; read -r m _ < <(stat "$1"); echo "$m"; }
