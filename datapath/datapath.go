@@ -178,17 +178,16 @@ type portState struct {
 	counters Counters
 	done     chan struct{} // closed when the port's last worker has exited
 	running  atomic.Int32  // workers still running (one per receive queue)
-	// mq is the device's receive queues when it has several (Queues),
-	// kept from AddPort: a decorator put around the device by SwapDevice
-	// hides them, and sees queue 0 only.
-	mq Queues
 }
 
 // Queues is implemented by ports that receive on several queues, such as
 // an AF_PACKET port whose sockets form a PACKET_FANOUT_HASH group: the
 // datapath runs one worker per queue, and since the kernel hashes each
 // flow to one queue, a flow's frames stay in order. Queue 0 is what Read
-// reads.
+// reads. A decorator SwapDevice installs later is read on queue 0 only
+// unless it implements Queues itself; the other queues keep reading the
+// device given to AddPort (so an ingress impairment on such a port sees
+// the flows the kernel hashes to queue 0).
 type Queues interface {
 	// Queues returns the number of receive queues, fixed for the port's
 	// life.
@@ -261,7 +260,7 @@ func (dp *Datapath) AddPort(dev port.Port, cfg PortConfig) (port.ID, error) {
 	ps.dev.Store(&dev)
 	queues := 1
 	if mq, ok := dev.(Queues); ok {
-		ps.mq, queues = mq, max(1, mq.Queues())
+		queues = max(1, mq.Queues())
 	}
 	ps.running.Store(int32(queues))
 	c := cfg

@@ -436,6 +436,7 @@ func stats(s daemon.Stats) control.Stats {
 		"table_full": n.TableFull, "no_port": n.NoPort, "invalid": n.Invalid, "unsupported": n.Unsupported,
 		"fragments_translated": n.FragmentsTranslated, "fragments_dropped": n.FragmentsDropped,
 		"icmp_errors_translated": n.ICMPErrorsTranslated,
+		"defrag_datagrams":       s.Defrag.Queues, "defrag_bytes": s.Defrag.Bytes, "defrag_zone_budget": s.Defrag.Budget,
 	}
 	d := s.DNS
 	st.DNS = map[string]uint64{
@@ -465,9 +466,13 @@ func conns(es []daemon.ConnInfo) []control.Conn {
 			Zone: e.ZoneName, ZoneID: int(e.Entry.Zone), ReplyZone: e.ReplyZoneName, ReplyZoneID: int(e.Entry.ReplyZone),
 			Orig: tuple(e.Original), Reply: tuple(e.Reply), Assured: e.Assured,
 			Packets: e.Packets[0] + e.Packets[1], Bytes: e.Bytes[0] + e.Bytes[1],
+			Windows: []control.TCPWindow{},
 		}
 		if e.Proto == header.ProtoTCP {
 			c.State = e.State.String()
+			for _, w := range e.Window {
+				c.Windows = append(c.Windows, control.TCPWindow{End: uint64(w.End), MaxEnd: uint64(w.MaxEnd), MaxWin: uint64(w.MaxWin), MaxAck: uint64(w.MaxAck), Scale: int(w.Scale)})
+			}
 		}
 		out = append(out, c)
 	}
