@@ -239,10 +239,10 @@ if command -v ovs-vswitchd >/dev/null && command -v ovsdb-server >/dev/null && [
 	vsctl() { ovs timeout 20 ovs-vsctl --db="unix:$DIR/ovs/db.sock" "$@"; }
 	ovs ovsdb-tool create "$DIR/ovs/conf.db" /usr/share/openvswitch/vswitch.ovsschema
 	ovs ip netns exec "$O" ovsdb-server "$DIR/ovs/conf.db" --remote="punix:$DIR/ovs/db.sock" --pidfile="$DIR/ovs/ovsdb.pid" \
-		--unixctl="$DIR/ovs/ovsdb.ctl" --log-file="$DIR/ovs/ovsdb.log" -vconsole:off --detach
+		--unixctl="$DIR/ovs/ovsdb.ctl" --log-file="$DIR/ovs/ovsdb.log" -vconsole:off --detach >/dev/null 2>&1
 	vsctl --no-wait init
 	ovs ip netns exec "$O" ovs-vswitchd "unix:$DIR/ovs/db.sock" --pidfile="$DIR/ovs/vswitchd.pid" --unixctl="$DIR/ovs/vswitchd.ctl" \
-		--log-file="$DIR/ovs/vswitchd.log" -vconsole:off --detach
+		--log-file="$DIR/ovs/vswitchd.log" -vconsole:off --detach >/dev/null 2>&1
 	OVS=$(cat "$DIR/ovs/vswitchd.pid")
 	vsctl set Open_vSwitch . other_config:userspace-tso-enable=true
 	vsctl add-br br0 -- set Bridge br0 datapath_type=netdev
@@ -272,6 +272,7 @@ dns "$C" 10.79.0.1 "$DIR/dns-hot" >/dev/null
 dns "$E1" 10.78.0.1 "$DIR/dns-hot" >/dev/null
 
 echo "== $RUNS runs × ${SECS} s, kernel and vswitchd interleaved; median [min–max]"
+set +e # a failed measurement leaves its row short; the report still comes
 for run in $(seq "$RUNS"); do
 	echo "  run $run/$RUNS"
 	# Switching: one TCP stream (with CPU), 64-byte UDP, RTT.
@@ -299,6 +300,7 @@ for run in $(seq "$RUNS"); do
 	want dns && pair "$run" m dns/forwarded/kernel query/s dns "$C" 10.79.0.1 "$DIR/dns-cold" -- m dns/forwarded/vswitchd query/s dns "$E1" 10.78.0.1 "$DIR/dns-cold"
 	:
 done
+set -e
 
 # --- report
 declare -A LABEL=(
