@@ -30,6 +30,14 @@ func hostNS(e *state.Endpoint) host.NS {
 	return host.AtPath(e.NetnsPath)
 }
 
+// netnsPath is the path of e's namespace file.
+func netnsPath(e *state.Endpoint) string {
+	if e.Owned() {
+		return netns.Path(e.Netns)
+	}
+	return e.NetnsPath
+}
+
 // procNS is how the supervisor names e's namespace: its name, or its path.
 func procNS(e *state.Endpoint) string {
 	if e.Owned() {
@@ -438,7 +446,7 @@ func (d *Daemon) republish(s1 *state.State, before *state.Endpoint, s2 *state.St
 		m := map[proxy.Rule]bool{}
 		if nic, _ := s.Primary(e); nic != nil && relayed(e) {
 			for _, p := range e.Publish {
-				for _, r := range proxyRules(p, nic.IP) {
+				for _, r := range proxyRules(e, p, nic.IP) {
 					m[r] = true
 				}
 			}

@@ -40,13 +40,15 @@ traceroute        traceroute              test
 tracepath         iputils-tracepath       test
 scapy             python3-scapy           test
 ethtool           ethtool                 test
-dnsmasq           dnsmasq-base            test
+dnsmasq           dnsmasq-base            test bench
 ovs-vswitchd      openvswitch-switch      test
 ovs-vsctl         openvswitch-switch      test
 ovsdb-server      openvswitch-switch      test
 ovsdb-tool        openvswitch-switch      test
 ovs-appctl        openvswitch-switch      test
 iptables          iptables                test bench
+docker-proxy      docker.io               bench
+dnsperf           dnsperf                 bench
 chromium          chromium                test
 '
 
