@@ -196,7 +196,7 @@ func parseFlags(args []string) (daemon.Config, options, error) {
 	fs.StringVar(&cfg.HostIf, "host-if", daemon.DefaultHostIf, "name of the host's leg (an internal TAP)")
 	fs.StringVar(&hostCIDR, "host-cidr", daemon.DefaultHostCIDR, "prefix of the host–router link; the host takes the first address (host.vswitchd.internal)")
 	fs.StringVar(&cfg.NetnsPrefix, "netns-prefix", "", "prefix of endpoint namespace names")
-	fs.IntVar(&cfg.FDB.Capacity, "fdb-capacity", bridge.DefaultCapacity, "MAC table size")
+	fs.IntVar(&cfg.FDB.Capacity, "fdb-capacity", bridge.DefaultCapacity, "MAC table size (static entries included)")
 	fs.IntVar(&cfg.FDB.PortLimit, "fdb-port-limit", bridge.DefaultPortLimit, "MACs learned per port (-1: unlimited)")
 	fs.DurationVar(&cfg.FDB.AgingTime, "fdb-aging", bridge.DefaultAgingTime, "MAC aging time")
 	fs.IntVar(&cfg.NAT.MaxEntries, "conntrack-max", nat.DefaultMaxEntries, "conntrack table size (entries)")
