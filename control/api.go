@@ -5,8 +5,9 @@
 // daemon code, so vswitchctl stays small.
 //
 // Every path starts with /v1. Errors are JSON {"message": "..."} with a
-// status that says what went wrong: 400 bad input, 404 no such thing, 409
-// conflict with existing state. `exec` and attached `run` upgrade the
+// status that says what went wrong: 400 bad input, 404 no such thing (or
+// route), 405 a method the route does not take, 409 conflict with existing
+// state, 413 a body over 1 MiB. `exec` and attached `run` upgrade the
 // connection to a framed stdio stream (see stream.go).
 //
 // The entry point is NewClient.
@@ -55,7 +56,8 @@ func (e *kindError) Unwrap() []error { return []error{e.kind, e.err} }
 // field names are snake_case; every field is always present (null or an
 // empty list when there is nothing, never missing); states are typed
 // fields (state, exit_code); VLAN lists are arrays of numbers. Request
-// bodies are decoded strictly: an unknown field is a 400.
+// bodies are decoded strictly: an unknown field, anything after the one
+// JSON value, or a NUL byte in a command or its environment is a 400.
 
 // Version is the answer to GET /v1/version.
 type Version struct {
