@@ -674,6 +674,22 @@ func TestBadRequests(t *testing.T) {
 		}, state.ErrConflict},
 		{"connect twice", func() error { return e.d.Connect("alpha", state.ConnectSpec{Endpoint: "web"}) }, state.ErrConflict},
 		{"disconnect unknown", func() error { return e.d.Disconnect("beta", "web") }, state.ErrNotFound},
+		{"disconnect the only network", func() error { return e.d.Disconnect("alpha", "web") }, state.ErrConflict},
+		{"alias is another endpoint's name", func() error {
+			_, _, err := e.d.Run(context.Background(), daemon.RunSpec{EndpointSpec: state.EndpointSpec{Name: "x", Network: "alpha", Aliases: []string{"web"}}}, nil)
+			return err
+		}, state.ErrConflict},
+		{"alias is the host's name", func() error {
+			return e.d.Connect("beta", state.ConnectSpec{Endpoint: "web", Aliases: []string{"host.vswitchd.internal"}})
+		}, state.ErrInvalid},
+		{"reserved subnet", func() error {
+			_, err := e.d.CreateNetwork(state.NetworkSpec{Name: "lo", Subnet: netip.MustParsePrefix("127.10.0.0/16")})
+			return err
+		}, state.ErrInvalid},
+		{"uplink on lo", func() error {
+			_, err := e.d.SetUplink(state.UplinkSpec{Interface: "lo", Address: netip.MustParsePrefix("198.51.100.2/24")})
+			return err
+		}, state.ErrInvalid},
 		{"rm unknown", func() error { return e.d.RemoveEndpoint("nope", false) }, state.ErrNotFound},
 		{"exec unknown", func() error {
 			_, err := e.d.Exec(context.Background(), "nope", daemon.ExecSpec{Cmd: []string{"true"}}, nil)

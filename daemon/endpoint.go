@@ -383,6 +383,11 @@ func (d *Daemon) Disconnect(network, endpoint string) error {
 	if e.NIC(network) == nil {
 		return state.Errorf(state.ErrNotFound, "endpoint %q is not connected to network %q", e.Name, network)
 	}
+	if len(e.NICs) == 1 {
+		// It would be left with loopback alone: unreachable, and with
+		// nothing to publish to. Docker allows it; here it is a mistake.
+		return state.Errorf(state.ErrConflict, "network %q is endpoint %q's only network: connect it to another first, or rm it", network, e.Name)
+	}
 	next := d.st.Clone()
 	if err := d.disconnect(next, next.Endpoint(e.Name), network); err != nil {
 		return err

@@ -3,6 +3,7 @@ package state
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/vswitchd/vswitchd/header"
@@ -214,6 +215,12 @@ func (s *State) NewEndpoint(spec EndpointSpec, now time.Time) (*Endpoint, error)
 	if s.Endpoint(spec.Name) != nil {
 		return nil, Errorf(ErrConflict, "endpoint %q already exists", spec.Name)
 	}
+	if reservedName(spec.Name) {
+		return nil, Errorf(ErrInvalid, "endpoint name %q: a name vswitchd's DNS answers itself", spec.Name)
+	}
+	if o := s.aliasOwner(spec.Name); o != "" {
+		return nil, Errorf(ErrConflict, "endpoint name %q is an alias of endpoint %q", spec.Name, o)
+	}
 	e := &Endpoint{
 		Name: spec.Name, Cmd: spec.Cmd, Env: spec.Env, Remove: spec.Remove, Publish: spec.Publish,
 		Created: now.UTC().Truncate(time.Second), Hostname: spec.Hostname, DNS: spec.DNS,
@@ -269,10 +276,8 @@ func (s *State) NewEndpoint(spec EndpointSpec, now time.Time) (*Endpoint, error)
 	} else if !spec.VLANs.IsEmpty() || spec.Native != 0 {
 		return nil, Errorf(ErrInvalid, "--vlans and --native need --trunk")
 	}
-	for _, a := range spec.Aliases {
-		if err := ValidateAlias(a); err != nil {
-			return nil, err
-		}
+	if err := s.checkAliases(spec.Name, spec.Aliases); err != nil {
+		return nil, err
 	}
 	if len(spec.Publish) > 0 && n == nil {
 		return nil, Errorf(ErrInvalid, "published ports need --net")
@@ -303,6 +308,38 @@ func (s *State) NewEndpoint(spec EndpointSpec, now time.Time) (*Endpoint, error)
 	}
 	e.NICs = []*NIC{nic}
 	return e, nil
+}
+
+// checkAliases validates the aliases of a new NIC of endpoint: valid, at
+// most MaxAliases, and none another endpoint's name (which the alias would
+// shadow in DNS).
+func (s *State) checkAliases(endpoint string, aliases []string) error {
+	if err := validateAliases(aliases); err != nil {
+		return err
+	}
+	for _, a := range aliases {
+		for _, e := range s.Endpoints {
+			if e.Name != endpoint && strings.EqualFold(e.Name, a) {
+				return Errorf(ErrConflict, "alias %q is the name of endpoint %q", a, e.Name)
+			}
+		}
+	}
+	return nil
+}
+
+// aliasOwner returns the endpoint one of whose NICs has the alias name, or
+// "".
+func (s *State) aliasOwner(name string) string {
+	for _, e := range s.Endpoints {
+		for _, nic := range e.NICs {
+			for _, a := range nic.Aliases {
+				if strings.EqualFold(a, name) {
+					return e.Name
+				}
+			}
+		}
+	}
+	return ""
 }
 
 // checkPublish refuses specs that overlap each other or another
@@ -354,10 +391,8 @@ func (s *State) NewNIC(e *Endpoint, network string, spec ConnectSpec) (*NIC, err
 	if e.NIC(network) != nil {
 		return nil, Errorf(ErrConflict, "endpoint %q is already connected to network %q", e.Name, network)
 	}
-	for _, a := range spec.Aliases {
-		if err := ValidateAlias(a); err != nil {
-			return nil, err
-		}
+	if err := s.checkAliases(e.Name, spec.Aliases); err != nil {
+		return nil, err
 	}
 	ip, err := s.allocIP(n, spec.IP)
 	if err != nil {
@@ -467,10 +502,14 @@ type UplinkSpec struct {
 }
 
 // NewUplink validates spec and returns the uplink it makes. hostIf is the
-// host leg's interface.
-func (s *State) NewUplink(spec UplinkSpec, hostIf string) (*Uplink, error) {
+// host leg's interface and hostLeg its prefix, which the uplink's may not
+// overlap.
+func (s *State) NewUplink(spec UplinkSpec, hostIf string, hostLeg netip.Prefix) (*Uplink, error) {
 	if err := netns.ValidateIfName(spec.Interface); err != nil {
 		return nil, Errorf(ErrInvalid, "uplink interface: %w", err)
+	}
+	if spec.Interface == "lo" {
+		return nil, Errorf(ErrInvalid, "uplink interface lo: loopback cannot be an uplink")
 	}
 	a := spec.Address
 	if !a.IsValid() || !a.Addr().Is4() || a.Bits() > 30 {
@@ -489,6 +528,15 @@ func (s *State) NewUplink(spec UplinkSpec, hostIf string) (*Uplink, error) {
 		if !a.Contains(g) || g == a.Addr() {
 			return nil, Errorf(ErrInvalid, "uplink gateway %s is not another address of %s", g, a.Masked())
 		}
+		if g == a.Masked().Addr() || g == lastAddr(a) {
+			return nil, Errorf(ErrInvalid, "uplink gateway %s is the network or broadcast address of %s", g, a.Masked())
+		}
+	}
+	if r := ipam.Reserved(a.Masked()); r != "" {
+		return nil, Errorf(ErrInvalid, "uplink address %s: overlaps %s", a, r)
+	}
+	if hostLeg.IsValid() && hostLeg.Masked().Overlaps(a.Masked()) {
+		return nil, Errorf(ErrConflict, "uplink %s overlaps the host leg (%s)", a.Masked(), hostLeg.Masked())
 	}
 	for _, n := range s.Networks {
 		if n.Subnet.Overlaps(a.Masked()) {
