@@ -126,6 +126,11 @@ type Host interface {
 	ListenTCP(addr netip.AddrPort) (net.Listener, error)
 }
 
+// QueueDrop is the drop reason of frames the kernel dropped in a TAP's own
+// queue: sent by the endpoint (or the host) faster than the switch read
+// them. It is the TAP's tx_dropped counter.
+const QueueDrop = "tap-queue"
+
 // PortOpener opens interface name as a port.
 type PortOpener func(name string) (port.Port, error)
 
