@@ -116,6 +116,16 @@ type NetworkPrune struct {
 	Removed []string `json:"removed"`
 }
 
+// SystemReset is the answer to POST /v1/system/reset: what the reset
+// removed to bring the switch back to what a fresh start has.
+type SystemReset struct {
+	Endpoints  []string `json:"endpoints"`
+	Networks   []string `json:"networks"`
+	Ports      []string `json:"ports"`
+	Uplink     string   `json:"uplink"` // its interface; "" if there was none
+	StaticMACs int      `json:"static_macs"`
+}
+
 // Connect is the body of POST /v1/networks/{name}/connect.
 type Connect struct {
 	Endpoint string   `json:"endpoint"`

@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/vswitchd/vswitchd/daemon"
+	"github.com/vswitchd/vswitchd/header"
 	"github.com/vswitchd/vswitchd/host"
 	"github.com/vswitchd/vswitchd/host/hosttest"
 	"github.com/vswitchd/vswitchd/proxy"
@@ -718,5 +719,48 @@ func TestBadRequests(t *testing.T) {
 			}
 			e.agree()
 		})
+	}
+}
+
+// TestReset: system reset removes every endpoint, network but the default
+// one, static entry and the uplink, leaving what a fresh start has, on the
+// host and in the state; the daemon goes on working and a restart finds
+// the same.
+func TestReset(t *testing.T) {
+	e := &env{t: t, pub: &fakePub{}, dir: t.TempDir(), defaultNet: true}
+	e.h = newHost(e)
+	e.start()
+	fresh := e.h.Snapshot()
+	setupEnv(e, nil)
+	e.run("other", "beta")
+	e.must(e.d.Connect("beta", state.ConnectSpec{Endpoint: "web"}))
+	e.h.AddInterface("up0")
+	_, err := e.d.SetUplink(state.UplinkSpec{Interface: "up0", Address: netip.MustParsePrefix("198.51.100.2/24")})
+	e.must(err)
+	_, err = e.d.AddFDB(e.d.Networks()[1].VLAN, header.MAC{0x02, 0, 0, 0, 0, 9}, "web/eth0")
+	e.must(err)
+
+	r, err := e.d.Reset()
+	e.must(err)
+	slices.Sort(r.Endpoints)
+	slices.Sort(r.Networks)
+	want := daemon.ResetReport{Endpoints: []string{"other", "web"}, Networks: []string{"alpha", "beta"}, Uplink: "up0", StaticMACs: 1}
+	if diff := cmp.Diff(want, r); diff != "" {
+		t.Errorf("Reset() (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(fresh, e.h.Snapshot(), cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+		t.Errorf("host after Reset, against a fresh start (-fresh +after):\n%s", diff)
+	}
+	if n := e.d.Networks(); len(n) != 1 || n[0].Name != "bridge" || len(e.d.Endpoints()) != 0 {
+		t.Errorf("after Reset: networks %v, %d endpoints; want bridge alone", n, len(e.d.Endpoints()))
+	}
+	if _, ok := e.d.Uplink(); ok {
+		t.Error("uplink still set after Reset")
+	}
+	e.agree()
+	e.run("again", "bridge")
+	e.restart()
+	if eps := e.d.Endpoints(); len(eps) != 1 || eps[0].Name != "again" {
+		t.Errorf("after Reset, run and a restart: endpoints %v, want again alone", eps)
 	}
 }

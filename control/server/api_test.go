@@ -348,6 +348,8 @@ func TestStatusCodes(t *testing.T) {
 		{"connect", "POST", "/v1/networks/alpha/connect", `{"endpoint":"web"}`, http.StatusNoContent},
 		{"run", "POST", "/v1/endpoints", `{"name":"web","network":"alpha"}`, http.StatusCreated},
 		{"prune networks", "POST", "/v1/networks/prune", "", http.StatusOK},
+		{"system reset", "POST", "/v1/system/reset", "", http.StatusOK},
+		{"system reset with GET", "GET", "/v1/system/reset", "", http.StatusMethodNotAllowed},
 		{"publish", "POST", "/v1/endpoints/web/publish", `{"spec":"80:80"}`, http.StatusCreated},
 		{"unpublish", "POST", "/v1/endpoints/web/unpublish", `{"spec":"80:80"}`, http.StatusNoContent},
 		{"stop", "POST", "/v1/endpoints/web/stop", `{"timeout":5}`, http.StatusNoContent},

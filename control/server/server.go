@@ -47,6 +47,7 @@ type Backend interface {
 	Network(name string) (daemon.NetworkInfo, error)
 	RemoveNetwork(name string, force bool) error
 	PruneNetworks() ([]string, error)
+	Reset() (daemon.ResetReport, error)
 	Connect(network string, spec state.ConnectSpec) error
 	Disconnect(network, endpoint string) error
 
@@ -438,6 +439,16 @@ func (s *Server) routes() {
 		reply(w, map[string]int{"flushed": s.b.FlushConntrack()}, nil)
 	})
 	h("GET "+p+"/nat", func(w http.ResponseWriter, r *http.Request) { reply(w, natRules(s.b.NAT()), nil) })
+
+	h("POST "+p+"/system/reset", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{}
+		if !decodeOptional(w, r, &req) {
+			return
+		}
+		rep, err := s.b.Reset()
+		reply(w, control.SystemReset{Endpoints: strs(rep.Endpoints), Networks: strs(rep.Networks), Ports: strs(rep.Ports),
+			Uplink: rep.Uplink, StaticMACs: rep.StaticMACs}, err)
+	})
 
 	h("GET "+p+"/log-level", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, control.LogLevel{Level: levelName(s.b.LogLevel())}, nil)
