@@ -45,14 +45,24 @@ keep_owner = status=0; $(1) || status=$$?; \
 	fi; \
 	exit $$status
 
-.PHONY: all build demo test test-unit test-privileged race bench fuzz lint clean
+.PHONY: all build install demo test test-unit test-privileged race bench fuzz lint clean
 
 all: build
 
 build:
 	@echo "$(GO) build -o $(BIN)/vswitchd ./cmd/vswitchd (commit $(or $(COMMIT),unknown))"
 	@$(call keep_owner,$(GO) build -buildvcs=false -ldflags '$(LDFLAGS)' $(GOFLAGS) -o $(BIN)/vswitchd ./cmd/vswitchd && \
-		$(GO) build -buildvcs=false -ldflags '$(LDFLAGS)' $(GOFLAGS) -o $(BIN)/vswitchctl ./cmd/vswitchctl)
+		$(GO) build -buildvcs=false -ldflags '$(LDFLAGS)' $(GOFLAGS) -o $(BIN)/vswitchctl ./cmd/vswitchctl && \
+		$(GO) build -buildvcs=false -ldflags '$(LDFLAGS)' $(GOFLAGS) -o $(BIN)/vswitchd-cni ./cmd/vswitchd-cni)
+
+# Install the binaries, and the CNI plugin under the name network
+# configurations use ("type": "vswitchd") in CNI's plugin directory.
+PREFIX  ?= /usr/local
+CNI_BIN ?= /opt/cni/bin
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(CNI_BIN)
+	install -m 0755 $(BIN)/vswitchd $(BIN)/vswitchctl $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(BIN)/vswitchd-cni $(DESTDIR)$(CNI_BIN)/vswitchd
 
 # The seed walkthrough in a throwaway lab namespace (needs root; installs
 # the tools it runs).

@@ -131,6 +131,12 @@ type Connect struct {
 	Endpoint string   `json:"endpoint"`
 	IP       string   `json:"ip,omitempty"`
 	Aliases  []string `json:"aliases,omitempty"`
+	// IfName, MAC and MTU are the new NIC's (defaults: the next free
+	// ethN, derived from the address, 1500): a container runtime's
+	// choices for a CNI attachment.
+	IfName string `json:"ifname,omitempty"`
+	MAC    string `json:"mac,omitempty"`
+	MTU    int    `json:"mtu,omitempty"`
 }
 
 // Disconnect is the body of POST /v1/networks/{name}/disconnect.
@@ -185,6 +191,15 @@ type Run struct {
 	Trunk  bool   `json:"trunk,omitempty"`
 	VLANs  string `json:"vlans,omitempty"`
 	Native int    `json:"native,omitempty"`
+	// NetnsPath attaches to an existing namespace (a container runtime's,
+	// never deleted by vswitchd) instead of making one; IfName, MAC and
+	// MTU are its NIC's (defaults eth0, derived, 1500). ContainerID
+	// marks a CNI attachment (CNI_CONTAINERID).
+	NetnsPath   string `json:"netns_path,omitempty"`
+	IfName      string `json:"ifname,omitempty"`
+	MAC         string `json:"mac,omitempty"`
+	MTU         int    `json:"mtu,omitempty"`
+	ContainerID string `json:"container_id,omitempty"`
 }
 
 // Endpoint states (Endpoint.State).
@@ -223,6 +238,9 @@ type Endpoint struct {
 	NICs          []NIC      `json:"nics"`
 	Ports         []PortMap  `json:"ports"`
 	Created       time.Time  `json:"created"`
+	// ContainerID is the runtime's container of a CNI attachment, ""
+	// for an endpoint vswitchctl made.
+	ContainerID string `json:"container_id"`
 }
 
 // PortMap is a published port range of an endpoint.
@@ -249,6 +267,7 @@ type NIC struct {
 	// VLANs are the VLANs a trunk carries; empty means all.
 	VLANs  []int `json:"vlans"`
 	Native int   `json:"native"` // a trunk's untagged VLAN, 0: none
+	MTU    int   `json:"mtu"`    // 0: the default (1500)
 }
 
 // Exec is the body of POST /v1/endpoints/{name}/exec.

@@ -589,3 +589,70 @@ func (c *Client) WaitReady(ctx context.Context, timeout time.Duration) error {
 		}
 	}
 }
+
+// Links lists link impairments: every endpoint NIC and system port, or
+// those target names ("" for all).
+func (c *Client) Links(ctx context.Context, target string) (ls []Link, err error) {
+	path := "/links"
+	if target != "" {
+		path += "?target=" + url.QueryEscape(target)
+	}
+	err = c.do(ctx, "GET", path, nil, &ls)
+	return ls, err
+}
+
+// SetLink changes the impairments of target's ports.
+func (c *Client) SetLink(ctx context.Context, target string, r LinkSet) (ls []Link, err error) {
+	err = c.do(ctx, "PATCH", "/links/"+url.PathEscape(target), r, &ls)
+	return ls, err
+}
+
+// ResetLink removes the impairments of target's ports in direction ("":
+// both).
+func (c *Client) ResetLink(ctx context.Context, target, direction string) (ls []Link, err error) {
+	path := "/links/" + url.PathEscape(target)
+	if direction != "" {
+		path += "?direction=" + url.QueryEscape(direction)
+	}
+	err = c.do(ctx, "DELETE", path, nil, &ls)
+	return ls, err
+}
+
+// Labs lists the labs that are up.
+func (c *Client) Labs(ctx context.Context) (ls []Lab, err error) {
+	err = c.do(ctx, "GET", "/labs", nil, &ls)
+	return ls, err
+}
+
+// Lab describes one lab.
+func (c *Client) Lab(ctx context.Context, name string) (l Lab, err error) {
+	err = c.do(ctx, "GET", "/labs/"+url.PathEscape(name), nil, &l)
+	return l, err
+}
+
+// LabUp converges the switch to t (lab up).
+func (c *Client) LabUp(ctx context.Context, t Topology) (p LabPlan, err error) {
+	err = c.do(ctx, "PUT", "/labs/"+url.PathEscape(t.Name), t, &p)
+	return p, err
+}
+
+// LabPlan computes what LabUp would change, changing nothing.
+func (c *Client) LabPlan(ctx context.Context, t Topology) (p LabPlan, err error) {
+	err = c.do(ctx, "POST", "/labs/"+url.PathEscape(t.Name)+"/plan", t, &p)
+	return p, err
+}
+
+// LabDown removes what the lab named name made.
+func (c *Client) LabDown(ctx context.Context, name string) (p LabPlan, err error) {
+	err = c.do(ctx, "DELETE", "/labs/"+url.PathEscape(name), nil, &p)
+	return p, err
+}
+
+// UI asks where the web view is served.
+func (c *Client) UI(ctx context.Context) (u UI, err error) {
+	err = c.do(ctx, "GET", "/ui", nil, &u)
+	return u, err
+}
+
+// Dial connects to the daemon's socket (for a proxy).
+func (c *Client) Dial(ctx context.Context) (net.Conn, error) { return c.dial(ctx) }

@@ -29,6 +29,12 @@ func CleanupHost(stateDir string, h host.Host, w io.Writer) error {
 	}
 	var errs []error
 	for _, e := range st.Endpoints {
+		if e.ContainerID != "" {
+			// A container runtime's attachment: its NICs are the
+			// runtime's to remove (CNI DEL), in its namespace.
+			fmt.Fprintf(w, "kept CNI attachment %s of container %s (the runtime removes it with DEL)\n", e.Name, e.ContainerID)
+			continue
+		}
 		if !e.Owned() {
 			ns := host.AtPath(e.NetnsPath)
 			for _, nic := range e.NICs {

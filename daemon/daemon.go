@@ -144,6 +144,9 @@ type Daemon struct {
 	// restarts are endpoints' restart-policy bookkeeping.
 	restarts map[string]*restarting
 
+	// labMu serialises lab up and down, which take mu step by step.
+	labMu sync.Mutex
+
 	wg      sync.WaitGroup // goroutines the daemon owns (DNS over TCP, --rm removals)
 	closing chan struct{}
 }

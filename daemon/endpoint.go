@@ -70,13 +70,13 @@ func (d *Daemon) createEndpoint(spec state.EndpointSpec) (*state.Endpoint, error
 	// in use is found, and how a free one is chosen for a spec without.
 	nic, _ := d.st.Primary(e)
 	for i, p := range e.Publish {
-		bound, err := d.openPublish(e.Name, p, nic.IP, e.Publish[:i])
+		bound, err := d.openPublish(e, p, nic.IP, e.Publish[:i])
 		if err != nil {
 			u.run()
 			return nil, err
 		}
 		e.Publish[i] = bound
-		u.push(func() { d.closePublish(bound, nic.IP) })
+		u.push(func() { d.closePublish(e, bound, nic.IP) })
 	}
 	// Write the intent, so a crash from here on is rolled back at start.
 	e.Phase = state.Creating
@@ -131,7 +131,7 @@ func (d *Daemon) attachNIC(e *state.Endpoint, nic *state.NIC, n *state.Network, 
 	var dev port.Port
 	var err error
 	if create {
-		cfg := host.NICConfig{Name: nic.Interface, MAC: nic.MAC}
+		cfg := host.NICConfig{Name: nic.Interface, MAC: nic.MAC, MTU: nic.MTU}
 		if n != nil && nic.IP.IsValid() {
 			cfg.Addr = netip.PrefixFrom(nic.IP, n.Subnet.Bits())
 			if e.NICs[0] == nic {
@@ -144,6 +144,12 @@ func (d *Daemon) attachNIC(e *state.Endpoint, nic *state.NIC, n *state.Network, 
 		u.push(func() { d.host.DeleteNIC(ns, nic.Interface) })
 	} else if dev, err = d.host.OpenNIC(ns, nic.Interface); err != nil {
 		return err
+	}
+	if w, err := withImpairment(dev, nic.Impair); err != nil {
+		dev.Close()
+		return err
+	} else {
+		dev = w
 	}
 	pcfg := datapath.PortConfig{Name: e.PortName(nic), Kind: datapath.KindTap, Endpoint: e.Name}
 	pol, err := nicPolicy(nic, n)
@@ -265,11 +271,12 @@ func (d *Daemon) removeEndpoint(e *state.Endpoint) error {
 func (d *Daemon) dismantle(e *state.Endpoint) error {
 	var errs []error
 	ns := hostNS(e)
+	gone := !e.Owned() && !d.host.NamespaceExists(ns) // the runtime deleted it: its NICs went with it
 	for _, nic := range e.NICs {
 		d.detachPort(e.Name, nic.Interface)
-		if !e.Owned() {
+		if !e.Owned() && !gone {
 			// Only what vswitchd made: the NIC, never the namespace.
-			if err := d.host.DeleteNIC(ns, nic.Interface); err != nil {
+			if err := d.host.DeleteNIC(ns, nic.Interface); err != nil && d.host.NICExists(ns, nic.Interface) {
 				errs = append(errs, err)
 			}
 		}
@@ -277,7 +284,7 @@ func (d *Daemon) dismantle(e *state.Endpoint) error {
 	delete(d.nics, e.Name)
 	if nic, _ := d.st.Primary(e); nic != nil {
 		for _, p := range e.Publish {
-			d.closePublish(p, nic.IP)
+			d.closePublish(e, p, nic.IP)
 		}
 	}
 	if e.Owned() {
@@ -429,7 +436,7 @@ func (d *Daemon) reconnect(e *state.Endpoint, network string) {
 func (d *Daemon) republish(s1 *state.State, before *state.Endpoint, s2 *state.State, after *state.Endpoint) {
 	rules := func(s *state.State, e *state.Endpoint) map[proxy.Rule]bool {
 		m := map[proxy.Rule]bool{}
-		if nic, _ := s.Primary(e); nic != nil {
+		if nic, _ := s.Primary(e); nic != nil && relayed(e) {
 			for _, p := range e.Publish {
 				for _, r := range proxyRules(p, nic.IP) {
 					m[r] = true
@@ -462,7 +469,7 @@ func (d *Daemon) disconnect(next *state.State, e *state.Endpoint, network string
 	ns := hostNS(e)
 	old := e.Clone()
 	d.detachPort(e.Name, nic.Interface)
-	if err := d.host.DeleteNIC(ns, nic.Interface); err != nil {
+	if err := d.host.DeleteNIC(ns, nic.Interface); err != nil && d.host.NICExists(ns, nic.Interface) {
 		// Plug the NIC, still there, back in.
 		var u undo
 		if aerr := d.attachNIC(e, nic, next.Network(network), false, &u); aerr != nil {
@@ -591,7 +598,7 @@ func (d *Daemon) Publish(name string, p state.Publish) (state.Publish, error) {
 		return state.Publish{}, err
 	}
 	nic, _ := d.st.Primary(e)
-	bound, err := d.openPublish(name, p, nic.IP, nil)
+	bound, err := d.openPublish(e, p, nic.IP, nil)
 	if err != nil {
 		return state.Publish{}, err
 	}
@@ -599,7 +606,7 @@ func (d *Daemon) Publish(name string, p state.Publish) (state.Publish, error) {
 	ne := next.Endpoint(name)
 	ne.Publish = append(ne.Publish, bound)
 	if err := d.commit(next); err != nil {
-		d.closePublish(bound, nic.IP)
+		d.closePublish(e, bound, nic.IP)
 		return state.Publish{}, err
 	}
 	return bound, nil
@@ -640,7 +647,7 @@ func (d *Daemon) Unpublish(name string, p state.Publish) error {
 		return err
 	}
 	if nic, _ := d.st.Primary(e); nic != nil {
-		d.closePublish(p, nic.IP)
+		d.closePublish(e, p, nic.IP)
 	}
 	return nil
 }

@@ -37,12 +37,21 @@ func proxyRules(p state.Publish, ip netip.Addr) []proxy.Rule {
 	return []proxy.Rule{r, r6}
 }
 
-// openPublish opens p's listeners toward ip for endpoint and returns p as
+// relayed reports whether e's published ports get host listeners. A CNI
+// attachment's do not: the runtime reserves the host port itself (Podman
+// holds it open), and the switch's DNAT serves the uplink and endpoints.
+func relayed(e *state.Endpoint) bool { return e.ContainerID == "" }
+
+// openPublish opens p's listeners toward ip for e and returns p as
 // published: a spec without a host port gets a free one, avoiding the
 // ports the state and pending (specs of the same request) publish. The
 // IPv6 listener is best effort (a host may have no IPv6). Callers hold mu.
-func (d *Daemon) openPublish(endpoint string, p state.Publish, ip netip.Addr, pending []state.Publish) (state.Publish, error) {
+func (d *Daemon) openPublish(e *state.Endpoint, p state.Publish, ip netip.Addr, pending []state.Publish) (state.Publish, error) {
+	endpoint := e.Name
 	if !p.Unbound() {
+		if !relayed(e) {
+			return p, nil
+		}
 		return p, d.listen(endpoint, p, ip)
 	}
 	taken := func(port uint16) bool {
@@ -70,6 +79,9 @@ func (d *Daemon) openPublish(endpoint string, p state.Publish, ip netip.Addr, pe
 		}
 		q := p
 		q.HostPort, q.HostEnd = port, port
+		if !relayed(e) {
+			return q, nil
+		}
 		err := d.listen(endpoint, q, ip)
 		if err == nil {
 			return q, nil
@@ -98,8 +110,11 @@ func (d *Daemon) listen(endpoint string, p state.Publish, ip netip.Addr) error {
 	return nil
 }
 
-// closePublish closes p's listeners toward ip.
-func (d *Daemon) closePublish(p state.Publish, ip netip.Addr) {
+// closePublish closes the listeners of e's p toward ip.
+func (d *Daemon) closePublish(e *state.Endpoint, p state.Publish, ip netip.Addr) {
+	if !relayed(e) {
+		return
+	}
 	for _, r := range proxyRules(p, ip) {
 		d.pub.Remove(r)
 	}

@@ -32,7 +32,7 @@ func (d *Daemon) restore() error {
 		}
 	}
 	if u := d.st.Uplink; u != nil && d.cfg.Uplink == nil {
-		spec := state.UplinkSpec{Interface: u.Interface, Address: u.Address, Gateway: u.Gateway}
+		spec := state.UplinkSpec{Interface: u.Interface, Address: u.Address, Gateway: u.Gateway, Lab: u.Lab}
 		d.st.Uplink = nil
 		if _, err := d.setUplinkLocked(spec); err != nil {
 			d.log.Warn("uplink not restored", "interface", u.Interface, "err", err)
@@ -123,7 +123,7 @@ func (d *Daemon) restoreEndpoint(e *state.Endpoint) error {
 	}
 	if nic, _ := d.st.Primary(e); nic != nil {
 		for _, p := range e.Publish {
-			if _, err := d.openPublish(e.Name, p, nic.IP, nil); err != nil {
+			if _, err := d.openPublish(e, p, nic.IP, nil); err != nil {
 				d.log.Warn("published port not restored", "endpoint", e.Name, "spec", p, "err", err)
 			}
 		}

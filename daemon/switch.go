@@ -75,6 +75,12 @@ func (d *Daemon) attachSysPort(pt *state.SysPort) (port.ID, error) {
 	if err != nil {
 		return 0, state.Errorf(state.ErrNotFound, "%w", err)
 	}
+	if w, err := withImpairment(dev, pt.Impair); err != nil {
+		dev.Close()
+		return 0, err
+	} else {
+		dev = w
+	}
 	id, err := d.dp.AddPort(dev, datapath.PortConfig{Name: pt.Interface, Kind: datapath.KindSystem, VLAN: pol})
 	if err != nil {
 		dev.Close()
@@ -137,7 +143,7 @@ func (d *Daemon) SetUplink(spec state.UplinkSpec) (UplinkInfo, error) {
 		d.removeUplink()
 		d.st.Uplink = nil
 		if old != nil {
-			d.setUplinkLocked(state.UplinkSpec{Interface: old.Interface, Address: old.Address, Gateway: old.Gateway})
+			d.setUplinkLocked(state.UplinkSpec{Interface: old.Interface, Address: old.Address, Gateway: old.Gateway, Lab: old.Lab})
 		}
 		d.sync()
 		return UplinkInfo{}, err

@@ -182,6 +182,7 @@ func (d *Daemon) SetPort(name string, spec state.PortSpec) (PortInfo, error) {
 	if err != nil {
 		return PortInfo{}, err
 	}
+	pt.Impair, pt.Lab = old.Impair, old.Lab
 	pol, err := pt.Policy()
 	if err != nil {
 		return PortInfo{}, state.Errorf(state.ErrInvalid, "%w", err)

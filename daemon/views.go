@@ -77,6 +77,8 @@ type EndpointInfo struct {
 	ExtraHosts   []state.HostEntry
 	Published    []state.Publish
 	Created      time.Time
+	// ContainerID is the runtime's container of a CNI attachment.
+	ContainerID string
 }
 
 // NICInfo describes an endpoint NIC and its switch port.
@@ -175,7 +177,7 @@ func (d *Daemon) describeEndpoint(e *state.Endpoint) EndpointInfo {
 		Name: e.Name, Netns: procNS(e), Attached: !e.Owned(), Hostname: e.HostnameOrName(),
 		Cmd: e.Cmd, Env: e.Env, ExitCode: e.ExitCode, StartedAt: e.StartedAt, FinishedAt: e.FinishedAt,
 		Restart: e.Restart, RestartCount: e.RestartCount, DNS: e.DNS, ExtraHosts: e.ExtraHosts,
-		Published: e.Publish, Created: e.Created, NICs: []NICInfo{},
+		Published: e.Publish, Created: e.Created, NICs: []NICInfo{}, ContainerID: e.ContainerID,
 	}
 	for _, nic := range e.NICs {
 		c := NICInfo{NIC: *nic, Port: e.PortName(nic), Mode: "access"}

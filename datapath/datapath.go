@@ -169,8 +169,11 @@ func newSnapshot(list []*portState) *snapshot {
 // portState is one attached port. Its fields other than cfg never change;
 // cfg changes only together with a new snapshot.
 type portState struct {
-	id       port.ID
-	dev      port.Port
+	id port.ID
+	// dev is the device; it changes only by SwapDevice, to a wrapper of
+	// the device it replaces (an impairment decorator), so the worker
+	// reads it once per batch and writers once per Write.
+	dev      atomic.Pointer[port.Port]
 	cfg      atomic.Pointer[PortConfig]
 	counters Counters
 	done     chan struct{} // closed when the worker has exited
@@ -235,7 +238,8 @@ func (dp *Datapath) AddPort(dev port.Port, cfg PortConfig) (port.ID, error) {
 	if !ok {
 		return 0, fmt.Errorf("add port %q: all %d port IDs in use", cfg.Name, MaxPorts)
 	}
-	ps := &portState{id: id, dev: dev, done: make(chan struct{})}
+	ps := &portState{id: id, done: make(chan struct{})}
+	ps.dev.Store(&dev)
 	c := cfg
 	ps.cfg.Store(&c)
 	list := append([]*portState(nil), old.list...)
@@ -299,12 +303,13 @@ func (dp *Datapath) RemovePort(id port.ID) error {
 		}
 	}
 	dp.snap.Store(newSnapshot(list))
+	dev := ps.device() // no SwapDevice from now on: the port is not in the snapshot
 	dp.mu.Unlock()
 
 	// Forget its MACs now, so other workers stop sending to it, and again
 	// once its worker has exited, which may have learned in a last batch.
 	dp.fdb.RemovePort(id)
-	err := ps.dev.Close()
+	err := dev.Close()
 	<-ps.done
 	dp.fdb.RemovePort(id)
 	v := ps.counters.Values()
@@ -313,6 +318,42 @@ func (dp *Datapath) RemovePort(id port.ID) error {
 	dp.retiredMu.Unlock()
 	dp.log.Info("port removed", "port", ps.cfg.Load().Name, "id", id)
 	return err
+}
+
+// device returns the port's current device.
+func (ps *portState) device() port.Port { return *ps.dev.Load() }
+
+// Device returns the device of port id (the one given to AddPort, or the
+// wrapper SwapDevice installed).
+func (dp *Datapath) Device(id port.ID) (port.Port, bool) {
+	ps := dp.snap.Load().port(id)
+	if ps == nil {
+		return nil, false
+	}
+	return ps.device(), true
+}
+
+// SwapDevice replaces the device of port id, if it is still old, with
+// next, which must wrap old: a decorator that reads and writes old, such
+// as an impairment (package impair). The port keeps its ID, counters, MAC
+// table entries and worker; writes go to next from the next Write, and
+// the worker reads next from its next batch (a Read already blocked in
+// old returns its frames as old read them). The datapath owns next from
+// now on and closes it (and so old) with the port; old must not be
+// closed separately. A decorator may not be swapped back out: a
+// goroutine of next may be reading old.
+func (dp *Datapath) SwapDevice(id port.ID, old, next port.Port) error {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	ps := dp.snap.Load().port(id)
+	if ps == nil {
+		return fmt.Errorf("swap device of port %d: no such port", id)
+	}
+	if ps.device() != old {
+		return fmt.Errorf("swap device of port %d: the device changed", id)
+	}
+	ps.dev.Store(&next)
+	return nil
 }
 
 // port returns the port with id, or nil.
@@ -334,7 +375,7 @@ func (dp *Datapath) Close() error {
 	dp.mu.Unlock()
 	var errs []error
 	for _, ps := range s.list {
-		if err := ps.dev.Close(); err != nil {
+		if err := ps.device().Close(); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -394,7 +435,7 @@ func (dp *Datapath) Ports() []PortInfo {
 	out := make([]PortInfo, 0, len(s.list))
 	for _, ps := range s.list {
 		pi := PortInfo{ID: ps.id, Config: *ps.cfg.Load(), Counters: ps.counters.Values()}
-		if dc, ok := ps.dev.(port.DeviceCounter); ok {
+		if dc, ok := ps.device().(port.DeviceCounter); ok {
 			for k, v := range dc.DeviceDrops() {
 				pi.Counters.Drops[k] += v
 			}

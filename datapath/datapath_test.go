@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -311,10 +312,14 @@ func (p *nullPort) Close() error   { return nil }
 func benchWorker(tb testing.TB, macs int, egress vlan.Policy) (*worker, *nullPort, func()) {
 	dp := New(Options{})
 	in, out := &nullPort{}, &nullPort{}
-	ps := &portState{id: 1, dev: in, done: make(chan struct{})}
+	ps := &portState{id: 1, done: make(chan struct{})}
+	var din port.Port = in
+	ps.dev.Store(&din)
 	cin := PortConfig{Name: "in", VLAN: access(10)}
 	ps.cfg.Store(&cin)
-	po := &portState{id: 2, dev: out, done: make(chan struct{})}
+	po := &portState{id: 2, done: make(chan struct{})}
+	var dout port.Port = out
+	po.dev.Store(&dout)
 	cout := PortConfig{Name: "out", VLAN: egress}
 	po.cfg.Store(&cout)
 	dp.snap.Store(&snapshot{byID: []*portState{nil, ps, po}, list: []*portState{ps, po}})
@@ -434,4 +439,69 @@ func TestForwardCacheFollowsMoves(t *testing.T) {
 	a.Inject(udpFrame(t, macA, macB, 0, 100))
 	s.expect("c")
 	s.expectNone("b")
+}
+
+// countingPort is a decorator that counts the calls through it.
+type countingPort struct {
+	port.Port
+	reads, writes atomic.Int64
+}
+
+func (c *countingPort) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	c.reads.Add(1)
+	return c.Port.Read(bufs, sizes, offset)
+}
+
+func (c *countingPort) Write(bufs [][]byte, offset int) (int, error) {
+	c.writes.Add(1)
+	return c.Port.Write(bufs, offset)
+}
+
+// TestSwapDevice: a port's device is replaced live by a decorator; writes
+// and, from the worker's next batch, reads go through it, the port keeps
+// its ID and counters, and closing the port closes the decorator.
+func TestSwapDevice(t *testing.T) {
+	s := newSwitch(t)
+	a := s.add("a", access(10), nil)
+	b := s.add("b", access(10), nil)
+	a.Inject(udpFrame(t, macA, bcast, 0, 10))
+	s.expect("b")
+
+	old, ok := s.dp.Device(s.ids["b"])
+	if !ok || old != port.Port(b) {
+		t.Fatalf("Device(b) = %v, %v; want the port added", old, ok)
+	}
+	c := &countingPort{Port: b}
+	if err := s.dp.SwapDevice(s.ids["b"], a, c); err == nil {
+		t.Fatal("SwapDevice with the wrong old device succeeded")
+	}
+	if err := s.dp.SwapDevice(s.ids["b"], old, c); err != nil {
+		t.Fatal(err)
+	}
+	if cur, _ := s.dp.Device(s.ids["b"]); cur != port.Port(c) {
+		t.Fatalf("Device(b) after swap = %v, want the decorator", cur)
+	}
+	a.Inject(udpFrame(t, macA, macB, 0, 10))
+	s.expect("b")
+	if c.writes.Load() == 0 {
+		t.Error("a write to b did not go through the decorator")
+	}
+	// b's worker was blocked in the old device's Read: its first frame
+	// comes that way, later ones through the decorator.
+	b.Inject(udpFrame(t, macB, macA, 0, 10))
+	s.expect("a")
+	b.Inject(udpFrame(t, macB, macA, 0, 10))
+	s.expect("a")
+	if c.reads.Load() == 0 {
+		t.Error("b's worker does not read through the decorator")
+	}
+	if err := s.dp.RemovePort(s.ids["b"]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Write([][]byte{make([]byte, 64)}, port.WriteOffset); err == nil {
+		t.Error("removing the port did not close the device under the decorator")
+	}
+	if err := s.dp.SwapDevice(s.ids["b"], c, old); err == nil {
+		t.Error("SwapDevice on a removed port succeeded")
+	}
 }

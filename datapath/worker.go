@@ -117,7 +117,7 @@ func (f *frame) bytes() []byte { return f.buf[f.start:f.end] }
 func (f *frame) virtio() []byte { return f.buf[f.start-header.VirtioNetLen : f.start] }
 
 func (dp *Datapath) newWorker(ps *portState) *worker {
-	n := ps.dev.BatchSize()
+	n := ps.device().BatchSize()
 	w := &worker{dp: dp, ps: ps, bufs: make([][]byte, n), sizes: make([]int, n)}
 	for i := range w.bufs {
 		w.bufs[i] = new(port.Buffer)[:]
@@ -131,7 +131,7 @@ func (dp *Datapath) run(ps *portState) {
 	defer close(ps.done)
 	w := dp.newWorker(ps)
 	for {
-		n, err := ps.dev.Read(w.bufs, w.sizes, port.ReadOffset)
+		n, err := ps.device().Read(w.bufs, w.sizes, port.ReadOffset)
 		if n > 0 {
 			w.batch(n)
 		}
@@ -576,7 +576,7 @@ func (w *worker) flush() {
 				w.taps.offer(ps.id, Out, b[port.WriteOffset:], b[port.WriteOffset-header.VirtioNetLen:port.WriteOffset])
 			}
 		}
-		n, _ := ps.dev.Write(frames, port.WriteOffset)
+		n, _ := ps.device().Write(frames, port.WriteOffset)
 		if n == len(frames) {
 			ps.counters.txFrames.Add(uint64(n))
 			ps.counters.txBytes.Add(bytes)

@@ -30,6 +30,9 @@ cat               coreutils               test
 iperf3            iperf3                  test bench
 tcpdump           tcpdump                 test
 tshark            tshark                  test
+podman            podman                  test
+runc              runc                    test
+busybox           busybox-static          test
 dig               dnsutils                test
 arping            arping                  test
 socat             socat                   test
@@ -42,6 +45,7 @@ ovsdb-server      openvswitch-switch      test
 ovsdb-tool        openvswitch-switch      test
 ovs-appctl        openvswitch-switch      test
 iptables          iptables                bench
+chromium          chromium                test
 '
 
 mode=install

@@ -23,6 +23,7 @@ if [ "$EUID" = 0 ]; then
 	export VSWITCHD_PRIVILEGED=${VSWITCHD_PRIVILEGED:-1}
 fi
 ./scripts/deps.sh test || exit 1
+./scripts/gotools.sh || exit 1
 
 echo "== $("$GO" version)"
 echo "== go vet ./..."

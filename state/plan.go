@@ -31,6 +31,8 @@ type NetworkSpec struct {
 	Internal bool
 	// Isolated keeps endpoints from reaching each other (icc=false).
 	Isolated bool
+	// Lab names the lab (vswitchctl lab up) that makes the network.
+	Lab string
 }
 
 // NewNetwork validates spec and returns the network it makes. used lists
@@ -83,6 +85,7 @@ func (s *State) NewNetwork(spec NetworkSpec, used []netip.Prefix, hostLeg netip.
 		return nil, Errorf(ErrConflict, "no free network id")
 	}
 	return &Network{
+		Lab:  spec.Lab,
 		Name: spec.Name, ID: id, VLAN: vid, Subnet: prefix, Gateway: sub.Gateway(),
 		MAC: GatewayMAC(id), Internal: spec.Internal, Isolated: spec.Isolated, Created: now.UTC().Truncate(time.Second),
 	}, nil
@@ -204,6 +207,12 @@ type EndpointSpec struct {
 	DNS        []netip.Addr
 	ExtraHosts []HostEntry
 	Restart    RestartPolicy
+	// ContainerID is set for a CNI attachment: the runtime's container
+	// (CNI_CONTAINERID); MTU, when not 0, is the first NIC's.
+	ContainerID string
+	MTU         int
+	// Lab names the lab that makes the endpoint.
+	Lab string
 }
 
 // NewEndpoint validates spec and returns the endpoint it makes, with its
@@ -222,9 +231,19 @@ func (s *State) NewEndpoint(spec EndpointSpec, now time.Time) (*Endpoint, error)
 		return nil, Errorf(ErrConflict, "endpoint name %q is an alias of endpoint %q", spec.Name, o)
 	}
 	e := &Endpoint{
+		Lab:  spec.Lab,
 		Name: spec.Name, Cmd: spec.Cmd, Env: spec.Env, Remove: spec.Remove, Publish: spec.Publish,
 		Created: now.UTC().Truncate(time.Second), Hostname: spec.Hostname, DNS: spec.DNS,
-		ExtraHosts: spec.ExtraHosts, Restart: spec.Restart,
+		ExtraHosts: spec.ExtraHosts, Restart: spec.Restart, ContainerID: spec.ContainerID,
+	}
+	if spec.ContainerID != "" && spec.NetnsPath == "" {
+		return nil, Errorf(ErrInvalid, "a container attachment needs the container's network namespace")
+	}
+	if strings.ContainsAny(spec.ContainerID, "\x00\n/") || len(spec.ContainerID) > 256 {
+		return nil, Errorf(ErrInvalid, "container ID %q: not a container ID", spec.ContainerID)
+	}
+	if err := validateMTU(spec.MTU); err != nil {
+		return nil, err
 	}
 	if err := validateOptions(e); err != nil {
 		return nil, Errorf(ErrInvalid, "%w", err)
@@ -250,7 +269,7 @@ func (s *State) NewEndpoint(spec EndpointSpec, now time.Time) (*Endpoint, error)
 	if err := netns.ValidateIfName(ifname); err != nil {
 		return nil, Errorf(ErrInvalid, "interface name: %w", err)
 	}
-	nic := &NIC{Interface: ifname, Network: spec.Network, Aliases: spec.Aliases}
+	nic := &NIC{Interface: ifname, Network: spec.Network, Aliases: spec.Aliases, MTU: spec.MTU}
 	var n *Network
 	if spec.Network != "" {
 		if n = s.Network(spec.Network); n == nil {
@@ -379,6 +398,19 @@ type ConnectSpec struct {
 	Endpoint string
 	IP       netip.Addr
 	Aliases  []string
+	// IfName names the new NIC (default: the next free ethN), MAC fixes
+	// its address, MTU its MTU: a runtime's choices for a CNI attachment.
+	IfName string
+	MAC    header.MAC
+	MTU    int
+}
+
+// validateMTU checks a NIC MTU: 0 (the default) or 68–65535.
+func validateMTU(mtu int) error {
+	if mtu != 0 && (mtu < 68 || mtu > 65535) {
+		return Errorf(ErrInvalid, "mtu %d out of range 68-65535", mtu)
+	}
+	return nil
 }
 
 // NewNIC validates connecting e to network and returns the NIC it gets
@@ -394,11 +426,37 @@ func (s *State) NewNIC(e *Endpoint, network string, spec ConnectSpec) (*NIC, err
 	if err := s.checkAliases(e.Name, spec.Aliases); err != nil {
 		return nil, err
 	}
+	if err := validateMTU(spec.MTU); err != nil {
+		return nil, err
+	}
+	ifname := spec.IfName
+	if ifname == "" {
+		ifname = nextIfName(e)
+	} else {
+		if err := netns.ValidateIfName(ifname); err != nil {
+			return nil, Errorf(ErrInvalid, "interface name: %w", err)
+		}
+		for _, nic := range e.NICs {
+			if nic.Interface == ifname {
+				return nil, Errorf(ErrConflict, "endpoint %q already has interface %s", e.Name, ifname)
+			}
+		}
+	}
 	ip, err := s.allocIP(n, spec.IP)
 	if err != nil {
 		return nil, err
 	}
-	return &NIC{Interface: nextIfName(e), Network: network, IP: ip, MAC: s.nicMAC(ip), Aliases: spec.Aliases}, nil
+	nic := &NIC{Interface: ifname, Network: network, IP: ip, MAC: s.nicMAC(ip), Aliases: spec.Aliases, MTU: spec.MTU}
+	if !spec.MAC.IsZero() {
+		if spec.MAC.IsMulticast() {
+			return nil, Errorf(ErrInvalid, "mac %s is not a unicast address", spec.MAC)
+		}
+		if s.macInUse(spec.MAC) {
+			return nil, Errorf(ErrConflict, "mac %s is already in use", spec.MAC)
+		}
+		nic.MAC = spec.MAC
+	}
+	return nic, nil
 }
 
 // nicMAC returns the MAC of a new NIC with address ip: derived from it (as
@@ -446,6 +504,8 @@ type PortSpec struct {
 	VLAN      vlan.ID // access VLAN or S-VID
 	VLANs     vlan.Set
 	Native    vlan.ID
+	// Lab names the lab that attaches the port.
+	Lab string
 }
 
 // NewPort validates spec and returns the port it makes. hostIf is the host
@@ -460,7 +520,7 @@ func (s *State) NewPort(spec PortSpec, hostIf string) (*SysPort, error) {
 	if u := s.Uplink; u != nil && u.Interface == spec.Interface || spec.Interface == hostIf {
 		return nil, Errorf(ErrConflict, "interface %q is already a port (the uplink or the host leg)", spec.Interface)
 	}
-	pt := &SysPort{Interface: spec.Interface, Type: spec.Type, Mode: spec.Mode, VLANs: spec.VLANs}
+	pt := &SysPort{Interface: spec.Interface, Type: spec.Type, Mode: spec.Mode, VLANs: spec.VLANs, Lab: spec.Lab}
 	if pt.Type == "system" {
 		pt.Type = ""
 	}
@@ -499,6 +559,8 @@ type UplinkSpec struct {
 	Interface string
 	Address   netip.Prefix
 	Gateway   netip.Addr
+	// Lab names the lab that sets the uplink.
+	Lab string
 }
 
 // NewUplink validates spec and returns the uplink it makes. hostIf is the
@@ -546,5 +608,5 @@ func (s *State) NewUplink(spec UplinkSpec, hostIf string, hostLeg netip.Prefix) 
 	if s.Port(spec.Interface) != nil || spec.Interface == hostIf {
 		return nil, Errorf(ErrConflict, "interface %q is already a port", spec.Interface)
 	}
-	return &Uplink{Interface: spec.Interface, Address: a, Gateway: spec.Gateway}, nil
+	return &Uplink{Interface: spec.Interface, Address: a, Gateway: spec.Gateway, Lab: spec.Lab}, nil
 }

@@ -14,6 +14,7 @@
 package state
 
 import (
+	"encoding/json"
 	"net/netip"
 	"slices"
 	"time"
@@ -42,6 +43,33 @@ type State struct {
 	Uplink    *Uplink     `json:"uplink,omitempty"`
 	// StaticMACs are MAC table entries added by hand (fdb add).
 	StaticMACs []StaticMAC `json:"static_macs,omitempty"`
+	// Labs are the labs brought up from topology files (vswitchctl lab
+	// up), in the order they were first brought up.
+	Labs []*Lab `json:"labs,omitempty"`
+}
+
+// Lab is a lab brought up from a topology file. The objects it made carry
+// its name (their Lab field); this records the rest.
+type Lab struct {
+	Name string `json:"name"`
+	// Prefix is prepended to the names of its networks and endpoints.
+	Prefix string `json:"prefix"`
+	// File is the topology file's path as given to lab up.
+	File    string    `json:"file"`
+	Created time.Time `json:"created"`
+	Updated time.Time `json:"updated"`
+	// Topology is the topology last applied (the API's JSON, opaque here).
+	Topology json.RawMessage `json:"topology,omitempty"`
+}
+
+// Lab returns the lab named name, or nil.
+func (s *State) Lab(name string) *Lab {
+	for _, l := range s.Labs {
+		if l.Name == name {
+			return l
+		}
+	}
+	return nil
 }
 
 // StaticMAC is a static MAC table entry: MAC in VLAN is on the port named
@@ -67,6 +95,9 @@ type Network struct {
 	// stay reachable.
 	Isolated bool      `json:"isolated,omitempty"`
 	Created  time.Time `json:"created"`
+	// Lab names the lab (vswitchctl lab up) that made the network;
+	// lab down removes it.
+	Lab string `json:"lab,omitempty"`
 }
 
 // Endpoint is an endpoint: a network namespace with one NIC per attached
@@ -110,10 +141,15 @@ type Endpoint struct {
 	// RestartCount counts runs by the restart policy since the last
 	// start by the user.
 	RestartCount int `json:"restart_count,omitempty"`
+	// ContainerID is the runtime's container of a CNI attachment
+	// (CNI_CONTAINERID); "" for endpoints vswitchctl made.
+	ContainerID string `json:"container_id,omitempty"`
 	// Phase is set while the endpoint is being made or removed: the
 	// intent is saved before the host is touched, so a crash half-way is
 	// rolled back (creating) or finished (removing) at the next start.
 	Phase Phase `json:"phase,omitempty"`
+	// Lab names the lab that made the endpoint.
+	Lab string `json:"lab,omitempty"`
 }
 
 // Phase is an endpoint operation in progress.
@@ -147,6 +183,10 @@ type NIC struct {
 	Trunk     bool       `json:"trunk,omitempty"`
 	VLANs     vlan.Set   `json:"vlans,omitzero"`
 	Native    vlan.ID    `json:"native,omitempty"`
+	// MTU is the NIC's MTU; 0: the kernel's default (1500).
+	MTU int `json:"mtu,omitempty"`
+	// Impair is the NIC's link impairment (vswitchctl link set).
+	Impair Impairment `json:"impair,omitzero"`
 }
 
 // SysPort is an attached existing interface of the daemon's namespace.
@@ -158,6 +198,10 @@ type SysPort struct {
 	Mode  vlan.Mode `json:"mode"`
 	VLAN  vlan.ID   `json:"vlan,omitempty"` // access VLAN, native VLAN or S-VID
 	VLANs vlan.Set  `json:"vlans,omitzero"` // trunks, or a dot1q-tunnel's customer VLANs
+	// Impair is the port's link impairment (vswitchctl link set).
+	Impair Impairment `json:"impair,omitzero"`
+	// Lab names the lab that attached the port.
+	Lab string `json:"lab,omitempty"`
 }
 
 // PortType returns the port's type, "system" by default.
@@ -173,6 +217,8 @@ type Uplink struct {
 	Interface string       `json:"interface"`
 	Address   netip.Prefix `json:"address"`
 	Gateway   netip.Addr   `json:"gateway,omitzero"`
+	// Lab names the lab that set the uplink.
+	Lab string `json:"lab,omitempty"`
 }
 
 // New returns an empty state for namespace prefix.
@@ -276,6 +322,12 @@ func (s *State) Clone() *State {
 		c.Uplink = &u
 	}
 	c.StaticMACs = slices.Clone(s.StaticMACs)
+	c.Labs = cloneNil(s.Labs, make([]*Lab, len(s.Labs)))
+	for i, l := range s.Labs {
+		ll := *l
+		ll.Topology = slices.Clone(l.Topology)
+		c.Labs[i] = &ll
+	}
 	return &c
 }
 

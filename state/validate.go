@@ -102,6 +102,9 @@ func (s *State) Validate() error {
 		if _, err := p.Policy(); err != nil {
 			return fmt.Errorf("port %q: %w", p.Interface, err)
 		}
+		if _, _, err := p.Impair.Updates(); err != nil {
+			return fmt.Errorf("port %q: %w", p.Interface, err)
+		}
 	}
 	statics := map[StaticMAC]bool{}
 	for _, m := range s.StaticMACs {
@@ -216,6 +219,12 @@ func (s *State) validateEndpoint(e *Endpoint, used map[netip.Addr]string) error 
 	if err := validateOptions(e); err != nil {
 		return err
 	}
+	if e.ContainerID != "" && e.Owned() {
+		return fmt.Errorf("container_id %q on an endpoint vswitchd owns: an attachment is in the runtime's namespace", e.ContainerID)
+	}
+	if strings.ContainsAny(e.ContainerID, "\x00\n/") || len(e.ContainerID) > 256 {
+		return fmt.Errorf("container_id %q: not a container ID", e.ContainerID)
+	}
 	switch e.Phase {
 	case "", Creating, Removing:
 	default:
@@ -241,6 +250,12 @@ func (s *State) validateEndpoint(e *Endpoint, used map[netip.Addr]string) error 
 		ifs[nic.Interface] = true
 		if nic.MAC.IsMulticast() || nic.MAC.IsZero() {
 			return fmt.Errorf("%s: mac %s is not a unicast address", nic.Interface, nic.MAC)
+		}
+		if err := validateMTU(nic.MTU); err != nil {
+			return fmt.Errorf("%s: %w", nic.Interface, err)
+		}
+		if _, _, err := nic.Impair.Updates(); err != nil {
+			return fmt.Errorf("%s: %w", nic.Interface, err)
 		}
 		if err := validateAliases(nic.Aliases); err != nil {
 			return fmt.Errorf("%s: %w", nic.Interface, err)

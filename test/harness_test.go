@@ -22,7 +22,7 @@ import (
 	"github.com/vswitchd/vswitchd/netns"
 )
 
-// binDir holds vswitchd and vswitchctl built by TestMain.
+// binDir holds vswitchd, vswitchctl and vswitchd-cni built by TestMain.
 var binDir string
 
 func TestMain(m *testing.M) {
@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	for _, c := range []string{"vswitchd", "vswitchctl"} {
+	for _, c := range []string{"vswitchd", "vswitchctl", "vswitchd-cni"} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, c), "../cmd/"+c)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if os.Getenv("VSWITCHD_TEST_RACE") == "1" {

@@ -107,7 +107,7 @@ func TestReadmeBlocksParse(t *testing.T) {
 // so this test never runs in parallel with another.
 func TestPrivilegedReadme(t *testing.T) {
 	testutil.Privileged(t)
-	testutil.RequireTools(t, "make", "ip", "ping", "nc", "tcpdump")
+	testutil.RequireTools(t, "make", "ip", "ping", "nc", "tcpdump", "podman", "busybox", "nsenter")
 	root := repoRoot(t)
 	for _, b := range readmeBlocks(t, filepath.Join(root, "README.md")) {
 		if b.fenced != "sh" {
@@ -194,6 +194,9 @@ func runReadmeBlock(t *testing.T, root string, b readmeBlock) {
 	cmd := exec.CommandContext(ctx, "bash", "-e", script)
 	cmd.Dir = root
 	cmd.Env = withoutEnvVars(os.Environ(), "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "VSWITCHD_SOCKET")
+	// This machine's podman needs these (see the README's CNI section).
+	cmd.Env = append(cmd.Env, `PODMAN_LIMITS=default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]`,
+		`PODMAN_RUNTIME=runtime = "runc"`)
 	// Whatever the block leaves running is found below; do not wait for
 	// it to close the output.
 	cmd.WaitDelay = 10 * time.Second

@@ -19,6 +19,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -145,6 +147,10 @@ type options struct {
 	version bool
 	// logLevel is the --log-level as given, for the start-up line.
 	logLevel string
+	// http serves the web view and the API's reads on a TCP address;
+	// httpPublic allows one that is not loopback.
+	http       string
+	httpPublic bool
 	// set holds every flag given on the command line (name → value), to
 	// start another vswitchd with the same configuration.
 	set map[string]string
@@ -207,6 +213,8 @@ func parseFlags(args []string) (daemon.Config, options, error) {
 	fs.StringVar(&o.pidFile, "pid-file", "", "write the PID to `PATH` (removed at exit); `vswitchd stop --pid-file PATH` stops it")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error (change it later with vswitchctl log-level)")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	fs.StringVar(&o.http, "http", "", "also serve the web view (/ui/) and the API's reads on `ADDR` (host:port, loopback only unless --http-public)")
+	fs.BoolVar(&o.httpPublic, "http-public", false, "allow --http on an address that is not loopback (no login: anyone who reaches it sees the switch)")
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
@@ -396,7 +404,24 @@ func run(ctx context.Context, cfg daemon.Config, o options) error {
 		return err
 	}
 	srv := server.New(server.DaemonBackend{Daemon: d}, cfg.Logger)
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
+	var web *http.Server
+	if o.http != "" {
+		hl, err := listenHTTP(o.http, o.httpPublic)
+		if err != nil {
+			l.Close()
+			d.Close()
+			return err
+		}
+		srv.SetHTTPAddr(hl.Addr().String())
+		web = &http.Server{Handler: srv.ReadOnlyHandler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := web.Serve(hl); !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}()
+		cfg.Logger.Info("web view", "url", "http://"+hl.Addr().String()+"/ui/")
+	}
 	go func() { errc <- srv.Serve(l) }()
 	cfg.Logger.Info("vswitchd ready", "socket", o.socket, "state_dir", cfg.StateDir, "host", d.HostAddr())
 	select {
@@ -406,7 +431,30 @@ func run(ctx context.Context, cfg daemon.Config, o options) error {
 	cfg.Logger.Info("shutting down", "keep", cfg.Keep)
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	srv.Shutdown(sctx)
+	if web != nil {
+		web.Shutdown(sctx)
+	}
 	cancel()
 	os.Remove(o.socket)
 	return errors.Join(err, d.Close())
+}
+
+// listenHTTP listens on addr for the web view: a loopback address unless
+// public is set.
+func listenHTTP(addr string, public bool) (net.Listener, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("--http %q: want HOST:PORT, such as 127.0.0.1:8080", addr)
+	}
+	if !public {
+		ip, err := netip.ParseAddr(host)
+		if host != "localhost" && (err != nil || !ip.IsLoopback()) {
+			return nil, fmt.Errorf("--http %s: not a loopback address; the web view has no login (add --http-public to serve it there anyway)", addr)
+		}
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--http: %w", err)
+	}
+	return l, nil
 }

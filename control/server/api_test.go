@@ -105,6 +105,14 @@ func TestRoutes(t *testing.T) {
 			},
 			Cmd: []string{"sleep", "inf"}, Env: []string{"A=1"}, Remove: true, Trunk: true, VLANs: vlans("10,20"), Native: 10,
 		}), want: cannedEndpoint},
+		{name: "Connect a CNI NIC", do: func(ctx context.Context, c *control.Client) (any, error) {
+			return nil, c.Connect(ctx, "alpha", control.Connect{Endpoint: "pod", IfName: "net1", MAC: "02:aa:00:00:00:01", MTU: 1400})
+		}, wantCalls: []call{{Method: "Connect", Args: []any{"alpha", state.ConnectSpec{Endpoint: "pod", IfName: "net1", MAC: mac("02:aa:00:00:00:01"), MTU: 1400}}}}},
+		{name: "Run a CNI attachment", do: func(ctx context.Context, c *control.Client) (any, error) {
+			return c.Run(ctx, control.Run{Name: "pod", Network: "alpha", NetnsPath: "/run/netns/cni-1", IfName: "eth0",
+				MAC: "02:aa:00:00:00:02", MTU: 1450, ContainerID: "c0ffee"})
+		}, wantCalls: run(state.EndpointSpec{Name: "pod", Network: "alpha", NetnsPath: "/run/netns/cni-1", IfName: "eth0",
+			MAC: mac("02:aa:00:00:00:02"), MTU: 1450, ContainerID: "c0ffee"}), want: cannedEndpoint},
 		{name: "Run detached minimal", do: func(ctx context.Context, c *control.Client) (any, error) {
 			return c.Run(ctx, control.Run{Name: "web", Network: "alpha"})
 		}, wantCalls: run(state.EndpointSpec{Name: "web", Network: "alpha"}), want: cannedEndpoint},
@@ -600,6 +608,8 @@ func TestParseErrors(t *testing.T) {
 		{"connect --ip", "POST", "/v1/networks/alpha/connect", `{"endpoint":"web","ip":"1.2.3"}`, `--ip "1.2.3"`},
 		{"connect --ip IPv6", "POST", "/v1/networks/alpha/connect", `{"endpoint":"web","ip":"::1"}`, `--ip "::1"`},
 		{"run --ip", "POST", "/v1/endpoints", `{"name":"web","network":"alpha","ip":"web"}`, `--ip "web"`},
+		{"run mac", "POST", "/v1/endpoints", `{"name":"pod","network":"alpha","mac":"zz"}`, `mac "zz"`},
+		{"connect mac", "POST", "/v1/networks/alpha/connect", `{"endpoint":"pod","mac":"02:00"}`, `mac "02:00"`},
 		{"run publish", "POST", "/v1/endpoints", `{"name":"web","network":"alpha","publish":["8080:80","80-81"]}`, `"80-81"`},
 		{"run publish port 0", "POST", "/v1/endpoints", `{"name":"web","publish":["0"]}`, `"0"`},
 		{"run publish protocol", "POST", "/v1/endpoints", `{"name":"web","network":"alpha","publish":["80:80/sctp"]}`, `"80:80/sctp"`},

@@ -60,7 +60,24 @@ func addrArg(s, what string) (netip.Addr, error) {
 
 func connectSpec(r control.Connect) (state.ConnectSpec, error) {
 	ip, err := addrArg(r.IP, "--ip")
-	return state.ConnectSpec{Endpoint: r.Endpoint, IP: ip, Aliases: r.Aliases}, err
+	if err != nil {
+		return state.ConnectSpec{}, err
+	}
+	spec := state.ConnectSpec{Endpoint: r.Endpoint, IP: ip, Aliases: r.Aliases, IfName: r.IfName, MTU: r.MTU}
+	spec.MAC, err = macArg(r.MAC)
+	return spec, err
+}
+
+// macArg parses an optional MAC.
+func macArg(s string) (header.MAC, error) {
+	if s == "" {
+		return header.MAC{}, nil
+	}
+	m, err := header.ParseMAC(s)
+	if err != nil {
+		return m, state.Errorf(state.ErrInvalid, "mac %q: not a MAC address (like 02:00:00:00:00:01)", s)
+	}
+	return m, nil
 }
 
 func publishSpec(s string) (state.Publish, error) {
@@ -90,9 +107,12 @@ func runSpec(r control.Run) (daemon.RunSpec, error) {
 	}
 	spec := daemon.RunSpec{TTY: r.TTY, EndpointSpec: state.EndpointSpec{
 		Name: r.Name, Network: r.Network, Aliases: r.Aliases, Cmd: r.Cmd, Env: r.Env, Remove: r.Remove, Trunk: r.Trunk,
-		Hostname: r.Hostname,
+		Hostname: r.Hostname, NetnsPath: r.NetnsPath, IfName: r.IfName, MTU: r.MTU, ContainerID: r.ContainerID,
 	}}
 	var err error
+	if spec.MAC, err = macArg(r.MAC); err != nil {
+		return spec, err
+	}
 	if spec.IP, err = addrArg(r.IP, "--ip"); err != nil {
 		return spec, err
 	}
@@ -326,7 +346,7 @@ func endpoint(e daemon.EndpointInfo) control.Endpoint {
 		StartedAt: timePtr(e.StartedAt), FinishedAt: timePtr(e.FinishedAt),
 		RestartPolicy: e.Restart.String(), RestartCount: e.RestartCount,
 		Cmd: strs(e.Cmd), Env: strs(e.Env), DNS: []string{}, ExtraHosts: []string{},
-		NICs: []control.NIC{}, Ports: []control.PortMap{}, Created: e.Created,
+		NICs: []control.NIC{}, Ports: []control.PortMap{}, Created: e.Created, ContainerID: e.ContainerID,
 	}
 	for _, a := range e.DNS {
 		out.DNS = append(out.DNS, a.String())
@@ -340,7 +360,7 @@ func endpoint(e daemon.EndpointInfo) control.Endpoint {
 	for _, n := range e.NICs {
 		c := control.NIC{Interface: n.Interface, Network: n.Network, MAC: n.MAC.String(), IP: addrString(n.IP),
 			PrefixLen: n.PrefixLen, Gateway: addrString(n.Gateway), Aliases: strs(n.Aliases), Port: n.Port, Mode: n.Mode,
-			VLANs: []int{}, Native: int(n.Native)}
+			VLANs: []int{}, Native: int(n.Native), MTU: n.MTU}
 		if n.Trunk {
 			c.VLANs = vids(n.VLANs)
 		}

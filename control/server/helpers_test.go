@@ -27,6 +27,7 @@ import (
 	"github.com/vswitchd/vswitchd/datapath"
 	"github.com/vswitchd/vswitchd/dns"
 	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/impair"
 	"github.com/vswitchd/vswitchd/nat"
 	"github.com/vswitchd/vswitchd/proxy"
 	"github.com/vswitchd/vswitchd/router"
@@ -764,4 +765,63 @@ func waitGone(t *testing.T, fn string) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// SetLink implements server.Backend: one canned link with the update
+// applied.
+func (b *fakeBackend) SetLink(target string, dir impair.Direction, u impair.Update) ([]daemon.LinkInfo, error) {
+	if err := b.record("SetLink", target, dir, u); err != nil {
+		return nil, err
+	}
+	s, err := impair.Settings{}.Apply(u)
+	if err != nil {
+		return nil, state.Errorf(state.ErrInvalid, "%w", err)
+	}
+	return []daemon.LinkInfo{{Port: target + "/eth0", Endpoint: target, Interface: "eth0", Out: s}}, nil
+}
+
+// ResetLink implements server.Backend.
+func (b *fakeBackend) ResetLink(target string, dir impair.Direction) ([]daemon.LinkInfo, error) {
+	if err := b.record("ResetLink", target, dir); err != nil {
+		return nil, err
+	}
+	return []daemon.LinkInfo{{Port: target + "/eth0", Endpoint: target, Interface: "eth0"}}, nil
+}
+
+// Links implements server.Backend.
+func (b *fakeBackend) Links(target string) ([]daemon.LinkInfo, error) {
+	if err := b.record("Links", target); err != nil {
+		return nil, err
+	}
+	return []daemon.LinkInfo{{Port: "apple/eth0", Endpoint: "apple", Interface: "eth0",
+		Out: impair.Settings{Delay: 50 * time.Millisecond, Loss: 1, Seed: 3}}}, nil
+}
+
+// LabUp implements server.Backend: one canned change.
+func (b *fakeBackend) LabUp(t control.Topology, dryRun bool) (control.LabPlan, error) {
+	if err := b.record("LabUp", t, dryRun); err != nil {
+		return control.LabPlan{}, err
+	}
+	return control.LabPlan{Lab: t.Name, Applied: !dryRun, Changes: []control.LabChange{{Action: "create", Kind: "network", Name: t.Name + "-lan", Detail: ""}}}, nil
+}
+
+// LabDown implements server.Backend.
+func (b *fakeBackend) LabDown(name string) (control.LabPlan, error) {
+	if err := b.record("LabDown", name); err != nil {
+		return control.LabPlan{}, err
+	}
+	return control.LabPlan{Lab: name, Applied: true, Changes: []control.LabChange{}}, nil
+}
+
+// Labs implements server.Backend.
+func (b *fakeBackend) Labs() []control.Lab {
+	return []control.Lab{{Name: "bare", Networks: []string{}, Endpoints: []string{}, Ports: []string{}}}
+}
+
+// Lab implements server.Backend.
+func (b *fakeBackend) Lab(name string) (control.Lab, error) {
+	if err := b.record("Lab", name); err != nil {
+		return control.Lab{}, err
+	}
+	return control.Lab{Name: name, Networks: []string{}, Endpoints: []string{}, Ports: []string{}}, nil
 }

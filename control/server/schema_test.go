@@ -278,6 +278,15 @@ func TestSchema(t *testing.T) {
 		{"GET", "/v1/nat", "", reflect.TypeFor[control.NATRules](), 200},
 		{"GET", "/v1/log-level", "", reflect.TypeFor[control.LogLevel](), 200},
 		{"PUT", "/v1/log-level", `{"level":"info"}`, reflect.TypeFor[control.LogLevel](), 200},
+		{"GET", "/v1/links", "", reflect.TypeFor[[]control.Link](), 200},
+		{"PATCH", "/v1/links/bare", `{"delay":"50ms"}`, reflect.TypeFor[[]control.Link](), 200},
+		{"DELETE", "/v1/links/bare", "", reflect.TypeFor[[]control.Link](), 200},
+		{"GET", "/v1/labs", "", reflect.TypeFor[[]control.Lab](), 200},
+		{"GET", "/v1/labs/bare", "", reflect.TypeFor[control.Lab](), 200},
+		{"PUT", "/v1/labs/bare", `{"name":"bare"}`, reflect.TypeFor[control.LabPlan](), 200},
+		{"POST", "/v1/labs/bare/plan", `{"name":"bare"}`, reflect.TypeFor[control.LabPlan](), 200},
+		{"DELETE", "/v1/labs/bare", "", reflect.TypeFor[control.LabPlan](), 200},
+		{"GET", "/v1/ui", "", reflect.TypeFor[control.UI](), 200},
 	}
 	raw := map[string]any{} // by method and path
 	for _, tt := range tests {
@@ -317,7 +326,7 @@ func TestSchema(t *testing.T) {
 		"GET /v1/endpoints/bare": map[string]any{
 			"name": "bare", "netns": "vswitchd-bare", "attached": false, "hostname": "",
 			"state": "created", "status": "Created", "exit_code": nil, "pid": 0.0,
-			"started_at": nil, "finished_at": nil, "restart_policy": "no", "restart_count": 0.0,
+			"started_at": nil, "finished_at": nil, "restart_policy": "no", "restart_count": 0.0, "container_id": "",
 			"cmd": []any{}, "env": []any{}, "dns": []any{}, "extra_hosts": []any{}, "nics": []any{}, "ports": []any{},
 			"created": created.Format(time.RFC3339),
 		},
@@ -339,9 +348,9 @@ func TestSchema(t *testing.T) {
 	nics := raw["GET /v1/endpoints"].([]any)[1].(map[string]any)["nics"]
 	wantNICs := []any{
 		map[string]any{"interface": "eth0", "network": "alpha", "mac": "02:00:00:00:0c:01", "ip": "", "prefix_len": 0.0,
-			"gateway": "", "aliases": []any{}, "port": "nics/eth0", "mode": "access", "vlans": []any{}, "native": 0.0},
+			"gateway": "", "aliases": []any{}, "port": "nics/eth0", "mode": "access", "vlans": []any{}, "native": 0.0, "mtu": 0.0},
 		map[string]any{"interface": "eth1", "network": "", "mac": "02:00:00:00:0c:02", "ip": "", "prefix_len": 0.0,
-			"gateway": "", "aliases": []any{}, "port": "nics/eth1", "mode": "trunk", "vlans": []any{}, "native": 0.0},
+			"gateway": "", "aliases": []any{}, "port": "nics/eth1", "mode": "trunk", "vlans": []any{}, "native": 0.0, "mtu": 0.0},
 	}
 	if !reflect.DeepEqual(nics, wantNICs) {
 		t.Errorf("GET /v1/endpoints: nics' NICs = %#v, want %#v", nics, wantNICs)

@@ -88,6 +88,8 @@ type Backend interface {
 
 	Capturer // capture.go
 	Tracer   // trace.go
+	Linker   // link.go
+	Labber   // lab.go
 }
 
 var _ Backend = DaemonBackend{}
@@ -99,6 +101,7 @@ type Server struct {
 	mux  *http.ServeMux
 	http *http.Server
 	caps captures // running captures, to stop by ID
+	ui   uiState
 }
 
 // New returns a server for b. logger may be nil.
@@ -469,6 +472,9 @@ func (s *Server) routes() {
 
 	s.captureRoutes(p)
 	s.traceRoutes(p)
+	s.linkRoutes(p)
+	s.labRoutes(p)
+	s.uiRoutes(p)
 
 	// Go profiling, for looking into the datapath (the socket is root-only).
 	s.mux.HandleFunc("GET /debug/pprof/", pprof.Index)

@@ -156,7 +156,7 @@ status, 127 when the command does not exist and 126 when it cannot be run.`,
 	root.SetErr(a.stderr)
 	root.PersistentFlags().StringVar(&a.socket, "socket", "", "vswitchd API socket (default $"+control.SocketEnv+" or "+control.DefaultSocket+")")
 	root.AddGroup(&cobra.Group{ID: "docker", Title: "Networks and endpoints:"}, &cobra.Group{ID: "switch", Title: "Switch:"},
-		&cobra.Group{ID: "debug", Title: "Seeing inside:"})
+		&cobra.Group{ID: "debug", Title: "Seeing inside:"}, &cobra.Group{ID: "lab", Title: "Labs and links:"})
 	for _, c := range []*cobra.Command{
 		a.networkCmd(), a.runCmd(), a.execCmd(), a.psCmd(), a.inspectCmd(), a.startCmd(), a.stopCmd(),
 		a.restartCmd(), a.killCmd(), a.rmCmd(), a.topCmd(), a.logsCmd(), a.publishCmd(), a.unpublishCmd(),
@@ -173,6 +173,10 @@ status, 127 when the command does not exist and 126 when it cannot be run.`,
 	}
 	for _, c := range []*cobra.Command{a.captureCmd(), a.traceCmd()} {
 		c.GroupID = "debug"
+		root.AddCommand(c)
+	}
+	for _, c := range []*cobra.Command{a.labCmd(), a.linkCmd(), a.uiCmd()} {
+		c.GroupID = "lab"
 		root.AddCommand(c)
 	}
 	root.AddCommand(a.versionCmd())

@@ -63,6 +63,16 @@ func RequireTools(t testing.TB, tools ...string) {
 	t.Skipf("skipping privileged test: %s", reason)
 }
 
+// MissingTool skips (or, with VSWITCHD_PRIVILEGED=1, fails) a test for
+// a tool that is not installed, named with how to get it.
+func MissingTool(t testing.TB, tool string) {
+	t.Helper()
+	if os.Getenv(PrivilegedEnv) == "1" {
+		t.Fatalf("privileged test cannot run (missing tool: %s) but %s=1", tool, PrivilegedEnv)
+	}
+	t.Skipf("skipping privileged test: missing tool: %s", tool)
+}
+
 func missing() string {
 	if os.Geteuid() != 0 {
 		return "not running as root"
