@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -84,6 +85,8 @@ type env struct {
 	fail failer
 	// defaultNet makes the daemon create the default network.
 	defaultNet bool
+	// crashed is a daemon abandoned mid-operation (crash), never closed.
+	crashed *daemon.Daemon
 }
 
 // failer fails the nth step (host change or state save) when armed.
@@ -91,6 +94,7 @@ type failer struct {
 	mu    sync.Mutex
 	steps int
 	at    int // fail this step (1-based); 0: none
+	crash int // stop the operation's goroutine at this step; 0: none
 	ops   []string
 }
 
@@ -102,6 +106,13 @@ func (f *failer) step(op string) error {
 	if f.steps == f.at {
 		return fmt.Errorf("%s: %w", op, hosttest.ErrInjected)
 	}
+	if f.steps == f.crash {
+		// The daemon dies here, as with kill -9: the goroutine doing
+		// the operation stops before this step, and nothing after it
+		// (no undo, no save) runs.
+		f.crash = 0
+		runtime.Goexit()
+	}
 	return nil
 }
 
@@ -109,7 +120,15 @@ func (f *failer) step(op string) error {
 func (f *failer) arm(n int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.steps, f.at, f.ops = 0, n, nil
+	f.steps, f.at, f.crash, f.ops = 0, n, 0, nil
+}
+
+// armCrash makes the operation's goroutine stop at the nth step from now
+// (see step) and resets the count.
+func (f *failer) armCrash(n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.steps, f.at, f.crash, f.ops = 0, 0, n, nil
 }
 
 func (f *failer) count() (int, []string) {
@@ -147,7 +166,11 @@ func (e *env) start() {
 		e.t.Fatalf("Start: %v", err)
 	}
 	e.d = d
-	e.t.Cleanup(func() { d.Close() })
+	e.t.Cleanup(func() {
+		if d != e.crashed {
+			d.Close()
+		}
+	})
 }
 
 // config is the daemon configuration of e: no default network (tests
@@ -155,7 +178,7 @@ func (e *env) start() {
 func (e *env) config() daemon.Config {
 	return daemon.Config{
 		StateDir: e.dir, NetnsPrefix: prefix, Host: e.h, Publisher: e.pub, Command: command,
-		DNSUpstreams: []netip.AddrPort{}, Keep: true, NoDefaultNetwork: !e.defaultNet,
+		DNSUpstreams: []netip.AddrPort{}, NoDefaultNetwork: !e.defaultNet,
 		SaveHook: func(*state.State) error { return e.fail.step("save") },
 	}
 }
@@ -394,18 +417,7 @@ func TestFailures(t *testing.T) {
 	}
 	for _, op := range ops {
 		t.Run(op.name, func(t *testing.T) {
-			// How many steps does the operation take?
-			probe := newEnv(t)
-			setupEnv(probe, op.setup)
-			probe.fail.arm(0)
-			if err := op.do(probe); err != nil {
-				t.Fatalf("%s without failures: %v", op.name, err)
-			}
-			steps, names := probe.fail.count()
-			probe.agree()
-			if steps == 0 {
-				t.Fatalf("%s took no steps", op.name)
-			}
+			steps, names := countSteps(t, op.name, op.setup, op.do)
 			for k := 1; k <= steps; k++ {
 				t.Run(fmt.Sprintf("fail step %d (%s)", k, names[k-1]), func(t *testing.T) {
 					e := newEnv(t)
@@ -434,6 +446,24 @@ func TestFailures(t *testing.T) {
 			}
 		})
 	}
+}
+
+// countSteps returns how many steps (host changes and state saves) do
+// takes from setupEnv's topology, and their names.
+func countSteps(t *testing.T, name string, setup func(*env), do func(*env) error) (int, []string) {
+	t.Helper()
+	probe := newEnv(t)
+	setupEnv(probe, setup)
+	probe.fail.arm(0)
+	if err := do(probe); err != nil {
+		t.Fatalf("%s without failures: %v", name, err)
+	}
+	steps, names := probe.fail.count()
+	probe.agree()
+	if steps == 0 {
+		t.Fatalf("%s took no steps", name)
+	}
+	return steps, names
 }
 
 // setupEnv makes the topology every failure test starts from: networks
@@ -485,7 +515,7 @@ func TestInterruptedCreate(t *testing.T) {
 	st, err := state.Load(e.dir, prefix)
 	e.must(err)
 	half := st.Endpoint("web").Clone()
-	half.Name, half.Netns, half.Phase, half.Publish = "half", prefix+"half", state.Creating, nil
+	half.Name, half.Netns, half.Phase, half.Publish, half.NetnsID = "half", prefix+"half", state.Creating, nil, 0
 	half.NICs[0].IP = netip.MustParseAddr("10.1.0.9")
 	half.NICs[0].MAC = state.EndpointMAC(half.NICs[0].IP)
 	st.Endpoints = append(st.Endpoints, half)

@@ -94,6 +94,13 @@ func (d *Daemon) createEndpoint(spec state.EndpointSpec) (*state.Endpoint, error
 		}
 		u.push(func() { d.host.DeleteNamespace(e.Netns) })
 	}
+	// Which namespace this is, so a restart or cleanup never acts on
+	// another that takes its name or path later.
+	id, err := d.host.NamespaceID(ns)
+	if err != nil {
+		return fail(err)
+	}
+	e.NetnsID = id
 	if err := d.attachNIC(e, first, n, true, &u); err != nil {
 		return fail(err)
 	}
@@ -271,7 +278,13 @@ func (d *Daemon) removeEndpoint(e *state.Endpoint) error {
 func (d *Daemon) dismantle(e *state.Endpoint) error {
 	var errs []error
 	ns := hostNS(e)
-	gone := !e.Owned() && !d.host.NamespaceExists(ns) // the runtime deleted it: its NICs went with it
+	check, cerr := checkNS(d.host, e)
+	if check == nsForeign {
+		// Not the namespace vswitchd made: leave it (and what is in
+		// it) alone, and forget the endpoint.
+		d.log.Warn("leaving a namespace vswitchd did not make", "endpoint", e.Name, "err", cerr)
+	}
+	gone := check != nsOurs // deleted (the runtime's, or by hand), or not ours: no NIC to delete
 	for _, nic := range e.NICs {
 		d.detachPort(e.Name, nic.Interface)
 		if !e.Owned() && !gone {
@@ -288,8 +301,10 @@ func (d *Daemon) dismantle(e *state.Endpoint) error {
 		}
 	}
 	if e.Owned() {
-		if err := d.host.DeleteNamespace(e.Netns); err != nil {
-			errs = append(errs, err)
+		if check == nsOurs {
+			if err := d.host.DeleteNamespace(e.Netns); err != nil {
+				errs = append(errs, err)
+			}
 		}
 		if err := d.host.RemoveEtc(e.Netns); err != nil {
 			errs = append(errs, err)

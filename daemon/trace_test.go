@@ -58,7 +58,7 @@ func seedDaemon(t *testing.T) *Daemon {
 	d, err := New(Config{
 		StateDir: t.TempDir(), NetnsPrefix: "t-", Host: h, Publisher: nullPub{},
 		Command:      func(s supervisor.Spec) *exec.Cmd { return exec.Command(s.Argv[0], s.Argv[1:]...) },
-		DNSUpstreams: []netip.AddrPort{}, Keep: true, NoDefaultNetwork: true,
+		DNSUpstreams: []netip.AddrPort{}, NoDefaultNetwork: true,
 	})
 	if err != nil {
 		t.Fatal(err)

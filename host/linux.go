@@ -10,11 +10,11 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"sync"
 	"syscall"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/vswitchd/vswitchd/afpacket"
 	"github.com/vswitchd/vswitchd/header"
@@ -100,6 +100,39 @@ func (Linux) NamespaceExists(ns NS) bool {
 		return netns.Exists(ns.Name)
 	}
 	return netns.ExistsPath(ns.Path)
+}
+
+// NamespaceID implements Host: the inode number of the namespace's nsfs
+// file, which the kernel keeps for the namespace's whole life.
+func (Linux) NamespaceID(ns NS) (uint64, error) {
+	h, err := openNS(ns) // refuses what is not a namespace
+	if err != nil {
+		return 0, err
+	}
+	defer h.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(h), &st); err != nil {
+		return 0, fmt.Errorf("network namespace %s: %w", ns, err)
+	}
+	return st.Ino, nil
+}
+
+// TAPs implements Host.
+func (Linux) TAPs(ns NS) ([]string, error) {
+	var names []string
+	err := inNS(ns, func(_ netns.Handle, nh *netlink.Handle) error {
+		links, err := retryDump(nh.LinkList)
+		if err != nil {
+			return fmt.Errorf("list interfaces in %s: %w", ns, err)
+		}
+		for _, l := range links {
+			if l.Type() == "tuntap" {
+				names = append(names, l.Attrs().Name)
+			}
+		}
+		return nil
+	})
+	return names, err
 }
 
 // Pids implements Host.
@@ -312,12 +345,7 @@ func (Linux) WriteEtc(name string, files map[string][]byte) error {
 }
 
 // RemoveEtc implements Host.
-func (Linux) RemoveEtc(name string) error {
-	if err := netns.ValidateName(name); err != nil {
-		return err
-	}
-	return os.RemoveAll(filepath.Join(netns.EtcDir, name))
-}
+func (Linux) RemoveEtc(name string) error { return netns.RemoveEtc(name) }
 
 // CreateHostLeg implements Host.
 func (Linux) CreateHostLeg(cfg HostLegConfig) (port.Port, header.MAC, error) {

@@ -45,8 +45,14 @@ func Delete(string) error { return ErrUnsupported }
 // HandleAt is not supported off Linux.
 func HandleAt(Handle) (*netlink.Handle, error) { return nil, ErrUnsupported }
 
+// EtcFiles are the files WriteEtc writes.
+var EtcFiles = []string{"hosts", "resolv.conf"}
+
 // WriteEtc is not supported off Linux.
 func WriteEtc(string, string, []byte) error { return ErrUnsupported }
+
+// RemoveEtc is not supported off Linux.
+func RemoveEtc(string) error { return ErrUnsupported }
 
 // Sysctl is not supported off Linux.
 func Sysctl(Handle, string, string) error { return ErrUnsupported }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -78,8 +79,13 @@ type labOptions struct {
 	// state directory (a restart).
 	id, dir string
 	// nsenter runs the daemon with `nsenter --net=/run/netns/LAB` in a
-	// namespace the test makes, instead of --lab.
+	// namespace the test makes, instead of --lab. Such a daemon gets
+	// --cleanup-on-exit (which --lab implies), so the leak check at its
+	// stop holds, unless args has --keep or defaults is set.
 	nsenter bool
+	// defaults leaves the daemon's exit behaviour at its default (keep
+	// everything), for tests of just that.
+	defaults bool
 }
 
 func randHex(n int) string {
@@ -111,6 +117,9 @@ func startLab(t *testing.T, o labOptions) *lab {
 		"--socket", l.socket, "--state-dir", filepath.Join(l.dir, "state"),
 		"--netns-prefix", l.prefix, "--log-level", "debug",
 	}, o.args...)
+	if o.nsenter && !o.defaults && !slices.Contains(o.args, "--keep") {
+		args = append(args, "--cleanup-on-exit")
+	}
 	if o.nsenter {
 		// A lab the test already made (to outlive a daemon) is used as
 		// it is; otherwise this lab makes one and deletes it.
