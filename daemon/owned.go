@@ -1,7 +1,11 @@
 package daemon
 
 import (
+	"os"
+
 	"fmt"
+
+	"github.com/vswitchd/vswitchd/netns"
 
 	"github.com/vswitchd/vswitchd/host"
 	"github.com/vswitchd/vswitchd/state"
@@ -40,4 +44,27 @@ func checkNS(h host.Host, e *state.Endpoint) (nsCheck, error) {
 		return nsForeign, fmt.Errorf("endpoint %q: namespace %s is not the one vswitchd made (id %d, the state says %d)", e.Name, ns, id, e.NetnsID)
 	}
 	return nsOurs, nil
+}
+
+// CheckPeer decides whether the process pid, running as uid, may use the
+// API (the server asks for each connection, from SO_PEERCRED): only the
+// daemon's own user (root), and never a process inside an endpoint's
+// network namespace, whatever its user: the API can run anything on the
+// host, so an endpoint must not be able to drive it.
+func (d *Daemon) CheckPeer(pid, uid int) error {
+	if uid != os.Geteuid() {
+		return fmt.Errorf("uid %d: the API is for uid %d (root) only", uid, os.Geteuid())
+	}
+	id, err := netns.IDOf(pid)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, e := range d.st.Endpoints {
+		if e.NetnsID == id {
+			return fmt.Errorf("process %d is inside endpoint %q: endpoints cannot use the API", pid, e.Name)
+		}
+	}
+	return nil
 }

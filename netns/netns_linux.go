@@ -372,3 +372,14 @@ func PidsPath(path string) ([]int, error) {
 	}
 	return pids, nil
 }
+
+// IDOf returns the ID (nsfs inode number) of the network namespace of
+// process pid, which host.Linux.NamespaceID returns for the same
+// namespace.
+func IDOf(pid int) (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(fmt.Sprintf("/proc/%d/ns/net", pid), &st); err != nil {
+		return 0, fmt.Errorf("network namespace of process %d: %w", pid, err)
+	}
+	return st.Ino, nil
+}

@@ -70,3 +70,6 @@ type ExecOptions struct {
 
 // ExecWith is not supported off Linux.
 func ExecWith(string, []string, []string, ExecOptions) error { return ErrUnsupported }
+
+// IDOf is not supported off Linux.
+func IDOf(int) (uint64, error) { return 0, ErrUnsupported }

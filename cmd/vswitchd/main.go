@@ -416,6 +416,7 @@ func run(ctx context.Context, cfg daemon.Config, o options) error {
 		return err
 	}
 	srv := server.New(server.DaemonBackend{Daemon: d}, cfg.Logger)
+	srv.SetPeerCheck(func(p server.Peer) error { return d.CheckPeer(p.PID, p.UID) })
 	errc := make(chan error, 2)
 	var web *http.Server
 	if o.http != "" {
