@@ -181,6 +181,14 @@ type Run struct {
 	// Restart is Docker's restart policy: no, on-failure[:N], always,
 	// unless-stopped. Empty: no.
 	Restart string `json:"restart,omitempty"`
+	// User runs the command (and exec's, unless they say otherwise) as
+	// USER[:GROUP], names or numbers; empty: root.
+	User string `json:"user,omitempty"`
+	// CapAdd and CapDrop are Linux capabilities (with or without CAP_,
+	// or ALL) the endpoint's processes keep or lose, as docker run's:
+	// by default they have all of root's.
+	CapAdd  []string `json:"cap_add,omitempty"`
+	CapDrop []string `json:"cap_drop,omitempty"`
 	// Remove removes the endpoint when its command exits.
 	Remove bool `json:"remove,omitempty"`
 	// TTY and Stdin apply to an attached run.

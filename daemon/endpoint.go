@@ -548,8 +548,12 @@ func (d *Daemon) Exec(ctx context.Context, name string, spec ExecSpec, stdio *su
 		d.mu.Unlock()
 		return 0, err
 	}
+	user := spec.User
+	if user == "" {
+		user = e.User // as docker exec: the container's user unless -u
+	}
 	ps := supervisor.Spec{Endpoint: name, NS: procNS(e), Argv: spec.Cmd, Env: env, TTY: spec.TTY, Stdio: stdio,
-		Hostname: e.HostnameOrName(), Dir: spec.Dir, User: spec.User}
+		Hostname: e.HostnameOrName(), Dir: spec.Dir, User: user, CapDrop: e.CapDrop}
 	if spec.Detach {
 		ps.Stdio, ps.TTY, ps.Discard = nil, false, true
 	}

@@ -66,6 +66,7 @@ func Exec(string, []string, []string) error { return ErrUnsupported }
 // ExecOptions are ExecWith's options.
 type ExecOptions struct {
 	Hostname, Dir, User string
+	CapDrop             []string
 }
 
 // ExecWith is not supported off Linux.

@@ -211,6 +211,9 @@ type EndpointSpec struct {
 	// (CNI_CONTAINERID); MTU, when not 0, is the first NIC's.
 	ContainerID string
 	MTU         int
+	// User and CapDrop are the Endpoint fields of the same names.
+	User    string
+	CapDrop []string
 	// Lab names the lab that makes the endpoint.
 	Lab string
 }
@@ -235,6 +238,7 @@ func (s *State) NewEndpoint(spec EndpointSpec, now time.Time) (*Endpoint, error)
 		Name: spec.Name, Cmd: spec.Cmd, Env: spec.Env, Remove: spec.Remove, Publish: spec.Publish,
 		Created: now.UTC().Truncate(time.Second), Hostname: spec.Hostname, DNS: spec.DNS,
 		ExtraHosts: spec.ExtraHosts, Restart: spec.Restart, ContainerID: spec.ContainerID,
+		User: spec.User, CapDrop: spec.CapDrop,
 	}
 	if spec.ContainerID != "" && spec.NetnsPath == "" {
 		return nil, Errorf(ErrInvalid, "a container attachment needs the container's network namespace")

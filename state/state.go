@@ -131,6 +131,12 @@ type Endpoint struct {
 	DNS []netip.Addr `json:"dns,omitempty"`
 	// ExtraHosts are lines added to its /etc/hosts.
 	ExtraHosts []HostEntry `json:"extra_hosts,omitempty"`
+	// User is who its command runs as (USER[:GROUP], docker run --user;
+	// "": root), and exec's default.
+	User string `json:"user,omitempty"`
+	// CapDrop are the capabilities its processes never have (netns.Caps
+	// names), from docker's --cap-add and --cap-drop.
+	CapDrop []string `json:"cap_drop,omitempty"`
 	// Restart is its command's restart policy.
 	Restart RestartPolicy `json:"restart,omitzero"`
 	// Stopped records a stop by the user (docker stop): its command is

@@ -326,6 +326,14 @@ func (s *State) validateUplink(u *Uplink) error {
 // validateOptions checks an endpoint's Docker options: a host name usable
 // by sethostname and in /etc/hosts, resolver and host entry addresses.
 func validateOptions(e *Endpoint) error {
+	if strings.ContainsAny(e.User, "\x00\n") || len(e.User) > 256 {
+		return fmt.Errorf("user %q: not USER[:GROUP]", e.User)
+	}
+	for _, c := range e.CapDrop {
+		if _, ok := netns.Caps[c]; !ok {
+			return fmt.Errorf("cap_drop %q: not a capability name", c)
+		}
+	}
 	if e.Hostname != "" {
 		if err := netns.ValidateName(e.Hostname); err != nil {
 			return fmt.Errorf("hostname: %w", err)

@@ -135,3 +135,48 @@ func TestPrivilegedSymlinksRefused(t *testing.T) {
 	os.Remove(filepath.Join(netns.EtcDir, l.prefix+"e2"))
 	l.mustCtl("run", "-d", "--name", "after")
 }
+
+// TestPrivilegedRunUserAndCaps: run --user runs the command as that user
+// (and exec too, unless -u says otherwise); --cap-drop takes capabilities
+// from every process of the endpoint, bounding set included, and
+// --cap-add keeps one of those --cap-drop ALL drops.
+func TestPrivilegedRunUserAndCaps(t *testing.T) {
+	testutil.RequireTools(t, "sleep", "id", "grep", "ip")
+	l := startLab(t, labOptions{})
+	l.mustCtl("run", "-d", "--name", "nob", "--user", "65534:65534", "--", "sleep", "300")
+	if out := l.mustExec("nob", "id", "-u"); strings.TrimSpace(out) != "65534" {
+		t.Errorf("exec in an endpoint run --user 65534: id -u = %q, want 65534", out)
+	}
+	if out := l.mustCtl("exec", "-u", "root", "nob", "--", "id", "-u"); strings.TrimSpace(out) != "0" {
+		t.Errorf("exec -u root: id -u = %q, want 0", out)
+	}
+	capLine := func(ep, field string) string {
+		t.Helper()
+		out := l.mustExec(ep, "grep", "^"+field+":", "/proc/self/status")
+		return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(out), field+":"))
+	}
+
+	l.mustCtl("run", "-d", "--name", "nonet", "--cap-drop", "NET_ADMIN", "--", "sleep", "300")
+	if r := l.exec("nonet", "ip", "link", "set", "lo", "mtu", "1400"); r.code == 0 {
+		t.Errorf("ip link set in an endpoint without NET_ADMIN: %v, want it refused", r)
+	}
+	if eff := capLine("nonet", "CapBnd"); eff == "000001ffffffffff" || eff == "" {
+		t.Errorf("CapBnd with --cap-drop NET_ADMIN = %q, want NET_ADMIN (bit 12) gone", eff)
+	}
+
+	l.mustCtl("run", "-d", "--name", "bare", "--cap-drop", "ALL", "--cap-add", "net_bind_service", "--", "sleep", "300")
+	for _, f := range []string{"CapBnd", "CapEff", "CapPrm"} {
+		if got := capLine("bare", f); got != "0000000000000400" {
+			t.Errorf("%s with --cap-drop ALL --cap-add NET_BIND_SERVICE = %q, want 0000000000000400", f, got)
+		}
+	}
+	if r := l.ctl("run", "-d", "--name", "bad", "--cap-drop", "FLY", "--", "sleep", "1"); r.code == 0 || !strings.Contains(r.stderr, `capability "FLY"`) {
+		t.Errorf("run --cap-drop FLY: %v, want a one-line refusal", r)
+	}
+	if r := l.ctl("run", "-d", "--name", "bad", "--user", "no-such-user-here", "--", "sleep", "1"); r.code == 0 || !strings.Contains(r.stderr, "no such user") {
+		t.Errorf("run --user no-such-user-here: %v, want a one-line refusal", r)
+	}
+	if strings.Contains(l.mustCtl("ps", "-a"), "bad") {
+		t.Error("a refused run made an endpoint")
+	}
+}
