@@ -70,6 +70,7 @@ type lab struct {
 	nsInodes map[uint64]string
 	stopped  bool
 	ownsLab  bool // the test made the lab namespace (nsenter) and deletes it
+	defaults bool // started with labOptions.defaults: keeps everything at SIGTERM
 	extLab   bool // the lab namespace belongs to the calling test, not this lab
 }
 
@@ -110,7 +111,7 @@ func startLab(t *testing.T, o labOptions) *lab {
 	}
 	l := &lab{
 		t: t, id: id, name: "vsl-" + id, prefix: "v" + id + "-", dir: dir,
-		log: &bytes.Buffer{}, nsInodes: map[uint64]string{},
+		log: &bytes.Buffer{}, nsInodes: map[uint64]string{}, defaults: o.defaults,
 	}
 	l.socket = filepath.Join(l.dir, "vswitchd.sock")
 	args := append([]string{
@@ -157,6 +158,11 @@ func (l *lab) stop() {
 		return
 	}
 	l.recordNamespaces()
+	if l.defaults {
+		// A daemon with default flags keeps everything at SIGTERM:
+		// wipe it first.
+		l.ctl("system", "reset", "--force")
+	}
 	l.halt(syscall.SIGTERM)
 	l.checkNoLeaks()
 }
