@@ -147,6 +147,10 @@ type Daemon struct {
 	// restarts are endpoints' restart-policy bookkeeping.
 	restarts map[string]*restarting
 
+	// ownNS is the ID of the daemon's own network namespace (0 if not
+	// known): no endpoint may attach to it.
+	ownNS uint64
+
 	// labMu serialises lab up and down, which take mu step by step.
 	labMu sync.Mutex
 
@@ -219,6 +223,9 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		st.UplinkMAC = state.RandomMAC()
 	}
 	d.st = st
+	if id, err := netns.IDOf(os.Getpid()); err == nil && d.cfg.Host == nil {
+		d.ownNS = id
+	}
 
 	ups := d.cfg.DNSUpstreams
 	if ups == nil {

@@ -54,6 +54,11 @@ func (d *Daemon) createEndpoint(spec state.EndpointSpec) (*state.Endpoint, error
 		if !d.host.NamespaceExists(ns) {
 			return nil, state.Errorf(state.ErrInvalid, "network namespace %s does not exist", e.NetnsPath)
 		}
+		if d.ownNS != 0 {
+			if id, err := d.host.NamespaceID(ns); err == nil && id == d.ownNS {
+				return nil, state.Errorf(state.ErrInvalid, "network namespace %s is vswitchd's own: endpoints live in namespaces of their own", e.NetnsPath)
+			}
+		}
 		if d.host.NICExists(ns, e.NICs[0].Interface) {
 			return nil, state.Errorf(state.ErrConflict, "interface %s already exists in %s", e.NICs[0].Interface, e.NetnsPath)
 		}

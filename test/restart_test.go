@@ -3,6 +3,10 @@
 package test
 
 import (
+	"maps"
+	"math/rand/v2"
+	"slices"
+
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vswitchd/vswitchd/control"
 
 	"github.com/vswitchd/vswitchd/internal/testutil"
 	"github.com/vswitchd/vswitchd/netns"
@@ -209,4 +215,116 @@ func waitFileContent(t *testing.T, dir, want, what string) {
 		}
 		return errorf("%s: no file in %s holds the %d bytes sent", what, dir, len(want))
 	})
+}
+
+// TestPrivilegedKillDuringOperations is the fault-injection loop: 20
+// times, a run, network connect or rm is sent and the daemon killed with
+// SIGKILL at a random moment of it; a new daemon (default flags) starts on
+// what is left. Each time the state and the host agree (every endpoint has
+// its namespace with exactly its NICs, no namespace of this daemon is
+// unknown to it), and the same operation then succeeds.
+func TestPrivilegedKillDuringOperations(t *testing.T) {
+	testutil.RequireTools(t, "nsenter", "ip")
+	id := randHex(3)
+	labNS := "vsl-" + id
+	if err := netns.Create(labNS); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { netns.Delete(labNS) })
+	linkUp(t, labNS, "lo")
+	l := startLab(t, labOptions{id: id, nsenter: true, defaults: true})
+	l.mustCtl("network", "create", "n1")
+	l.mustCtl("network", "create", "n2")
+	l.mustCtl("run", "-d", "--net", "n1", "--name", "base")
+	ops := []struct {
+		name  string
+		args  []string
+		retry func(l *lab) // the same operation again, from whatever the kill left
+	}{
+		{"run", []string{"run", "-d", "--net", "n1", "--name", "x", "--", "sleep", "600"}, func(l *lab) {
+			if l.ctl("inspect", "x").code == 0 {
+				l.mustCtl("rm", "-f", "x")
+			}
+			l.mustCtl("run", "-d", "--net", "n1", "--name", "x", "--", "sleep", "600")
+		}},
+		{"connect", []string{"network", "connect", "n2", "base"}, func(l *lab) {
+			if !strings.Contains(l.mustCtl("ps", "--format", "{{.Name}} {{.Networks}}"), "base n1,n2") {
+				l.mustCtl("network", "connect", "n2", "base")
+			}
+			l.mustCtl("network", "disconnect", "n2", "base") // ready for the next round
+		}},
+		{"rm", []string{"rm", "-f", "x"}, func(l *lab) {
+			if l.ctl("inspect", "x").code == 0 {
+				l.mustCtl("rm", "-f", "x")
+			}
+			l.mustCtl("run", "-d", "--net", "n1", "--name", "x", "--", "sleep", "600") // for the next rm
+		}},
+	}
+	l.mustCtl("run", "-d", "--net", "n1", "--name", "x", "--", "sleep", "600")
+	l.mustCtl("rm", "-f", "x")
+	seed := time.Now().UnixNano()
+	t.Logf("kill delays from seed %d", seed)
+	rng := rand.New(rand.NewPCG(uint64(seed), 0))
+	interrupted := 0
+	defer func() { t.Logf("%d of 20 operations killed before they answered", interrupted) }()
+	for i := range 20 {
+		op := ops[i%len(ops)]
+		delay := time.Duration(rng.IntN(120)) * time.Millisecond
+		bg := l.ctlStart(op.args...)
+		time.Sleep(delay)
+		l.halt(syscall.SIGKILL)
+		if r := <-bg.done; r.code != 0 {
+			interrupted++ // the kill came before the answer
+		}
+		l = startLab(t, labOptions{id: l.id, dir: l.dir, nsenter: true, defaults: true})
+		hostAgrees(t, l, fmt.Sprintf("round %d (%s, killed after %v)", i, op.name, delay))
+		op.retry(l)
+		hostAgrees(t, l, fmt.Sprintf("round %d (%s retried)", i, op.name))
+		if t.Failed() {
+			break
+		}
+	}
+}
+
+// ctlStart runs vswitchctl against this lab without waiting for it.
+func (l *lab) ctlStart(args ...string) *background {
+	b := &background{done: make(chan result, 1)}
+	go func() { b.done <- l.ctl(args...) }()
+	return b
+}
+
+// hostAgrees checks that the daemon's endpoints and the host's namespaces
+// of this lab are the same, each with exactly the NICs the daemon lists.
+func hostAgrees(t *testing.T, l *lab, when string) {
+	t.Helper()
+	var eps []control.Endpoint
+	l.ctlJSON(&eps, "ps", "-a")
+	want := map[string][]string{}
+	for _, e := range eps {
+		var nics []string
+		for _, n := range e.NICs {
+			nics = append(nics, n.Interface)
+		}
+		slices.Sort(nics)
+		want[l.prefix+e.Name] = nics
+	}
+	names, _ := netns.List()
+	got := map[string][]string{}
+	for _, n := range names {
+		if !strings.HasPrefix(n, l.prefix) {
+			continue
+		}
+		r := runCmdT(t, "ip", "-n", n, "-o", "link", "show", "type", "tun")
+		var nics []string
+		for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+			if f := strings.Fields(line); len(f) > 1 {
+				nics = append(nics, strings.TrimSuffix(strings.Split(f[1], "@")[0], ":"))
+			}
+		}
+		slices.Sort(nics)
+		got[n] = nics
+	}
+	if !maps.EqualFunc(want, got, slices.Equal) {
+		t.Errorf("%s: the daemon's endpoints and the host disagree:\n daemon %v\n host   %v", when, want, got)
+	}
 }

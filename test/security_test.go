@@ -7,9 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/vswitchd/vswitchd/control"
 	"github.com/vswitchd/vswitchd/internal/testutil"
 	"github.com/vswitchd/vswitchd/netns"
 )
@@ -178,5 +180,52 @@ func TestPrivilegedRunUserAndCaps(t *testing.T) {
 	}
 	if strings.Contains(l.mustCtl("ps", "-a"), "bad") {
 		t.Error("a refused run made an endpoint")
+	}
+}
+
+// TestPrivilegedForeignNamespaceRefused: a namespace that took an
+// endpoint's name while the daemon was stopped is not the one vswitchd
+// made: the next start refuses it with one line naming it, and touches
+// nothing in it; `vswitchd cleanup` keeps it too. Once it is gone the
+// start succeeds and re-creates the endpoint. Attaching an endpoint to the
+// daemon's own namespace is refused.
+func TestPrivilegedForeignNamespaceRefused(t *testing.T) {
+	testutil.RequireTools(t, "nsenter", "ip")
+	id := randHex(3)
+	labNS := "vsl-" + id
+	if err := netns.Create(labNS); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { netns.Delete(labNS) })
+	linkUp(t, labNS, "lo")
+	l := startLab(t, labOptions{id: id, nsenter: true, defaults: true})
+	_, err := l.client.Run(context.Background(), control.Run{Name: "own", NetnsPath: netns.Path(labNS)})
+	if err == nil || !strings.Contains(err.Error(), "is vswitchd's own") {
+		t.Errorf("run attached to the daemon's own namespace: %v, want it refused", err)
+	}
+	l.mustCtl("run", "-d", "--name", "a")
+	l.halt(syscall.SIGTERM)
+
+	foreign := l.prefix + "a"
+	if err := netns.Delete(foreign); err != nil {
+		t.Fatal(err)
+	}
+	if r := runCmdT(t, "ip", "netns", "add", foreign); r.code != 0 {
+		t.Fatal(r)
+	}
+	t.Cleanup(func() { netns.Delete(foreign) })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r := runCmd(ctx, "", "nsenter", "--net="+netns.Path(labNS), filepath.Join(binDir, "vswitchd"),
+		"--socket", l.socket, "--state-dir", filepath.Join(l.dir, "state"), "--netns-prefix", l.prefix)
+	if r.code == 0 || !strings.Contains(r.stderr, `endpoint "a": namespace `+foreign+` is not the one vswitchd made`) {
+		t.Errorf("start with a foreign namespace at an endpoint's name: %v, want a refusal naming it", r)
+	}
+	if out := runCmdT(t, "ip", "-n", foreign, "-o", "link").stdout; strings.Count(strings.TrimSpace(out), "\n") != 0 {
+		t.Errorf("the foreign namespace was changed: %s", out)
+	}
+	r = runCmd(ctx, "", filepath.Join(binDir, "vswitchd"), "cleanup", "--state-dir", filepath.Join(l.dir, "state"))
+	if !netns.Exists(foreign) || !strings.Contains(r.stdout, "kept namespace "+foreign) {
+		t.Errorf("vswitchd cleanup and a foreign namespace: %v; want it kept and said so", r)
 	}
 }
