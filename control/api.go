@@ -124,6 +124,9 @@ type SystemReset struct {
 	Ports      []string `json:"ports"`
 	Uplink     string   `json:"uplink"` // its interface; "" if there was none
 	StaticMACs int      `json:"static_macs"`
+	// Kept are CNI attachments left to their runtime (and the networks
+	// they are on stay).
+	Kept []string `json:"kept"`
 }
 
 // Connect is the body of POST /v1/networks/{name}/connect.

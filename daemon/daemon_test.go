@@ -794,3 +794,25 @@ func TestReset(t *testing.T) {
 		t.Errorf("after Reset, run and a restart: endpoints %v, want again alone", eps)
 	}
 }
+
+// TestResetKeepsCNIAttachments: system reset leaves a container runtime's
+// attachment alone (its NIC in the runtime's namespace, the network it is
+// on), and says so.
+func TestResetKeepsCNIAttachments(t *testing.T) {
+	e := newEnv(t)
+	setupEnv(e, nil)
+	const ns = "/run/netns/cni-4242"
+	e.h.AddNamespace(ns)
+	_, _, err := e.d.Run(context.Background(), daemon.RunSpec{EndpointSpec: state.EndpointSpec{
+		Name: "pod", Network: "beta", NetnsPath: ns, ContainerID: "c0ffee"}}, nil)
+	e.must(err)
+	r, err := e.d.Reset()
+	e.must(err)
+	if !slices.Equal(r.Kept, []string{"pod"}) || !slices.Equal(r.Endpoints, []string{"web"}) || !slices.Equal(r.Networks, []string{"alpha"}) {
+		t.Errorf("Reset() = %+v, want web and alpha removed, pod kept (with beta)", r)
+	}
+	if nics := e.h.Namespace(ns).NICs; nics["eth0"] == nil {
+		t.Errorf("the runtime's namespace after reset: NICs %v, want eth0 kept", nics)
+	}
+	e.agree(ns)
+}

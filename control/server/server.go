@@ -450,7 +450,7 @@ func (s *Server) routes() {
 		}
 		rep, err := s.b.Reset()
 		reply(w, control.SystemReset{Endpoints: strs(rep.Endpoints), Networks: strs(rep.Networks), Ports: strs(rep.Ports),
-			Uplink: rep.Uplink, StaticMACs: rep.StaticMACs}, err)
+			Uplink: rep.Uplink, StaticMACs: rep.StaticMACs, Kept: strs(rep.Kept)}, err)
 	})
 
 	h("GET "+p+"/log-level", func(w http.ResponseWriter, r *http.Request) {

@@ -670,7 +670,8 @@ func (a *app) systemCmd() *cobra.Command {
 		Long: `reset brings the switch back to what a fresh start of vswitchd has: it removes every
 endpoint (stopping its processes and deleting its namespace, TAPs and files), every static MAC
 entry, system port, the uplink and every network but the default one "` + control.DefaultNetwork + `",
-and flushes the learned MAC entries and conntrack. The daemon keeps running; its state file
+and flushes the learned MAC entries and conntrack. CNI attachments are their container runtime's:
+they stay (the runtime removes them with DEL), with the networks they are on. The daemon keeps running; its state file
 then says the same. Without --force it asks first on a terminal; when stdin is not a terminal
 it needs --force. A daemon stopped with SIGTERM keeps everything for its next start; reset (or
 vswitchd --cleanup-on-exit) is how to wipe it.`,
@@ -691,7 +692,7 @@ vswitchd --cleanup-on-exit) is how to wipe it.`,
 				return err
 			}
 			if asJSON {
-				r.Endpoints, r.Networks, r.Ports = nonNil(r.Endpoints), nonNil(r.Networks), nonNil(r.Ports)
+				r.Endpoints, r.Networks, r.Ports, r.Kept = nonNil(r.Endpoints), nonNil(r.Networks), nonNil(r.Ports), nonNil(r.Kept)
 				return a.printJSON(r)
 			}
 			for _, l := range []struct {
@@ -710,6 +711,9 @@ vswitchd --cleanup-on-exit) is how to wipe it.`,
 			}
 			if r.StaticMACs > 0 {
 				fmt.Fprintf(a.stdout, "Deleted Static MAC Entries: %d\n", r.StaticMACs)
+			}
+			if len(r.Kept) > 0 {
+				fmt.Fprintf(a.stdout, "Kept CNI attachments (their runtime removes them): %s\n", strings.Join(r.Kept, ", "))
 			}
 			return nil
 		},
