@@ -72,6 +72,11 @@ type Port struct {
 	rx rxState // owned by the one goroutine in Read
 	tx txState // guarded by tx.mu
 
+	// fanout are the other sockets of the port's PACKET_FANOUT group
+	// (EnableFanout), read as queues 1…; each reads only.
+	fanout []*Port
+	opt    Options
+
 	stats struct {
 		truncated, runts, errors, kernelDrops atomic.Uint64
 		txTooBig, txQueueFull, txRefused      atomic.Uint64
@@ -146,7 +151,7 @@ func open(ifname string, opt Options, feat features) (*Port, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create AF_PACKET socket: %w", err)
 	}
-	p := &Port{name: ifname, batch: batch}
+	p := &Port{name: ifname, batch: batch, opt: opt}
 	if err := p.setup(fd, opt, feat); err != nil {
 		unix.Close(fd)
 		return nil, err
@@ -670,7 +675,7 @@ func (p *Port) Stats() Stats {
 			}
 		})
 	}
-	return Stats{
+	st := Stats{
 		RxTruncated: p.stats.truncated.Load(),
 		RxRunts:     p.stats.runts.Load(),
 		RxErrors:    p.stats.errors.Load(),
@@ -679,6 +684,14 @@ func (p *Port) Stats() Stats {
 		TxQueueFull: p.stats.txQueueFull.Load(),
 		TxRefused:   p.stats.txRefused.Load(),
 	}
+	for _, q := range p.fanout {
+		qs := q.Stats()
+		st.RxTruncated += qs.RxTruncated
+		st.RxRunts += qs.RxRunts
+		st.RxErrors += qs.RxErrors
+		st.KernelDrops += qs.KernelDrops
+	}
+	return st
 }
 
 // Close implements port.Port. The interface leaves promiscuous mode if
@@ -687,7 +700,80 @@ func (p *Port) Close() error {
 	if p.closed.Swap(true) {
 		return port.ErrClosed
 	}
+	for _, q := range p.fanout {
+		q.Close()
+	}
 	return p.f.Close()
+}
+
+// MaxFanout bounds EnableFanout's socket count.
+const MaxFanout = 16
+
+// EnableFanout spreads the port's receive side over n AF_PACKET sockets in
+// one PACKET_FANOUT_HASH group (packet(7)): the kernel picks a socket by
+// the flow hash of each frame, so one flow's frames always arrive on the
+// same socket, in order, and a datapath reads the sockets in parallel
+// (datapath.Queues). Call it before the port is added to a datapath; n ≤ 1
+// does nothing. Writes still go out through the first socket.
+func (p *Port) EnableFanout(n int) error {
+	n = min(n, MaxFanout)
+	if n <= 1 || len(p.fanout) > 0 {
+		return nil
+	}
+	// The first socket asks for a group id the kernel makes unique in
+	// the namespace; the others join it.
+	const hashUnique = (unix.PACKET_FANOUT_HASH | unix.PACKET_FANOUT_FLAG_UNIQUEID) << 16
+	var id int
+	var err error
+	p.rc.Control(func(fd uintptr) {
+		if err = unix.SetsockoptInt(int(fd), unix.SOL_PACKET, unix.PACKET_FANOUT, hashUnique); err == nil {
+			id, err = unix.GetsockoptInt(int(fd), unix.SOL_PACKET, unix.PACKET_FANOUT)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("system port %s: join a PACKET_FANOUT group: %w", p.name, err)
+	}
+	group := id&0xffff | unix.PACKET_FANOUT_HASH<<16
+	for range n - 1 {
+		q, err := open(p.name, Options{BatchSize: p.batch}, allFeatures)
+		if err == nil && q.vnet != p.vnet {
+			q.Close()
+			err = errors.New("PACKET_VNET_HDR differs between sockets")
+		}
+		if err == nil {
+			q.rc.Control(func(fd uintptr) {
+				err = unix.SetsockoptInt(int(fd), unix.SOL_PACKET, unix.PACKET_FANOUT, group)
+			})
+			if err != nil {
+				q.Close()
+			}
+		}
+		if err != nil {
+			// The group stays with fewer sockets: still correct.
+			return fmt.Errorf("system port %s: fanout socket %d: %w", p.name, len(p.fanout)+1, err)
+		}
+		p.fanout = append(p.fanout, q)
+	}
+	return nil
+}
+
+// Queues implements datapath.Queues: 1 plus the fanout sockets.
+func (p *Port) Queues() int { return 1 + len(p.fanout) }
+
+// ReadQueue implements datapath.Queues: Read on socket q of the fanout
+// group.
+func (p *Port) ReadQueue(q int, bufs [][]byte, sizes []int, offset int) (int, error) {
+	if q == 0 {
+		return p.Read(bufs, sizes, offset)
+	}
+	if q < 0 || q > len(p.fanout) {
+		return 0, fmt.Errorf("system port %s: no receive queue %d", p.name, q)
+	}
+	n, err := p.fanout[q-1].Read(bufs, sizes, offset)
+	if err != nil && p.closed.Load() {
+		err = port.ErrClosed
+	}
+	return n, err
 }
 
 // errBadOffset is returned by Read and Write for an offset with no room for

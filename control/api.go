@@ -78,6 +78,52 @@ type NetworkCreate struct {
 	// other (they still reach the gateway, the host and the outside), as
 	// Docker's enable_icc=false. Absent means true.
 	ICC *bool `json:"icc,omitempty"`
+	// IPRange limits automatic addresses to a part of the subnet (CIDR),
+	// as Docker's --ip-range: each host of an overlay network takes its
+	// own part.
+	IPRange string `json:"ip_range,omitempty"`
+	// MTU is the MTU of the network's NICs and of the packets the router
+	// routes into it; 0: 1500, or 1450 for an overlay network.
+	MTU int `json:"mtu,omitempty"`
+	// Overlay, if set, makes the network span hosts over VXLAN; it then
+	// needs a subnet, the same on every host.
+	Overlay *OverlayCreate `json:"overlay,omitempty"`
+}
+
+// OverlayCreate is the VXLAN side of an overlay network.
+type OverlayCreate struct {
+	VNI   int      `json:"vni"`   // 1–16777215, the same on every host
+	Peers []string `json:"peers"` // the other hosts' VTEP addresses
+	// Port is the UDP port (0: 4789); Local the address to bind to (""
+	// any).
+	Port  int    `json:"port,omitempty"`
+	Local string `json:"local,omitempty"`
+}
+
+// Overlay describes an overlay network's VXLAN side.
+type Overlay struct {
+	VNI   int      `json:"vni"`
+	Peers []string `json:"peers"`
+	Port  int      `json:"port"`
+	Local string   `json:"local"` // "" for any address
+	// VXLANPort is the switch port that carries the network.
+	VXLANPort string `json:"vxlan_port"`
+	// Remotes are the MACs learned (or added) behind the peers.
+	Remotes []RemoteMAC `json:"remotes"`
+}
+
+// RemoteMAC is a MAC of an overlay network behind another host's VTEP.
+type RemoteMAC struct {
+	MAC    string  `json:"mac"`
+	VTEP   string  `json:"vtep"`
+	IP     string  `json:"ip"` // from its ARP packets; "" if not seen
+	Static bool    `json:"static"`
+	Age    float64 `json:"age_seconds"`
+}
+
+// Peer is the body of POST /v1/networks/{name}/peers.
+type Peer struct {
+	Peer string `json:"peer"`
 }
 
 // Network describes a network.
@@ -93,6 +139,10 @@ type Network struct {
 	Created    time.Time         `json:"created"`
 	Endpoints  []NetworkEndpoint `json:"endpoints"`
 	DNSNames   []DNSName         `json:"dns_names"`
+	MTU        int               `json:"mtu"`      // 0: 1500
+	IPRange    string            `json:"ip_range"` // "" for the whole subnet
+	// Overlay is an overlay network's VXLAN side; null for others.
+	Overlay *Overlay `json:"overlay"`
 }
 
 // NetworkEndpoint is an endpoint's attachment to a network.
@@ -339,6 +389,9 @@ type FDBAdd struct {
 	Port    string `json:"port"`
 	VLAN    int    `json:"vlan,omitempty"`
 	Network string `json:"network,omitempty"`
+	// VTEP, instead of Port, puts the MAC behind another host's VTEP on
+	// overlay network Network.
+	VTEP string `json:"vtep,omitempty"`
 }
 
 // Port describes a switch port and its counters.
@@ -364,6 +417,20 @@ type Port struct {
 	TxFrames uint64            `json:"tx_frames"`
 	TxBytes  uint64            `json:"tx_bytes"`
 	Drops    map[string]uint64 `json:"drops"` // by reason; {} when none
+	// VTEPs are a vxlan port's counters per remote VTEP; [] for others.
+	VTEPs []VTEP `json:"vteps"`
+}
+
+// VTEP is the traffic a vxlan port exchanged with one remote VTEP:
+// datagrams and their UDP payload bytes, and the datagrams from it
+// dropped at decapsulation by reason (short, bad-flags, bad-vni…).
+type VTEP struct {
+	Addr     string            `json:"addr"` // "other" for VTEPs beyond the counted ones
+	RxFrames uint64            `json:"rx_frames"`
+	RxBytes  uint64            `json:"rx_bytes"`
+	TxFrames uint64            `json:"tx_frames"`
+	TxBytes  uint64            `json:"tx_bytes"`
+	RxErrors map[string]uint64 `json:"rx_errors"`
 }
 
 // PortAdd is the body of POST /v1/ports: attach an existing interface.
@@ -422,6 +489,20 @@ type Conn struct {
 	Assured     bool   `json:"assured"`
 	Packets     uint64 `json:"packets"`
 	Bytes       uint64 `json:"bytes"`
+	// Windows is a TCP connection's window tracking state, by direction
+	// (original sender, then reply sender); empty for other protocols.
+	Windows []TCPWindow `json:"tcp_windows"`
+}
+
+// TCPWindow is what conntrack's window tracking knows of one direction's
+// sender (Linux's struct ip_ct_tcp_state, which tcp_in_window checks every
+// segment against): sequence numbers are the sender's own.
+type TCPWindow struct {
+	End    uint64 `json:"end"`     // the highest sequence it sent, plus its length
+	MaxEnd uint64 `json:"max_end"` // the highest sequence the receiver's window lets it send
+	MaxWin uint64 `json:"max_win"` // its largest window (scaled)
+	MaxAck uint64 `json:"max_ack"` // the highest ACK it sent
+	Scale  int    `json:"wscale"`  // its window scale (RFC 7323), 0 when not negotiated
 }
 
 // Tuple is a conntrack tuple. For ICMP echo both ports hold the

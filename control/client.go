@@ -309,6 +309,16 @@ func (c *Client) AddFDB(ctx context.Context, r FDBAdd) (e FDBEntry, err error) {
 	return e, err
 }
 
+// AddPeer adds a peer VTEP to overlay network name.
+func (c *Client) AddPeer(ctx context.Context, name, peer string) error {
+	return c.do(ctx, "POST", "/networks/"+url.PathEscape(name)+"/peers", Peer{Peer: peer}, nil)
+}
+
+// DeletePeer removes a peer VTEP from overlay network name.
+func (c *Client) DeletePeer(ctx context.Context, name, peer string) error {
+	return c.do(ctx, "DELETE", "/networks/"+url.PathEscape(name)+"/peers/"+url.PathEscape(peer), nil, nil)
+}
+
 // DeleteFDB removes the static entry of mac in VLAN vlan.
 func (c *Client) DeleteFDB(ctx context.Context, vlan int, mac string) error {
 	return c.do(ctx, "DELETE", "/fdb/"+strconv.Itoa(vlan)+"/"+url.PathEscape(mac), nil, nil)

@@ -30,6 +30,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mdns "github.com/miekg/dns"
@@ -45,6 +46,7 @@ import (
 	"github.com/vswitchd/vswitchd/router"
 	"github.com/vswitchd/vswitchd/state"
 	"github.com/vswitchd/vswitchd/supervisor"
+	"github.com/vswitchd/vswitchd/vxlan"
 )
 
 // Defaults.
@@ -97,7 +99,10 @@ type Config struct {
 	NAT nat.Options
 	// NoARPSuppression turns ARP suppression off.
 	NoARPSuppression bool
-	Logger           *slog.Logger
+	// NoMSSClamp leaves the MSS of SYNs crossing the uplink alone
+	// (router.Config.MSSClamp, on by default).
+	NoMSSClamp bool
+	Logger     *slog.Logger
 
 	// Host carries out changes to the machine; nil means host.Linux.
 	Host host.Host
@@ -116,6 +121,9 @@ type Config struct {
 	// LogLevel, if set, is the level of Logger's handler, changed at run
 	// time by SetLogLevel.
 	LogLevel *slog.LevelVar
+	// OpenVXLAN opens the vxlan port of overlay networks; nil means
+	// vxlan.Open (in the daemon's namespace). Unit tests fake it.
+	OpenVXLAN func(vxlan.Options) (VXLANPort, error)
 }
 
 // Daemon is a running vswitchd.
@@ -146,6 +154,13 @@ type Daemon struct {
 	busy map[string]bool
 	// restarts are endpoints' restart-policy bookkeeping.
 	restarts map[string]*restarting
+	// overlays are the open vxlan ports (overlay.go); remote is the
+	// router's view of them, rebuilt with them.
+	overlays map[overlayKey]*overlayPort
+	remote   remoteARP
+	// vxlanByID is overlays by port ID, for readers without mu (port
+	// listings); replaced whole by publishRemote.
+	vxlanByID atomic.Pointer[map[port.ID]*overlayPort]
 
 	// ownNS is the ID of the daemon's own network namespace (0 if not
 	// known): no endpoint may attach to it.
@@ -198,7 +213,8 @@ func New(cfg Config) (*Daemon, error) {
 		cfg: cfg, log: cfg.Logger, host: h,
 		nics: map[string]map[string]port.ID{}, sysPorts: map[string]port.ID{},
 		scopes: map[string]bool{}, busy: map[string]bool{}, restarts: map[string]*restarting{},
-		closing: make(chan struct{}),
+		overlays: map[overlayKey]*overlayPort{},
+		closing:  make(chan struct{}),
 	}, nil
 }
 
@@ -413,8 +429,11 @@ func (d *Daemon) commit(next *state.State) error {
 // sync pushes the state into the router and the DNS server. Callers hold
 // mu.
 func (d *Daemon) sync() {
-	hl := d.hostLeg
-	d.rt.Configure(d.st.RouterConfig(state.Runtime{Host: &hl, UplinkPort: d.uplinkPort, NoARPSuppression: d.cfg.NoARPSuppression}))
+	cfg := d.st.RouterConfig(d.routerRuntime())
+	if len(d.remote) > 0 {
+		cfg.Remote = d.remote
+	}
+	d.rt.Configure(cfg)
 	scopes, opts := d.st.DNSScopes(), d.st.DNSOptions()
 	for name, rs := range scopes {
 		// Options first: a new internal scope never forwards, not even

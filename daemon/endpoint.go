@@ -42,6 +42,7 @@ func procNS(e *state.Endpoint) string {
 // /etc/netns files, published ports. The intent is saved first, and a
 // failure at any step leaves nothing behind. Callers hold mu.
 func (d *Daemon) createEndpoint(spec state.EndpointSpec) (*state.Endpoint, error) {
+	spec.Avoid = append(spec.Avoid, d.remoteAddrs(spec.Network)...)
 	e, err := d.st.NewEndpoint(spec, now())
 	if err != nil {
 		return nil, err
@@ -144,6 +145,9 @@ func (d *Daemon) attachNIC(e *state.Endpoint, nic *state.NIC, n *state.Network, 
 	var err error
 	if create {
 		cfg := host.NICConfig{Name: nic.Interface, MAC: nic.MAC, MTU: nic.MTU}
+		if cfg.MTU == 0 && n != nil {
+			cfg.MTU = n.MTU // an overlay network's 1450, or --mtu
+		}
 		if n != nil && nic.IP.IsValid() {
 			cfg.Addr = netip.PrefixFrom(nic.IP, n.Subnet.Bits())
 			if e.NICs[0] == nic {
@@ -350,6 +354,7 @@ func (d *Daemon) Connect(network string, spec state.ConnectSpec) error {
 	if err != nil {
 		return err
 	}
+	spec.Avoid = append(spec.Avoid, d.remoteAddrs(network)...)
 	nic, err := d.st.NewNIC(e, network, spec)
 	if err != nil {
 		return err

@@ -26,6 +26,9 @@ func (d *Daemon) restore() error {
 			return err
 		}
 	}
+	if err := d.syncOverlays(d.st); err != nil {
+		return fmt.Errorf("overlay networks: %w", err)
+	}
 	for _, pt := range d.st.Ports {
 		if _, err := d.attachSysPort(pt); err != nil {
 			d.log.Warn("system port not restored", "port", pt.Interface, "err", err)

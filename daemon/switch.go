@@ -1,22 +1,30 @@
 package daemon
 
 import (
+	"slices"
 	"sort"
 
 	"github.com/vswitchd/vswitchd/datapath"
 	"github.com/vswitchd/vswitchd/port"
 	"github.com/vswitchd/vswitchd/state"
 	"github.com/vswitchd/vswitchd/trace"
+	"github.com/vswitchd/vswitchd/vxlan"
 )
 
 // Ports lists the switch ports with their counters.
 func (d *Daemon) Ports() []PortInfo {
+	vx := d.vxlanPorts()
 	var out []PortInfo
 	for _, p := range d.dp.Ports() {
 		c := p.Config
+		var vs []vxlan.VTEPStats
+		if ov := vx[p.ID]; ov != nil {
+			vs = ov.dev.VTEPStats()
+		}
+		slices.SortFunc(vs, func(a, b vxlan.VTEPStats) int { return a.Addr.Compare(b.Addr) })
 		out = append(out, PortInfo{
 			ID: p.ID, Name: c.Name, Kind: c.Kind, Endpoint: c.Endpoint, Routed: c.Routed,
-			VLAN: c.VLAN, Counters: p.Counters,
+			VLAN: c.VLAN, Counters: p.Counters, VTEPs: vs,
 		})
 	}
 	return out
@@ -30,6 +38,7 @@ func (d *Daemon) Stats() Stats {
 		FDB:      d.dp.FDB().Stats(),
 		Router:   d.dp.RouterCounts(),
 		NAT:      d.rt.NAT().Stats(),
+		Defrag:   d.rt.Defrag().Stats(),
 		DNS:      d.dns.Stats(),
 		Proxy:    d.pub.Stats(),
 	}
@@ -168,6 +177,7 @@ func (d *Daemon) setUplinkLocked(spec state.UplinkSpec) (UplinkInfo, error) {
 		return UplinkInfo{}, err
 	}
 	d.removeUplink()
+	d.spreadUplink(dev, u.Interface)
 	id, err := d.dp.AddPort(dev, datapath.PortConfig{Name: u.Interface, Kind: datapath.KindSystem, Routed: true})
 	if err != nil {
 		dev.Close()

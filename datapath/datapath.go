@@ -176,7 +176,33 @@ type portState struct {
 	dev      atomic.Pointer[port.Port]
 	cfg      atomic.Pointer[PortConfig]
 	counters Counters
-	done     chan struct{} // closed when the worker has exited
+	done     chan struct{} // closed when the port's last worker has exited
+	running  atomic.Int32  // workers still running (one per receive queue)
+}
+
+// Queues is implemented by ports that receive on several queues, such as
+// an AF_PACKET port whose sockets form a PACKET_FANOUT_HASH group: the
+// datapath runs one worker per queue, and since the kernel hashes each
+// flow to one queue, a flow's frames stay in order. Queue 0 is what Read
+// reads. A decorator SwapDevice installs later is read on queue 0 only
+// unless it implements Queues itself; the other queues keep reading the
+// device given to AddPort (so an ingress impairment on such a port sees
+// the flows the kernel hashes to queue 0).
+type Queues interface {
+	// Queues returns the number of receive queues, fixed for the port's
+	// life.
+	Queues() int
+	// ReadQueue is port.Port's Read for queue q (0 ≤ q < Queues); one
+	// goroutine per queue may call it.
+	ReadQueue(q int, bufs [][]byte, sizes []int, offset int) (int, error)
+}
+
+// Maintainer is implemented by ports with tables of their own to age,
+// such as a vxlan port's remote MACs: the maintenance goroutine calls
+// Maintain once a second.
+type Maintainer interface {
+	// Maintain does the port's periodic housekeeping, on its own clock.
+	Maintain()
 }
 
 // New returns a datapath with no ports and starts its maintenance goroutine
@@ -240,6 +266,11 @@ func (dp *Datapath) AddPort(dev port.Port, cfg PortConfig) (port.ID, error) {
 	}
 	ps := &portState{id: id, done: make(chan struct{})}
 	ps.dev.Store(&dev)
+	queues := 1
+	if mq, ok := dev.(Queues); ok {
+		queues = max(1, mq.Queues())
+	}
+	ps.running.Store(int32(queues))
 	c := cfg
 	ps.cfg.Store(&c)
 	list := append([]*portState(nil), old.list...)
@@ -248,9 +279,11 @@ func (dp *Datapath) AddPort(dev port.Port, cfg PortConfig) (port.ID, error) {
 		i++
 	}
 	dp.snap.Store(newSnapshot(slices.Insert(list, i, ps)))
-	dp.wg.Add(1)
-	go dp.run(ps)
-	dp.log.Info("port added", "port", cfg.Name, "id", id, "kind", cfg.Kind)
+	for q := range queues {
+		dp.wg.Add(1)
+		go dp.run(ps, q)
+	}
+	dp.log.Info("port added", "port", cfg.Name, "id", id, "kind", cfg.Kind, "queues", queues)
 	return id, nil
 }
 
@@ -398,6 +431,11 @@ func (dp *Datapath) maintain() {
 			dp.fdb.Age(now)
 			if dp.router != nil {
 				dp.router.Maintain(now)
+			}
+			for _, ps := range dp.snap.Load().list {
+				if m, ok := ps.device().(Maintainer); ok {
+					m.Maintain()
+				}
 			}
 		}
 	}

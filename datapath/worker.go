@@ -125,13 +125,29 @@ func (dp *Datapath) newWorker(ps *portState) *worker {
 	return w
 }
 
-// run is the receive loop of one port. It exits when the port is closed.
-func (dp *Datapath) run(ps *portState) {
+// run is the receive loop of one port's queue q (0: Read; others of a
+// port with Queues). It exits when the port is closed.
+func (dp *Datapath) run(ps *portState, q int) {
 	defer dp.wg.Done()
-	defer close(ps.done)
+	defer func() {
+		if ps.running.Add(-1) == 0 {
+			close(ps.done)
+		}
+	}()
 	w := dp.newWorker(ps)
+	orig, _ := ps.device().(Queues)
+	read := func(bufs [][]byte, sizes []int, offset int) (int, error) {
+		dev := ps.device()
+		if q == 0 {
+			return dev.Read(bufs, sizes, offset)
+		}
+		if mq, ok := dev.(Queues); ok {
+			return mq.ReadQueue(q, bufs, sizes, offset)
+		}
+		return orig.ReadQueue(q, bufs, sizes, offset)
+	}
 	for {
-		n, err := ps.device().Read(w.bufs, w.sizes, port.ReadOffset)
+		n, err := read(w.bufs, w.sizes, port.ReadOffset)
 		if n > 0 {
 			w.batch(n)
 		}

@@ -185,3 +185,11 @@ func Opener(typ string) (PortOpener, error) {
 	}
 	return nil, fmt.Errorf("%w %q", ErrUnknownPortType, typ)
 }
+
+// MTUQuerier is implemented by hosts that can read an interface's MTU
+// (Linux does; the in-memory fake does not, and its interfaces count as
+// 1500 bytes).
+type MTUQuerier interface {
+	// LinkMTU returns the MTU of the daemon namespace's interface name.
+	LinkMTU(name string) (int, error)
+}

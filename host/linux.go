@@ -461,6 +461,17 @@ func (Linux) InterfaceExists(name string) bool {
 	return err == nil
 }
 
+// LinkMTU returns the MTU of the daemon namespace's interface name (the
+// uplink's, for the router's path MTU handling). It implements
+// MTUQuerier.
+func (Linux) LinkMTU(name string) (int, error) {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return 0, fmt.Errorf("interface %q: %w", name, err)
+	}
+	return l.Attrs().MTU, nil
+}
+
 // OpenPort implements Host.
 func (Linux) OpenPort(typ, name string) (port.Port, error) {
 	open, err := Opener(typ)

@@ -146,6 +146,31 @@ func (s *Subnet) Allocate() (netip.Addr, error) {
 	return netip.Addr{}, fmt.Errorf("%w in %s", ErrExhausted, s.prefix)
 }
 
+// AllocateIn returns the lowest free host address of the subnet inside r
+// (Docker's --ip-range), which must lie within the subnet.
+func (s *Subnet) AllocateIn(r netip.Prefix) (netip.Addr, error) {
+	first, last := hostRange(s.prefix)
+	lo, hi := r.Masked().Addr(), lastOf(r)
+	if first.Less(lo) {
+		first = lo
+	}
+	if hi.Less(last) {
+		last = hi
+	}
+	for a := first; a.IsValid() && !last.Less(a); a = a.Next() {
+		if !s.used[a] {
+			s.used[a] = true
+			return a, nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("%w in ip-range %s", ErrExhausted, r)
+}
+
+// lastOf returns the last address of an IPv4 prefix.
+func lastOf(p netip.Prefix) netip.Addr {
+	return fromUint(toUint(p.Masked().Addr()) | uint32(uint64(1)<<(32-p.Bits())-1))
+}
+
 // Reserve marks a specific address used; it must be a free host address.
 func (s *Subnet) Reserve(a netip.Addr) error {
 	first, last := hostRange(s.prefix)

@@ -12,13 +12,40 @@ import (
 
 func TestPortKeptWhenFree(t *testing.T) {
 	tb := New(Options{Seed: 1})
-	for i, a := range []netip.Addr{inner1, inner2} {
-		// Same source port, different destinations: both keep it.
-		f := udpFrame(t, ap(a, 5000), ap(server, uint16(53+i)), "")
+	for i, dst := range []netip.AddrPort{ap(server, 53), ap(server, 54), ap(inner2, 80)} {
+		// One source, any destination: its port is kept.
+		f := udpFrame(t, ap(inner1, 5000), dst, "")
 		c := mustCreate(t, tb, zoneNet, zoneUplink, f, masq(), 0)
 		if got := c.Tuple(Reply).DstPort; got != 5000 {
 			t.Errorf("connection %d: port %d, want 5000 kept", i, got)
 		}
+	}
+}
+
+// TestEndpointIndependentMapping: a second source colliding on a port gets
+// another mapping, and keeps it toward every destination (RFC 4787 REQ-1),
+// even one toward which the first source's port is free; the first source
+// keeps its own.
+func TestEndpointIndependentMapping(t *testing.T) {
+	tb := New(Options{Seed: 1})
+	mapped := func(src netip.Addr, dst netip.AddrPort) uint16 {
+		t.Helper()
+		return mustCreate(t, tb, zoneNet, zoneUplink, udpFrame(t, ap(src, 5000), dst, ""), masq(), 0).Tuple(Reply).DstPort
+	}
+	a1 := mapped(inner1, ap(server, 3478))
+	b1 := mapped(inner2, ap(server, 3478))
+	b2 := mapped(inner2, ap(server, 3479))
+	a2 := mapped(inner1, ap(server, 3479))
+	if a1 != 5000 || a2 != 5000 {
+		t.Errorf("first source mapped to %d and %d, want 5000 both", a1, a2)
+	}
+	if b1 == 5000 || b1 != b2 {
+		t.Errorf("second source mapped to %d and %d, want one port other than 5000", b1, b2)
+	}
+	// Once the first source's connections are gone, its mapping is free.
+	tb.Flush()
+	if p := mapped(inner2, ap(server, 3479)); p != 5000 {
+		t.Errorf("after a flush the second source got %d, want 5000", p)
 	}
 }
 

@@ -15,9 +15,6 @@ import (
 // returned. Lookup reads frame only for ICMP errors and never allocates.
 func (t *Table) Lookup(zone Zone, frame []byte, p *header.Parsed, now int64) (c *Conn, d Dir, ok bool) {
 	now = max(now, 0)
-	if p.IPVersion == 4 && p.FragOff != 0 {
-		return t.frags.lookup(zone, p, now)
-	}
 	k, related, ok := packetKey(zone, frame, p)
 	if !ok {
 		return nil, 0, false
@@ -145,12 +142,9 @@ func (t *Table) Apply(frame []byte, p *header.Parsed, c *Conn, d Dir, partial bo
 		return VerdictInvalid
 	}
 	if p.FragOff == 0 {
-		if !t.track(c, d, p, now) {
+		if !t.track(c, d, frame, p, now) {
 			t.stats.invalid.Add(1)
 			return VerdictInvalid
-		}
-		if p.MoreFrags {
-			t.frags.add(c.tuple[d].zone, p, c, d, now)
 		}
 	} else {
 		t.stats.fragsTranslated.Add(1)
@@ -263,17 +257,32 @@ func rewritePorts(l4 []byte, p *header.Parsed, x *xlate, nw *key) {
 
 // track advances c's state and deadline for a packet in direction d and
 // reports whether the packet is valid.
-func (t *Table) track(c *Conn, d Dir, p *header.Parsed, now int64) bool {
+func (t *Table) track(c *Conn, d Dir, frame []byte, p *header.Parsed, now int64) bool {
 	proto := c.tuple[Original].proto
+	// TCP: the state bits this segment leads to, worked out once under
+	// the connection's TCP lock (which also keeps other segments of the
+	// connection from changing them meanwhile).
+	var tcpBits uint64
+	kill := false
+	if proto == header.ProtoTCP {
+		seg, ok := parseSeg(frame, p)
+		if !ok {
+			return false
+		}
+		c.tcp.mu.Lock()
+		defer c.tcp.mu.Unlock()
+		w := c.st.Load()
+		if w, ok, kill = tcpStep(&c.tcp, w, d, seg, t.loose); !ok {
+			return false
+		}
+		tcpBits = w & tcpBitsMask
+	}
 	for {
 		w := c.st.Load()
 		nw := w
 		switch proto {
 		case header.ProtoTCP:
-			var ok bool
-			if nw, ok = tcpStep(w, d, p.TCPFlags); !ok {
-				return false
-			}
+			nw = w&^tcpBitsMask | tcpBits
 		default:
 			if d == Reply {
 				nw |= flagSeenReply
@@ -283,9 +292,12 @@ func (t *Table) track(c *Conn, d Dir, p *header.Parsed, now int64) bool {
 			}
 		}
 		timeout := t.timeoutOf(proto, nw)
+		if kill {
+			timeout = 0 // expired now: Lookup and Sweep remove it
+		}
 		dl := (now + timeout) >> deadlineShift
 		old := deadlineOf(w)
-		if nw&0xff == w&0xff && dl-old < min(refreshUnits, timeout>>(deadlineShift+3)) {
+		if !kill && nw&0xff == w&0xff && dl-old < min(refreshUnits, timeout>>(deadlineShift+3)) {
 			return true // nothing worth a write: keeps the cache line shared
 		}
 		if c.st.CompareAndSwap(w, packState(nw, dl)) {
@@ -299,6 +311,9 @@ func (t *Table) track(c *Conn, d Dir, p *header.Parsed, now int64) bool {
 		}
 	}
 }
+
+// tcpBitsMask is the part of the state word a TCP segment decides.
+const tcpBitsMask = stateMask | flagAssured | flagSeenReply
 
 func reopened(old, new uint64) bool {
 	s := TCPState(old & stateMask)

@@ -57,12 +57,13 @@ const (
 	TCPLastAck
 	TCPTimeWait
 	TCPClose
+	TCPSynSent2 // both sides sent a SYN: simultaneous open
 	numTCPStates
 )
 
 var tcpStateNames = [numTCPStates]string{
 	"NONE", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT",
-	"LAST_ACK", "TIME_WAIT", "CLOSE",
+	"LAST_ACK", "TIME_WAIT", "CLOSE", "SYN_SENT2",
 }
 
 func (s TCPState) String() string {
@@ -200,6 +201,8 @@ type Conn struct {
 	st atomic.Uint64 // TCP state, flags and deadline; see stateMask
 
 	pkts, bytes [2]atomic.Uint64 // per Dir; bytes count IPv4 total lengths
+
+	tcp tcpTrack // TCP window state; unused for other protocols
 }
 
 // Tuple returns the connection's tuple in direction d: Tuple(Original) is

@@ -25,7 +25,7 @@ const (
 // ErrFragment, ErrTableFull, ErrNoPort and ErrExists.
 func (t *Table) Create(zone, replyZone Zone, p *header.Parsed, a Action, now int64) (*Conn, error) {
 	now = max(now, 0)
-	pl, err := plan(zone, replyZone, p, a, t.portMin, t.portMax)
+	pl, err := plan(zone, replyZone, p, a, t.portMin, t.portMax, t.loose)
 	if err != nil {
 		switch {
 		case errors.Is(err, ErrFragment):
@@ -39,6 +39,18 @@ func (t *Table) Create(zone, replyZone Zone, p *header.Parsed, a Action, now int
 	}
 	orig, reply, st := pl.orig, pl.reply, pl.st
 	lo, hi, keep, tsport := pl.lo, pl.hi, pl.keep, pl.tsport
+
+	// Endpoint-independent mapping: a source already masqueraded keeps
+	// its mapping; a port another source is mapped to is not preserved.
+	eim := a.SNAT && orig.proto != header.ProtoICMP
+	src := srcKey{zone: orig.zone, proto: orig.proto, addr: orig.src, port: orig.sport}
+	if eim {
+		if port, ok := t.bysrc.mapping(src, reply.dst); ok && lo <= uint32(port) && uint32(port) <= hi {
+			tsport, keep = port, true
+		} else if keep && t.bysrc.ownedByOther(mapKey{proto: orig.proto, addr: reply.dst, port: tsport}, src) {
+			keep = false
+		}
+	}
 
 	ho := t.hash(&orig)
 	if !t.reserve(ho, now) {
@@ -56,16 +68,32 @@ func (t *Table) Create(zone, replyZone Zone, p *header.Parsed, a Action, now int
 		}
 		return t.link(c, &orig, &reply, ho, now)
 	}
+	unowned := func(port uint16) (linkResult, *Conn) {
+		if t.bysrc.ownedByOther(mapKey{proto: orig.proto, addr: reply.dst, port: port}, src) {
+			return linkTaken, nil
+		}
+		return try(port)
+	}
 	var res linkResult
 	var other *Conn
 	if keep {
 		res, other = try(tsport)
 	}
 	if res == linkTaken || !keep {
-		res, other = t.allocate(&orig, &reply, lo, hi, try)
+		if eim {
+			// Ports no other source is mapped to first; then, as
+			// Linux, any whose reply tuple is free.
+			res, other = t.allocate(&orig, &reply, lo, hi, unowned)
+		}
+		if res == linkTaken {
+			res, other = t.allocate(&orig, &reply, lo, hi, try)
+		}
 	}
 	switch res {
 	case linkDone:
+		if eim {
+			t.bysrc.add(c)
+		}
 		t.live.Add(1)
 		t.stats.created.Add(1)
 		return c, nil
@@ -94,7 +122,7 @@ type connPlan struct {
 
 // plan validates p and a and computes the connection's tuples. It reads
 // no table state, so it never changes anything.
-func plan(zone, replyZone Zone, p *header.Parsed, a Action, portMin, portMax uint32) (connPlan, error) {
+func plan(zone, replyZone Zone, p *header.Parsed, a Action, portMin, portMax uint32, loose bool) (connPlan, error) {
 	if p.IPVersion != 4 {
 		return connPlan{}, ErrUnsupported
 	}
@@ -110,7 +138,7 @@ func plan(zone, replyZone Zone, p *header.Parsed, a Action, portMin, portMax uin
 		}
 		orig.sport, orig.dport = p.SrcPort, p.DstPort
 		if p.Proto == header.ProtoTCP {
-			s, ok := tcpInitial(p.TCPFlags)
+			s, ok := tcpInitial(p.TCPFlags, loose)
 			if !ok {
 				return connPlan{}, ErrInvalid
 			}

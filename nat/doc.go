@@ -39,28 +39,38 @@
 // checksum, the quoted ports or echo identifier with the quoted L4
 // checksum when it is present, and the ICMP checksum.
 //
-// IPv4 fragments: a first fragment is tracked and translated like any
-// packet. Apply remembers (zone, source, destination, protocol, IP ID) of
-// its datagram for 30 s (at most 1000 datagrams), so Lookup can map the
-// datagram's non-first fragments, which carry no ports, to the same
-// connection; Apply rewrites only their addresses. A non-first fragment
-// that arrives before its first fragment cannot be matched: Create returns
-// ErrFragment and counts it, and the router drops it. vswitchd does not
-// reassemble.
+// IPv4 fragments are not tracked one by one: like Linux's nf_defrag_ipv4,
+// the router reassembles them first with a Defrag (NewDefrag), in any
+// order, refusing a datagram with overlapping fragments (RFC 5722's rule,
+// which Linux applies to IPv4 too), within a per-zone memory budget
+// (Linux's ipfrag_high_thresh, 4 MiB) and a 30 s timeout, and hands the
+// whole datagram to Lookup, Create and Apply, so it is translated once.
+// A non-first fragment given to the table itself matches nothing, and
+// Create returns ErrFragment.
 //
 // # Connection states and timeouts
 //
-// TCP follows the Linux state machine without window tracking (like
-// nf_conntrack_tcp_be_liberal) and with loose pick-up of established
-// connections (nf_conntrack_tcp_loose): SYN_SENT, SYN_RECV, ESTABLISHED,
-// FIN_WAIT, CLOSE_WAIT, LAST_ACK, TIME_WAIT and CLOSE, with Linux's default
-// timeouts; RST closes, and a new SYN from the originator re-opens a
-// connection in TIME_WAIT or CLOSE. Simultaneous open is accepted but not
-// tracked as Linux's SYN_SENT2. A connection is assured once it has seen
-// traffic both ways (TCP: once ESTABLISHED after a reply); ICMP echo
-// connections are never assured, as in Linux. UDP lives 30 s unreplied and
-// 120 s once replied; ICMP echo 30 s. Expired connections are removed
-// lazily by Lookup and incrementally by Sweep.
+// TCP follows Linux's nf_conntrack_proto_tcp: its state table, SYN_SENT2
+// included (a simultaneous open reaches ESTABLISHED), and its window
+// tracking (tcp_in_window: RFC 793 acceptable sequence and ACK checks,
+// window scaling per RFC 7323), so a segment outside the window — a blind
+// RST or FIN injected from outside — is invalid: Apply refuses it, changes
+// nothing and counts it. As in Linux since 6.1, a segment that is only
+// stale (data below the window, a long-delayed ACK) passes and changes
+// nothing, and one overshooting the window by less than the window passes
+// (Linux's workaround for such TCPs). An RST before any reply ends the
+// connection at once (the SYN was refused). An RST closes the connection only at the
+// sequence the other side expects next; one elsewhere in the window
+// leaves the state as it is (the endpoint answers it with a challenge ACK,
+// RFC 5961). A bare ACK picks up a connection older than the table
+// (nf_conntrack_tcp_loose, on unless Options.NoTCPLoose), with window
+// checks relaxed until both sides were seen. A new SYN from the originator
+// re-opens a connection in TIME_WAIT or CLOSE, windows reset. Timeouts are
+// Linux's defaults. A connection is assured once it has seen traffic both
+// ways (TCP: once ESTABLISHED after a reply); ICMP echo connections are
+// never assured, as in Linux. UDP lives 30 s unreplied and 120 s once
+// replied; ICMP echo 30 s. Expired connections are removed lazily by
+// Lookup and incrementally by Sweep.
 //
 // # Port allocation
 //
@@ -68,12 +78,14 @@
 // (port preservation, RFC 4787 and, for TCP, RFC 5382); otherwise it tries
 // ports from a seeded hash offset within the range, at most 128, then
 // halves the attempts from a fresh offset while they are at least 16, like
-// Linux's nf_nat_l4proto_unique_tuple. As in Linux a mapping belongs to
-// one connection: an endpoint usually keeps its port toward every
-// destination, but endpoint-independent mapping (RFC 4787 REQ-1) is not
-// guaranteed. When no port is found Create returns ErrNoPort; a reply
-// tuple that is in use is never reused. An ICMP echo identifier is chosen
-// the same way from 0–65535. When an action does not translate the source
+// Linux's nf_nat_l4proto_unique_tuple. Mappings are endpoint-independent
+// (RFC 4787 REQ-1, RFC 5382 REQ-1): a source that already has a mapping
+// gets the same one toward every destination (Linux's
+// find_appropriate_src), and a port another source is mapped to is not
+// preserved for a new source, so two endpoints colliding on a source port
+// each keep one mapping. When no port is found Create returns ErrNoPort; a
+// reply tuple that is in use is never reused. An ICMP echo identifier is
+// chosen the same way from 0–65535. When an action does not translate the source
 // and the reply tuple clashes with another connection, the source port is
 // remapped implicitly, as Linux does.
 //
@@ -88,7 +100,8 @@
 // index is split into 256 shards by a seeded hash, each an open-addressing
 // table (linear probing, 16-byte slots) that Lookup reads without locking
 // under a per-shard sequence counter, while Create and removals take the
-// shard mutexes; connection state, expiry and counters are atomics, so
+// shard mutexes; connection state, expiry and counters are atomics (a TCP
+// connection's window state has its own mutex, held for one segment), so
 // Lookup and Apply write nothing shared but the connection itself. Time is passed in as now, monotonic nanoseconds
 // from any fixed origin (for example time.Since(start)); the package starts
 // no goroutines and makes no system calls. No per-packet errors are

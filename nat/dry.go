@@ -34,7 +34,7 @@ func (t *Table) Peek(zone Zone, frame []byte, p *header.Parsed, now int64) (c *C
 // connection may get another). The connection is not in the table: pass it
 // to Translate, and to Match to recognise its later packets.
 func (t *Table) Plan(zone, replyZone Zone, p *header.Parsed, a Action, now int64) (*Conn, error) {
-	pl, err := plan(zone, replyZone, p, a, t.portMin, t.portMax)
+	pl, err := plan(zone, replyZone, p, a, t.portMin, t.portMax, t.loose)
 	if err != nil {
 		return nil, err
 	}

@@ -43,7 +43,7 @@ var (
 // under way.
 func ip4(src, dst netip.AddrPort, proto, tcpFlags uint8, payload string) testframe.IPv4 {
 	return testframe.IPv4{Eth: testframe.Eth{Src: macA, Dst: macB}, Src: src, Dst: dst, Proto: proto, ID: 0x4242,
-		TCP:     testframe.TCP{Flags: tcpFlags, Seq: 0x01020304, Ack: 0x0a0b0c0d, Window: 64240},
+		TCP:     testframe.TCP{Flags: tcpFlags, Seq: 0x01020304, Ack: 0x01020305, Window: 64240},
 		Payload: []byte(payload)}
 }
 

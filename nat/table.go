@@ -55,6 +55,11 @@ type Options struct {
 	PortMin, PortMax uint16
 	// Timeouts are the idle timeouts; zero fields take Linux's defaults.
 	Timeouts Timeouts
+	// NoTCPLoose refuses to pick up a TCP connection from a segment other
+	// than a SYN (Linux's nf_conntrack_tcp_loose=0). By default a bare ACK
+	// of a connection older than the table creates it as ESTABLISHED,
+	// with its window checks relaxed until both sides were seen.
+	NoTCPLoose bool
 	// Seed keys the hash of the table and of port allocation; 0 means a
 	// random seed. Set it only to make tests reproducible.
 	Seed uint64
@@ -71,6 +76,7 @@ type Timeouts struct {
 	TCPLastAck     time.Duration // 30 s
 	TCPTimeWait    time.Duration // 2 min
 	TCPClose       time.Duration // 10 s
+	TCPSynSent2    time.Duration // 2 min
 	UDPUnreplied   time.Duration // 30 s
 	UDPAssured     time.Duration // 120 s, once a reply was seen
 	ICMP           time.Duration // 30 s
@@ -87,6 +93,7 @@ func DefaultTimeouts() Timeouts {
 		TCPLastAck:     30 * time.Second,
 		TCPTimeWait:    2 * time.Minute,
 		TCPClose:       10 * time.Second,
+		TCPSynSent2:    2 * time.Minute,
 		UDPUnreplied:   30 * time.Second,
 		UDPAssured:     120 * time.Second,
 		ICMP:           30 * time.Second,
@@ -166,6 +173,8 @@ type Entry struct {
 	// Assured is set once traffic was seen both ways (TCP: established).
 	Assured   bool
 	SeenReply bool
+	// Window is the TCP window state of each direction (by Dir).
+	Window [2]TCPWindow
 	// Original is the tuple of the packet that created the connection,
 	// Reply the tuple of its answer (the inverse of the translated
 	// original).
@@ -202,6 +211,7 @@ type Table struct {
 	portMin, portMax                    uint32
 	tcpTimeout                          [numTCPStates]int64 // ns, by TCPState
 	udpUnreplied, udpAssured, icmpTimeo int64               // ns
+	loose                               bool                // pick up TCP connections mid-stream
 
 	// n counts linked connections plus the reservations of Create calls
 	// in progress; it is what the limit applies to. live counts linked
@@ -210,7 +220,7 @@ type Table struct {
 
 	shards [numShards]shard // each guards itself; see shard
 
-	frags fragTable // guarded by its own mutex
+	bysrc bySource // masqueraded sources and their mappings; guarded by its own mutex
 
 	sweep struct {
 		mu         sync.Mutex // guards shard, pos and buf; held for a whole Sweep call
@@ -223,7 +233,7 @@ type Table struct {
 
 // New returns an empty table.
 func New(opt Options) *Table {
-	t := &Table{max: int64(opt.MaxEntries)}
+	t := &Table{max: int64(opt.MaxEntries), loose: !opt.NoTCPLoose}
 	if t.max <= 0 {
 		t.max = DefaultMaxEntries
 	}
@@ -256,6 +266,7 @@ func New(opt Options) *Table {
 		TCPLastAck:     pick(to.TCPLastAck, def.TCPLastAck),
 		TCPTimeWait:    pick(to.TCPTimeWait, def.TCPTimeWait),
 		TCPClose:       pick(to.TCPClose, def.TCPClose),
+		TCPSynSent2:    pick(to.TCPSynSent2, def.TCPSynSent2),
 	}
 	t.udpUnreplied = pick(to.UDPUnreplied, def.UDPUnreplied)
 	t.udpAssured = pick(to.UDPAssured, def.UDPAssured)
@@ -355,6 +366,7 @@ func (t *Table) remove(c *Conn, now int64, why removeReason) bool {
 		w = c.st.Load()
 	}
 	t.unlock2(a, b)
+	t.bysrc.remove(c)
 	t.n.Add(-1)
 	t.live.Add(-1)
 	if why == removeEarlyDrop && !expired(w, now) {
@@ -455,9 +467,6 @@ func (t *Table) Sweep(now int64, budget int) int {
 			sw.pos = 0
 			sw.shard = (sw.shard + 1) % numShards
 			passed++
-			if sw.shard == 0 {
-				t.frags.purge(now)
-			}
 		}
 	}
 	return removed
@@ -491,7 +500,7 @@ func (t *Table) Flush() int {
 	}
 	t.n.Add(int64(-removed))
 	t.live.Add(int64(-removed))
-	t.frags.flush()
+	t.bysrc.clear()
 	t.stats.flushed.Add(uint64(removed))
 	return removed
 }
@@ -523,6 +532,11 @@ func (t *Table) Entries(now int64) []Entry {
 				SeenReply: w&flagSeenReply != 0,
 				Original:  c.tuple[Original].tuple(),
 				Reply:     c.tuple[Reply].tuple(),
+			}
+			if en.Proto == header.ProtoTCP {
+				c.tcp.mu.Lock()
+				en.Window = [2]TCPWindow{c.tcp.seen[0].export(), c.tcp.seen[1].export()}
+				c.tcp.mu.Unlock()
 			}
 			for d := range 2 {
 				en.Packets[d] = c.pkts[d].Load()

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/internal/testframe"
 )
 
 const (
@@ -24,18 +25,45 @@ type seg struct {
 }
 
 // tcpConn builds a masqueraded TCP connection and a function that sends
-// one segment in either direction at a given time.
+// one segment in either direction at a given time. The two ends keep
+// consistent sequence numbers, as real stacks do: each segment carries
+// the sender's next sequence and acknowledges everything the other side
+// sent; SYN and FIN count one.
 func tcpConn(t *testing.T, tb *Table) (c *Conn, send func(d Dir, flags uint8, now int64) Verdict) {
 	t.Helper()
-	syn := tcpFrame(t, ap(inner1, 40000), ap(server, 443), fSYN, "")
+	next := [2]uint32{1000, 500000}
+	var synDone, finDone [2]bool
+	seg := func(d Dir, flags uint8) []byte {
+		f := testframe.TCP{Flags: flags, Seq: next[d], Window: 64240}
+		if flags&fSYN != 0 && synDone[d] || flags&fFIN != 0 && finDone[d] {
+			f.Seq-- // a retransmission
+		}
+		if flags&fACK != 0 {
+			f.Ack = next[d^1]
+		}
+		src, dst := ap(inner1, 40000), ap(server, 443)
+		if d == Reply {
+			src, dst = ap(server, 443), ap(uplink, 40000)
+		}
+		return testframe.IPv4{Eth: testframe.Eth{Src: macA, Dst: macB}, Src: src, Dst: dst, Proto: header.ProtoTCP, ID: 1, TCP: f}.Frame(t)
+	}
+	sent := func(d Dir, flags uint8) {
+		if flags&fSYN != 0 && !synDone[d] {
+			synDone[d] = true
+			next[d]++
+		}
+		if flags&fFIN != 0 && !finDone[d] {
+			finDone[d] = true
+			next[d]++
+		}
+	}
+	syn := seg(Original, fSYN)
 	c = mustCreate(t, tb, zoneNet, zoneUplink, syn, masq(), 0)
+	sent(Original, fSYN)
 	send = func(d Dir, flags uint8, now int64) Verdict {
-		var f []byte
+		f := seg(d, flags)
 		zone := zoneNet
-		if d == Original {
-			f = tcpFrame(t, ap(inner1, 40000), ap(server, 443), flags, "")
-		} else {
-			f = tcpFrame(t, ap(server, 443), ap(uplink, 40000), flags, "")
+		if d == Reply {
 			zone = zoneUplink
 		}
 		p := decode(t, f)
@@ -43,7 +71,11 @@ func tcpConn(t *testing.T, tb *Table) (c *Conn, send func(d Dir, flags uint8, no
 		if !ok || got != c || gd != d {
 			t.Fatalf("Lookup(%v, flags %#x) = %v, %v, %v", d, flags, got, gd, ok)
 		}
-		return tb.Apply(f, p, c, d, false, now)
+		v := tb.Apply(f, p, c, d, false, now)
+		if v == VerdictAccept {
+			sent(d, flags)
+		}
+		return v
 	}
 	return c, send
 }
@@ -117,6 +149,8 @@ func TestTCPStateMachine(t *testing.T) {
 	}, {
 		name: "re-open from CLOSE",
 		segs: []seg{
+			{d: Reply, flags: fSYN | fACK, want: TCPSynRecv},
+			{d: Original, flags: fACK, want: TCPEstablished},
 			{d: Reply, flags: fRST, want: TCPClose},
 			{d: Original, flags: fSYN, want: TCPSynSent},
 			{d: Reply, flags: fSYN | fACK, want: TCPSynRecv},
@@ -126,8 +160,8 @@ func TestTCPStateMachine(t *testing.T) {
 	}, {
 		name: "simultaneous open",
 		segs: []seg{
-			{d: Reply, flags: fSYN, want: TCPSynSent},
-			{d: Original, flags: fSYN | fACK, want: TCPSynSent},
+			{d: Reply, flags: fSYN, want: TCPSynSent2},
+			{d: Original, flags: fSYN | fACK, want: TCPSynRecv},
 			{d: Reply, flags: fSYN | fACK, want: TCPSynRecv},
 			{d: Original, flags: fACK, want: TCPEstablished},
 		},
@@ -186,7 +220,7 @@ func TestTCPTimeouts(t *testing.T) {
 		{TCPCloseWait, []seg{{d: Reply, flags: fSYN | fACK}, {d: Original, flags: fACK}, {d: Original, flags: fFIN}, {d: Reply, flags: fACK}}, to.TCPCloseWait},
 		{TCPLastAck, []seg{{d: Reply, flags: fSYN | fACK}, {d: Original, flags: fACK}, {d: Original, flags: fFIN}, {d: Reply, flags: fFIN}}, to.TCPLastAck},
 		{TCPTimeWait, []seg{{d: Reply, flags: fSYN | fACK}, {d: Original, flags: fACK}, {d: Original, flags: fFIN}, {d: Reply, flags: fFIN}, {d: Original, flags: fACK}}, to.TCPTimeWait},
-		{TCPClose, []seg{{d: Reply, flags: fRST}}, to.TCPClose},
+		{TCPClose, []seg{{d: Reply, flags: fSYN | fACK}, {d: Original, flags: fACK}, {d: Reply, flags: fRST}}, to.TCPClose},
 	}
 	want := map[TCPState]time.Duration{
 		TCPSynSent: 2 * time.Minute, TCPSynRecv: time.Minute, TCPEstablished: 5 * 24 * time.Hour,

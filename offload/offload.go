@@ -270,3 +270,38 @@ func Segment(frame []byte, vh header.VirtioNet, out [][]byte, sizes []int, offse
 func (s *superFrame) segmentLen(i int) int {
 	return s.hdrLen + min(s.mss, s.end-s.hdrLen-i*s.mss)
 }
+
+// SegmentLen returns the IP length of the largest segment a GSO
+// super-frame would be cut into: its IP and L4 headers plus the GSO size
+// (or the whole datagram, if shorter); 0 for a frame that is not a valid
+// super-frame.
+func SegmentLen(frame []byte, vh header.VirtioNet) int {
+	if !vh.IsValid() || !vh.IsGSO() {
+		return 0
+	}
+	var s superFrame
+	if s.parse(frame, vh) != nil {
+		return 0
+	}
+	return s.hdrLen - s.l3 + min(s.mss, s.end-s.hdrLen)
+}
+
+// ClampGSO lowers the GSO size of a super-frame so that each segment's IP
+// datagram fits mtu, and reports whether it changed it. The frame itself
+// is not touched: the device (or Segment) cuts it into more, smaller
+// segments. A frame whose headers alone leave no room is left as it is.
+func ClampGSO(frame []byte, vh header.VirtioNet, mtu int) bool {
+	if !vh.IsValid() || !vh.IsGSO() {
+		return false
+	}
+	var s superFrame
+	if s.parse(frame, vh) != nil {
+		return false
+	}
+	room := mtu - (s.hdrLen - s.l3)
+	if room <= 0 || s.mss <= room {
+		return false
+	}
+	binary.LittleEndian.PutUint16(vh[4:], uint16(room))
+	return true
+}

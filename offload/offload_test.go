@@ -562,3 +562,34 @@ func BenchmarkFinish(b *testing.B) {
 		_ = offload.Finish(p.frame, p.vh)
 	}
 }
+
+// TestClampGSO: a super-frame toward a smaller MTU gets a GSO size whose
+// segments fit it, and Segment then cuts it into segments within the MTU.
+func TestClampGSO(t *testing.T) {
+	b := build(t, spec{name: "tcp", payload: 20000, mss: 1448, flags: header.TCPFlagACK | header.TCPFlagPSH})
+	frame, vh := b.frame, b.vh
+	if got := offload.SegmentLen(frame, vh); got != 1500 {
+		t.Fatalf("SegmentLen = %d, want 1500", got)
+	}
+	if offload.ClampGSO(frame, vh, 1500) {
+		t.Error("ClampGSO changed a super-frame that fits")
+	}
+	if !offload.ClampGSO(frame, vh, 1400) || vh.GSOSize() != 1348 {
+		t.Fatalf("ClampGSO(1400): GSO size %d, want 1348", vh.GSOSize())
+	}
+	n := offload.MaxSegments(frame, vh)
+	out := make([][]byte, n)
+	for i := range out {
+		out[i] = make([]byte, 2048)
+	}
+	sizes := make([]int, n)
+	got, err := offload.Segment(frame, vh, out, sizes, header.VirtioNetLen)
+	if err != nil || got != n {
+		t.Fatalf("Segment = %d, %v", got, err)
+	}
+	for i, sz := range sizes[:got] {
+		if sz-header.EthernetLen > 1400 {
+			t.Errorf("segment %d: %d bytes of IP, over the MTU", i, sz-header.EthernetLen)
+		}
+	}
+}

@@ -301,7 +301,7 @@ func frame4(t testing.TB, srcMAC, dstMAC header.MAC, f testframe.IPv4) []byte {
 	t.Helper()
 	f.Eth = testframe.Eth{Src: srcMAC, Dst: dstMAC}
 	f.ID = 0x4242
-	f.TCP.Seq, f.TCP.Ack, f.TCP.Window = 0x01020304, 0x0a0b0c0d, 64240
+	f.TCP.Seq, f.TCP.Ack, f.TCP.Window = 0x01020304, 0x01020305, 64240
 	return f.Frame(t)
 }
 

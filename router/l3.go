@@ -53,8 +53,15 @@ func (x *call) fromNetwork(n *Network) (Verdict, Target) {
 		return x.drop(DropMalformed)
 	}
 	s := netSide(n)
+	x.in = s
 	if x.tr != nil {
 		x.tr.Add(trace.Router, "to gateway %s (%s) of network %s, vlan %d", n.Gateway, n.MAC, n.Name, n.VID)
+	}
+	if pk.Fragment {
+		if v, t, held := x.reassemble(s.zone); held {
+			return v, t
+		}
+		pk = x.pkt.Parsed
 	}
 	// Conntrack first: packets of translated connections (including TCP
 	// DNS to the gateway) and ICMP errors about them.
@@ -118,7 +125,7 @@ func (x *call) fromNetwork(n *Network) (Verdict, Target) {
 		if x.tr != nil {
 			x.tr.Add(trace.Router, "to the uplink address %s: no published port %d/%s there", dst, pk.DstPort, protoName(pk.Proto))
 		}
-		return x.unreachable(s, header.ICMPv4PortUnreachable, DropNotForUs)
+		return x.refuse(s, DropNotForUs)
 	}
 	if n.Internal {
 		if x.tr != nil {
@@ -179,18 +186,22 @@ func (x *call) arpFromNetwork(n *Network) (Verdict, Target) {
 		arp.Reply(x.pkt.Frame, a, e.mac, target)
 		return Forward, Target{VID: n.VID}
 	}
+	if rn := x.c.cfg.Remote; rn != nil {
+		if mac, ok := rn.LookupARP(n.VID, target, x.pkt.InPort); ok {
+			x.count(ARPSuppressed)
+			if x.tr != nil {
+				x.tr.Add(trace.Router, "ARP request for %s, an endpoint on another host: answered %s by the switch (ARP suppression)", target, mac)
+			}
+			arp.Reply(x.pkt.Frame, a, mac, target)
+			return Forward, Target{VID: n.VID}
+		}
+	}
 	return Pass, Target{}
 }
 
 // local handles a packet to network n's gateway address.
 func (x *call) local(s side, n *Network) (Verdict, Target) {
 	pk := x.pkt.Parsed
-	if pk.Fragment {
-		if x.tr != nil {
-			x.tr.Add(trace.Router, "a fragment to gateway %s: the router does not reassemble", n.Gateway)
-		}
-		return x.drop(DropFragment)
-	}
 	switch {
 	case pk.Proto == header.ProtoICMP && pk.ICMPType == header.ICMPv4Echo:
 		return x.echoReply(s)
@@ -216,7 +227,7 @@ func (x *call) local(s side, n *Network) (Verdict, Target) {
 		}
 		h := x.c.cfg.Host
 		if h == nil {
-			return x.unreachable(s, header.ICMPv4PortUnreachable, DropNotForUs)
+			return x.refuse(s, DropNotForUs)
 		}
 		a := nat.Action{DNAT: true, DNATAddr: h.HostAddr}
 		rule := func() string {
@@ -251,8 +262,15 @@ func (x *call) fromHost() (Verdict, Target) {
 	if pk.Dst != h.MAC && !pk.Dst.IsMulticast() {
 		return x.drop(DropNotForUs)
 	}
+	x.in = s
 	if x.tr != nil {
 		x.tr.Add(trace.Router, "from the host (%s) on the host leg", pk.SrcIP)
+	}
+	if pk.Fragment {
+		if v, t, held := x.reassemble(ZoneHost); held {
+			return v, t
+		}
+		pk = x.pkt.Parsed
 	}
 	if conn, d, ok := x.lookup(ZoneHost); ok {
 		return x.translated(s, conn, d)
@@ -260,7 +278,7 @@ func (x *call) fromHost() (Verdict, Target) {
 	c := x.c
 	dst := pk.DstIP
 	if dst == h.Addr {
-		if pk.Proto == header.ProtoICMP && pk.ICMPType == header.ICMPv4Echo && !pk.Fragment {
+		if pk.Proto == header.ProtoICMP && pk.ICMPType == header.ICMPv4Echo {
 			return x.echoReply(s)
 		}
 		if p, ok := c.published(pk, dst); ok {
@@ -274,7 +292,7 @@ func (x *call) fromHost() (Verdict, Target) {
 	if e, ok := c.endpoints[dst]; ok {
 		return x.toEndpoint(e) // the host reaches every network
 	}
-	if n, ok := c.gateways[dst]; ok && pk.Proto == header.ProtoICMP && pk.ICMPType == header.ICMPv4Echo && !pk.Fragment {
+	if n, ok := c.gateways[dst]; ok && pk.Proto == header.ProtoICMP && pk.ICMPType == header.ICMPv4Echo {
 		return x.echoReply(side{mac: h.MAC, ip: n.Gateway, back: s.back, zone: ZoneHost})
 	}
 	if x.tr != nil {
@@ -305,8 +323,15 @@ func (x *call) fromUplink() (Verdict, Target) {
 	if !pk.L3Valid || pk.IPVersion != 4 {
 		return x.drop(DropMalformed)
 	}
+	x.in = s
 	if x.tr != nil {
 		x.tr.Add(trace.Router, "from %s on the uplink", pk.SrcIP)
+	}
+	if pk.Fragment {
+		if v, t, held := x.reassemble(ZoneUplink); held {
+			return v, t
+		}
+		pk = x.pkt.Parsed
 	}
 	if conn, d, ok := x.lookup(ZoneUplink); ok {
 		return x.translated(s, conn, d)
@@ -317,16 +342,16 @@ func (x *call) fromUplink() (Verdict, Target) {
 		}
 		return x.drop(DropNotForUs)
 	}
-	if pk.Proto == header.ProtoICMP && pk.ICMPType == header.ICMPv4Echo && !pk.Fragment {
+	if pk.Proto == header.ProtoICMP && pk.ICMPType == header.ICMPv4Echo {
 		return x.echoReply(s)
 	}
 	if p, ok := x.c.published(pk, pk.DstIP); ok {
 		return x.dnat(s, p)
 	}
 	if x.tr != nil {
-		x.tr.Add(trace.Router, "no published port %d/%s on the uplink address %s", pk.DstPort, protoName(pk.Proto), pk.DstIP)
+		x.tr.Add(trace.Router, "no published port %d/%s on the uplink address %s, and no connection: refused as the host's stack would", pk.DstPort, protoName(pk.Proto), pk.DstIP)
 	}
-	return x.drop(DropNotForUs)
+	return x.refuse(s, DropNotForUs)
 }
 
 // arpRouted handles ARP on a routed port: answer requests for the router's
@@ -374,6 +399,9 @@ func (x *call) translated(s side, conn *nat.Conn, d nat.Dir) (Verdict, Target) {
 	}
 	if !x.apply(conn, d) {
 		return x.drop(DropNATInvalid)
+	}
+	if !d.IsRelated() {
+		x.conn, x.dir = conn, d
 	}
 	// The connection's other zone is where the packet goes.
 	egress := conn.Zone(nat.Reply)
@@ -504,6 +532,7 @@ func (x *call) open(zone, replyZone nat.Zone, a nat.Action, rule func() string) 
 		if x.r.nat.Apply(pkt.Frame, pkt.Parsed, conn, nat.Original, pkt.partial(), x.now) != nat.VerdictAccept {
 			return DropNATInvalid, false
 		}
+		x.conn, x.dir = conn, nat.Original
 		return 0, true
 	}
 	conn, err := x.r.nat.Plan(zone, replyZone, pkt.Parsed, a, x.now)
@@ -589,6 +618,15 @@ func (x *call) toUplink(u *Uplink, dst netip.Addr) (Verdict, Target) {
 		return Forward, Target{Routed: true, Port: u.Port}
 	}
 	if !ok {
+		if pk := x.pkt.Parsed; pk.L3End-pk.L3Off > mtuOr(u.MTU) {
+			// Larger than the uplink's MTU (a reassembled datagram): it
+			// would have to be fragmented, which the queue does not do.
+			// Ask for the next hop, and let the sender retry.
+			if x.r.pending.request(hop, x.now) {
+				x.resolve(u, hop)
+			}
+			return x.drop(DropUnresolved)
+		}
 		queued, request := x.r.pending.add(hop, &x.pkt, x.now)
 		if request {
 			x.resolve(u, hop)

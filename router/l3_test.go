@@ -108,11 +108,8 @@ func TestLocalDrops(t *testing.T) {
 		wantStat  map[string]uint64
 		wantQuote []byte // a port unreachable is sent quoting this
 	}{
-		{name: "fragment of echo", frame: frame4(t, a1MAC, gwAMAC, testframe.IPv4{Src: ap(a1IP, 1), Dst: ap(gwA, 1),
-			Proto: header.ProtoICMP, ICMP: testframe.ICMP{Type: header.ICMPv4Echo, ID: 1}, MF: true, Payload: make([]byte, 64)}),
-			wantStat: map[string]uint64{"drop-fragment": 1}},
-		{name: "non-first fragment", frame: frame4(t, a1MAC, gwAMAC, testframe.IPv4{Src: ap(a1IP, 0), Dst: ap(gwA, 0),
-			Proto: header.ProtoUDP, FragOff: 32, Payload: make([]byte, 32)}),
+		{name: "fragment of a bad length", frame: frame4(t, a1MAC, gwAMAC, testframe.IPv4{Src: ap(a1IP, 1), Dst: ap(gwA, 1),
+			Proto: header.ProtoICMP, ICMP: testframe.ICMP{Type: header.ICMPv4Echo, ID: 1}, MF: true, Payload: make([]byte, 63)}),
 			wantStat: map[string]uint64{"drop-fragment": 1}},
 		{name: "UDP to the gateway without a host leg", edit: func(c *router.Config) { c.Host = nil }, frame: udp,
 			wantStat: map[string]uint64{"drop-not-for-us": 1, "icmp-error-sent": 1}, wantQuote: testframe.Datagram(t, udp)},
@@ -584,13 +581,13 @@ func TestUplinkDrops(t *testing.T) {
 		{name: "uplink address, closed port", vid: vidA, frame: udp4(t, a1MAC, gwAMAC, ap(a1IP, 5000), ap(upIP, 9), "q"),
 			icmp: header.ICMPv4PortUnreachable, wantStat: map[string]uint64{"drop-not-for-us": 1, "icmp-error-sent": 1}},
 		{name: "outside to closed port", frame: tcp4(t, upGwMAC, upMAC, ap(remoteIP, 5000), ap(upIP, 22), header.TCPFlagSYN),
-			icmp: 0xff, wantStat: map[string]uint64{"drop-not-for-us": 1}},
+			icmp: 0xfe, wantStat: map[string]uint64{"drop-not-for-us": 1, "rst-sent": 1}},
 		{name: "outside transit to endpoint", frame: tcp4(t, upGwMAC, upMAC, ap(remoteIP, 5000), ap(a1IP, 22), header.TCPFlagSYN),
 			icmp: 0xff, wantStat: map[string]uint64{"drop-not-for-us": 1}},
 		{name: "outside to another MAC", frame: tcp4(t, upGwMAC, otherMAC, ap(remoteIP, 5000), ap(upIP, 8080), header.TCPFlagSYN),
 			icmp: 0xff, wantStat: map[string]uint64{"drop-not-for-us": 1}},
 		{name: "outside reply without connection", frame: tcp4(t, upGwMAC, upMAC, ap(remoteIP, 443), ap(upIP, 40000), header.TCPFlagSYN|header.TCPFlagACK),
-			icmp: 0xff, wantStat: map[string]uint64{"drop-not-for-us": 1}},
+			icmp: 0xfe, wantStat: map[string]uint64{"drop-not-for-us": 1, "rst-sent": 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -607,11 +604,14 @@ func TestUplinkDrops(t *testing.T) {
 				t.Fatalf("Input(%x) = %v, want %v", tt.frame, vs(v), vs(router.Drop))
 			}
 			sent := h.sink.take()
-			if tt.icmp == 0xff {
+			switch tt.icmp {
+			case 0xff:
 				if len(sent) != 0 {
 					t.Errorf("Input sent %d frames, want none", len(sent))
 				}
-			} else {
+			case 0xfe: // a TCP reset back to the sender
+				checkRST(t, sent, tt.frame)
+			default:
 				if len(sent) != 1 {
 					t.Fatalf("Input sent %d frames, want 1", len(sent))
 				}

@@ -69,6 +69,29 @@ func (q *pendingQueue) add(hop netip.Addr, pkt *Packet, now int64) (queued, requ
 	return queued, request
 }
 
+// request reports whether an ARP request for hop is due (none was sent in
+// the last arpRetry), noting one as sent; it queues nothing.
+func (q *pendingQueue) request(hop netip.Addr, now int64) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.hops == nil {
+		q.hops = map[netip.Addr]*pendingHop{}
+	}
+	h := q.hops[hop]
+	if h == nil {
+		if len(q.hops) >= pendingHops {
+			return false
+		}
+		h = &pendingHop{since: now, lastReq: now - int64(arpRetry)}
+		q.hops[hop] = h
+	}
+	if now-h.lastReq < int64(arpRetry) {
+		return false
+	}
+	h.lastReq = now
+	return true
+}
+
 // take removes and returns the frames waiting for hop.
 func (q *pendingQueue) take(hop netip.Addr) [][]byte {
 	q.mu.Lock()

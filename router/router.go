@@ -5,7 +5,12 @@
 // port) and the uplink, and nowhere else, which is what isolates networks;
 // and it applies NAT through the conntrack table: masquerade to the uplink
 // address, published ports (DNAT, with SNAT for hairpin), and ICMP errors
-// translated back.
+// translated back. Like a Linux router it reassembles fragments before
+// tracking them, fragments or answers "fragmentation needed" for packets
+// larger than the egress MTU, lowers the GSO size of super-frames and
+// optionally clamps the MSS of SYNs (mtu.go), and answers segments and
+// datagrams to router addresses nothing serves with a reset or a port
+// unreachable.
 //
 // The entry points are New and Configure. The router is a port of the
 // bridge: the datapath calls Input for frames addressed to a router MAC,
@@ -155,6 +160,31 @@ type Network struct {
 	Isolated bool
 	// Endpoints are the addresses the network assigned.
 	Endpoints []Neighbor
+	// MTU is the IP MTU of the network's links; 0 means DefaultMTU.
+	MTU int
+}
+
+// DefaultMTU is the MTU of an interface whose MTU is not configured:
+// Ethernet's 1500 bytes, what endpoint NICs and the host leg are made with.
+const DefaultMTU = 1500
+
+// mtuOr returns m, or DefaultMTU for 0.
+func mtuOr(m int) int {
+	if m <= 0 {
+		return DefaultMTU
+	}
+	return m
+}
+
+// RemoteNeighbors knows the endpoints of overlay networks that live on
+// other hosts, as learned from their ARP packets: ARP suppression answers
+// for them too.
+type RemoteNeighbors interface {
+	// LookupARP returns the MAC of ip, an address of the network of
+	// VLAN vid on another host. in is the port the request came in by;
+	// a request that came from another host must not be answered from
+	// what was learned from other hosts.
+	LookupARP(vid vlan.ID, ip netip.Addr, in port.ID) (header.MAC, bool)
 }
 
 // Neighbor is an endpoint address and its MAC.
@@ -179,6 +209,8 @@ type HostLeg struct {
 	// DNSPort is the TCP port of the daemon's DNS listener on HostAddr;
 	// TCP queries to a gateway are translated to it. 0: no DNS over TCP.
 	DNSPort uint16
+	// MTU is the leg's MTU; 0 means DefaultMTU.
+	MTU int
 }
 
 // Uplink is the router's outside interface.
@@ -187,6 +219,9 @@ type Uplink struct {
 	MAC     header.MAC
 	Addr    netip.Prefix // the switch's external address and on-link prefix
 	Gateway netip.Addr   // next hop for everything off-link; may be invalid
+	// MTU is the uplink interface's MTU (the daemon reads it from the
+	// kernel); 0 means DefaultMTU.
+	MTU int
 }
 
 // Published is a published port range: connections to HostPort..HostPortEnd
@@ -211,6 +246,14 @@ type Config struct {
 	// NoARPSuppression turns ARP suppression off: requests for endpoint
 	// addresses are flooded instead of answered by the switch.
 	NoARPSuppression bool
+	// Remote, if not nil, answers ARP suppression for endpoints on other
+	// hosts (overlay networks).
+	Remote RemoteNeighbors
+	// MSSClamp lowers the MSS option of TCP SYNs entering or leaving by
+	// the uplink to the smaller of the two sides' MTUs minus 40 bytes
+	// (iptables' TCPMSS --clamp-mss-to-pmtu), so TCP never depends on
+	// path MTU discovery across the uplink.
+	MSSClamp bool
 }
 
 // Options configures New.
@@ -221,6 +264,9 @@ type Options struct {
 	DNS Resolver
 	// Neighbors is the uplink's neighbour cache; nil makes one.
 	Neighbors *arp.Cache
+	// Defrag reassembles fragmented datagrams; nil makes one with the
+	// default budget and timeout.
+	Defrag *nat.Defrag
 }
 
 // Router is the L3 stage. It is safe for concurrent use by all workers.
@@ -228,6 +274,7 @@ type Router struct {
 	nat   *nat.Table
 	dns   Resolver
 	neigh *arp.Cache
+	frags *nat.Defrag
 
 	cfg      atomic.Pointer[compiled]
 	deferred atomic.Pointer[Deferred]
@@ -241,7 +288,10 @@ type Router struct {
 
 // New returns a router with an empty configuration.
 func New(opt Options) *Router {
-	r := &Router{nat: opt.NAT, dns: opt.DNS, neigh: opt.Neighbors}
+	r := &Router{nat: opt.NAT, dns: opt.DNS, neigh: opt.Neighbors, frags: opt.Defrag}
+	if r.frags == nil {
+		r.frags = nat.NewDefrag(nat.DefragOptions{})
+	}
 	if r.nat == nil {
 		r.nat = nat.New(nat.Options{})
 	}
@@ -254,6 +304,9 @@ func New(opt Options) *Router {
 
 // NAT returns the conntrack table.
 func (r *Router) NAT() *nat.Table { return r.nat }
+
+// Defrag returns the reassembly table.
+func (r *Router) Defrag() *nat.Defrag { return r.frags }
 
 // Neighbors returns the uplink neighbour cache.
 func (r *Router) Neighbors() *arp.Cache { return r.neigh }
@@ -287,6 +340,9 @@ func (r *Router) Config() Config { return r.cfg.Load().cfg }
 func (r *Router) Maintain(now int64) {
 	r.neigh.Age(now)
 	r.nat.Sweep(now, sweepBudget)
+	if n := r.frags.Expire(now); n > 0 {
+		r.later[DropFragTimeout].Add(uint64(n))
+	}
 	if n := r.pending.expire(now); n > 0 {
 		r.later[DropUnresolved].Add(uint64(n))
 	}
@@ -367,7 +423,17 @@ func (r *Router) Input(pkt *Packet, sink Sink, now int64) (Verdict, Target) {
 	// sensitive, so a pointer next to sink (which does escape, through
 	// its interface calls) would make every caller's Packet a heap
 	// allocation.
-	x := call{r: r, c: r.cfg.Load(), pkt: *pkt, sink: sink, now: now, tr: pkt.Trace}
+	x := call{r: r, c: r.cfg.Load(), pkt: *pkt, sink: sink, now: now, tr: pkt.Trace, gen: -1}
+	v, t := x.input()
+	if v == Forward {
+		return x.output(t)
+	}
+	return v, t // a reassembled datagram's buffer, if any, goes back with the batch
+}
+
+// input is Input up to the routing decision.
+func (x *call) input() (Verdict, Target) {
+	pkt := &x.pkt
 	if pkt.InRouted {
 		switch c := x.c; {
 		case c.cfg.Uplink != nil && pkt.InPort == c.cfg.Uplink.Port:
@@ -403,6 +469,18 @@ type call struct {
 	sink Sink
 	now  int64
 	tr   *trace.Trace
+
+	// in is the side the packet came in by (set once it is IPv4).
+	in side
+	// conn and dir are the connection the packet was translated as,
+	// and its direction; conn is nil for a packet routed untranslated.
+	conn *nat.Conn
+	dir  nat.Dir
+	// gen is the Sink handle of the buffer holding a reassembled
+	// datagram (pkt.Frame then points into it), -1 otherwise; fragMax is
+	// the largest of its fragments.
+	gen     int
+	fragMax int
 }
 
 func (x *call) count(c Counter) { x.pkt.Counts[c]++ }

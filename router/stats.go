@@ -20,22 +20,31 @@ const (
 	DNSQuery                     // DNS queries over UDP to gateways
 	ICMPSent                     // ICMP errors sent (time exceeded, unreachable)
 	ARPPending                   // frames held while the next hop is resolved
+	Fragmented                   // datagrams sent on in fragments (RFC 791), reassembled ones included
+	Reassembled                  // datagrams reassembled from fragments
+	MSSClamped                   // SYNs whose MSS option was lowered to the path's MTU
+	GSOResized                   // super-frames whose segment size was lowered to the egress MTU
+	RSTSent                      // TCP resets sent for segments nothing answers
 
 	// Drop reasons; every counter from here on is one.
-	DropNoRoute    // no route, or nothing at the destination
-	DropIsolation  // destination in another network
-	DropInternal   // --internal network tried to leave
-	DropNATFull    // conntrack table full
-	DropNATNoPort  // no free masquerade port
-	DropNATInvalid // untrackable or invalid for its connection
-	DropUnresolved // next hop did not answer, or its queue was full
-	DropTTL        // TTL expired (time exceeded sent)
-	DropMalformed  // bad ARP or IP header
-	DropNotIPv4    // neither ARP nor IPv4
-	DropNotForUs   // to a router address, no service there
-	DropFragment   // fragment to a router address
-	DropNoBuffer   // no spare buffer for a generated frame
-	DropICC        // between endpoints of an icc=false network
+	DropNoRoute     // no route, or nothing at the destination
+	DropIsolation   // destination in another network
+	DropInternal    // --internal network tried to leave
+	DropNATFull     // conntrack table full
+	DropNATNoPort   // no free masquerade port
+	DropNATInvalid  // untrackable or invalid for its connection
+	DropUnresolved  // next hop did not answer, or its queue was full
+	DropTTL         // TTL expired (time exceeded sent)
+	DropMalformed   // bad ARP or IP header
+	DropNotIPv4     // neither ARP nor IPv4
+	DropNotForUs    // to a router address, no service there
+	DropFragment    // a fragment the reassembler refused (invalid, repeated, over the budget)
+	DropNoBuffer    // no spare buffer for a generated frame
+	DropICC         // between endpoints of an icc=false network
+	DropTooBig      // DF set and larger than the egress MTU (fragmentation needed sent)
+	DropFragOverlap // a fragment overlapping another of its datagram: the datagram is dropped
+	DropFragTimeout // incomplete datagrams dropped after 30 s (counted per datagram)
+	DropFragBudget  // incomplete datagrams dropped to keep a zone within its reassembly budget
 	NumCounters
 )
 
@@ -43,29 +52,38 @@ const (
 const firstDrop = DropNoRoute
 
 var counterNames = [NumCounters]string{
-	Routed:         "routed",
-	Masquerade:     "masquerade",
-	DNAT:           "dnat",
-	ARPReply:       "arp-reply",
-	ARPSuppressed:  "arp-suppressed",
-	EchoReply:      "echo-reply",
-	DNSQuery:       "dns-query",
-	ICMPSent:       "icmp-error-sent",
-	ARPPending:     "arp-pending",
-	DropNoRoute:    "drop-no-route",
-	DropIsolation:  "drop-isolation",
-	DropInternal:   "drop-internal",
-	DropNATFull:    "drop-nat-full",
-	DropNATNoPort:  "drop-nat-no-port",
-	DropNATInvalid: "drop-nat-invalid",
-	DropUnresolved: "drop-unresolved",
-	DropTTL:        "drop-ttl-exceeded",
-	DropMalformed:  "drop-malformed",
-	DropNotIPv4:    "drop-not-ipv4",
-	DropNotForUs:   "drop-not-for-us",
-	DropFragment:   "drop-fragment",
-	DropNoBuffer:   "drop-no-buffer",
-	DropICC:        "drop-icc",
+	Routed:          "routed",
+	Masquerade:      "masquerade",
+	DNAT:            "dnat",
+	ARPReply:        "arp-reply",
+	ARPSuppressed:   "arp-suppressed",
+	EchoReply:       "echo-reply",
+	DNSQuery:        "dns-query",
+	ICMPSent:        "icmp-error-sent",
+	ARPPending:      "arp-pending",
+	Fragmented:      "fragmented",
+	Reassembled:     "reassembled",
+	MSSClamped:      "mss-clamped",
+	GSOResized:      "gso-resized",
+	RSTSent:         "rst-sent",
+	DropNoRoute:     "drop-no-route",
+	DropIsolation:   "drop-isolation",
+	DropInternal:    "drop-internal",
+	DropNATFull:     "drop-nat-full",
+	DropNATNoPort:   "drop-nat-no-port",
+	DropNATInvalid:  "drop-nat-invalid",
+	DropUnresolved:  "drop-unresolved",
+	DropTTL:         "drop-ttl-exceeded",
+	DropMalformed:   "drop-malformed",
+	DropNotIPv4:     "drop-not-ipv4",
+	DropNotForUs:    "drop-not-for-us",
+	DropFragment:    "drop-fragment",
+	DropNoBuffer:    "drop-no-buffer",
+	DropICC:         "drop-icc",
+	DropTooBig:      "drop-too-big",
+	DropFragOverlap: "drop-frag-overlap",
+	DropFragTimeout: "drop-frag-timeout",
+	DropFragBudget:  "drop-frag-budget",
 }
 
 // String returns the counter's name in `vswitchctl stats` (router section):

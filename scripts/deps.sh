@@ -40,6 +40,8 @@ dig               dnsutils                test
 arping            arping                  test
 socat             socat                   test
 traceroute        traceroute              test
+tracepath         iputils-tracepath       test
+scapy             python3-scapy           test
 ethtool           ethtool                 test
 dnsmasq           dnsmasq-base            test
 ovs-vswitchd      openvswitch-switch      test
@@ -47,7 +49,7 @@ ovs-vsctl         openvswitch-switch      test
 ovsdb-server      openvswitch-switch      test
 ovsdb-tool        openvswitch-switch      test
 ovs-appctl        openvswitch-switch      test
-iptables          iptables                bench
+iptables          iptables                test bench
 chromium          chromium                test
 '
 

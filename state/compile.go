@@ -84,15 +84,19 @@ type Runtime struct {
 	// state may name an uplink whose interface is gone).
 	UplinkPort       port.ID
 	NoARPSuppression bool
+	// UplinkMTU is the uplink interface's MTU (0: unknown, 1500 assumed).
+	UplinkMTU int
+	// MSSClamp clamps the MSS of SYNs crossing the uplink.
+	MSSClamp bool
 }
 
 // RouterConfig compiles the router's configuration.
 func (s *State) RouterConfig(rt Runtime) router.Config {
-	cfg := router.Config{NoARPSuppression: rt.NoARPSuppression, Host: rt.Host}
+	cfg := router.Config{NoARPSuppression: rt.NoARPSuppression, Host: rt.Host, MSSClamp: rt.MSSClamp}
 	for _, n := range s.Networks {
 		rn := router.Network{
 			ID: n.ID, Name: n.Name, VID: n.VLAN, Subnet: n.Subnet,
-			Gateway: n.Gateway, MAC: n.MAC, Internal: n.Internal, Isolated: n.Isolated,
+			Gateway: n.Gateway, MAC: n.MAC, Internal: n.Internal, Isolated: n.Isolated, MTU: n.MTU,
 		}
 		for _, e := range s.Endpoints {
 			if nic := e.NIC(n.Name); nic != nil && nic.IP.IsValid() {
@@ -103,7 +107,7 @@ func (s *State) RouterConfig(rt Runtime) router.Config {
 	}
 	sort.Slice(cfg.Networks, func(i, j int) bool { return cfg.Networks[i].ID < cfg.Networks[j].ID })
 	if u := s.Uplink; u != nil && rt.UplinkPort != 0 {
-		cfg.Uplink = &router.Uplink{Port: rt.UplinkPort, MAC: s.UplinkMAC, Addr: u.Address, Gateway: u.Gateway}
+		cfg.Uplink = &router.Uplink{Port: rt.UplinkPort, MAC: s.UplinkMAC, Addr: u.Address, Gateway: u.Gateway, MTU: rt.UplinkMTU}
 	}
 	for _, e := range s.Endpoints {
 		nic, n := s.Primary(e)

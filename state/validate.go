@@ -33,6 +33,7 @@ func (s *State) Validate() error {
 	names := map[string]bool{}
 	ids := map[router.NetworkID]string{}
 	vids := map[vlan.ID]string{}
+	vnis := map[uint32]string{}
 	for i, n := range s.Networks {
 		if n == nil {
 			return fmt.Errorf("networks[%d]: null", i)
@@ -52,6 +53,12 @@ func (s *State) Validate() error {
 			return fmt.Errorf("network %q: vlan %d is network %q's too", n.Name, n.VLAN, o)
 		}
 		vids[n.VLAN] = n.Name
+		if n.Overlay != nil {
+			if o, ok := vnis[n.Overlay.VNI]; ok {
+				return fmt.Errorf("network %q: vni %d is network %q's too", n.Name, n.Overlay.VNI, o)
+			}
+			vnis[n.Overlay.VNI] = n.Name
+		}
 		for _, o := range s.Networks[:i] {
 			if o.Subnet.Overlaps(n.Subnet) {
 				return fmt.Errorf("network %q: subnet %s overlaps network %q (%s)", n.Name, n.Subnet, o.Name, o.Subnet)
@@ -123,6 +130,17 @@ func (s *State) Validate() error {
 		}
 		statics[k] = true
 	}
+	remotes := map[StaticRemote]bool{}
+	for _, r := range s.StaticRemotes {
+		if _, err := s.NewStaticRemote(r.Network, r.MAC, r.VTEP); err != nil {
+			return fmt.Errorf("static remote %s: %w", r.MAC, err)
+		}
+		k := StaticRemote{Network: r.Network, MAC: r.MAC}
+		if remotes[k] {
+			return fmt.Errorf("static remote %s in network %q listed twice", r.MAC, r.Network)
+		}
+		remotes[k] = true
+	}
 	if u := s.Uplink; u != nil {
 		if err := s.validateUplink(u); err != nil {
 			return fmt.Errorf("uplink: %w", err)
@@ -155,8 +173,22 @@ func validateNetwork(n *Network) error {
 	if !n.Gateway.Is4() || !n.Subnet.Contains(n.Gateway) || n.Gateway == n.Subnet.Addr() || n.Gateway == lastAddr(n.Subnet) {
 		return fmt.Errorf("gateway %s is not a host address of %s", n.Gateway, n.Subnet)
 	}
-	if n.MAC != GatewayMAC(n.ID) {
-		return fmt.Errorf("gateway mac %s, want %s (derived from id %d)", n.MAC, GatewayMAC(n.ID), n.ID)
+	if want := networkMAC(n); n.MAC != want {
+		if n.Overlay != nil {
+			return fmt.Errorf("gateway mac %s, want %s (derived from vni %d)", n.MAC, want, n.Overlay.VNI)
+		}
+		return fmt.Errorf("gateway mac %s, want %s (derived from id %d)", n.MAC, want, n.ID)
+	}
+	if err := validMTU(n.MTU); err != nil {
+		return err
+	}
+	if err := validIPRange(n); err != nil {
+		return err
+	}
+	if o := n.Overlay; o != nil {
+		if err := validOverlay(o); err != nil {
+			return err
+		}
 	}
 	return nil
 }

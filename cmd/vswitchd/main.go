@@ -42,6 +42,7 @@ import (
 	"github.com/vswitchd/vswitchd/nat"
 	"github.com/vswitchd/vswitchd/netns"
 	"github.com/vswitchd/vswitchd/state"
+	"github.com/vswitchd/vswitchd/supervisor"
 )
 
 // Environment variables a parent vswitchd sets for the one it starts.
@@ -210,6 +211,8 @@ func parseFlags(args []string) (daemon.Config, options, error) {
 	fs.DurationVar(&cfg.FDB.AgingTime, "fdb-aging", bridge.DefaultAgingTime, "MAC aging time")
 	fs.IntVar(&cfg.NAT.MaxEntries, "conntrack-max", nat.DefaultMaxEntries, "conntrack table size (entries)")
 	fs.BoolVar(&cfg.NoARPSuppression, "no-arp-suppression", false, "flood ARP requests for endpoint addresses instead of answering them")
+	mssClamp := fs.Bool("mss-clamp", true, "clamp the MSS of TCP SYNs crossing the uplink to its MTU (--mss-clamp=false: leave it to path MTU discovery)")
+	tcpLoose := fs.Bool("conntrack-tcp-loose", true, "pick up TCP connections from a mid-stream segment, like nf_conntrack_tcp_loose (false: only a SYN opens one)")
 	fs.BoolVar(&cfg.NoDefaultNetwork, "no-default-network", false, "do not make the default network "+control.DefaultNetwork+" (docker0's counterpart)")
 	fs.StringVar(&o.lab, "lab", "", "create network namespace `NAME`, run inside it, and delete it on exit")
 	fs.BoolVar(&o.detach, "detach", false, "run in the background (output to STATE-DIR/"+detachLog+"); return once the API answers")
@@ -253,6 +256,7 @@ func parseFlags(args []string) (daemon.Config, options, error) {
 	default:
 		cfg.DNSCacheSize = cacheSize
 	}
+	cfg.NoMSSClamp, cfg.NAT.NoTCPLoose = !*mssClamp, !*tcpLoose
 	cfg.LogLevel = new(slog.LevelVar)
 	cfg.LogLevel.Set(lvl)
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
@@ -334,6 +338,7 @@ func runDaemon(cfg daemon.Config, o options) int {
 		}
 		defer removePIDFile(o.pidFile)
 	}
+	supervisor.DefaultSignals() // endpoint commands get default signal dispositions, even under nohup
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	logStart(cfg, o, lab)

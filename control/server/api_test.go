@@ -255,15 +255,15 @@ func TestRoutes(t *testing.T) {
 		{name: "SetPort trunk", do: func(ctx context.Context, c *control.Client) (any, error) {
 			return c.SetPort(ctx, "veth0", control.PortSet{Mode: "native-untagged", VLANs: "10,20-22", Native: 10})
 		}, wantCalls: []call{{Method: "SetPort", Args: []any{"veth0", state.PortSpec{Mode: vlan.NativeUntagged, VLANs: vlans("10,20-22"), Native: 10}}}},
-			want: control.Port{ID: 5, Name: "veth0", Kind: "system", Mode: "native-untagged", VLAN: 10, VLANs: []int{10, 20, 21, 22}, Drops: map[string]uint64{}}},
+			want: control.Port{ID: 5, Name: "veth0", Kind: "system", Mode: "native-untagged", VLAN: 10, VLANs: []int{10, 20, 21, 22}, Drops: map[string]uint64{}, VTEPs: []control.VTEP{}}},
 		{name: "SetPort trunk of all VLANs", do: func(ctx context.Context, c *control.Client) (any, error) {
 			return c.SetPort(ctx, "veth0", control.PortSet{Mode: "trunk"})
 		}, wantCalls: []call{{Method: "SetPort", Args: []any{"veth0", state.PortSpec{Mode: vlan.Trunk}}}},
-			want: control.Port{ID: 5, Name: "veth0", Kind: "system", Mode: "trunk", VLANs: []int{}, AllVLANs: true, Drops: map[string]uint64{}}},
+			want: control.Port{ID: 5, Name: "veth0", Kind: "system", Mode: "trunk", VLANs: []int{}, AllVLANs: true, Drops: map[string]uint64{}, VTEPs: []control.VTEP{}}},
 		{name: "SetPort default mode", do: func(ctx context.Context, c *control.Client) (any, error) {
 			return c.SetPort(ctx, odd, control.PortSet{VLAN: 30})
 		}, wantCalls: []call{{Method: "SetPort", Args: []any{odd, state.PortSpec{Mode: vlan.Access, VLAN: 30}}}},
-			want: control.Port{ID: 5, Name: odd, Kind: "system", Mode: "access", VLAN: 30, VLANs: []int{}, Drops: map[string]uint64{}}},
+			want: control.Port{ID: 5, Name: odd, Kind: "system", Mode: "access", VLAN: 30, VLANs: []int{}, Drops: map[string]uint64{}, VTEPs: []control.VTEP{}}},
 		{name: "Stats", do: func(ctx context.Context, c *control.Client) (any, error) { return c.Stats(ctx) },
 			wantCalls: []call{{Method: "Stats"}}, want: cannedStats},
 		{name: "Uplink", do: func(ctx context.Context, c *control.Client) (any, error) { return c.Uplink(ctx) },

@@ -37,7 +37,51 @@ func networkSpec(r control.NetworkCreate) (state.NetworkSpec, error) {
 	}
 	v, err := vlanID(r.VLAN, "vlan")
 	spec.VLAN = v
-	return spec, err
+	if err != nil {
+		return spec, err
+	}
+	if r.IPRange != "" {
+		p, err := netip.ParsePrefix(r.IPRange)
+		if err != nil {
+			return spec, state.Errorf(state.ErrInvalid, "ip-range %q: not a CIDR (like 10.1.0.0/25)", r.IPRange)
+		}
+		spec.IPRange = p
+	}
+	spec.MTU = r.MTU
+	if o := r.Overlay; o != nil {
+		if o.VNI < 1 || o.VNI > header.MaxVNI {
+			return spec, state.Errorf(state.ErrInvalid, "vni %d out of range 1-%d", o.VNI, header.MaxVNI)
+		}
+		if o.Port < 0 || o.Port > 65535 {
+			return spec, state.Errorf(state.ErrInvalid, "vxlan port %d out of range 1-65535", o.Port)
+		}
+		so := &state.Overlay{VNI: uint32(o.VNI), Port: uint16(o.Port)}
+		if o.Local != "" {
+			a, err := netip.ParseAddr(o.Local)
+			if err != nil {
+				return spec, state.Errorf(state.ErrInvalid, "local %q: not an IP address", o.Local)
+			}
+			so.Local = a
+		}
+		for _, p := range o.Peers {
+			a, err := peerAddr(p)
+			if err != nil {
+				return spec, err
+			}
+			so.Peers = append(so.Peers, a)
+		}
+		spec.Overlay = so
+	}
+	return spec, nil
+}
+
+// peerAddr parses a peer VTEP address.
+func peerAddr(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return a, state.Errorf(state.ErrInvalid, "peer %q: not an IP address", s)
+	}
+	return a, nil
 }
 
 // vlanID converts an API VLAN number (0: none) to a vlan.ID.
@@ -181,8 +225,17 @@ func fdbAdd(r control.FDBAdd) (vlan.ID, header.MAC, error) {
 	if err != nil {
 		return 0, mac, err
 	}
+	if r.VTEP != "" {
+		switch {
+		case r.Port != "":
+			return 0, mac, state.Errorf(state.ErrInvalid, "give a port or a vtep, not both")
+		case r.Network == "":
+			return 0, mac, state.Errorf(state.ErrInvalid, "fdb add --vtep needs the overlay network (--network)")
+		}
+		return 0, mac, nil
+	}
 	if r.Port == "" {
-		return 0, mac, state.Errorf(state.ErrInvalid, "fdb add needs a port")
+		return 0, mac, state.Errorf(state.ErrInvalid, "fdb add needs a port (or a vtep)")
 	}
 	if r.VLAN != 0 && r.Network != "" {
 		return 0, mac, state.Errorf(state.ErrInvalid, "give a vlan or a network, not both")
@@ -308,6 +361,22 @@ func network(n daemon.NetworkInfo) control.Network {
 	for _, r := range n.DNSNames {
 		out.DNSNames = append(out.DNSNames, control.DNSName{Name: r.Name, IP: r.Addr.String()})
 	}
+	out.MTU = n.MTU
+	if n.IPRange.IsValid() {
+		out.IPRange = n.IPRange.String()
+	}
+	if o := n.Overlay; o != nil {
+		ov := &control.Overlay{VNI: int(o.VNI), Peers: []string{}, Port: int(o.Port), Local: addrString(o.Local),
+			VXLANPort: n.VXLANPort, Remotes: []control.RemoteMAC{}}
+		for _, p := range o.Peers {
+			ov.Peers = append(ov.Peers, p.String())
+		}
+		for _, r := range n.Remotes {
+			ov.Remotes = append(ov.Remotes, control.RemoteMAC{MAC: r.MAC.String(), VTEP: r.VTEP.String(), IP: addrString(r.IP),
+				Static: r.Static, Age: r.Age.Seconds()})
+		}
+		out.Overlay = ov
+	}
 	return out
 }
 
@@ -410,6 +479,18 @@ func portOf(p daemon.PortInfo) control.Port {
 	cp := control.Port{
 		ID: int(p.ID), Name: p.Name, Kind: string(p.Kind), Endpoint: p.Endpoint, Routed: p.Routed, VLANs: []int{},
 		RxFrames: c.RxFrames, RxBytes: c.RxBytes, TxFrames: c.TxFrames, TxBytes: c.TxBytes, Drops: drops,
+		VTEPs: []control.VTEP{},
+	}
+	for _, v := range p.VTEPs {
+		addr, errs := "other", v.RxErrors
+		if v.Addr.IsValid() {
+			addr = v.Addr.String()
+		}
+		if errs == nil {
+			errs = map[string]uint64{}
+		}
+		cp.VTEPs = append(cp.VTEPs, control.VTEP{Addr: addr, RxFrames: v.RxFrames, RxBytes: v.RxBytes,
+			TxFrames: v.TxFrames, TxBytes: v.TxBytes, RxErrors: errs})
 	}
 	if p.Routed {
 		cp.Mode = "routed"
@@ -457,6 +538,7 @@ func stats(s daemon.Stats) control.Stats {
 		"table_full": n.TableFull, "no_port": n.NoPort, "invalid": n.Invalid, "unsupported": n.Unsupported,
 		"fragments_translated": n.FragmentsTranslated, "fragments_dropped": n.FragmentsDropped,
 		"icmp_errors_translated": n.ICMPErrorsTranslated,
+		"defrag_datagrams":       s.Defrag.Queues, "defrag_bytes": s.Defrag.Bytes, "defrag_zone_budget": s.Defrag.Budget,
 	}
 	d := s.DNS
 	st.DNS = map[string]uint64{
@@ -486,9 +568,13 @@ func conns(es []daemon.ConnInfo) []control.Conn {
 			Zone: e.ZoneName, ZoneID: int(e.Entry.Zone), ReplyZone: e.ReplyZoneName, ReplyZoneID: int(e.Entry.ReplyZone),
 			Orig: tuple(e.Original), Reply: tuple(e.Reply), Assured: e.Assured,
 			Packets: e.Packets[0] + e.Packets[1], Bytes: e.Bytes[0] + e.Bytes[1],
+			Windows: []control.TCPWindow{},
 		}
 		if e.Proto == header.ProtoTCP {
 			c.State = e.State.String()
+			for _, w := range e.Window {
+				c.Windows = append(c.Windows, control.TCPWindow{End: uint64(w.End), MaxEnd: uint64(w.MaxEnd), MaxWin: uint64(w.MaxWin), MaxAck: uint64(w.MaxAck), Scale: int(w.Scale)})
+			}
 		}
 		out = append(out, c)
 	}

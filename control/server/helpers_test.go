@@ -214,7 +214,7 @@ var (
 		Counters: datapath.CounterValues{RxFrames: 5, RxBytes: 500, TxFrames: 7, TxBytes: 700, Drops: map[string]uint64{"vlan-ingress": 2}},
 	}
 	cannedPort = control.Port{ID: 3, Name: "tap0", Kind: "tap", Endpoint: "web", Mode: "access", VLAN: 10, VLANs: []int{}, Routed: false,
-		RxFrames: 5, RxBytes: 500, TxFrames: 7, TxBytes: 700, Drops: map[string]uint64{"vlan-ingress": 2}}
+		RxFrames: 5, RxBytes: 500, TxFrames: 7, TxBytes: 700, Drops: map[string]uint64{"vlan-ingress": 2}, VTEPs: []control.VTEP{}}
 
 	// Ports in every mode, and what the API shows of their VLANs: a list
 	// of numbers, all_vlans for a trunk of every VLAN, drops {} when none.
@@ -233,17 +233,17 @@ var (
 	}
 	ports = []control.Port{
 		cannedPort,
-		{ID: 4, Name: "uplink0", Kind: "system", Mode: "routed", Routed: true, VLANs: []int{}, RxFrames: 1, Drops: map[string]uint64{}},
-		{ID: 5, Name: "veth0", Kind: "system", Mode: "trunk", VLANs: seq(10, 20), Drops: map[string]uint64{}},
-		{ID: 6, Name: "veth1", Kind: "system", Mode: "trunk", VLANs: []int{}, AllVLANs: true, Drops: map[string]uint64{}},
-		{ID: 7, Name: "veth2", Kind: "system", Mode: "native-untagged", VLAN: 10, VLANs: []int{10, 30}, Drops: map[string]uint64{}},
-		{ID: 8, Name: "veth3", Kind: "system", Mode: "native-tagged", VLAN: 10, VLANs: []int{}, AllVLANs: true, Drops: map[string]uint64{}},
-		{ID: 9, Name: "veth4", Kind: "system", Mode: "dot1q-tunnel", VLAN: 100, VLANs: seq(10, 20), Drops: map[string]uint64{}},
-		{ID: 10, Name: "host0", Kind: "internal", Mode: "routed", Routed: true, VLANs: []int{}, Drops: map[string]uint64{}},
+		{ID: 4, Name: "uplink0", Kind: "system", Mode: "routed", Routed: true, VLANs: []int{}, RxFrames: 1, Drops: map[string]uint64{}, VTEPs: []control.VTEP{}},
+		{ID: 5, Name: "veth0", Kind: "system", Mode: "trunk", VLANs: seq(10, 20), Drops: map[string]uint64{}, VTEPs: []control.VTEP{}},
+		{ID: 6, Name: "veth1", Kind: "system", Mode: "trunk", VLANs: []int{}, AllVLANs: true, Drops: map[string]uint64{}, VTEPs: []control.VTEP{}},
+		{ID: 7, Name: "veth2", Kind: "system", Mode: "native-untagged", VLAN: 10, VLANs: []int{10, 30}, Drops: map[string]uint64{}, VTEPs: []control.VTEP{}},
+		{ID: 8, Name: "veth3", Kind: "system", Mode: "native-tagged", VLAN: 10, VLANs: []int{}, AllVLANs: true, Drops: map[string]uint64{}, VTEPs: []control.VTEP{}},
+		{ID: 9, Name: "veth4", Kind: "system", Mode: "dot1q-tunnel", VLAN: 100, VLANs: seq(10, 20), Drops: map[string]uint64{}, VTEPs: []control.VTEP{}},
+		{ID: 10, Name: "host0", Kind: "internal", Mode: "routed", Routed: true, VLANs: []int{}, Drops: map[string]uint64{}, VTEPs: []control.VTEP{}},
 		// A dot1q-tunnel accepting every customer VLAN: an empty list,
 		// and not all_vlans (that is for trunks).
-		{ID: 11, Name: "veth5", Kind: "system", Mode: "dot1q-tunnel", VLAN: 200, VLANs: []int{}, Drops: map[string]uint64{}},
-		{ID: 12, Name: "vxlan0", Kind: "vxlan", Mode: "access", VLAN: 30, VLANs: []int{}, Drops: map[string]uint64{}},
+		{ID: 11, Name: "veth5", Kind: "system", Mode: "dot1q-tunnel", VLAN: 200, VLANs: []int{}, Drops: map[string]uint64{}, VTEPs: []control.VTEP{}},
+		{ID: 12, Name: "vxlan0", Kind: "vxlan", Mode: "access", VLAN: 30, VLANs: []int{}, Drops: map[string]uint64{}, VTEPs: []control.VTEP{}},
 	}
 
 	cannedStatsInfo = daemon.Stats{
@@ -272,10 +272,13 @@ var (
 			"drop-no-route": 0, "drop-isolation": 2, "drop-icc": 0, "drop-internal": 0, "drop-nat-full": 0, "drop-nat-no-port": 0,
 			"drop-nat-invalid": 0, "drop-unresolved": 0, "drop-ttl-exceeded": 0, "drop-malformed": 0,
 			"drop-not-ipv4": 0, "drop-not-for-us": 0, "drop-fragment": 0, "drop-no-buffer": 0,
+			"fragmented": 0, "reassembled": 0, "mss-clamped": 0, "gso-resized": 0, "rst-sent": 0,
+			"drop-too-big": 0, "drop-frag-overlap": 0, "drop-frag-timeout": 0, "drop-frag-budget": 0,
 		},
 		NAT: map[string]uint64{
 			"entries": 0, "created": 1, "expired": 0, "early_dropped": 0, "flushed": 0, "table_full": 0, "no_port": 0,
 			"invalid": 0, "unsupported": 0, "fragments_translated": 0, "fragments_dropped": 0, "icmp_errors_translated": 0,
+			"defrag_datagrams": 0, "defrag_bytes": 0, "defrag_zone_budget": 0,
 		},
 		DNS: map[string]uint64{
 			"queries": 4, "local": 0, "forwarded": 0, "nxdomain": 0, "servfail": 0, "refused": 0, "malformed": 0, "dropped": 0,
@@ -301,6 +304,7 @@ var (
 			Original: nat.Tuple{Proto: header.ProtoTCP, Src: ip("172.18.0.2"), Dst: ip("203.0.113.9"), SrcPort: 40000, DstPort: 443},
 			Reply:    nat.Tuple{Proto: header.ProtoTCP, Src: ip("203.0.113.9"), Dst: ip("198.51.100.7"), SrcPort: 443, DstPort: 40000},
 			Packets:  [2]uint64{6, 4}, Bytes: [2]uint64{600, 400},
+			Window: [2]nat.TCPWindow{{End: 1101, MaxEnd: 74101, MaxWin: 64240, MaxAck: 9101, Scale: 7}, {End: 9101, MaxEnd: 65341, MaxWin: 65000, MaxAck: 1101, Scale: 7}},
 		}, ZoneName: "alpha", ReplyZoneName: "uplink"},
 		{Entry: nat.Entry{
 			Zone: 2, ReplyZone: 65521, Proto: header.ProtoUDP, Timeout: 29500 * time.Millisecond,
@@ -323,17 +327,18 @@ var (
 		{Proto: "tcp", State: "ESTABLISHED", Timeout: 432000, Zone: "alpha", ZoneID: 1, ReplyZone: "uplink", ReplyZoneID: 65521,
 			Orig:    control.Tuple{Src: "172.18.0.2", Dst: "203.0.113.9", SrcPort: 40000, DstPort: 443},
 			Reply:   control.Tuple{Src: "203.0.113.9", Dst: "198.51.100.7", SrcPort: 443, DstPort: 40000},
-			Assured: true, Packets: 10, Bytes: 1000},
+			Assured: true, Packets: 10, Bytes: 1000,
+			Windows: []control.TCPWindow{{End: 1101, MaxEnd: 74101, MaxWin: 64240, MaxAck: 9101, Scale: 7}, {End: 9101, MaxEnd: 65341, MaxWin: 65000, MaxAck: 1101, Scale: 7}}},
 		{Proto: "udp", Timeout: 29, Zone: "empty", ZoneID: 2, ReplyZone: "uplink", ReplyZoneID: 65521,
 			Orig:    control.Tuple{Src: "172.19.0.2", Dst: "192.0.2.53", SrcPort: 5000, DstPort: 53},
 			Reply:   control.Tuple{Src: "192.0.2.53", Dst: "198.51.100.7", SrcPort: 53, DstPort: 5000},
-			Packets: 1, Bytes: 60},
+			Packets: 1, Bytes: 60, Windows: []control.TCPWindow{}},
 		{Proto: "icmp", Timeout: 30, Zone: "alpha", ZoneID: 1, ReplyZone: "alpha", ReplyZoneID: 1,
 			Orig:  control.Tuple{Src: "172.18.0.2", Dst: "172.18.0.1", SrcPort: 7, DstPort: 7},
-			Reply: control.Tuple{Src: "172.18.0.1", Dst: "172.18.0.2", SrcPort: 7, DstPort: 7}},
+			Reply: control.Tuple{Src: "172.18.0.1", Dst: "172.18.0.2", SrcPort: 7, DstPort: 7}, Windows: []control.TCPWindow{}},
 		{Proto: "47", Timeout: 1, Zone: "host", ZoneID: 65522, ReplyZone: "alpha", ReplyZoneID: 1,
 			Orig:  control.Tuple{Src: "172.18.0.254", Dst: "172.18.0.3"},
-			Reply: control.Tuple{Src: "172.18.0.3", Dst: "172.18.0.254"}},
+			Reply: control.Tuple{Src: "172.18.0.3", Dst: "172.18.0.254"}, Windows: []control.TCPWindow{}},
 	}
 
 	// cannedTop is what Top lists.
@@ -551,6 +556,21 @@ func (b *fakeBackend) FlushFDB() int {
 }
 
 // AddFDB implements server.Backend: the static entry it was asked for.
+func (b *fakeBackend) AddRemoteFDB(network string, m header.MAC, vtep netip.Addr) (daemon.FDBEntry, error) {
+	if err := b.record("AddRemoteFDB", network, m, vtep); err != nil {
+		return daemon.FDBEntry{}, err
+	}
+	return daemon.FDBEntry{VLAN: 10, MAC: m, Port: "vxlan:" + vtep.String(), Static: true}, nil
+}
+
+func (b *fakeBackend) AddPeer(network string, peer netip.Addr) error {
+	return b.record("AddPeer", network, peer)
+}
+
+func (b *fakeBackend) DeletePeer(network string, peer netip.Addr) error {
+	return b.record("DeletePeer", network, peer)
+}
+
 func (b *fakeBackend) AddFDB(vid vlan.ID, m header.MAC, port string) (daemon.FDBEntry, error) {
 	if err := b.record("AddFDB", vid, m, port); err != nil {
 		return daemon.FDBEntry{}, err

@@ -88,6 +88,7 @@ func metricsStats(n uint64) daemon.Stats {
 			Entries: 10 + n, Created: 20 + 3*n, Expired: 5 + n, EarlyDropped: 2, Flushed: 3, TableFull: 1, NoPort: 2 + n, Invalid: 3,
 			Unsupported: 4, FragmentsTranslated: 5, FragmentsDropped: 6, ICMPErrorsTranslated: 7,
 		},
+		Defrag: nat.DefragStats{Queues: 2 + n, Bytes: 3000 + n, Budget: 4 << 20},
 		DNS: dns.Stats{
 			Queries: 30 + 2*n, Local: 10 + n, Forwarded: 8 + n, NXDomain: 4, ServFail: 3, Overflow: 1, Refused: 2,
 			NotImp: 1, Malformed: 2, Dropped: 1, Truncated: 1, NoForward: 1,
@@ -236,6 +237,8 @@ func TestMetricsScrape(t *testing.T) {
 		"vswitchd_conntrack_no_port_total":                "COUNTER",
 		"vswitchd_conntrack_invalid_total":                "COUNTER",
 		"vswitchd_conntrack_unsupported_total":            "COUNTER",
+		"vswitchd_defrag_datagrams":                       "GAUGE",
+		"vswitchd_defrag_bytes":                           "GAUGE",
 		"vswitchd_conntrack_fragments_translated_total":   "COUNTER",
 		"vswitchd_conntrack_fragments_dropped_total":      "COUNTER",
 		"vswitchd_conntrack_icmp_errors_translated_total": "COUNTER",
@@ -318,6 +321,11 @@ func TestMetricsScrape(t *testing.T) {
 		"vswitchd_router_events_total{event=dns-query}":       4,
 		"vswitchd_router_events_total{event=icmp-error-sent}": 0,
 		"vswitchd_router_events_total{event=arp-pending}":     0,
+		"vswitchd_router_events_total{event=fragmented}":      0,
+		"vswitchd_router_events_total{event=reassembled}":     0,
+		"vswitchd_router_events_total{event=mss-clamped}":     0,
+		"vswitchd_router_events_total{event=gso-resized}":     0,
+		"vswitchd_router_events_total{event=rst-sent}":        0,
 	}, withPrefix(got, "vswitchd_router_")); diff != "" {
 		t.Errorf("/metrics router events (-want +got):\n%s", diff)
 	}
@@ -344,6 +352,8 @@ func TestMetricsScrape(t *testing.T) {
 		"vswitchd_conntrack_no_port_total{}":                2,
 		"vswitchd_conntrack_invalid_total{}":                3,
 		"vswitchd_conntrack_unsupported_total{}":            4,
+		"vswitchd_defrag_datagrams{}":                       2,
+		"vswitchd_defrag_bytes{}":                           3000,
 		"vswitchd_conntrack_fragments_translated_total{}":   5,
 		"vswitchd_conntrack_fragments_dropped_total{}":      6,
 		"vswitchd_conntrack_icmp_errors_translated_total{}": 7,

@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -68,6 +69,9 @@ type Backend interface {
 	FDB() []daemon.FDBEntry
 	FlushFDB() int
 	AddFDB(vid vlan.ID, mac header.MAC, port string) (daemon.FDBEntry, error)
+	AddRemoteFDB(network string, mac header.MAC, vtep netip.Addr) (daemon.FDBEntry, error)
+	AddPeer(network string, peer netip.Addr) error
+	DeletePeer(network string, peer netip.Addr) error
 	DeleteFDB(vid vlan.ID, mac header.MAC) error
 	Ports() []daemon.PortInfo
 	AddPort(state.PortSpec) (daemon.PortInfo, error)
@@ -250,6 +254,26 @@ func (s *Server) routes() {
 		}
 		replyEmpty(w, s.b.Connect(r.PathValue("name"), spec))
 	})
+	h("POST "+p+"/networks/{name}/peers", func(w http.ResponseWriter, r *http.Request) {
+		var req control.Peer
+		if !decode(w, r, &req) {
+			return
+		}
+		a, err := peerAddr(req.Peer)
+		if err != nil {
+			replyErr(w, err)
+			return
+		}
+		replyEmpty(w, s.b.AddPeer(r.PathValue("name"), a))
+	})
+	h("DELETE "+p+"/networks/{name}/peers/{peer}", func(w http.ResponseWriter, r *http.Request) {
+		a, err := peerAddr(r.PathValue("peer"))
+		if err != nil {
+			replyErr(w, err)
+			return
+		}
+		replyEmpty(w, s.b.DeletePeer(r.PathValue("name"), a))
+	})
 	h("POST "+p+"/networks/{name}/disconnect", func(w http.ResponseWriter, r *http.Request) {
 		var req control.Disconnect
 		if decode(w, r, &req) {
@@ -339,6 +363,16 @@ func (s *Server) routes() {
 			return
 		}
 		vid, mac, err := fdbAdd(req)
+		if err == nil && req.VTEP != "" {
+			var vtep netip.Addr
+			if vtep, err = netip.ParseAddr(req.VTEP); err != nil {
+				replyErr(w, state.Errorf(state.ErrInvalid, "vtep %q: not an IP address", req.VTEP))
+				return
+			}
+			e, err := s.b.AddRemoteFDB(req.Network, mac, vtep)
+			replyStatus(w, http.StatusCreated, fdb([]daemon.FDBEntry{e})[0], err)
+			return
+		}
 		if err == nil && req.Network != "" {
 			var n daemon.NetworkInfo
 			n, err = s.b.Network(req.Network)

@@ -64,10 +64,13 @@ func parseMAC(s string) (string, error) {
 func (a *app) fdbAddCmd() *cobra.Command {
 	var req control.FDBAdd
 	c := &cobra.Command{
-		Use:   "add MAC --port PORT (--vlan N | --network NAME)",
+		Use:   "add MAC (--port PORT (--vlan N | --network NAME) | --network NAME --vtep IP)",
 		Short: "Add a static MAC table entry (never aged out, never learned elsewhere)",
+		Long: `add puts MAC on a port for good. With --vtep instead of --port, MAC is on overlay network
+--network behind the VTEP (another host) at IP: frames to it go there without flooding.`,
 		Example: `  vswitchctl fdb add 02:00:00:00:00:01 --port veth-ovs --vlan 10
-  vswitchctl fdb add 02:00:00:00:00:02 --port veth-ovs --network test-network`,
+  vswitchctl fdb add 02:00:00:00:00:02 --port veth-ovs --network test-network
+  vswitchctl fdb add 02:00:00:00:00:03 --network ov --vtep 10.99.0.2`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := noZeroVLAN(cmd, "vlan"); err != nil {
@@ -85,7 +88,10 @@ func (a *app) fdbAddCmd() *cobra.Command {
 	c.Flags().StringVar(&req.Port, "port", "", "the port the MAC is on")
 	c.Flags().IntVar(&req.VLAN, "vlan", 0, "the entry's VLAN")
 	c.Flags().StringVar(&req.Network, "network", "", "the entry's VLAN is this network's")
-	c.MarkFlagRequired("port")
+	c.Flags().StringVar(&req.VTEP, "vtep", "", "the MAC is behind this VTEP of overlay network --network")
+	c.MarkFlagsOneRequired("port", "vtep")
+	c.MarkFlagsMutuallyExclusive("port", "vtep")
+	c.MarkFlagsMutuallyExclusive("vtep", "vlan")
 	c.MarkFlagsOneRequired("vlan", "network")
 	c.MarkFlagsMutuallyExclusive("vlan", "network")
 	c.RegisterFlagCompletionFunc("port", a.completePortFlag)
@@ -161,6 +167,9 @@ func (a *app) portsCmd() *cobra.Command {
 			for _, p := range ps {
 				row(w, p.ID, p.Name, p.Kind, orDash(p.Endpoint), orDash(p.Mode), vlanOrDash(p.VLAN), portVLANs(p),
 					p.RxFrames, p.RxBytes, p.TxFrames, p.TxBytes, dropSum(p.Drops))
+				for _, v := range p.VTEPs { // a vxlan port's traffic per remote VTEP
+					row(w, "", "  vtep "+v.Addr, "", "", "", "", "", v.RxFrames, v.RxBytes, v.TxFrames, v.TxBytes, dropSum(v.RxErrors))
+				}
 			}
 			return w.Flush()
 		},
@@ -330,6 +339,13 @@ func (a *app) statsCmd() *cobra.Command {
 					ds = append(ds, fmt.Sprintf("%s=%d", k, p.Drops[k]))
 				}
 				row(w, p.Name, p.RxFrames, p.TxFrames, orDash(strings.Join(ds, " ")))
+				for _, v := range p.VTEPs {
+					var es []string
+					for _, k := range sortedKeys(v.RxErrors) {
+						es = append(es, fmt.Sprintf("%s=%d", k, v.RxErrors[k]))
+					}
+					row(w, "  vtep "+v.Addr, v.RxFrames, v.TxFrames, orDash(strings.Join(es, " ")))
+				}
 			}
 			w.Flush()
 			for _, sec := range []struct {
@@ -452,7 +468,10 @@ func (a *app) conntrackListCmd() *cobra.Command {
 		Short:   "List connections, like conntrack -L",
 		Long: `list prints the connections as conntrack -L does, one a line: protocol, timeout, TCP state,
 the original and the reply tuple, counters, [ASSURED], then zone=NAME reply-zone=NAME (the
-networks, "host" or "uplink" the two directions arrive from). Options select connections:
+networks, "host" or "uplink" the two directions arrive from) and, for TCP, the window tracking
+state of each direction's sender (window=[…] reply-window=[…]: its highest sequence sent, the
+highest its receiver's window allows, its largest window, its highest ACK and its window scale,
+as Linux's tcp_in_window keeps them). Options select connections:
 -s and -d match either tuple's source or destination address, --port either tuple's ports.`,
 		Example: `  vswitchctl conntrack list -p tcp --state ESTABLISHED
   vswitchctl conntrack list --zone test-network --port 80`,
@@ -528,6 +547,10 @@ func connString(c control.Conn) string {
 		b.WriteString(" [ASSURED]")
 	}
 	fmt.Fprintf(&b, " zone=%s reply-zone=%s", orDash(c.Zone), orDash(c.ReplyZone))
+	for i, w := range c.Windows {
+		fmt.Fprintf(&b, " %s=[end=%d maxend=%d maxwin=%d maxack=%d wscale=%d]",
+			[]string{"window", "reply-window"}[min(i, 1)], w.End, w.MaxEnd, w.MaxWin, w.MaxAck, w.Scale)
+	}
 	return b.String()
 }
 
