@@ -24,9 +24,12 @@ ss                iproute2                test
 ping              iputils-ping            demo test bench
 nc                netcat-openbsd          demo test
 nsenter           util-linux              test
+setpriv           util-linux              test
 ps                procps                  test
 sleep             coreutils               demo test bench
 cat               coreutils               test
+id                coreutils               test
+grep              grep                    test
 iperf3            iperf3                  test bench
 tcpdump           tcpdump                 test
 tshark            tshark                  test
