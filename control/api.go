@@ -5,8 +5,9 @@
 // daemon code, so vswitchctl stays small.
 //
 // Every path starts with /v1. Errors are JSON {"message": "..."} with a
-// status that says what went wrong: 400 bad input, 404 no such thing, 409
-// conflict with existing state. `exec` and attached `run` upgrade the
+// status that says what went wrong: 400 bad input, 404 no such thing (or
+// route), 405 a method the route does not take, 409 conflict with existing
+// state, 413 a body over 1 MiB. `exec` and attached `run` upgrade the
 // connection to a framed stdio stream (see stream.go).
 //
 // The entry point is NewClient.
@@ -55,7 +56,8 @@ func (e *kindError) Unwrap() []error { return []error{e.kind, e.err} }
 // field names are snake_case; every field is always present (null or an
 // empty list when there is nothing, never missing); states are typed
 // fields (state, exit_code); VLAN lists are arrays of numbers. Request
-// bodies are decoded strictly: an unknown field is a 400.
+// bodies are decoded strictly: an unknown field, anything after the one
+// JSON value, or a NUL byte in a command or its environment is a 400.
 
 // Version is the answer to GET /v1/version.
 type Version struct {
@@ -164,6 +166,19 @@ type NetworkPrune struct {
 	Removed []string `json:"removed"`
 }
 
+// SystemReset is the answer to POST /v1/system/reset: what the reset
+// removed to bring the switch back to what a fresh start has.
+type SystemReset struct {
+	Endpoints  []string `json:"endpoints"`
+	Networks   []string `json:"networks"`
+	Ports      []string `json:"ports"`
+	Uplink     string   `json:"uplink"` // its interface; "" if there was none
+	StaticMACs int      `json:"static_macs"`
+	// Kept are CNI attachments left to their runtime (and the networks
+	// they are on stay).
+	Kept []string `json:"kept"`
+}
+
 // Connect is the body of POST /v1/networks/{name}/connect.
 type Connect struct {
 	Endpoint string   `json:"endpoint"`
@@ -219,6 +234,14 @@ type Run struct {
 	// Restart is Docker's restart policy: no, on-failure[:N], always,
 	// unless-stopped. Empty: no.
 	Restart string `json:"restart,omitempty"`
+	// User runs the command (and exec's, unless they say otherwise) as
+	// USER[:GROUP], names or numbers; empty: root.
+	User string `json:"user,omitempty"`
+	// CapAdd and CapDrop are Linux capabilities (with or without CAP_,
+	// or ALL) the endpoint's processes keep or lose, as docker run's:
+	// by default they have all of root's.
+	CapAdd  []string `json:"cap_add,omitempty"`
+	CapDrop []string `json:"cap_drop,omitempty"`
 	// Remove removes the endpoint when its command exits.
 	Remove bool `json:"remove,omitempty"`
 	// TTY and Stdin apply to an attached run.

@@ -296,6 +296,13 @@ func (c *Client) PruneNetworks(ctx context.Context) (p NetworkPrune, err error) 
 	return p, err
 }
 
+// Reset removes every endpoint, static MAC entry, system port, the uplink
+// and every network but the default one, leaving the daemon running.
+func (c *Client) Reset(ctx context.Context) (r SystemReset, err error) {
+	err = c.do(ctx, "POST", "/system/reset", struct{}{}, &r)
+	return r, err
+}
+
 // AddFDB adds a static MAC table entry.
 func (c *Client) AddFDB(ctx context.Context, r FDBAdd) (e FDBEntry, err error) {
 	err = c.do(ctx, "POST", "/fdb", r, &e)

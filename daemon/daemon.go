@@ -14,8 +14,9 @@
 // stopping an endpoint's processes (up to supervisor.StopGrace) happens
 // with the endpoint marked busy and the lock released.
 //
-// The entry point is New, then Start; Close tears everything down unless
-// Config.Keep is set.
+// The entry point is New, then Start; Close stops the switch and leaves
+// the endpoints and the state for the next start to re-adopt, or, with
+// Config.CleanupOnExit, tears everything down.
 package daemon
 
 import (
@@ -86,9 +87,11 @@ type Config struct {
 	DNSCacheSize int
 	// Uplink, if set, is attached at start (command-line --uplink).
 	Uplink *state.UplinkSpec
-	// Keep leaves namespaces, TAPs and processes in place at Close and
-	// keeps the state, for a restart to re-adopt.
-	Keep bool
+	// CleanupOnExit removes every endpoint (namespaces, TAPs, processes,
+	// /etc/netns files), network and the state at Close. By default Close
+	// leaves them all for the next start to re-adopt, as dockerd keeps
+	// its networks across restarts.
+	CleanupOnExit bool
 	// Exe is the vswitchd binary run (as `vswitchd nsexec`) to enter
 	// endpoints; default os.Executable.
 	Exe string
@@ -164,6 +167,10 @@ type Daemon struct {
 	// vxlanByID is overlays by port ID, for readers without mu (port
 	// listings); replaced whole by publishRemote.
 	vxlanByID atomic.Pointer[map[port.ID]*overlayPort]
+
+	// ownNS is the ID of the daemon's own network namespace (0 if not
+	// known): no endpoint may attach to it.
+	ownNS uint64
 
 	// labMu serialises lab up and down, which take mu step by step.
 	labMu sync.Mutex
@@ -244,6 +251,9 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		st.UplinkMAC = state.RandomMAC()
 	}
 	d.st = st
+	if id, err := netns.IDOf(os.Getpid()); err == nil && d.cfg.Host == nil {
+		d.ownNS = id
+	}
 
 	ups := d.cfg.DNSUpstreams
 	if ups == nil {
@@ -340,9 +350,10 @@ func (d *Daemon) startHostLeg() error {
 // HostAddr returns host.vswitchd.internal, the host's address on its leg.
 func (d *Daemon) HostAddr() netip.Addr { return d.hostLeg.HostAddr }
 
-// Close tears the switch down: unless Config.Keep, every endpoint (its
-// processes, namespace and TAPs), the host leg, the routes and the state
-// file are removed.
+// Close stops the switch: the datapath, the host leg and its routes, the
+// published ports' listeners. Endpoints (their processes, namespaces and
+// persistent TAPs) and the state stay for the next start, unless
+// Config.CleanupOnExit, when they are removed too.
 func (d *Daemon) Close() error {
 	select {
 	case <-d.closing:
@@ -354,7 +365,7 @@ func (d *Daemon) Close() error {
 	for name := range d.restarts {
 		d.cancelRestart(name)
 	}
-	err := d.teardown(!d.cfg.Keep)
+	err := d.teardown(d.cfg.CleanupOnExit)
 	d.mu.Unlock()
 	// Without the lock: an exit being reported waits for it (and then
 	// sees closing).

@@ -51,7 +51,7 @@ func (d *Daemon) addNetwork(n *state.Network) error {
 	u.push(func() { d.host.DelRoute(n.Subnet, d.hostLeg.Addr, d.cfg.HostIf) })
 	if err := d.dp.FDB().AddStatic(n.VLAN, n.MAC, port.Router); err != nil {
 		u.run()
-		return err
+		return state.Errorf(state.ErrConflict, "network %q: gateway mac: %w (raise --fdb-capacity)", n.Name, err)
 	}
 	u.push(func() { d.dp.FDB().Delete(n.VLAN, n.MAC) })
 	next := d.st.Clone()

@@ -165,7 +165,7 @@ func (d *Daemon) SetUplink(spec state.UplinkSpec) (UplinkInfo, error) {
 func (d *Daemon) setUplinkLocked(spec state.UplinkSpec) (UplinkInfo, error) {
 	without := d.st.Clone()
 	without.Uplink = nil
-	u, err := without.NewUplink(spec, d.cfg.HostIf)
+	u, err := without.NewUplink(spec, d.cfg.HostIf, d.cfg.HostCIDR)
 	if err != nil {
 		return UplinkInfo{}, err
 	}

@@ -10,10 +10,11 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
+	"sync"
 	"syscall"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/vswitchd/vswitchd/afpacket"
 	"github.com/vswitchd/vswitchd/header"
@@ -105,6 +106,39 @@ func (Linux) NamespaceExists(ns NS) bool {
 	return netns.ExistsPath(ns.Path)
 }
 
+// NamespaceID implements Host: the inode number of the namespace's nsfs
+// file, which the kernel keeps for the namespace's whole life.
+func (Linux) NamespaceID(ns NS) (uint64, error) {
+	h, err := openNS(ns) // refuses what is not a namespace
+	if err != nil {
+		return 0, err
+	}
+	defer h.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(h), &st); err != nil {
+		return 0, fmt.Errorf("network namespace %s: %w", ns, err)
+	}
+	return st.Ino, nil
+}
+
+// TAPs implements Host.
+func (Linux) TAPs(ns NS) ([]string, error) {
+	var names []string
+	err := inNS(ns, func(_ netns.Handle, nh *netlink.Handle) error {
+		links, err := retryDump(nh.LinkList)
+		if err != nil {
+			return fmt.Errorf("list interfaces in %s: %w", ns, err)
+		}
+		for _, l := range links {
+			if l.Type() == "tuntap" {
+				names = append(names, l.Attrs().Name)
+			}
+		}
+		return nil
+	})
+	return names, err
+}
+
 // Pids implements Host.
 func (Linux) Pids(ns NS) ([]int, error) { return netns.PidsPath(ns.Path) }
 
@@ -173,7 +207,71 @@ func (l Linux) CreateNIC(ns NS, cfg NICConfig) (port.Port, error) {
 		})
 		return nil, err
 	}
-	return dev, nil
+	return withQueueDrops(dev, ns, cfg.Name), nil
+}
+
+// nicDevice is a TAP port that also reports the drops in its kernel queue
+// (port.DeviceCounter), read from its netdev's counters through a netlink
+// socket in its namespace.
+type nicDevice struct {
+	*tap.Device
+	ifname string
+
+	mu sync.Mutex      // guards nh (a netlink handle is not for concurrent use)
+	nh *netlink.Handle // acts in the TAP's namespace; nil after Close
+}
+
+var _ port.DeviceCounter = (*nicDevice)(nil)
+
+// withQueueDrops wraps dev, the TAP ifname in ns, so that its queue drops
+// are counted. Without a netlink socket in ns it returns dev alone.
+func withQueueDrops(dev *tap.Device, ns NS, ifname string) port.Port {
+	var nh *netlink.Handle
+	err := func() error {
+		if ns == (NS{}) {
+			var err error
+			nh, err = netlink.NewHandle()
+			return err
+		}
+		h, err := openNS(ns)
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		nh, err = netns.HandleAt(h)
+		return err
+	}()
+	if err != nil {
+		return dev
+	}
+	return &nicDevice{Device: dev, ifname: ifname, nh: nh}
+}
+
+// DeviceDrops implements port.DeviceCounter: the TAP's tx_dropped, as
+// QueueDrop.
+func (d *nicDevice) DeviceDrops() map[string]uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.nh == nil {
+		return nil
+	}
+	l, err := d.nh.LinkByName(d.ifname)
+	if err != nil || l.Attrs().Statistics == nil || l.Attrs().Statistics.TxDropped == 0 {
+		return nil
+	}
+	return map[string]uint64{QueueDrop: l.Attrs().Statistics.TxDropped}
+}
+
+// Close implements port.Port.
+func (d *nicDevice) Close() error {
+	err := d.Device.Close()
+	d.mu.Lock()
+	if d.nh != nil {
+		d.nh.Close()
+		d.nh = nil
+	}
+	d.mu.Unlock()
+	return err
 }
 
 func defaultRoute(l netlink.Link, gw netip.Addr) *netlink.Route {
@@ -196,7 +294,7 @@ func (l Linux) OpenNIC(ns NS, ifname string) (port.Port, error) {
 	if err != nil {
 		return nil, fmt.Errorf("re-adopt %s in %s: %w", ifname, ns, err)
 	}
-	return dev, nil
+	return withQueueDrops(dev, ns, ifname), nil
 }
 
 // NICExists implements Host.
@@ -251,12 +349,7 @@ func (Linux) WriteEtc(name string, files map[string][]byte) error {
 }
 
 // RemoveEtc implements Host.
-func (Linux) RemoveEtc(name string) error {
-	if err := netns.ValidateName(name); err != nil {
-		return err
-	}
-	return os.RemoveAll(filepath.Join(netns.EtcDir, name))
-}
+func (Linux) RemoveEtc(name string) error { return netns.RemoveEtc(name) }
 
 // CreateHostLeg implements Host.
 func (Linux) CreateHostLeg(cfg HostLegConfig) (port.Port, header.MAC, error) {
@@ -298,7 +391,7 @@ func (Linux) CreateHostLeg(cfg HostLegConfig) (port.Port, header.MAC, error) {
 	}
 	var mac header.MAC
 	copy(mac[:], link.Attrs().HardwareAddr)
-	return dev, mac, nil
+	return withQueueDrops(dev, NS{}, cfg.Name), mac, nil
 }
 
 // AddRoute implements Host.

@@ -78,7 +78,33 @@ func ParseSubnet(s string) (netip.Prefix, error) {
 	if p.Bits() > 30 {
 		return netip.Prefix{}, fmt.Errorf("subnet %q: too small (at most /30)", s)
 	}
+	if r := Reserved(p); r != "" {
+		return netip.Prefix{}, fmt.Errorf("subnet %q: overlaps %s, which no network can use", s, r)
+	}
 	return p, nil
+}
+
+// reserved are the IPv4 blocks a network's subnet may not overlap: their
+// addresses are never a host's on a link (RFC 6890).
+var reserved = []struct {
+	p    netip.Prefix
+	name string
+}{
+	{netip.MustParsePrefix("0.0.0.0/8"), "0.0.0.0/8 (this network)"},
+	{netip.MustParsePrefix("127.0.0.0/8"), "127.0.0.0/8 (loopback)"},
+	{netip.MustParsePrefix("224.0.0.0/4"), "224.0.0.0/4 (multicast)"},
+	{netip.MustParsePrefix("240.0.0.0/4"), "240.0.0.0/4 (reserved, and broadcast)"},
+}
+
+// Reserved names the reserved block p overlaps (loopback, this network,
+// multicast, class E and broadcast), or returns "".
+func Reserved(p netip.Prefix) string {
+	for _, r := range reserved {
+		if r.p.Overlaps(p) {
+			return r.name
+		}
+	}
+	return ""
 }
 
 // Subnet hands out the addresses of one network. It is not safe for

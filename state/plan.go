@@ -433,6 +433,9 @@ type EndpointSpec struct {
 	// (CNI_CONTAINERID); MTU, when not 0, is the first NIC's.
 	ContainerID string
 	MTU         int
+	// User and CapDrop are the Endpoint fields of the same names.
+	User    string
+	CapDrop []string
 	// Lab names the lab that makes the endpoint.
 	Lab string
 }
@@ -446,11 +449,18 @@ func (s *State) NewEndpoint(spec EndpointSpec, now time.Time) (*Endpoint, error)
 	if s.Endpoint(spec.Name) != nil {
 		return nil, Errorf(ErrConflict, "endpoint %q already exists", spec.Name)
 	}
+	if reservedName(spec.Name) {
+		return nil, Errorf(ErrInvalid, "endpoint name %q: a name vswitchd's DNS answers itself", spec.Name)
+	}
+	if o := s.aliasOwner(spec.Name); o != "" {
+		return nil, Errorf(ErrConflict, "endpoint name %q is an alias of endpoint %q", spec.Name, o)
+	}
 	e := &Endpoint{
 		Lab:  spec.Lab,
 		Name: spec.Name, Cmd: spec.Cmd, Env: spec.Env, Remove: spec.Remove, Publish: spec.Publish,
 		Created: now.UTC().Truncate(time.Second), Hostname: spec.Hostname, DNS: spec.DNS,
 		ExtraHosts: spec.ExtraHosts, Restart: spec.Restart, ContainerID: spec.ContainerID,
+		User: spec.User, CapDrop: spec.CapDrop,
 	}
 	if spec.ContainerID != "" && spec.NetnsPath == "" {
 		return nil, Errorf(ErrInvalid, "a container attachment needs the container's network namespace")
@@ -511,10 +521,8 @@ func (s *State) NewEndpoint(spec EndpointSpec, now time.Time) (*Endpoint, error)
 	} else if !spec.VLANs.IsEmpty() || spec.Native != 0 {
 		return nil, Errorf(ErrInvalid, "--vlans and --native need --trunk")
 	}
-	for _, a := range spec.Aliases {
-		if err := ValidateAlias(a); err != nil {
-			return nil, err
-		}
+	if err := s.checkAliases(spec.Name, spec.Aliases); err != nil {
+		return nil, err
 	}
 	if len(spec.Publish) > 0 && n == nil {
 		return nil, Errorf(ErrInvalid, "published ports need --net")
@@ -548,6 +556,38 @@ func (s *State) NewEndpoint(spec EndpointSpec, now time.Time) (*Endpoint, error)
 	}
 	e.NICs = []*NIC{nic}
 	return e, nil
+}
+
+// checkAliases validates the aliases of a new NIC of endpoint: valid, at
+// most MaxAliases, and none another endpoint's name (which the alias would
+// shadow in DNS).
+func (s *State) checkAliases(endpoint string, aliases []string) error {
+	if err := validateAliases(aliases); err != nil {
+		return err
+	}
+	for _, a := range aliases {
+		for _, e := range s.Endpoints {
+			if e.Name != endpoint && strings.EqualFold(e.Name, a) {
+				return Errorf(ErrConflict, "alias %q is the name of endpoint %q", a, e.Name)
+			}
+		}
+	}
+	return nil
+}
+
+// aliasOwner returns the endpoint one of whose NICs has the alias name, or
+// "".
+func (s *State) aliasOwner(name string) string {
+	for _, e := range s.Endpoints {
+		for _, nic := range e.NICs {
+			for _, a := range nic.Aliases {
+				if strings.EqualFold(a, name) {
+					return e.Name
+				}
+			}
+		}
+	}
+	return ""
 }
 
 // checkPublish refuses specs that overlap each other or another
@@ -625,10 +665,8 @@ func (s *State) NewNIC(e *Endpoint, network string, spec ConnectSpec) (*NIC, err
 	if e.NIC(network) != nil {
 		return nil, Errorf(ErrConflict, "endpoint %q is already connected to network %q", e.Name, network)
 	}
-	for _, a := range spec.Aliases {
-		if err := ValidateAlias(a); err != nil {
-			return nil, err
-		}
+	if err := s.checkAliases(e.Name, spec.Aliases); err != nil {
+		return nil, err
 	}
 	if err := validateMTU(spec.MTU); err != nil {
 		return nil, err
@@ -768,10 +806,14 @@ type UplinkSpec struct {
 }
 
 // NewUplink validates spec and returns the uplink it makes. hostIf is the
-// host leg's interface.
-func (s *State) NewUplink(spec UplinkSpec, hostIf string) (*Uplink, error) {
+// host leg's interface and hostLeg its prefix, which the uplink's may not
+// overlap.
+func (s *State) NewUplink(spec UplinkSpec, hostIf string, hostLeg netip.Prefix) (*Uplink, error) {
 	if err := netns.ValidateIfName(spec.Interface); err != nil {
 		return nil, Errorf(ErrInvalid, "uplink interface: %w", err)
+	}
+	if spec.Interface == "lo" {
+		return nil, Errorf(ErrInvalid, "uplink interface lo: loopback cannot be an uplink")
 	}
 	a := spec.Address
 	if !a.IsValid() || !a.Addr().Is4() || a.Bits() > 30 {
@@ -790,6 +832,15 @@ func (s *State) NewUplink(spec UplinkSpec, hostIf string) (*Uplink, error) {
 		if !a.Contains(g) || g == a.Addr() {
 			return nil, Errorf(ErrInvalid, "uplink gateway %s is not another address of %s", g, a.Masked())
 		}
+		if g == a.Masked().Addr() || g == lastAddr(a) {
+			return nil, Errorf(ErrInvalid, "uplink gateway %s is the network or broadcast address of %s", g, a.Masked())
+		}
+	}
+	if r := ipam.Reserved(a.Masked()); r != "" {
+		return nil, Errorf(ErrInvalid, "uplink address %s: overlaps %s", a, r)
+	}
+	if hostLeg.IsValid() && hostLeg.Masked().Overlaps(a.Masked()) {
+		return nil, Errorf(ErrConflict, "uplink %s overlaps the host leg (%s)", a.Masked(), hostLeg.Masked())
 	}
 	for _, n := range s.Networks {
 		if n.Subnet.Overlaps(a.Masked()) {

@@ -155,13 +155,20 @@ type Endpoint struct {
 	// NetnsPath is the namespace of an endpoint vswitchd only attaches
 	// to (a container runtime's, given by path); vswitchd never deletes
 	// it. Empty for owned endpoints.
-	NetnsPath string    `json:"netns_path,omitempty"`
-	NICs      []*NIC    `json:"nics"`
-	Cmd       []string  `json:"cmd,omitempty"`
-	Env       []string  `json:"env,omitempty"`
-	Remove    bool      `json:"remove,omitempty"` // --rm
-	Publish   []Publish `json:"publish,omitempty"`
-	Created   time.Time `json:"created"`
+	NetnsPath string `json:"netns_path,omitempty"`
+	// NetnsID identifies the namespace this vswitchd made (or attached
+	// to): its nsfs inode number, recorded when it was made. A restart or
+	// cleanup acts on a namespace only if it is still that one, never on
+	// another that took its name or path. 0 while the endpoint is being
+	// created (the intent is saved before the namespace exists); a
+	// created endpoint without one is refused at start.
+	NetnsID uint64    `json:"netns_id,omitempty"`
+	NICs    []*NIC    `json:"nics"`
+	Cmd     []string  `json:"cmd,omitempty"`
+	Env     []string  `json:"env,omitempty"`
+	Remove  bool      `json:"remove,omitempty"` // --rm
+	Publish []Publish `json:"publish,omitempty"`
+	Created time.Time `json:"created"`
 	// Hostname is the host name its processes see (their own UTS
 	// namespace); empty: the endpoint's name.
 	Hostname string `json:"hostname,omitempty"`
@@ -169,6 +176,12 @@ type Endpoint struct {
 	DNS []netip.Addr `json:"dns,omitempty"`
 	// ExtraHosts are lines added to its /etc/hosts.
 	ExtraHosts []HostEntry `json:"extra_hosts,omitempty"`
+	// User is who its command runs as (USER[:GROUP], docker run --user;
+	// "": root), and exec's default.
+	User string `json:"user,omitempty"`
+	// CapDrop are the capabilities its processes never have (netns.Caps
+	// names), from docker's --cap-add and --cap-drop.
+	CapDrop []string `json:"cap_drop,omitempty"`
 	// Restart is its command's restart policy.
 	Restart RestartPolicy `json:"restart,omitzero"`
 	// Stopped records a stop by the user (docker stop): its command is

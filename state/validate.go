@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/ipam"
 	"github.com/vswitchd/vswitchd/netns"
 	"github.com/vswitchd/vswitchd/router"
 	"github.com/vswitchd/vswitchd/vlan"
@@ -201,6 +202,8 @@ func validSubnet(p netip.Prefix) error {
 		return fmt.Errorf("subnet %s: host bits set", p)
 	case p.Bits() > 30:
 		return fmt.Errorf("subnet %s: too small (at most /30)", p)
+	case ipam.Reserved(p) != "":
+		return fmt.Errorf("subnet %s: overlaps %s", p, ipam.Reserved(p))
 	}
 	return nil
 }
@@ -286,10 +289,8 @@ func (s *State) validateEndpoint(e *Endpoint, used map[netip.Addr]string) error 
 		if _, _, err := nic.Impair.Updates(); err != nil {
 			return fmt.Errorf("%s: %w", nic.Interface, err)
 		}
-		for _, a := range nic.Aliases {
-			if err := ValidateAlias(a); err != nil {
-				return fmt.Errorf("%s: %w", nic.Interface, err)
-			}
+		if err := validateAliases(nic.Aliases); err != nil {
+			return fmt.Errorf("%s: %w", nic.Interface, err)
 		}
 		if !nic.Trunk && (!nic.VLANs.IsEmpty() || nic.Native != 0) {
 			return fmt.Errorf("%s: --vlans and --native need --trunk", nic.Interface)
@@ -333,6 +334,9 @@ func (s *State) validateUplink(u *Uplink) error {
 	if err := netns.ValidateIfName(u.Interface); err != nil {
 		return err
 	}
+	if u.Interface == "lo" {
+		return fmt.Errorf("interface lo: loopback cannot be an uplink")
+	}
 	a := u.Address
 	if !a.IsValid() || !a.Addr().Is4() || a.Bits() > 30 {
 		return fmt.Errorf("address %s: want an IPv4 prefix of /30 or wider", a)
@@ -354,6 +358,14 @@ func (s *State) validateUplink(u *Uplink) error {
 // validateOptions checks an endpoint's Docker options: a host name usable
 // by sethostname and in /etc/hosts, resolver and host entry addresses.
 func validateOptions(e *Endpoint) error {
+	if strings.ContainsAny(e.User, "\x00\n") || len(e.User) > 256 {
+		return fmt.Errorf("user %q: not USER[:GROUP]", e.User)
+	}
+	for _, c := range e.CapDrop {
+		if _, ok := netns.Caps[c]; !ok {
+			return fmt.Errorf("cap_drop %q: not a capability name", c)
+		}
+	}
 	if e.Hostname != "" {
 		if err := netns.ValidateName(e.Hostname); err != nil {
 			return fmt.Errorf("hostname: %w", err)
@@ -380,11 +392,61 @@ func validateOptions(e *Endpoint) error {
 	return nil
 }
 
+// MaxAliases is the most DNS aliases one NIC may have: enough for any
+// real use, and few enough that the names of thousands of endpoints stay
+// cheap to rebuild on every change.
+const MaxAliases = 64
+
+// ReservedNames are the names vswitchd's DNS answers itself at every
+// gateway; no endpoint or alias may take them, nor any name under their
+// zones (vswitchd.internal, docker.internal), which the DNS answers
+// NXDOMAIN.
+var ReservedNames = []string{"host.vswitchd.internal", "host.docker.internal", "gateway.docker.internal"}
+
+// reservedZones are the zones the DNS keeps to itself.
+var reservedZones = []string{"vswitchd.internal", "docker.internal"}
+
+// reservedName reports whether name is one the DNS keeps to itself (in
+// any letter case, as DNS compares names).
+func reservedName(name string) bool {
+	n := strings.ToLower(strings.TrimSuffix(name, "."))
+	for _, z := range reservedZones {
+		if n == z || strings.HasSuffix(n, "."+z) {
+			return true
+		}
+	}
+	return false
+}
+
 // ValidateAlias checks a DNS alias: a valid name, not starting with '@'
-// (the prefix of endpoint DNS scopes).
+// (the prefix of endpoint DNS scopes), and not a name the DNS answers
+// itself (ReservedNames, and anything under their zones).
 func ValidateAlias(a string) error {
 	if err := netns.ValidateName(a); err != nil || strings.HasPrefix(a, "@") {
 		return Errorf(ErrInvalid, "alias %q: use letters, digits, '_', '.' and '-'", a)
+	}
+	if reservedName(a) {
+		return Errorf(ErrInvalid, "alias %q: a name vswitchd's DNS answers itself (%s…)", a, strings.Join(ReservedNames, ", "))
+	}
+	return nil
+}
+
+// validateAliases checks a NIC's aliases: each valid, none twice, at most
+// MaxAliases.
+func validateAliases(aliases []string) error {
+	if len(aliases) > MaxAliases {
+		return Errorf(ErrInvalid, "%d aliases: at most %d per network", len(aliases), MaxAliases)
+	}
+	seen := map[string]bool{}
+	for _, a := range aliases {
+		if err := ValidateAlias(a); err != nil {
+			return err
+		}
+		k := strings.ToLower(a)
+		if seen[k] {
+			return Errorf(ErrInvalid, "alias %q given twice", a)
+		}
+		seen[k] = true
 	}
 	return nil
 }

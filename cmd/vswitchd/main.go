@@ -1,7 +1,8 @@
 // Command vswitchd is the userspace virtual switch daemon: it runs in the
 // network namespace it was started in, serves the vswitchctl API on a Unix
-// socket, and on SIGTERM or SIGINT removes everything it created (unless
-// --keep). It holds a lock on its state directory for its whole life, so
+// socket, and on SIGTERM or SIGINT stops, leaving its endpoints and state
+// for the next start to re-adopt (--cleanup-on-exit, which --lab implies,
+// removes everything it created instead). It holds a lock on its state directory for its whole life, so
 // one daemon at a time uses a directory.
 //
 //	vswitchd [flags]                      run the switch in the foreground
@@ -194,7 +195,9 @@ func parseFlags(args []string) (daemon.Config, options, error) {
 	var upstreams, uplink, uplinkAddr, uplinkGW, hostCIDR string
 	fs.StringVar(&o.socket, "socket", control.DefaultSocket, "API socket path (mode 0600)")
 	fs.StringVar(&cfg.StateDir, "state-dir", daemon.DefaultStateDir, "where the desired state, the lock and logs are kept (created 0700)")
-	fs.BoolVar(&cfg.Keep, "keep", false, "on exit, leave endpoints (namespaces, TAPs, processes) and state for the next start to re-adopt")
+	fs.BoolVar(&cfg.CleanupOnExit, "cleanup-on-exit", false, "on exit, remove every endpoint (namespaces, TAPs, processes), network and the state (--lab implies it)")
+	var keep bool
+	fs.BoolVar(&keep, "keep", false, "on exit, leave endpoints and state for the next start to re-adopt: the default, and with --lab it overrides --cleanup-on-exit")
 	fs.StringVar(&upstreams, "dns-upstream", "", "upstream DNS resolvers ADDR[:PORT][,ADDR…] (default: from /etc/resolv.conf)")
 	var cacheSize int
 	fs.IntVar(&cacheSize, "dns-cache-size", dns.DefaultCacheSize, "forwarded DNS answers cached (0: no cache)")
@@ -204,7 +207,7 @@ func parseFlags(args []string) (daemon.Config, options, error) {
 	fs.StringVar(&cfg.HostIf, "host-if", daemon.DefaultHostIf, "name of the host's leg (an internal TAP)")
 	fs.StringVar(&hostCIDR, "host-cidr", daemon.DefaultHostCIDR, "prefix of the host–router link; the host takes the first address (host.vswitchd.internal)")
 	fs.StringVar(&cfg.NetnsPrefix, "netns-prefix", "", "prefix of endpoint namespace names")
-	fs.IntVar(&cfg.FDB.Capacity, "fdb-capacity", bridge.DefaultCapacity, "MAC table size")
+	fs.IntVar(&cfg.FDB.Capacity, "fdb-capacity", bridge.DefaultCapacity, "MAC table size (static entries included)")
 	fs.IntVar(&cfg.FDB.PortLimit, "fdb-port-limit", bridge.DefaultPortLimit, "MACs learned per port (-1: unlimited)")
 	fs.DurationVar(&cfg.FDB.AgingTime, "fdb-aging", bridge.DefaultAgingTime, "MAC aging time")
 	fs.IntVar(&cfg.NAT.MaxEntries, "conntrack-max", nat.DefaultMaxEntries, "conntrack table size (entries)")
@@ -234,6 +237,15 @@ func parseFlags(args []string) (daemon.Config, options, error) {
 		return cfg, o, fmt.Errorf("unexpected argument %q (see vswitchd --help)", fs.Arg(0))
 	}
 	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = f.Value.String() })
+	switch {
+	case keep && cfg.CleanupOnExit:
+		return cfg, o, errors.New("--keep and --cleanup-on-exit contradict each other")
+	case o.lab != "" && !keep:
+		// A lab is a throwaway: what it made goes with it. The daemon
+		// the --lab process starts gets the flag spelled out.
+		cfg.CleanupOnExit = true
+		o.set["cleanup-on-exit"] = "true"
+	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return cfg, o, fmt.Errorf("--log-level: %w", err)
@@ -395,7 +407,7 @@ func logStart(cfg daemon.Config, o options, lab string) {
 		"socket", o.socket, "state_dir", cfg.StateDir, "lab", lab, "netns_prefix", cfg.NetnsPrefix,
 		"host_if", cfg.HostIf, "host_cidr", cfg.HostCIDR.String(), "uplink", uplink, "dns_upstreams", upstreams,
 		"fdb_capacity", cfg.FDB.Capacity, "fdb_port_limit", cfg.FDB.PortLimit, "fdb_aging", cfg.FDB.AgingTime.String(),
-		"conntrack_max", cfg.NAT.MaxEntries, "keep", cfg.Keep, "arp_suppression", !cfg.NoARPSuppression,
+		"conntrack_max", cfg.NAT.MaxEntries, "cleanup_on_exit", cfg.CleanupOnExit, "arp_suppression", !cfg.NoARPSuppression,
 		"log_level", o.logLevel)
 }
 
@@ -414,6 +426,7 @@ func run(ctx context.Context, cfg daemon.Config, o options) error {
 		return err
 	}
 	srv := server.New(server.DaemonBackend{Daemon: d}, cfg.Logger)
+	srv.SetPeerCheck(func(p server.Peer) error { return d.CheckPeer(p.PID, p.UID) })
 	errc := make(chan error, 2)
 	var web *http.Server
 	if o.http != "" {
@@ -438,7 +451,7 @@ func run(ctx context.Context, cfg daemon.Config, o options) error {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
-	cfg.Logger.Info("shutting down", "keep", cfg.Keep)
+	cfg.Logger.Info("shutting down", "cleanup_on_exit", cfg.CleanupOnExit)
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	srv.Shutdown(sctx)
 	if web != nil {

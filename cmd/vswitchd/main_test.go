@@ -40,7 +40,7 @@ func TestArgsWithout(t *testing.T) {
 	if o2.lab != "" || o2.detach || o2.pidFile != "" || o2.logLevel != "warn" {
 		t.Errorf("child options = %+v", o2)
 	}
-	if cfg2.StateDir != cfg.StateDir || cfg2.Keep != cfg.Keep || cfg2.NetnsPrefix != cfg.NetnsPrefix ||
+	if cfg2.StateDir != cfg.StateDir || cfg2.CleanupOnExit != cfg.CleanupOnExit || cfg2.NetnsPrefix != cfg.NetnsPrefix ||
 		cfg2.HostCIDR != cfg.HostCIDR || cfg2.FDB != cfg.FDB || cfg2.NAT.MaxEntries != cfg.NAT.MaxEntries ||
 		cfg2.NoARPSuppression != cfg.NoARPSuppression || cfg2.TAPQueues != 3 || !slices.Equal(cfg2.DNSUpstreams, cfg.DNSUpstreams) ||
 		*cfg2.Uplink != *cfg.Uplink {
@@ -63,5 +63,48 @@ func TestTAPQueuesFlag(t *testing.T) {
 		if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "tap-queues") {
 			t.Errorf("--tap-queues %s: error %v, want one line naming the flag", v, err)
 		}
+	}
+}
+
+// TestCleanupOnExit: a plain stop keeps everything by default; wiping is
+// explicit (--cleanup-on-exit), implied by --lab (and passed on to the
+// daemon the --lab process starts) unless --keep says otherwise.
+func TestCleanupOnExit(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		want    bool
+		wantErr bool
+	}{
+		{"default keeps", nil, false, false},
+		{"explicit", []string{"--cleanup-on-exit"}, true, false},
+		{"lab implies it", []string{"--lab", "x"}, true, false},
+		{"lab with keep", []string{"--lab", "x", "--keep"}, false, false},
+		{"keep alone", []string{"--keep"}, false, false},
+		{"both", []string{"--keep", "--cleanup-on-exit"}, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, o, err := parseFlags(tt.args)
+			if tt.wantErr {
+				if err == nil {
+					t.Fatalf("parseFlags(%q) = nil error, want one", tt.args)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.CleanupOnExit != tt.want {
+				t.Errorf("parseFlags(%q).CleanupOnExit = %v, want %v", tt.args, cfg.CleanupOnExit, tt.want)
+			}
+			child, _, err := parseFlags(o.argsWithout("lab", "pid-file", "detach"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if child.CleanupOnExit != tt.want {
+				t.Errorf("the daemon started for %q: CleanupOnExit = %v, want %v", tt.args, child.CleanupOnExit, tt.want)
+			}
+		})
 	}
 }

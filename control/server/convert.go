@@ -11,6 +11,7 @@ import (
 	"github.com/vswitchd/vswitchd/daemon"
 	"github.com/vswitchd/vswitchd/header"
 	"github.com/vswitchd/vswitchd/nat"
+	"github.com/vswitchd/vswitchd/netns"
 	"github.com/vswitchd/vswitchd/state"
 	"github.com/vswitchd/vswitchd/vlan"
 )
@@ -132,12 +133,32 @@ func publishSpec(s string) (state.Publish, error) {
 	return p, nil
 }
 
+// noNUL refuses a command, environment or option string with a NUL byte:
+// no exec(2) argument can hold one.
+func noNUL(cmd, env, opts []string) error {
+	for what, list := range map[string][]string{"cmd": cmd, "env": env, "option": opts} {
+		for _, s := range list {
+			if strings.IndexByte(s, 0) >= 0 {
+				return state.Errorf(state.ErrInvalid, "%s %q: contains a NUL byte", what, s)
+			}
+		}
+	}
+	return nil
+}
+
 func runSpec(r control.Run) (daemon.RunSpec, error) {
+	if err := noNUL(r.Cmd, r.Env, []string{r.Hostname, r.User}); err != nil {
+		return daemon.RunSpec{}, err
+	}
 	spec := daemon.RunSpec{TTY: r.TTY, EndpointSpec: state.EndpointSpec{
 		Name: r.Name, Network: r.Network, Aliases: r.Aliases, Cmd: r.Cmd, Env: r.Env, Remove: r.Remove, Trunk: r.Trunk,
 		Hostname: r.Hostname, NetnsPath: r.NetnsPath, IfName: r.IfName, MTU: r.MTU, ContainerID: r.ContainerID,
+		User: r.User,
 	}}
 	var err error
+	if spec.CapDrop, err = netns.CapDrop(r.CapAdd, r.CapDrop); err != nil {
+		return spec, state.Errorf(state.ErrInvalid, "%w", err)
+	}
 	if spec.MAC, err = macArg(r.MAC); err != nil {
 		return spec, err
 	}

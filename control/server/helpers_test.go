@@ -422,6 +422,14 @@ func (b *fakeBackend) PruneNetworks() ([]string, error) {
 	return []string{"beta", "gamma"}, nil
 }
 
+// Reset implements server.Backend.
+func (b *fakeBackend) Reset() (daemon.ResetReport, error) {
+	if err := b.record("Reset"); err != nil {
+		return daemon.ResetReport{}, err
+	}
+	return daemon.ResetReport{Endpoints: []string{"web"}, Networks: []string{"beta"}, Uplink: "eth0", StaticMACs: 1}, nil
+}
+
 // Connect implements server.Backend.
 func (b *fakeBackend) Connect(network string, spec state.ConnectSpec) error {
 	return b.record("Connect", network, spec)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"net"
@@ -677,5 +678,71 @@ new one.`,
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON: control.LogLevel")
+	return c
+}
+
+// resetWarning is system reset's question.
+const resetWarning = "WARNING! This will remove every endpoint (and its processes), system port, static MAC entry,\nthe uplink and every network but " + control.DefaultNetwork + ".\nAre you sure you want to continue? [y/N] "
+
+func (a *app) systemCmd() *cobra.Command {
+	c := &cobra.Command{Use: "system", Short: "The switch as a whole: reset it to what a fresh start has"}
+	var force, asJSON bool
+	reset := &cobra.Command{
+		Use:   "reset [-f]",
+		Short: "Remove every endpoint, network, port, static entry and the uplink; the daemon keeps running",
+		Long: `reset brings the switch back to what a fresh start of vswitchd has: it removes every
+endpoint (stopping its processes and deleting its namespace, TAPs and files), every static MAC
+entry, system port, the uplink and every network but the default one "` + control.DefaultNetwork + `",
+and flushes the learned MAC entries and conntrack. CNI attachments are their container runtime's:
+they stay (the runtime removes them with DEL), with the networks they are on. The daemon keeps running; its state file
+then says the same. Without --force it asks first on a terminal; when stdin is not a terminal
+it needs --force. A daemon stopped with SIGTERM keeps everything for its next start; reset (or
+vswitchd --cleanup-on-exit) is how to wipe it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !force {
+				if !a.isTerminal(a.stdin) {
+					return errors.New("system reset needs --force when stdin is not a terminal")
+				}
+				fmt.Fprint(a.stdout, resetWarning)
+				line, _ := bufio.NewReader(a.stdin).ReadString('\n')
+				if ans := strings.ToLower(strings.TrimSpace(line)); ans != "y" && ans != "yes" {
+					return nil
+				}
+			}
+			r, err := a.api().Reset(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				r.Endpoints, r.Networks, r.Ports, r.Kept = nonNil(r.Endpoints), nonNil(r.Networks), nonNil(r.Ports), nonNil(r.Kept)
+				return a.printJSON(r)
+			}
+			for _, l := range []struct {
+				title string
+				names []string
+			}{{"Deleted Endpoints:", r.Endpoints}, {"Deleted Networks:", r.Networks}, {"Deleted Ports:", r.Ports}} {
+				if len(l.names) > 0 {
+					fmt.Fprintln(a.stdout, l.title)
+					for _, n := range l.names {
+						fmt.Fprintln(a.stdout, n)
+					}
+				}
+			}
+			if r.Uplink != "" {
+				fmt.Fprintf(a.stdout, "Deleted Uplink: %s\n", r.Uplink)
+			}
+			if r.StaticMACs > 0 {
+				fmt.Fprintf(a.stdout, "Deleted Static MAC Entries: %d\n", r.StaticMACs)
+			}
+			if len(r.Kept) > 0 {
+				fmt.Fprintf(a.stdout, "Kept CNI attachments (their runtime removes them): %s\n", strings.Join(r.Kept, ", "))
+			}
+			return nil
+		},
+	}
+	reset.Flags().BoolVarP(&force, "force", "f", false, "do not ask for confirmation")
+	reset.Flags().BoolVar(&asJSON, "json", false, "print JSON: control.SystemReset")
+	c.AddCommand(reset)
 	return c
 }
