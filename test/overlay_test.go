@@ -270,19 +270,12 @@ func TestPrivilegedOverlayKernelVXLAN(t *testing.T) {
 
 	a.mustCtl("network", "create", "ov", "--subnet", ovSubnet, "--ip-range", "10.200.0.0/25", "--vni", ovVNI, "--peer", underB)
 	a.mustCtl("run", "-d", "--net", "ov", "--name", "a1", "--", "sleep", "600")
-	ipA := endpointIP(a, "a1")
 
 	capFile := t.TempDir() + "/ul0.txt"
 	dump := k.start(t, "sh", "-c", "exec tcpdump -l -i ul0 -nn udp port 4789 > "+capFile+" 2>/dev/null")
 	waitCapture(t, k, "ul0")
 
-	a.mustExec("a1", "ping", "-c", "3", "-i", "0.2", "-W", "2", "10.200.0.200")
-	if r := h.run("ping", "-c", "3", "-i", "0.2", "-W", "2", ipA); r.code != 0 {
-		t.Fatalf("ping from behind the kernel vxlan: %v", r)
-	}
-	ep := func(args ...string) result { return a.exec("a1", args...) }
-	tcpTransfer(t, ep, h.run, "10.200.0.200", 8<<20)
-	tcpTransfer(t, h.run, ep, ipA, 8<<20)
+	ep := pingTCPBothWays(t, a, "a1", h, "10.200.0.200")
 	for i := range 6 { // short TCP flows, each from its own port
 		tcpTransfer(t, ep, h.run, "10.200.0.200", 1000+i)
 	}
@@ -327,4 +320,81 @@ func waitCapture(t *testing.T, ns *peerNS, ifname string) {
 
 func firstLines(lines []string, n int) string {
 	return strings.Join(lines[:min(n, len(lines))], "\n")
+}
+
+// TestPrivilegedOverlayOVS: a vswitchd overlay network and Open vSwitch's
+// userspace datapath (datapath_type=netdev) with a type=vxlan port carry
+// ping and TCP both ways. OVS tunnels the userspace way: its underlay
+// address sits on a netdev bridge (br-phy, holding the underlay veth), and
+// the tunnel port (key 4242, remote_ip A) is on br-int with the host.
+func TestPrivilegedOverlayOVS(t *testing.T) {
+	testutil.RequireTools(t, "ip", "nc", "ping", "tcpdump", "ethtool", "ovs-appctl")
+	a := startLab(t, labOptions{})
+	o := startOVS(t, a)
+	veth(t, a.name, "ul0", o.ns.name, "und1")
+	addAddr(t, a.name, "ul0", underA+"/24")
+	// OVS reads its ports through AF_PACKET: checksums must be complete
+	// on every veth it receives from, the underlay included.
+	txOffloadsOff(t, a.name, "ul0")
+	txOffloadsOff(t, o.ns.name, "und1")
+	// und1 belongs to OVS: the kernel must not answer ARP for br-phy's
+	// address on it.
+	if r := o.ns.run("sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1"); r.code != 0 {
+		t.Fatal(r)
+	}
+	h := a.newNS(t, "ovh")
+	veth(t, o.ns.name, "hh0", h.name, "eth0")
+	txOffloadsOff(t, h.name, "eth0")
+	if r := h.run("ip", "link", "set", "eth0", "mtu", "1450"); r.code != 0 {
+		t.Fatal(r)
+	}
+	addAddr(t, h.name, "eth0", "10.200.0.200/24")
+
+	o.vsctl(t, "add-br", "br-phy", "--", "set", "bridge", "br-phy", "datapath_type=netdev")
+	o.vsctl(t, "add-port", "br-phy", "und1")
+	o.vsctl(t, "add-br", "br-int", "--", "set", "bridge", "br-int", "datapath_type=netdev")
+	o.vsctl(t, "add-port", "br-int", "hh0")
+	o.vsctl(t, "add-port", "br-int", "vx0", "--", "set", "interface", "vx0", "type=vxlan",
+		"options:remote_ip="+underA, "options:key="+ovVNI)
+	o.sync(t)
+	for _, args := range [][]string{
+		{"ip", "addr", "add", underB + "/24", "dev", "br-phy"},
+		{"ip", "link", "set", "br-phy", "up"},
+		{"ip", "link", "set", "br-int", "up"},
+	} {
+		if r := o.ns.run(args...); r.code != 0 {
+			t.Fatalf("%s: %v", strings.Join(args, " "), r)
+		}
+	}
+	eventually(t, 10*time.Second, func() error { // OVS routes tunnels by its copy of the kernel's routes
+		r := o.command("ovs-appctl", "-t", o.path("vswitchd.ctl"), "ovs/route/show")
+		if !strings.Contains(r.stdout, "10.99.0.0/24 dev br-phy") {
+			return fmt.Errorf("ovs/route/show has no route to the underlay: %v", r)
+		}
+		return nil
+	})
+
+	a.mustCtl("network", "create", "ov", "--subnet", ovSubnet, "--ip-range", "10.200.0.0/25", "--vni", ovVNI, "--peer", underB)
+	a.mustCtl("run", "-d", "--net", "ov", "--name", "a1", "--", "sleep", "600")
+
+	pingTCPBothWays(t, a, "a1", h, "10.200.0.200")
+	if out := a.mustCtl("fdb", "show"); len(matching(strings.Split(out, "\n"), "vxlan:"+underB)) == 0 {
+		t.Errorf("fdb show has no MAC behind OVS's VTEP %s:\n%s", underB, out)
+	}
+}
+
+// pingTCPBothWays pings between endpoint ep of l and host h (address
+// hostIP) both ways, then moves 8 MB over TCP each way; it returns the
+// runner of ep.
+func pingTCPBothWays(t *testing.T, l *lab, ep string, h *peerNS, hostIP string) runner {
+	t.Helper()
+	ip := endpointIP(l, ep)
+	l.mustExec(ep, "ping", "-c", "3", "-i", "0.2", "-W", "2", hostIP)
+	if r := h.run("ping", "-c", "3", "-i", "0.2", "-W", "2", ip); r.code != 0 {
+		t.Fatalf("ping %s from %s: %v", ip, h.name, r)
+	}
+	run := func(args ...string) result { return l.exec(ep, args...) }
+	tcpTransfer(t, run, h.run, hostIP, 8<<20)
+	tcpTransfer(t, h.run, run, ip, 8<<20)
+	return run
 }
