@@ -1,6 +1,7 @@
 package test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
@@ -397,4 +398,84 @@ func pingTCPBothWays(t *testing.T, l *lab, ep string, h *peerNS, hostIP string) 
 	tcpTransfer(t, run, h.run, hostIP, 8<<20)
 	tcpTransfer(t, h.run, run, ip, 8<<20)
 	return run
+}
+
+// overlayLab is a lab file for host h (a or b) of an overlay network
+// spanning two hosts: each host its own half of the subnet and the other
+// as its peer.
+func overlayLab(h, ipRange, peer string) string {
+	return `name: ovl
+networks:
+  ov:
+    subnet: ` + ovSubnet + `
+    ip_range: ` + ipRange + `
+    vxlan:
+      vni: ` + ovVNI + `
+      peers: [` + peer + `]
+  local:
+    subnet: 10.71.0.0/24
+endpoints:
+  ` + h + `1: {networks: [ov]}
+  ` + h + `2: {networks: [ov, local]}
+`
+}
+
+// TestPrivilegedLabOverlay: lab up of a topology with a vxlan network on
+// two daemons joined by an underlay: the endpoints of either host reach
+// those of the other, pingall on each host matches its topology, a second
+// lab up changes nothing, and lab down closes the vxlan port.
+func TestPrivilegedLabOverlay(t *testing.T) {
+	a, b := twoHosts(t)
+	dir := t.TempDir()
+	fa, fb := dir+"/a.yaml", dir+"/b.yaml"
+	if err := os.WriteFile(fa, []byte(overlayLab("a", "10.200.0.0/25", underB)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(fb, []byte(overlayLab("b", "10.200.0.128/25", underA)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a.mustCtl("lab", "up", fa)
+	b.mustCtl("lab", "up", fb)
+	var n []control.Network
+	a.ctlJSON(&n, "network", "inspect", "ovl-ov")
+	if len(n) != 1 || n[0].Overlay == nil || n[0].Overlay.VNI != 4242 || n[0].MTU != 1450 || strings.Join(n[0].Overlay.Peers, ",") != underB {
+		t.Fatalf("network inspect ovl-ov on A: %+v", n)
+	}
+	for _, c := range []struct {
+		from *lab
+		ep   string
+		to   *lab
+		dst  string
+	}{{a, "ovl-a1", b, "ovl-b1"}, {a, "ovl-a2", b, "ovl-b2"}, {b, "ovl-b1", a, "ovl-a2"}} {
+		ip := c.to.endpoint(c.dst).NICs[0].IP
+		if !strings.HasPrefix(ip, "10.200.0.") {
+			t.Fatalf("%s's eth0 is %s, not on the overlay", c.dst, ip)
+		}
+		c.from.mustExec(c.ep, "ping", "-c", "2", "-i", "0.2", "-W", "2", ip)
+	}
+	for _, h := range []struct {
+		l    *lab
+		file string
+	}{{a, fa}, {b, fb}} {
+		var pa control.PingAll
+		r := h.l.ctl("lab", "pingall", h.file, "--json")
+		if err := json.Unmarshal([]byte(r.stdout), &pa); err != nil || r.code != 0 || pa.Mismatches != 0 || len(pa.Pairs) == 0 {
+			t.Errorf("pingall %s: %v\n%+v", h.file, r, pa)
+		}
+		var again control.LabPlan
+		h.l.ctlJSON(&again, "lab", "up", h.file)
+		for _, c := range again.Changes {
+			if c.Action != control.ActionKeep {
+				t.Errorf("lab up twice: second run changed %+v", c)
+			}
+		}
+	}
+	a.mustCtl("lab", "down", fa)
+	if _, ok := a.ports()["vxlan4789"]; ok {
+		t.Errorf("vxlan4789 still open on A after lab down")
+	}
+	if r := b.exec("ovl-b1", "ping", "-c", "1", "-W", "1", endpointIP(b, "ovl-b2")); r.code != 0 {
+		t.Errorf("B's own overlay endpoints lost each other after A's lab down: %v", r)
+	}
+	b.mustCtl("lab", "down", fb)
 }
