@@ -479,3 +479,54 @@ func TestPrivilegedLabOverlay(t *testing.T) {
 	}
 	b.mustCtl("lab", "down", fb)
 }
+
+// TestPrivilegedOverlayPublish: an endpoint of an overlay network on host
+// B, published on B's uplink, is reached from outside (DNAT by B's router,
+// the reply back through B's gateway and uplink, the endpoint seeing the
+// client's address) while the overlay still carries A's traffic to it;
+// host A keeps no connection of it.
+func TestPrivilegedOverlayPublish(t *testing.T) {
+	testutil.RequireTools(t, "socat")
+	a, b := twoHosts(t)
+	in := setupInternet(t, b)
+	a.mustCtl("network", "create", "ov", "--subnet", ovSubnet, "--ip-range", "10.200.0.0/25", "--vni", ovVNI, "--peer", underB)
+	b.mustCtl("network", "create", "ov", "--subnet", ovSubnet, "--ip-range", "10.200.0.128/25", "--vni", ovVNI, "--peer", underA)
+	a.mustCtl("run", "-d", "--net", "ov", "--name", "a1", "--", "sleep", "600")
+	log := t.TempDir() + "/web.log"
+	b.mustCtl("run", "-d", "--net", "ov", "--name", "web", "-p", "8080:80", "--",
+		"sh", "-c", "exec socat -d -d TCP4-LISTEN:80,fork,reuseaddr EXEC:cat 2> "+log)
+	waitListening(t, b.epRunner("web"), "tcp", 80)
+	ipWeb := endpointIP(b, "web")
+
+	// From outside, at B's uplink address.
+	if r := in.srv.run("sh", "-c", "echo hello-from-outside | socat -T5 - TCP4:"+uplinkAddr+":8080"); !strings.Contains(r.stdout, "hello-from-outside") {
+		t.Fatalf("published port %s:8080 on B from outside: %v", uplinkAddr, r)
+	}
+	eventually(t, 5*time.Second, func() error {
+		data, _ := os.ReadFile(log)
+		if !strings.Contains(string(data), "connection from AF=2 "+srvAddr+":") {
+			return fmt.Errorf("endpoint log %q: want a connection from the client's address %s", data, srvAddr)
+		}
+		return nil
+	})
+	var cs []control.Conn
+	b.ctlJSON(&cs, "conntrack", "list")
+	dnat := false
+	for _, c := range cs {
+		dnat = dnat || c.Proto == "tcp" && c.Orig.Src == srvAddr && c.Orig.Dst == uplinkAddr && c.Reply.Src == ipWeb
+	}
+	if !dnat {
+		t.Errorf("B's conntrack has no DNAT of %s → %s:8080 to %s: %+v", srvAddr, uplinkAddr, ipWeb, cs)
+	}
+
+	// Across the overlay, from host A, straight to the endpoint.
+	if r := a.exec("a1", "sh", "-c", "echo hello-from-a | socat -T5 - TCP4:"+ipWeb+":80"); !strings.Contains(r.stdout, "hello-from-a") {
+		t.Fatalf("from a1 over the overlay to %s:80: %v", ipWeb, r)
+	}
+	a.ctlJSON(&cs, "conntrack", "list")
+	for _, c := range cs {
+		if c.Orig.Src == srvAddr || c.Reply.Src == srvAddr {
+			t.Errorf("host A tracks the outside client's connection: %+v", c)
+		}
+	}
+}
