@@ -484,7 +484,8 @@ func TestPrivilegedLabOverlay(t *testing.T) {
 // B, published on B's uplink, is reached from outside (DNAT by B's router,
 // the reply back through B's gateway and uplink, the endpoint seeing the
 // client's address) while the overlay still carries A's traffic to it;
-// host A keeps no connection of it.
+// host A keeps no connection of it. A does not resolve the endpoint's
+// name; --add-host names it.
 func TestPrivilegedOverlayPublish(t *testing.T) {
 	testutil.RequireTools(t, "socat")
 	a, b := twoHosts(t)
@@ -522,6 +523,15 @@ func TestPrivilegedOverlayPublish(t *testing.T) {
 	// Across the overlay, from host A, straight to the endpoint.
 	if r := a.exec("a1", "sh", "-c", "echo hello-from-a | socat -T5 - TCP4:"+ipWeb+":80"); !strings.Contains(r.stdout, "hello-from-a") {
 		t.Fatalf("from a1 over the overlay to %s:80: %v", ipWeb, r)
+	}
+	// Names are not shared across hosts; --add-host names a remote
+	// endpoint in /etc/hosts (the README's workaround).
+	if r := a.exec("a1", "getent", "hosts", "web"); r.code == 0 {
+		t.Errorf("a1 resolves host B's endpoint web: %v (the README says names stay on their host)", r)
+	}
+	a.mustCtl("run", "-d", "--net", "ov", "--name", "a2", "--add-host", "web:"+ipWeb, "--", "sleep", "600")
+	if r := a.exec("a2", "sh", "-c", "echo hello-by-name | socat -T5 - TCP4:web:80"); !strings.Contains(r.stdout, "hello-by-name") {
+		t.Errorf("from a2 to web:80 (--add-host web:%s): %v", ipWeb, r)
 	}
 	a.ctlJSON(&cs, "conntrack", "list")
 	for _, c := range cs {
