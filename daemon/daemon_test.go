@@ -83,6 +83,7 @@ type env struct {
 	pub  *fakePub
 	dir  string
 	fail failer
+	vx   *fakeVTEPs // the vxlan ports' sockets, as the host's
 	// defaultNet makes the daemon create the default network.
 	defaultNet bool
 	// crashed is a daemon abandoned mid-operation (crash), never closed.
@@ -148,8 +149,10 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-// newHost returns a fake host whose steps e's failer can fail.
+// newHost returns a fake host, and the vxlan sockets of its namespace,
+// whose steps e's failer can fail.
 func newHost(e *env) *hosttest.Host {
+	e.vx = newFakeVTEPs(func(op string) error { return e.fail.step(op) })
 	h := hosttest.New()
 	h.Hook = func(op string) error { return e.fail.step(op) }
 	return h
@@ -179,7 +182,8 @@ func (e *env) config() daemon.Config {
 	return daemon.Config{
 		StateDir: e.dir, NetnsPrefix: prefix, Host: e.h, Publisher: e.pub, Command: command,
 		DNSUpstreams: []netip.AddrPort{}, NoDefaultNetwork: !e.defaultNet,
-		SaveHook: func(*state.State) error { return e.fail.step("save") },
+		SaveHook:  func(*state.State) error { return e.fail.step("save") },
+		OpenVXLAN: e.vx.Open,
 	}
 }
 
@@ -301,6 +305,10 @@ func (e *env) agree(attached ...string) {
 	if diff := cmp.Diff(pubs, e.pub.ports()); diff != "" {
 		e.t.Errorf("published listeners and state disagree (-state +listeners):\n%s", diff)
 	}
+	// The vxlan ports carry the saved overlay networks.
+	if diff := cmp.Diff(describeOverlays(st), e.vx.describe()); diff != "" {
+		e.t.Errorf("vxlan ports and state disagree (-state +ports):\n%s", diff)
+	}
 	// The running daemon's view is the saved one.
 	var names []string
 	for _, ep := range e.d.Endpoints() {
@@ -415,6 +423,7 @@ func TestFailures(t *testing.T) {
 		}},
 		{"unpublish", nil, func(e *env) error { return e.d.Unpublish("web", pub("8080:80")) }},
 	}
+	ops = append(ops, overlayFailureOps...)
 	for _, op := range ops {
 		t.Run(op.name, func(t *testing.T) {
 			steps, names := countSteps(t, op.name, op.setup, op.do)

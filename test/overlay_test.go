@@ -1,6 +1,7 @@
 package test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
@@ -270,19 +271,12 @@ func TestPrivilegedOverlayKernelVXLAN(t *testing.T) {
 
 	a.mustCtl("network", "create", "ov", "--subnet", ovSubnet, "--ip-range", "10.200.0.0/25", "--vni", ovVNI, "--peer", underB)
 	a.mustCtl("run", "-d", "--net", "ov", "--name", "a1", "--", "sleep", "600")
-	ipA := endpointIP(a, "a1")
 
 	capFile := t.TempDir() + "/ul0.txt"
 	dump := k.start(t, "sh", "-c", "exec tcpdump -l -i ul0 -nn udp port 4789 > "+capFile+" 2>/dev/null")
 	waitCapture(t, k, "ul0")
 
-	a.mustExec("a1", "ping", "-c", "3", "-i", "0.2", "-W", "2", "10.200.0.200")
-	if r := h.run("ping", "-c", "3", "-i", "0.2", "-W", "2", ipA); r.code != 0 {
-		t.Fatalf("ping from behind the kernel vxlan: %v", r)
-	}
-	ep := func(args ...string) result { return a.exec("a1", args...) }
-	tcpTransfer(t, ep, h.run, "10.200.0.200", 8<<20)
-	tcpTransfer(t, h.run, ep, ipA, 8<<20)
+	ep := pingTCPBothWays(t, a, "a1", h, "10.200.0.200")
 	for i := range 6 { // short TCP flows, each from its own port
 		tcpTransfer(t, ep, h.run, "10.200.0.200", 1000+i)
 	}
@@ -327,4 +321,222 @@ func waitCapture(t *testing.T, ns *peerNS, ifname string) {
 
 func firstLines(lines []string, n int) string {
 	return strings.Join(lines[:min(n, len(lines))], "\n")
+}
+
+// TestPrivilegedOverlayOVS: a vswitchd overlay network and Open vSwitch's
+// userspace datapath (datapath_type=netdev) with a type=vxlan port carry
+// ping and TCP both ways. OVS tunnels the userspace way: its underlay
+// address sits on a netdev bridge (br-phy, holding the underlay veth), and
+// the tunnel port (key 4242, remote_ip A) is on br-int with the host.
+func TestPrivilegedOverlayOVS(t *testing.T) {
+	testutil.RequireTools(t, "ip", "nc", "ping", "tcpdump", "ethtool", "ovs-appctl")
+	a := startLab(t, labOptions{})
+	o := startOVS(t, a)
+	veth(t, a.name, "ul0", o.ns.name, "und1")
+	addAddr(t, a.name, "ul0", underA+"/24")
+	// OVS reads its ports through AF_PACKET: checksums must be complete
+	// on every veth it receives from, the underlay included.
+	txOffloadsOff(t, a.name, "ul0")
+	txOffloadsOff(t, o.ns.name, "und1")
+	// und1 belongs to OVS: the kernel must not answer ARP for br-phy's
+	// address on it.
+	if r := o.ns.run("sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1"); r.code != 0 {
+		t.Fatal(r)
+	}
+	h := a.newNS(t, "ovh")
+	veth(t, o.ns.name, "hh0", h.name, "eth0")
+	txOffloadsOff(t, h.name, "eth0")
+	if r := h.run("ip", "link", "set", "eth0", "mtu", "1450"); r.code != 0 {
+		t.Fatal(r)
+	}
+	addAddr(t, h.name, "eth0", "10.200.0.200/24")
+
+	o.vsctl(t, "add-br", "br-phy", "--", "set", "bridge", "br-phy", "datapath_type=netdev")
+	o.vsctl(t, "add-port", "br-phy", "und1")
+	o.vsctl(t, "add-br", "br-int", "--", "set", "bridge", "br-int", "datapath_type=netdev")
+	o.vsctl(t, "add-port", "br-int", "hh0")
+	o.vsctl(t, "add-port", "br-int", "vx0", "--", "set", "interface", "vx0", "type=vxlan",
+		"options:remote_ip="+underA, "options:key="+ovVNI)
+	o.sync(t)
+	for _, args := range [][]string{
+		{"ip", "addr", "add", underB + "/24", "dev", "br-phy"},
+		{"ip", "link", "set", "br-phy", "up"},
+		{"ip", "link", "set", "br-int", "up"},
+	} {
+		if r := o.ns.run(args...); r.code != 0 {
+			t.Fatalf("%s: %v", strings.Join(args, " "), r)
+		}
+	}
+	eventually(t, 10*time.Second, func() error { // OVS routes tunnels by its copy of the kernel's routes
+		r := o.command("ovs-appctl", "-t", o.path("vswitchd.ctl"), "ovs/route/show")
+		if !strings.Contains(r.stdout, "10.99.0.0/24 dev br-phy") {
+			return fmt.Errorf("ovs/route/show has no route to the underlay: %v", r)
+		}
+		return nil
+	})
+
+	a.mustCtl("network", "create", "ov", "--subnet", ovSubnet, "--ip-range", "10.200.0.0/25", "--vni", ovVNI, "--peer", underB)
+	a.mustCtl("run", "-d", "--net", "ov", "--name", "a1", "--", "sleep", "600")
+
+	pingTCPBothWays(t, a, "a1", h, "10.200.0.200")
+	if out := a.mustCtl("fdb", "show"); len(matching(strings.Split(out, "\n"), "vxlan:"+underB)) == 0 {
+		t.Errorf("fdb show has no MAC behind OVS's VTEP %s:\n%s", underB, out)
+	}
+}
+
+// pingTCPBothWays pings between endpoint ep of l and host h (address
+// hostIP) both ways, then moves 8 MB over TCP each way; it returns the
+// runner of ep.
+func pingTCPBothWays(t *testing.T, l *lab, ep string, h *peerNS, hostIP string) runner {
+	t.Helper()
+	ip := endpointIP(l, ep)
+	l.mustExec(ep, "ping", "-c", "3", "-i", "0.2", "-W", "2", hostIP)
+	if r := h.run("ping", "-c", "3", "-i", "0.2", "-W", "2", ip); r.code != 0 {
+		t.Fatalf("ping %s from %s: %v", ip, h.name, r)
+	}
+	run := func(args ...string) result { return l.exec(ep, args...) }
+	tcpTransfer(t, run, h.run, hostIP, 8<<20)
+	tcpTransfer(t, h.run, run, ip, 8<<20)
+	return run
+}
+
+// overlayLab is a lab file for host h (a or b) of an overlay network
+// spanning two hosts: each host its own half of the subnet and the other
+// as its peer.
+func overlayLab(h, ipRange, peer string) string {
+	return `name: ovl
+networks:
+  ov:
+    subnet: ` + ovSubnet + `
+    ip_range: ` + ipRange + `
+    vxlan:
+      vni: ` + ovVNI + `
+      peers: [` + peer + `]
+  local:
+    subnet: 10.71.0.0/24
+endpoints:
+  ` + h + `1: {networks: [ov]}
+  ` + h + `2: {networks: [ov, local]}
+`
+}
+
+// TestPrivilegedLabOverlay: lab up of a topology with a vxlan network on
+// two daemons joined by an underlay: the endpoints of either host reach
+// those of the other, pingall on each host matches its topology, a second
+// lab up changes nothing, and lab down closes the vxlan port.
+func TestPrivilegedLabOverlay(t *testing.T) {
+	a, b := twoHosts(t)
+	dir := t.TempDir()
+	fa, fb := dir+"/a.yaml", dir+"/b.yaml"
+	if err := os.WriteFile(fa, []byte(overlayLab("a", "10.200.0.0/25", underB)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(fb, []byte(overlayLab("b", "10.200.0.128/25", underA)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a.mustCtl("lab", "up", fa)
+	b.mustCtl("lab", "up", fb)
+	var n []control.Network
+	a.ctlJSON(&n, "network", "inspect", "ovl-ov")
+	if len(n) != 1 || n[0].Overlay == nil || n[0].Overlay.VNI != 4242 || n[0].MTU != 1450 || strings.Join(n[0].Overlay.Peers, ",") != underB {
+		t.Fatalf("network inspect ovl-ov on A: %+v", n)
+	}
+	for _, c := range []struct {
+		from *lab
+		ep   string
+		to   *lab
+		dst  string
+	}{{a, "ovl-a1", b, "ovl-b1"}, {a, "ovl-a2", b, "ovl-b2"}, {b, "ovl-b1", a, "ovl-a2"}} {
+		ip := c.to.endpoint(c.dst).NICs[0].IP
+		if !strings.HasPrefix(ip, "10.200.0.") {
+			t.Fatalf("%s's eth0 is %s, not on the overlay", c.dst, ip)
+		}
+		c.from.mustExec(c.ep, "ping", "-c", "2", "-i", "0.2", "-W", "2", ip)
+	}
+	for _, h := range []struct {
+		l    *lab
+		file string
+	}{{a, fa}, {b, fb}} {
+		var pa control.PingAll
+		r := h.l.ctl("lab", "pingall", h.file, "--json")
+		if err := json.Unmarshal([]byte(r.stdout), &pa); err != nil || r.code != 0 || pa.Mismatches != 0 || len(pa.Pairs) == 0 {
+			t.Errorf("pingall %s: %v\n%+v", h.file, r, pa)
+		}
+		var again control.LabPlan
+		h.l.ctlJSON(&again, "lab", "up", h.file)
+		for _, c := range again.Changes {
+			if c.Action != control.ActionKeep {
+				t.Errorf("lab up twice: second run changed %+v", c)
+			}
+		}
+	}
+	a.mustCtl("lab", "down", fa)
+	if _, ok := a.ports()["vxlan4789"]; ok {
+		t.Errorf("vxlan4789 still open on A after lab down")
+	}
+	if r := b.exec("ovl-b1", "ping", "-c", "1", "-W", "1", endpointIP(b, "ovl-b2")); r.code != 0 {
+		t.Errorf("B's own overlay endpoints lost each other after A's lab down: %v", r)
+	}
+	b.mustCtl("lab", "down", fb)
+}
+
+// TestPrivilegedOverlayPublish: an endpoint of an overlay network on host
+// B, published on B's uplink, is reached from outside (DNAT by B's router,
+// the reply back through B's gateway and uplink, the endpoint seeing the
+// client's address) while the overlay still carries A's traffic to it;
+// host A keeps no connection of it. A does not resolve the endpoint's
+// name; --add-host names it.
+func TestPrivilegedOverlayPublish(t *testing.T) {
+	testutil.RequireTools(t, "socat")
+	a, b := twoHosts(t)
+	in := setupInternet(t, b)
+	a.mustCtl("network", "create", "ov", "--subnet", ovSubnet, "--ip-range", "10.200.0.0/25", "--vni", ovVNI, "--peer", underB)
+	b.mustCtl("network", "create", "ov", "--subnet", ovSubnet, "--ip-range", "10.200.0.128/25", "--vni", ovVNI, "--peer", underA)
+	a.mustCtl("run", "-d", "--net", "ov", "--name", "a1", "--", "sleep", "600")
+	log := t.TempDir() + "/web.log"
+	b.mustCtl("run", "-d", "--net", "ov", "--name", "web", "-p", "8080:80", "--",
+		"sh", "-c", "exec socat -d -d TCP4-LISTEN:80,fork,reuseaddr EXEC:cat 2> "+log)
+	waitListening(t, b.epRunner("web"), "tcp", 80)
+	ipWeb := endpointIP(b, "web")
+
+	// From outside, at B's uplink address.
+	if r := in.srv.run("sh", "-c", "echo hello-from-outside | socat -T5 - TCP4:"+uplinkAddr+":8080"); !strings.Contains(r.stdout, "hello-from-outside") {
+		t.Fatalf("published port %s:8080 on B from outside: %v", uplinkAddr, r)
+	}
+	eventually(t, 5*time.Second, func() error {
+		data, _ := os.ReadFile(log)
+		if !strings.Contains(string(data), "connection from AF=2 "+srvAddr+":") {
+			return fmt.Errorf("endpoint log %q: want a connection from the client's address %s", data, srvAddr)
+		}
+		return nil
+	})
+	var cs []control.Conn
+	b.ctlJSON(&cs, "conntrack", "list")
+	dnat := false
+	for _, c := range cs {
+		dnat = dnat || c.Proto == "tcp" && c.Orig.Src == srvAddr && c.Orig.Dst == uplinkAddr && c.Reply.Src == ipWeb
+	}
+	if !dnat {
+		t.Errorf("B's conntrack has no DNAT of %s → %s:8080 to %s: %+v", srvAddr, uplinkAddr, ipWeb, cs)
+	}
+
+	// Across the overlay, from host A, straight to the endpoint.
+	if r := a.exec("a1", "sh", "-c", "echo hello-from-a | socat -T5 - TCP4:"+ipWeb+":80"); !strings.Contains(r.stdout, "hello-from-a") {
+		t.Fatalf("from a1 over the overlay to %s:80: %v", ipWeb, r)
+	}
+	// Names are not shared across hosts; --add-host names a remote
+	// endpoint in /etc/hosts (the README's workaround).
+	if r := a.exec("a1", "getent", "hosts", "web"); r.code == 0 {
+		t.Errorf("a1 resolves host B's endpoint web: %v (the README says names stay on their host)", r)
+	}
+	a.mustCtl("run", "-d", "--net", "ov", "--name", "a2", "--add-host", "web:"+ipWeb, "--", "sleep", "600")
+	if r := a.exec("a2", "sh", "-c", "echo hello-by-name | socat -T5 - TCP4:web:80"); !strings.Contains(r.stdout, "hello-by-name") {
+		t.Errorf("from a2 to web:80 (--add-host web:%s): %v", ipWeb, r)
+	}
+	a.ctlJSON(&cs, "conntrack", "list")
+	for _, c := range cs {
+		if c.Orig.Src == srvAddr || c.Reply.Src == srvAddr {
+			t.Errorf("host A tracks the outside client's connection: %+v", c)
+		}
+	}
 }
