@@ -318,7 +318,10 @@ func (d *Daemon) dismantle(e *state.Endpoint) error {
 		}
 	}
 	if e.Owned() {
-		if check == nsOurs {
+		// Gone too: what is left at the name may be the mount point a
+		// crash between unmount and unlink left (netns.Delete), not a
+		// namespace; it would make the next run of the name fail.
+		if check == nsOurs || check == nsGone {
 			if err := d.host.DeleteNamespace(e.Netns); err != nil {
 				errs = append(errs, err)
 			}

@@ -16,9 +16,11 @@
 #              uplink (a veth) to a server namespace; published ports
 #   ovs        Open vSwitch's userspace datapath (datapath_type=netdev)
 #              with two TAP ports, when ovs-vswitchd is installed
+#   overlay    two hosts joined by a veth underlay: kernel vxlan devices on
+#              Linux bridges, and two vswitchd daemons on an overlay network
 #
 # Every metric is measured BENCH_RUNS times (default 3) for BENCH_SECONDS
-# (default 3; BENCH_ONLY="sw nat pub host dns" picks groups) and the kernel's and vswitchd's runs are interleaved run by
+# (default 3; BENCH_ONLY="sw nat pub host dns vx" picks groups) and the kernel's and vswitchd's runs are interleaved run by
 # run, alternating which goes first, so that noise from the rest of the
 # machine hits both. Reported: median and min–max per row, the ratio of
 # the medians, the switch's CPU per Gbit/s (its /proc/PID/stat time) next
@@ -132,7 +134,7 @@ cpu() {
 }
 
 # want GROUP: whether BENCH_ONLY (groups separated by spaces: sw nat pub
-# host dns; empty: all) includes GROUP.
+# host dns vx; empty: all) includes GROUP.
 want() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
 
 # pair RUN A-CMD… -- B-CMD… runs the two commands in an order that
@@ -262,6 +264,52 @@ if command -v ovs-vswitchd >/dev/null && command -v ovsdb-server >/dev/null && [
 	fi
 fi
 
+# --- overlay across two hosts, each host a namespace, the two joined by a
+# veth "underlay". Kernel: on each host a vxlan device (VNI 4242, port
+# 4789) on a Linux bridge with a namespace behind it (MTU 1450, as a
+# vxlan device's). vswitchd: two --lab daemons with an overlay network
+# (the same VNI and port; MTU 1450 by default) and an endpoint each.
+if want vx; then
+	KA=vxka$ID; KB=vxkb$ID; K1=vxkc$ID; K2=vxkd$ID
+	mkns "$KA"; mkns "$KB"; mkns "$K1"; mkns "$K2"
+	ip -n "$KA" link add ul0 type veth peer name ul0 netns "$KB"
+	for h in 1 2; do
+		hn=$([ $h = 1 ] && echo "$KA" || echo "$KB"); cn=$([ $h = 1 ] && echo "$K1" || echo "$K2")
+		ip -n "$hn" addr add 10.98.0.$h/24 dev ul0; ip -n "$hn" link set ul0 up
+		ip -n "$hn" link add vx0 type vxlan id 4242 local 10.98.0.$h remote 10.98.0.$((3 - h)) dstport 4789
+		ip -n "$hn" link add br0 type bridge
+		ip -n "$hn" link set vx0 master br0 up; ip -n "$hn" link set br0 up
+		ip -n "$hn" link add p0 type veth peer name eth0 netns "$cn"
+		ip -n "$hn" link set p0 master br0 up
+		ip -n "$cn" link set eth0 mtu 1450
+		ip -n "$cn" addr add 10.73.0.$h/24 dev eth0; ip -n "$cn" link set eth0 up
+	done
+	bg "$K2" iperf3 -s -p 5201
+	VXPIDS=()
+	for h in a b; do
+		./bin/vswitchd --lab "vxv$h$ID" --socket "$DIR/vx$h.sock" --state-dir "$DIR/vx$h.state" \
+			--netns-prefix "vx$h$ID-" --log-level warn >"$DIR/vx$h.log" 2>&1 &
+		PIDS+=($!); VXPIDS+=($!)
+	done
+	VXA="$CTL --socket $DIR/vxa.sock"; VXB="$CTL --socket $DIR/vxb.sock"
+	for _ in $(seq 100); do $VXA version >/dev/null 2>&1 && $VXB version >/dev/null 2>&1 && break; sleep 0.1; done
+	ip -n "vxva$ID" link add ul0 type veth peer name ul0 netns "vxvb$ID"
+	ip -n "vxva$ID" addr add 10.97.0.1/24 dev ul0; ip -n "vxva$ID" link set ul0 up
+	ip -n "vxvb$ID" addr add 10.97.0.2/24 dev ul0; ip -n "vxvb$ID" link set ul0 up
+	$VXA network create ov --subnet 10.72.0.0/24 --vni 4242 --peer 10.97.0.2 >/dev/null
+	$VXB network create ov --subnet 10.72.0.0/24 --vni 4242 --peer 10.97.0.1 >/dev/null
+	$VXA run -d --net ov --name o1 --ip 10.72.0.11 >/dev/null
+	$VXB run -d --net ov --name o2 --ip 10.72.0.12 >/dev/null
+	V1=vxa$ID-o1; V2=vxb$ID-o2
+	bg "$V2" iperf3 -s -p 5201
+	# Both daemons work for the overlay; the CPU column counts host A's.
+	VXD=$(cat /proc/"${VXPIDS[0]}"/task/*/children 2>/dev/null | awk '{print $1; exit}')
+	[ -n "$VXD" ] || VXD=${VXPIDS[0]}
+	sleep 1
+	inns "$K1" ping -c1 -W2 10.73.0.2 >/dev/null
+	inns "$V1" ping -c1 -W2 10.72.0.12 >/dev/null
+fi
+
 sleep 1
 inns "$A1" ping -c1 -W2 10.77.0.2 >/dev/null
 inns "$E1" ping -c1 -W2 10.78.0.12 >/dev/null
@@ -298,6 +346,9 @@ for run in $(seq "$RUNS"); do
 	# DNS at the gateway: dnsmasq vs vswitchd, cached and forwarded.
 	want dns && pair "$run" m dns/cached/kernel query/s dns "$C" 10.79.0.1 "$DIR/dns-hot" -- m dns/cached/vswitchd query/s dns "$E1" 10.78.0.1 "$DIR/dns-hot"
 	want dns && pair "$run" m dns/forwarded/kernel query/s dns "$C" 10.79.0.1 "$DIR/dns-cold" -- m dns/forwarded/vswitchd query/s dns "$E1" 10.78.0.1 "$DIR/dns-cold"
+	# Overlay: one TCP stream and RTT between two hosts over VXLAN.
+	want vx && pair "$run" cpu vx/tcp/kernel 0 tcp "$K1" 10.73.0.2 5201 -- cpu vx/tcp/vswitchd "$VXD" tcp "$V1" 10.72.0.12 5201
+	want vx && pair "$run" m vx/rtt/kernel ms rtt "$K1" 10.73.0.2 -- m vx/rtt/vswitchd ms rtt "$V1" 10.72.0.12
 	:
 done
 set -e
@@ -308,8 +359,9 @@ declare -A LABEL=(
 	[pub]="published port from outside: iptables DNAT vs vswitchd"
 	[host]="host 127.0.0.1 → published port: DNAT (route_localnet), docker-proxy, vswitchd"
 	[dns]="DNS at the gateway: dnsmasq vs vswitchd"
+	[vx]="overlay between two hosts: kernel vxlan on Linux bridges vs two vswitchd daemons"
 )
-declare -A KNAME=([sw]=bridge [nat]=iptables [pub]=iptables [host]="kernel DNAT" [dns]=dnsmasq)
+declare -A KNAME=([sw]=bridge [nat]=iptables [pub]=iptables [host]="kernel DNAT" [dns]=dnsmasq [vx]="kernel vxlan")
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "nan" && b != "nan" && b > 0) printf "%.2f", a/b; else print "-" }'; }
 mkdir -p "$(dirname "$TSV")"
 printf 'row\tunit\tmedian\tmin\tmax\truns\tratio_to_kernel\n' >"$TSV"
@@ -340,12 +392,13 @@ echo "summary (vswitchd ÷ kernel; RTT lower is better, the rest higher): " \
 	"published 8-streams $(r pub/tcp8) conn/s $(r pub/conn) |" \
 	"host→published TCP $(r host/tcp) (÷docker-proxy $(r host/tcp docker-proxy)) conn/s $(r host/conn) (÷docker-proxy $(r host/conn docker-proxy)) |" \
 	"DNS cached $(r dns/cached) forwarded $(r dns/forwarded) |" \
+	"overlay TCP $(r vx/tcp) RTT $(r vx/rtt) |" \
 	"switch CPU $(med sw/tcp/vswitchd/cpu) core/Gbit/s (bridge softirq $(med sw/tcp/kernel/softirq))"
 echo "TSV: $TSV"
 
 if [ -n "${BENCH_NO_GO:-}" ]; then exit 0; fi
 echo
 echo "== in-process (go test -bench): ns and allocations per operation"
-"$GO" test -run '^$' -bench 'BenchmarkDecode|BenchmarkForward$|BenchmarkForward/|BenchmarkInputMasqueradedTCP|BenchmarkEstablished$|BenchmarkEstablished/|BenchmarkPush|BenchmarkPop|BenchmarkGRO' \
-	-benchtime 1s ./header/ ./bridge/ ./datapath/ ./router/ ./nat/ ./vlan/ ./offload/ 2>/dev/null |
+"$GO" test -run '^$' -bench 'BenchmarkDecode|BenchmarkForward$|BenchmarkForward/|BenchmarkInputMasqueradedTCP|BenchmarkEstablished$|BenchmarkEstablished/|BenchmarkPush|BenchmarkPop|BenchmarkGRO|BenchmarkEncap|BenchmarkDecap' \
+	-benchtime 1s ./header/ ./bridge/ ./datapath/ ./router/ ./nat/ ./vlan/ ./offload/ ./vxlan/ 2>/dev/null |
 	awk '/^Benchmark/ {printf "  %-52s %12s %s", $1, $3, $4; for (i=5;i<=NF;i++) printf " %s", $i; print ""} /^ok|^FAIL/ {print "  " $0}'

@@ -4,6 +4,7 @@ package test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -164,4 +165,24 @@ func TestPrivilegedRestartAfterKill(t *testing.T) {
 	}
 	l2.mustExec("a", "ping", "-c1", "-W2", "b")
 	// l2's cleanup: SIGTERM removes everything, then the leak check.
+}
+
+// TestPrivilegedStaleNamespaceMountPoint: a crash between the unmount and
+// the unlink of an endpoint's namespace (netns.Delete) leaves an empty
+// file at /run/netns/NAME. Removing the endpoint clears it, so the name
+// can be used again (found by TestPrivilegedKillDuringOperations).
+func TestPrivilegedStaleNamespaceMountPoint(t *testing.T) {
+	testutil.Privileged(t)
+	l := startLab(t, labOptions{})
+	l.mustCtl("run", "-d", "--name", "x")
+	p := netns.Path(l.prefix + "x")
+	if err := syscall.Unmount(p, syscall.MNT_DETACH); err != nil {
+		t.Fatal(err)
+	}
+	l.mustCtl("rm", "-f", "x")
+	if _, err := os.Stat(p); err == nil {
+		t.Fatalf("%s is still there after rm", p)
+	}
+	l.mustCtl("run", "-d", "--name", "x")
+	l.mustCtl("rm", "-f", "x")
 }

@@ -60,10 +60,10 @@
 //
 // Receiving uses no UDP GRO: a coalesced message would hold several
 // datagrams that must then be copied apart into the caller's buffers,
-// while recvmmsg already amortises the system call. What would pay is
-// coalescing the inner TCP segments into a super-frame for TAPs, which
-// belongs to the datapath (generic receive offload toward TAPs) and serves every port
-// without offloads.
+// while recvmmsg already amortises the system call. The inner TCP
+// segments are coalesced into super-frames where that pays, at the TAP
+// they are written to (offload.GRO in tap.Device.Write), which serves
+// every port without offloads.
 //
 // # Checksums on a local underlay
 //
