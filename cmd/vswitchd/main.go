@@ -206,6 +206,7 @@ func parseFlags(args []string) (daemon.Config, options, error) {
 	fs.IntVar(&cfg.FDB.PortLimit, "fdb-port-limit", bridge.DefaultPortLimit, "MACs learned per port (-1: unlimited)")
 	fs.DurationVar(&cfg.FDB.AgingTime, "fdb-aging", bridge.DefaultAgingTime, "MAC aging time")
 	fs.IntVar(&cfg.NAT.MaxEntries, "conntrack-max", nat.DefaultMaxEntries, "conntrack table size (entries)")
+	fs.IntVar(&cfg.NAT.MaxPerEndpoint, "conntrack-max-per-endpoint", 0, "connections one endpoint (source address in a zone) opens; at the limit its own oldest evictable one goes (0: conntrack-max/4, -1: unlimited)")
 	fs.BoolVar(&cfg.NoARPSuppression, "no-arp-suppression", false, "flood ARP requests for endpoint addresses instead of answering them")
 	mssClamp := fs.Bool("mss-clamp", true, "clamp the MSS of TCP SYNs crossing the uplink to its MTU (--mss-clamp=false: leave it to path MTU discovery)")
 	tcpLoose := fs.Bool("conntrack-tcp-loose", true, "pick up TCP connections from a mid-stream segment, like nf_conntrack_tcp_loose (false: only a SYN opens one)")
@@ -234,6 +235,9 @@ func parseFlags(args []string) (daemon.Config, options, error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return cfg, o, fmt.Errorf("--log-level: %w", err)
+	}
+	if cfg.NAT.MaxPerEndpoint < -1 {
+		return cfg, o, fmt.Errorf("--conntrack-max-per-endpoint %d: want -1 (unlimited), 0 (the default) or more", cfg.NAT.MaxPerEndpoint)
 	}
 	switch {
 	case cacheSize < 0:
@@ -388,7 +392,7 @@ func logStart(cfg daemon.Config, o options, lab string) {
 		"socket", o.socket, "state_dir", cfg.StateDir, "lab", lab, "netns_prefix", cfg.NetnsPrefix,
 		"host_if", cfg.HostIf, "host_cidr", cfg.HostCIDR.String(), "uplink", uplink, "dns_upstreams", upstreams,
 		"fdb_capacity", cfg.FDB.Capacity, "fdb_port_limit", cfg.FDB.PortLimit, "fdb_aging", cfg.FDB.AgingTime.String(),
-		"conntrack_max", cfg.NAT.MaxEntries, "keep", cfg.Keep, "arp_suppression", !cfg.NoARPSuppression,
+		"conntrack_max", cfg.NAT.MaxEntries, "conntrack_max_per_endpoint", cfg.NAT.MaxPerEndpoint, "keep", cfg.Keep, "arp_suppression", !cfg.NoARPSuppression,
 		"log_level", o.logLevel)
 }
 
