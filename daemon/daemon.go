@@ -19,6 +19,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -92,6 +93,10 @@ type Config struct {
 	// FDB and NAT configure the tables.
 	FDB bridge.Options
 	NAT nat.Options
+	// ConntrackSaveInterval is how often the connection table is written
+	// to the state directory (conntrack.go); 0 means
+	// DefaultConntrackSaveInterval, negative only at a keeping stop.
+	ConntrackSaveInterval time.Duration
 	// NoARPSuppression turns ARP suppression off.
 	NoARPSuppression bool
 	// NoMSSClamp leaves the MSS of SYNs crossing the uplink alone
@@ -227,6 +232,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	d.dns = dns.New(dns.Options{Upstreams: ups, Logger: d.log, CacheSize: d.cfg.DNSCacheSize})
 	d.rt = router.New(router.Options{NAT: nat.New(d.cfg.NAT), DNS: d.dns})
 	d.dp = datapath.New(datapath.Options{FDB: d.cfg.FDB, Router: d.rt, Logger: d.log})
+	d.restoreConntrack()
 	d.pub = d.cfg.Publisher
 	if d.pub == nil {
 		d.pub = proxy.New(proxy.Options{Logger: d.log})
@@ -257,7 +263,14 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 			return err
 		}
 	}
-	return d.save(d.st)
+	if err := d.save(d.st); err != nil {
+		return err
+	}
+	if iv := cmp.Or(d.cfg.ConntrackSaveInterval, DefaultConntrackSaveInterval); iv > 0 {
+		d.wg.Add(1)
+		go d.saveConntrackEvery(iv)
+	}
+	return nil
 }
 
 // nsOf returns the namespace a supervisor namespace string names.
@@ -329,7 +342,13 @@ func (d *Daemon) Close() error {
 	for name := range d.restarts {
 		d.cancelRestart(name)
 	}
-	err := d.teardown(!d.cfg.Keep)
+	var serr error
+	if d.cfg.Keep && d.rt != nil {
+		serr = d.saveConntrack()
+	} else if !d.cfg.Keep {
+		d.removeConntrack()
+	}
+	err := errors.Join(serr, d.teardown(!d.cfg.Keep))
 	d.mu.Unlock()
 	// Without the lock: an exit being reported waits for it (and then
 	// sees closing).

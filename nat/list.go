@@ -17,16 +17,7 @@ func (t *Table) Range(now int64, f func(e *Entry) bool) {
 	var buf []*Conn
 	var en Entry
 	for i := range t.shards {
-		s := &t.shards[i]
-		buf = buf[:0]
-		s.mu.Lock()
-		tab := s.slots()
-		for j := range tab {
-			if c := tab[j].c.Load(); c != nil && tab[j].hd.Load()&1 == uint64(Original) {
-				buf = append(buf, c)
-			}
-		}
-		s.mu.Unlock()
+		buf = t.shards[i].originals(buf[:0])
 		for k, c := range buf {
 			buf[k] = nil
 			if !t.entry(c, now, &en) {

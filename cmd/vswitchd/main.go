@@ -207,6 +207,7 @@ func parseFlags(args []string) (daemon.Config, options, error) {
 	fs.DurationVar(&cfg.FDB.AgingTime, "fdb-aging", bridge.DefaultAgingTime, "MAC aging time")
 	fs.IntVar(&cfg.NAT.MaxEntries, "conntrack-max", nat.DefaultMaxEntries, "conntrack table size (entries)")
 	fs.IntVar(&cfg.NAT.MaxPerEndpoint, "conntrack-max-per-endpoint", 0, "connections one endpoint (source address in a zone) opens; at the limit its own oldest evictable one goes (0: conntrack-max/4, -1: unlimited)")
+	fs.DurationVar(&cfg.ConntrackSaveInterval, "conntrack-save-interval", daemon.DefaultConntrackSaveInterval, "how often the connection table is written to the state directory, so a kill -9 loses at most this much (0: only at a stop that keeps endpoints)")
 	fs.BoolVar(&cfg.NoARPSuppression, "no-arp-suppression", false, "flood ARP requests for endpoint addresses instead of answering them")
 	mssClamp := fs.Bool("mss-clamp", true, "clamp the MSS of TCP SYNs crossing the uplink to its MTU (--mss-clamp=false: leave it to path MTU discovery)")
 	tcpLoose := fs.Bool("conntrack-tcp-loose", true, "pick up TCP connections from a mid-stream segment, like nf_conntrack_tcp_loose (false: only a SYN opens one)")
@@ -235,6 +236,12 @@ func parseFlags(args []string) (daemon.Config, options, error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return cfg, o, fmt.Errorf("--log-level: %w", err)
+	}
+	switch {
+	case cfg.ConntrackSaveInterval < 0:
+		return cfg, o, fmt.Errorf("--conntrack-save-interval %v: want 0 or more", cfg.ConntrackSaveInterval)
+	case cfg.ConntrackSaveInterval == 0:
+		cfg.ConntrackSaveInterval = -1 // never periodically
 	}
 	if cfg.NAT.MaxPerEndpoint < -1 {
 		return cfg, o, fmt.Errorf("--conntrack-max-per-endpoint %d: want -1 (unlimited), 0 (the default) or more", cfg.NAT.MaxPerEndpoint)
