@@ -106,6 +106,10 @@ type Config struct {
 
 	// Host carries out changes to the machine; nil means host.Linux.
 	Host host.Host
+	// Inherited holds the descriptors the daemon this one takes over
+	// handed over (Handover): host.Linux and the proxy take theirs from
+	// it at Start, which then closes the rest.
+	Inherited *host.Inherited
 	// Publisher opens published ports' host listeners; nil means a
 	// proxy.Proxy.
 	Publisher Publisher
@@ -193,7 +197,7 @@ func New(cfg Config) (*Daemon, error) {
 	}
 	h := cfg.Host
 	if h == nil {
-		h = host.Linux{}
+		h = host.Linux{Inherited: cfg.Inherited}
 	}
 	return &Daemon{
 		cfg: cfg, log: cfg.Logger, host: h,
@@ -235,7 +239,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	d.restoreConntrack()
 	d.pub = d.cfg.Publisher
 	if d.pub == nil {
-		d.pub = proxy.New(proxy.Options{Logger: d.log})
+		d.pub = proxy.New(proxy.Options{Logger: d.log, Inherited: d.cfg.Inherited.Take})
 	}
 	d.sup = supervisor.New(supervisor.Options{
 		Exe: d.cfg.Exe, Command: d.cfg.Command, LogDir: filepath.Join(d.cfg.StateDir, "logs"),
@@ -266,6 +270,10 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	if err := d.save(d.st); err != nil {
 		return err
 	}
+	if n := d.cfg.Inherited.Len(); n > 0 {
+		d.log.Warn("handed-over descriptors not used", "count", n)
+	}
+	d.cfg.Inherited.Close()
 	if iv := cmp.Or(d.cfg.ConntrackSaveInterval, DefaultConntrackSaveInterval); iv > 0 {
 		d.wg.Add(1)
 		go d.saveConntrackEvery(iv)

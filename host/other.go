@@ -15,7 +15,7 @@ import (
 var ErrUnsupported = errors.New("vswitchd's host needs Linux")
 
 // Linux is the Host of a real machine; off Linux every method fails.
-type Linux struct{}
+type Linux struct{ Inherited *Inherited }
 
 var _ Host = Linux{}
 

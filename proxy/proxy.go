@@ -48,6 +48,10 @@ type Options struct {
 	// DialTimeout bounds each TCP connect to a target; 0 means
 	// DefaultDialTimeout.
 	DialTimeout time.Duration
+	// Inherited, if set, returns the descriptor of a listening socket a
+	// previous process handed over under a ListenerKey (handover.go);
+	// Add serves it instead of binding the port again.
+	Inherited func(key string) (int, bool)
 	// Logger receives rule changes at Info and rate-limited warnings
 	// (target not answering, accept failures). Nothing is logged per
 	// connection or per datagram. Nil discards.
@@ -235,11 +239,12 @@ func (ru *rule) listen() error {
 	lc := listenConfig(n)
 	for port := n.HostPort; ; port++ {
 		addr := netip.AddrPortFrom(n.HostIP, port)
-		var l io.Closer
-		var err error
-		if n.Proto == "tcp" {
+		l, ok, err := ru.p.inherited(n.Proto, addr)
+		switch {
+		case ok:
+		case n.Proto == "tcp":
 			l, err = lc.Listen(context.Background(), n.network(), addr.String())
-		} else {
+		default:
 			l, err = lc.ListenPacket(context.Background(), n.network(), addr.String())
 		}
 		if err != nil {

@@ -108,16 +108,10 @@ func open(name string, flags uint16, persist bool) (*Device, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("TUNSETVNETHDRSZ: %w", err)
 	}
-	offloads := 0
-	for _, set := range offloadSets {
-		if err = unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, set); err == nil {
-			offloads = set
-			break
-		}
-	}
+	offloads, err := setOffloads(fd)
 	if err != nil {
 		unix.Close(fd)
-		return nil, fmt.Errorf("TUNSETOFFLOAD: %w", err)
+		return nil, err
 	}
 	// Persist last: an error above leaves no device behind.
 	if persist {
@@ -132,6 +126,18 @@ func open(name string, flags uint16, persist bool) (*Device, error) {
 	}
 	d.offloads = offloads
 	return d, nil
+}
+
+// setOffloads enables the first set of offloads the kernel accepts and
+// returns it.
+func setOffloads(fd int) (int, error) {
+	var err error
+	for _, set := range offloadSets {
+		if err = unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, set); err == nil {
+			return set, nil
+		}
+	}
+	return 0, fmt.Errorf("TUNSETOFFLOAD: %w", err)
 }
 
 // newDevice wraps an open TAP-like file descriptor (one frame with its

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"net"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -189,5 +190,73 @@ func TestPrivilegedRestartKeepsConnections(t *testing.T) {
 		if !strings.Contains(cur.log.String(), "conntrack restored") {
 			t.Errorf("after %v the daemon did not restore the connection table:\n%s", sig, cur.log)
 		}
+	}
+}
+
+// TestPrivilegedTakeover: `vswitchd --takeover` replaces a running daemon
+// while an endpoint pings another every 20 ms: at most 10 pings are lost
+// (the number is printed). The host leg's TAP is handed over (same
+// ifindex: it never went away), as are the endpoints' TAPs and the
+// published port's listener, which answers afterwards.
+func TestPrivilegedTakeover(t *testing.T) {
+	testutil.RequireTools(t, "nsenter", "ping")
+	id := randHex(3)
+	labNS := "vsl-" + id
+	if err := netns.Create(labNS); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { netns.Delete(labNS) })
+	linkUp(t, labNS, "lo")
+	l := startLab(t, labOptions{id: id, nsenter: true})
+	l.mustCtl("network", "create", "n")
+	l.mustCtl("run", "-d", "--net", "n", "--name", "a")
+	l.mustCtl("run", "-d", "--net", "n", "--name", "b", "-p", "8080:7200")
+	webNS := l.epNS(t, "b")
+	startProcess(t, "ip", "netns", "exec", webNS, "env", helperEnv+"=1", testBinary(), "echo-server", "0.0.0.0:7200")
+	waitListening(t, func(a ...string) result { return nsRun(webNS, a...) }, "tcp", 7200)
+	hostIdx := ifindex(t, labNS, "vswitch0")
+	ipB := l.endpoint("b").NICs[0].IP
+
+	ping := exec.Command("ip", "netns", "exec", l.epNS(t, "a"), "ping", "-n", "-i", "0.02", "-c", "250", "-W", "1", ipB)
+	var out strings.Builder
+	ping.Stdout, ping.Stderr = &out, &out
+	if err := ping.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	t0 := time.Now()
+	l2 := startLab(t, labOptions{id: id, dir: l.dir, nsenter: true, args: []string{"--takeover"}})
+	l.halt(0) // it exits by itself once it has handed over
+	ready := time.Since(t0)
+	if err := ping.Wait(); err != nil && !strings.Contains(out.String(), "received") {
+		t.Fatalf("ping: %v\n%s", err, out.String())
+	}
+	m := lossRE.FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("ping output: %s", out.String())
+	}
+	lost := atoi(m[1]) - atoi(m[2])
+	maxRTT := 0.0
+	for _, r := range rttRE.FindAllStringSubmatch(out.String(), -1) {
+		v, _ := strconv.ParseFloat(r[1], 64)
+		maxRTT = max(maxRTT, v)
+	}
+	t.Logf("--takeover: old daemon gone %v after the new one started; ping every 20 ms lost %d of %s, max RTT %.1f ms (the handover gap: frames wait in the TAPs' queues)",
+		ready.Round(time.Millisecond), lost, m[1], maxRTT)
+	if lost > 10 {
+		t.Errorf("--takeover lost %d pings at 20 ms intervals, want ≤ 10", lost)
+	}
+	if got := ifindex(t, labNS, "vswitch0"); got != hostIdx {
+		t.Errorf("the host leg was re-created (ifindex %s, was %s), want it handed over", got, hostIdx)
+	}
+	if !strings.Contains(l2.log.String(), "took over") || strings.Contains(l2.log.String(), "not used") {
+		t.Errorf("the new daemon's log does not show a complete handover:\n%s", l2.log)
+	}
+	if !strings.Contains(l.log.String(), "taken over by pid") {
+		t.Errorf("the old daemon's log does not say it was taken over:\n%s", l.log)
+	}
+	r := nsRun(labNS, "env", helperEnv+"=1", testBinary(), "stream", "127.0.0.1:8080", "0.2")
+	if r.code != 0 || !strings.Contains(r.stdout, "ok 20480 bytes") {
+		t.Errorf("the published port after the takeover: %v", r)
 	}
 }

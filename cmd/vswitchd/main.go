@@ -145,6 +145,8 @@ type options struct {
 	pidFile string
 	detach  bool
 	version bool
+	// takeover receives a running daemon's descriptors (takeover_linux.go).
+	takeover bool
 	// logLevel is the --log-level as given, for the start-up line.
 	logLevel string
 	// http serves the web view and the API's reads on a TCP address;
@@ -213,6 +215,7 @@ func parseFlags(args []string) (daemon.Config, options, error) {
 	tcpLoose := fs.Bool("conntrack-tcp-loose", true, "pick up TCP connections from a mid-stream segment, like nf_conntrack_tcp_loose (false: only a SYN opens one)")
 	fs.BoolVar(&cfg.NoDefaultNetwork, "no-default-network", false, "do not make the default network "+control.DefaultNetwork+" (docker0's counterpart)")
 	fs.StringVar(&o.lab, "lab", "", "create network namespace `NAME`, run inside it, and delete it on exit")
+	fs.BoolVar(&o.takeover, "takeover", false, "take over the vswitchd running on --state-dir: receive its TAPs and published ports' listening sockets, and start as it stops (upgrades and restarts without closing them)")
 	fs.BoolVar(&o.detach, "detach", false, "run in the background (output to STATE-DIR/"+detachLog+"); return once the API answers")
 	fs.StringVar(&o.pidFile, "pid-file", "", "write the PID to `PATH` (removed at exit); `vswitchd stop --pid-file PATH` stops it")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error (change it later with vswitchctl log-level)")
@@ -323,7 +326,20 @@ func runDaemon(cfg daemon.Config, o options) int {
 		return 1
 	}
 	lab := os.Getenv(labEnv)
-	lock, err := daemonLock(cfg.StateDir)
+	var lock *statedir.Lock
+	var err error
+	if o.takeover {
+		begin := time.Now()
+		if cfg.Inherited, err = requestTakeover(cfg.StateDir); err != nil {
+			fmt.Fprintf(os.Stderr, "vswitchd: %v\n", err)
+			return 1
+		}
+		defer cfg.Inherited.Close()
+		lock, err = takeoverLock(cfg.StateDir)
+		cfg.Logger.Info("took over", "descriptors", cfg.Inherited.Len(), "waited", time.Since(begin).Round(time.Microsecond).String())
+	} else {
+		lock, err = daemonLock(cfg.StateDir)
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vswitchd: %v\n", err)
 		return 1
@@ -437,12 +453,20 @@ func run(ctx context.Context, cfg daemon.Config, o options) error {
 		cfg.Logger.Info("web view", "url", "http://"+hl.Addr().String()+"/ui/")
 	}
 	go func() { errc <- srv.Serve(l) }()
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	tl, err := listenTakeover(cfg.StateDir, d, func(pid int) { stop(fmt.Errorf("taken over by pid %d", pid)) })
+	if err != nil {
+		cfg.Logger.Warn("no --takeover for this daemon", "err", err)
+	} else if tl != nil {
+		defer tl.Close()
+	}
 	cfg.Logger.Info("vswitchd ready", "socket", o.socket, "state_dir", cfg.StateDir, "host", d.HostAddr())
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
-	cfg.Logger.Info("shutting down", "keep", cfg.Keep)
+	cfg.Logger.Info("shutting down", "keep", cfg.Keep, "reason", context.Cause(ctx))
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	srv.Shutdown(sctx)
 	if web != nil {
