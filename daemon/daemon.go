@@ -44,6 +44,7 @@ import (
 	"github.com/vswitchd/vswitchd/proxy"
 	"github.com/vswitchd/vswitchd/router"
 	"github.com/vswitchd/vswitchd/state"
+	"github.com/vswitchd/vswitchd/steer"
 	"github.com/vswitchd/vswitchd/supervisor"
 )
 
@@ -239,7 +240,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	d.restoreConntrack()
 	d.pub = d.cfg.Publisher
 	if d.pub == nil {
-		d.pub = proxy.New(proxy.Options{Logger: d.log, Inherited: d.cfg.Inherited.Take})
+		d.pub = proxy.New(proxy.Options{Logger: d.log, Inherited: d.cfg.Inherited.Take, Steer: steer.Listener})
 	}
 	d.sup = supervisor.New(supervisor.Options{
 		Exe: d.cfg.Exe, Command: d.cfg.Command, LogDir: filepath.Join(d.cfg.StateDir, "logs"),
