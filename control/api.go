@@ -399,6 +399,20 @@ type Conn struct {
 	Assured     bool   `json:"assured"`
 	Packets     uint64 `json:"packets"`
 	Bytes       uint64 `json:"bytes"`
+	// Windows is a TCP connection's window tracking state, by direction
+	// (original sender, then reply sender); empty for other protocols.
+	Windows []TCPWindow `json:"tcp_windows"`
+}
+
+// TCPWindow is what conntrack's window tracking knows of one direction's
+// sender (Linux's struct ip_ct_tcp_state, which tcp_in_window checks every
+// segment against): sequence numbers are the sender's own.
+type TCPWindow struct {
+	End    uint64 `json:"end"`     // the highest sequence it sent, plus its length
+	MaxEnd uint64 `json:"max_end"` // the highest sequence the receiver's window lets it send
+	MaxWin uint64 `json:"max_win"` // its largest window (scaled)
+	MaxAck uint64 `json:"max_ack"` // the highest ACK it sent
+	Scale  int    `json:"wscale"`  // its window scale (RFC 7323), 0 when not negotiated
 }
 
 // Tuple is a conntrack tuple. For ICMP echo both ports hold the

@@ -30,6 +30,7 @@ func (d *Daemon) Stats() Stats {
 		FDB:      d.dp.FDB().Stats(),
 		Router:   d.dp.RouterCounts(),
 		NAT:      d.rt.NAT().Stats(),
+		Defrag:   d.rt.Defrag().Stats(),
 		DNS:      d.dns.Stats(),
 		Proxy:    d.pub.Stats(),
 	}

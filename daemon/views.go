@@ -119,8 +119,11 @@ type Stats struct {
 	FDB      bridge.Stats
 	Router   router.Counts
 	NAT      nat.Stats
-	DNS      dns.Stats
-	Proxy    proxy.Stats
+	// Defrag is the reassembler's: fragments held until their datagram
+	// is complete.
+	Defrag nat.DefragStats
+	DNS    dns.Stats
+	Proxy  proxy.Stats
 }
 
 // UplinkInfo describes the uplink.

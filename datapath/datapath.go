@@ -188,7 +188,10 @@ type portState struct {
 // an AF_PACKET port whose sockets form a PACKET_FANOUT_HASH group: the
 // datapath runs one worker per queue, and since the kernel hashes each
 // flow to one queue, a flow's frames stay in order. Queue 0 is what Read
-// reads.
+// reads. A decorator SwapDevice installs later is read on queue 0 only
+// unless it implements Queues itself; the other queues keep reading the
+// device given to AddPort (so an ingress impairment on such a port sees
+// the flows the kernel hashes to queue 0).
 type Queues interface {
 	// Queues returns the number of receive queues, fixed for the port's
 	// life.

@@ -135,18 +135,19 @@ func (dp *Datapath) run(ps *portState, q int) {
 		}
 	}()
 	w := dp.newWorker(ps)
-	var mq Queues
-	if q > 0 {
-		mq = ps.mq
+	orig, _ := ps.device().(Queues)
+	read := func(bufs [][]byte, sizes []int, offset int) (int, error) {
+		dev := ps.device()
+		if q == 0 {
+			return dev.Read(bufs, sizes, offset)
+		}
+		if mq, ok := dev.(Queues); ok {
+			return mq.ReadQueue(q, bufs, sizes, offset)
+		}
+		return orig.ReadQueue(q, bufs, sizes, offset)
 	}
 	for {
-		var n int
-		var err error
-		if mq != nil {
-			n, err = mq.ReadQueue(q, w.bufs, w.sizes, port.ReadOffset)
-		} else {
-			n, err = ps.device().Read(w.bufs, w.sizes, port.ReadOffset)
-		}
+		n, err := read(w.bufs, w.sizes, port.ReadOffset)
 		if n > 0 {
 			w.batch(n)
 		}

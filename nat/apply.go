@@ -263,6 +263,7 @@ func (t *Table) track(c *Conn, d Dir, frame []byte, p *header.Parsed, now int64)
 	// the connection's TCP lock (which also keeps other segments of the
 	// connection from changing them meanwhile).
 	var tcpBits uint64
+	kill := false
 	if proto == header.ProtoTCP {
 		seg, ok := parseSeg(frame, p)
 		if !ok {
@@ -271,7 +272,7 @@ func (t *Table) track(c *Conn, d Dir, frame []byte, p *header.Parsed, now int64)
 		c.tcp.mu.Lock()
 		defer c.tcp.mu.Unlock()
 		w := c.st.Load()
-		if w, ok = tcpStep(&c.tcp, w, d, seg, t.loose); !ok {
+		if w, ok, kill = tcpStep(&c.tcp, w, d, seg, t.loose); !ok {
 			return false
 		}
 		tcpBits = w & tcpBitsMask
@@ -294,9 +295,12 @@ func (t *Table) track(c *Conn, d Dir, frame []byte, p *header.Parsed, now int64)
 			}
 		}
 		timeout := t.timeoutOf(proto, nw)
+		if kill {
+			timeout = 0 // expired now: Lookup and Sweep remove it
+		}
 		dl := (now + timeout) >> deadlineShift
 		old := deadlineOf(w)
-		if nw&0xff == w&0xff && dl-old < min(refreshUnits, timeout>>(deadlineShift+3)) {
+		if !kill && nw&0xff == w&0xff && dl-old < min(refreshUnits, timeout>>(deadlineShift+3)) {
 			return true // nothing worth a write: keeps the cache line shared
 		}
 		if c.st.CompareAndSwap(w, packState(nw, dl)) {

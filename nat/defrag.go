@@ -90,6 +90,7 @@ type DefragStats struct {
 	Evicted     uint64 // incomplete datagrams dropped to keep a zone within its budget
 	Queues      uint64 // incomplete datagrams held now (a gauge)
 	Bytes       uint64 // memory they are charged now (a gauge)
+	Budget      uint64 // the memory each zone may hold (the configured budget)
 }
 
 // fragKey identifies an IPv4 datagram (RFC 791 §3.2: source, destination,
@@ -170,6 +171,7 @@ func (d *Defrag) Stats() DefragStats {
 		Fragments: d.fragments.Load(), Reassembled: d.reassembled.Load(), Duplicates: d.duplicates.Load(),
 		Overlaps: d.overlaps.Load(), Invalid: d.invalid.Load(), Timeouts: d.timeouts.Load(),
 		Evicted: d.evicted.Load(), Queues: uint64(max(d.queueCount.Load(), 0)), Bytes: uint64(max(d.bytes.Load(), 0)),
+		Budget: uint64(d.budget),
 	}
 }
 
@@ -290,7 +292,14 @@ func (d *Defrag) Add(zone Zone, frame []byte, p *header.Parsed, now int64) (g Da
 		d.invalid.Add(1)
 		return Datagram{}, FragInvalid
 	}
-	g.Evicted = d.charge(q, cost)
+	var fits bool
+	if g.Evicted, fits = d.charge(q, cost); !fits {
+		// Its own datagram alone would exceed the budget.
+		d.drop(q)
+		d.evicted.Add(1)
+		g.Evicted++
+		return g, FragNoRoom
+	}
 	data := make([]byte, n)
 	copy(data, frame[p.L3Off+hl:p.L3End])
 	q.pieces = append(q.pieces, fragPiece{})
@@ -315,8 +324,9 @@ func (d *Defrag) Add(zone Zone, frame []byte, p *header.Parsed, now int64) (g Da
 
 // charge adds cost to q's zone, first dropping the zone's oldest other
 // datagrams while the budget would be exceeded, and returns how many it
-// dropped. The caller holds mu.
-func (d *Defrag) charge(q *fragQueue, cost int) (evicted int) {
+// dropped; it charges nothing and reports false when q's datagram alone
+// would exceed the budget. The caller holds mu.
+func (d *Defrag) charge(q *fragQueue, cost int) (evicted int, fits bool) {
 	z := d.zones[q.key.zone]
 	for z.mem+cost > d.budget {
 		victim := z.oldest
@@ -324,7 +334,7 @@ func (d *Defrag) charge(q *fragQueue, cost int) (evicted int) {
 			victim = q.next
 		}
 		if victim == nil {
-			break
+			return evicted, false
 		}
 		d.drop(victim)
 		d.evicted.Add(1)
@@ -333,7 +343,7 @@ func (d *Defrag) charge(q *fragQueue, cost int) (evicted int) {
 	q.mem += cost
 	z.mem += cost
 	d.bytes.Add(int64(cost))
-	return evicted
+	return evicted, true
 }
 
 // link adds a new queue as its zone's newest. The caller holds mu.

@@ -187,8 +187,8 @@ func FuzzDefrag(f *testing.F) {
 	f.Add(uint16(65000), []byte{9, 200, 4, 4, 17}, uint64(7))
 	f.Add(uint16(100), []byte{}, uint64(3))
 	f.Fuzz(func(t *testing.T, size uint16, cuts []byte, seed uint64) {
-		n := int(size)%65000 + 1
-		whole := datagram(t, 3, n)
+		whole := datagram(t, 3, int(size)%65000+1)
+		n := len(whole) - header.EthernetLen - header.IPv4MinLen // the IPv4 payload: UDP header and data
 		// Offsets: multiples of 8 from the fuzz bytes; each fragment
 		// ends at the next cut or, from a byte with the top bit set,
 		// 8 bytes past it (an overlap).
@@ -217,23 +217,38 @@ func FuzzDefrag(f *testing.F) {
 		}
 		r := rand.New(rand.NewPCG(seed, seed))
 		r.Shuffle(len(frags), func(i, j int) { frags[i], frags[j] = frags[j], frags[i] })
-		d := NewDefrag(DefragOptions{Budget: 128 << 10})
+		// A budget from 4 KiB (smaller than many datagrams) to 256 KiB
+		// (larger than any).
+		budget := 4<<10 + int(seed%64)<<12
+		d := NewDefrag(DefragOptions{Budget: budget})
+		completed := 0
 		for _, fr := range frags {
 			var p header.Parsed
 			if p.Decode(fr) != nil && !p.L3Valid {
 				continue
 			}
 			g, res := d.Add(zoneNet, fr, &p, 0)
-			if d.ZoneBytes(zoneNet) > d.Budget() {
-				t.Fatalf("over budget: %d", d.ZoneBytes(zoneNet))
+			if zb := d.ZoneBytes(zoneNet); zb > d.Budget() || uint64(zb) != d.Stats().Bytes {
+				t.Fatalf("zone holds %d bytes (stats %d), budget %d", zb, d.Stats().Bytes, d.Budget())
 			}
 			if res == FragComplete {
+				completed++
 				out := make([]byte, g.Len())
 				m := g.Assemble(out)
 				if st := d.Stats(); st.Overlaps == 0 && st.Duplicates == 0 && !bytes.Equal(out[:m], whole) {
 					t.Fatalf("reassembled %d bytes differ from the %d-byte original", m, len(whole))
 				}
 			}
+		}
+		// Without overlaps, and with room for it, the datagram is
+		// complete once, whatever the order; otherwise it never is.
+		st := d.Stats()
+		room := len(whole)+len(frags)*fragOverhead <= budget
+		if want := st.Overlaps == 0 && st.Invalid == 0 && room; (completed == 1) != want || completed > 1 {
+			t.Fatalf("%d fragments in any order, budget %d: completed %d times; stats %+v", len(frags), budget, completed, st)
+		}
+		if completed == 1 && (st.Queues != 0 || st.Bytes != 0) {
+			t.Fatalf("after completion: %+v, want nothing held", st)
 		}
 	})
 }

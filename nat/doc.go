@@ -55,7 +55,11 @@
 // tracking (tcp_in_window: RFC 793 acceptable sequence and ACK checks,
 // window scaling per RFC 7323), so a segment outside the window — a blind
 // RST or FIN injected from outside — is invalid: Apply refuses it, changes
-// nothing and counts it. An RST closes the connection only at the
+// nothing and counts it. As in Linux since 6.1, a segment that is only
+// stale (data below the window, a long-delayed ACK) passes and changes
+// nothing, and one overshooting the window by less than the window passes
+// (Linux's workaround for such TCPs). An RST before any reply ends the
+// connection at once (the SYN was refused). An RST closes the connection only at the
 // sequence the other side expects next; one elsewhere in the window
 // leaves the state as it is (the endpoint answers it with a challenge ACK,
 // RFC 5961). A bare ACK picks up a connection older than the table

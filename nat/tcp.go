@@ -240,17 +240,34 @@ func start(sender, receiver *tcpWindow, s *tcpSeg) {
 	}
 }
 
+// winVerdict is tcp_in_window's answer (enum nf_ct_tcp_action).
+type winVerdict uint8
+
+const (
+	winAccept  winVerdict = iota // in the window: the state moves on
+	winIgnore                    // stale (delayed ACK, old retransmission): passed, nothing changes
+	winInvalid                   // outside the window: dropped and counted
+)
+
 // inWindow is tcp_in_window: it checks segment s from direction d against
-// the windows in state cur, updates them when it is acceptable, and
-// reports whether it is.
-func (tr *tcpTrack) inWindow(cur TCPState, d Dir, s tcpSeg) bool {
+// the windows in state cur and updates them when it is acceptable. As
+// Linux (since 6.1) does, a segment that is merely old — data below the
+// receiver's window, an ACK below the lowest acceptable one — is ignored
+// rather than invalid: it passes and changes nothing, since a stale
+// retransmission or a delayed ACK is normal. One that overshoots the
+// receiver's window by at most that window, with an acceptable ACK, is
+// accepted (Linux's workaround for TCPs that send more than the window
+// allows). Everything else outside the window is invalid, unless the
+// connection was picked up mid-stream (liberal), where anything but an RST
+// passes.
+func (tr *tcpTrack) inWindow(cur TCPState, d Dir, s tcpSeg) winVerdict {
 	sender, receiver := &tr.seen[d], &tr.seen[d^1]
 	syn := s.flags&header.TCPFlagSYN != 0
 	ack := s.flags&header.TCPFlagACK != 0
 	if sender.maxwin == 0 {
 		start(sender, receiver, &s)
 		if syn && !ack {
-			return true // simultaneous open: nothing to check yet
+			return winAccept // simultaneous open: nothing to check yet
 		}
 	} else if (cur == TCPSynSent && d == Original || cur == TCPSynRecv && d == Reply) && after(s.end, sender.end) {
 		// A SYN (or SYN-ACK) retransmitted with a new sequence: the
@@ -267,13 +284,28 @@ func (tr *tcpTrack) inWindow(cur TCPState, d Dir, s tcpSeg) bool {
 	if s.flags&header.TCPFlagRST != 0 && seq == 0 && cur == TCPSynSent {
 		seq, end = sender.end, sender.end
 	}
+	outside := func(v winVerdict) winVerdict {
+		if sender.flags&twLiberal != 0 && s.flags&header.TCPFlagRST == 0 {
+			return winAccept
+		}
+		return v
+	}
 	maxAck := max(sender.maxwin, maxAckWindow)
-	ok := !after(seq, sender.maxend) && // not beyond the receiver's window
-		after(end, sender.end-receiver.maxwin-1) && // not data acknowledged long ago
-		!after(sack, receiver.end) && // not acknowledging data never sent
-		after(sack, receiver.end-maxAck-1) // not an ACK from long ago
-	if !ok {
-		return sender.flags&twLiberal != 0 && s.flags&header.TCPFlagRST == 0
+	ackOK := after(sack, receiver.end-maxAck-1) // not an ACK from long ago
+	if after(seq, sender.maxend) {              // beyond the receiver's window
+		overshot := end - sender.maxend + 1
+		if receiver.maxwin != 0 && after(end, sender.end-receiver.maxwin-1) && ackOK &&
+			overshot <= receiver.maxwin && !after(sack, receiver.end) {
+			sender.end = end
+			return winAccept
+		}
+		return outside(winInvalid)
+	}
+	if after(sack, receiver.end) { // acknowledging data never sent
+		return outside(winInvalid)
+	}
+	if receiver.maxwin != 0 && !after(end, sender.end-receiver.maxwin-1) || !ackOK {
+		return outside(winIgnore) // data acknowledged long ago, or a long-delayed ACK
 	}
 	win := s.win
 	if !syn {
@@ -300,24 +332,27 @@ func (tr *tcpTrack) inWindow(cur TCPState, d Dir, s tcpSeg) bool {
 			receiver.maxend++
 		}
 	}
-	return true
+	return winAccept
 }
 
 // tcpStep advances a TCP connection's state word w for segment s in
 // direction d (nf_conntrack_tcp_packet) and reports whether the segment
-// is valid. The caller holds tr.mu. w's deadline is left for the caller.
-func tcpStep(tr *tcpTrack, w uint64, d Dir, s tcpSeg, loose bool) (uint64, bool) {
+// is valid, and whether it ends the connection at once: an RST before any
+// reply was seen (Linux kills such a connection rather than keep it in
+// CLOSE: "if only reply is a RST"). The caller holds tr.mu. w's deadline
+// is left for the caller.
+func tcpStep(tr *tcpTrack, w uint64, d Dir, s tcpSeg, loose bool) (_ uint64, ok, kill bool) {
 	cur := TCPState(w & stateMask)
 	if cur >= numTCPStates {
-		return w, false
+		return w, false, false
 	}
 	class := classifyTCP(s.flags)
 	next := tcpNext[d][class][cur]
 	switch {
 	case next == tInv:
-		return w, false
+		return w, false, false
 	case next == tIgn:
-		return w, true // Linux lets it pass untracked
+		return w, true, false // Linux lets it pass untracked
 	case d == Original && tr.seen[Original].maxwin == 0 && tr.seen[Reply].maxwin == 0:
 		// The segment that created the connection (tcp_new): it starts
 		// the originator's window; the reply side's starts with its
@@ -330,7 +365,7 @@ func tcpStep(tr *tcpTrack, w uint64, d Dir, s tcpSeg, loose bool) (uint64, bool)
 			break
 		}
 		if !loose {
-			return w, false
+			return w, false, false
 		}
 		o.end = s.end
 		o.maxwin = max(s.win, 1)
@@ -349,7 +384,7 @@ func tcpStep(tr *tcpTrack, w uint64, d Dir, s tcpSeg, loose bool) (uint64, bool)
 		// 5961 §3.2).
 		if other := &tr.seen[d^1]; other.flags&twMaxAckSet != 0 && tr.lastClass != tcpSyn {
 			if before(s.seq, other.maxack) {
-				return w, false
+				return w, false, false
 			}
 			established := cur == TCPEstablished && w&flagAssured != 0
 			train := tr.lastClass == tcpAck && tr.lastDir == d && s.seq == tr.lastEnd
@@ -358,17 +393,21 @@ func tcpStep(tr *tcpTrack, w uint64, d Dir, s tcpSeg, loose bool) (uint64, bool)
 			}
 		}
 	}
-	if !tr.inWindow(cur, d, s) {
-		return w, false
+	switch tr.inWindow(cur, d, s) {
+	case winInvalid:
+		return w, false, false
+	case winIgnore:
+		return w, true, false
 	}
 	tr.lastClass, tr.lastDir, tr.lastEnd = class, d, s.end
+	kill = class == tcpRst && w&flagSeenReply == 0
 	if d == Reply {
 		w |= flagSeenReply
 	}
 	if next == TCPEstablished && w&flagSeenReply != 0 {
 		w |= flagAssured
 	}
-	return w&^stateMask | uint64(next), true
+	return w&^stateMask | uint64(next), true, kill
 }
 
 // TCPOption16 returns the 16-bit value of a 4-byte TCP option of kind in

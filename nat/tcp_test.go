@@ -149,6 +149,8 @@ func TestTCPStateMachine(t *testing.T) {
 	}, {
 		name: "re-open from CLOSE",
 		segs: []seg{
+			{d: Reply, flags: fSYN | fACK, want: TCPSynRecv},
+			{d: Original, flags: fACK, want: TCPEstablished},
 			{d: Reply, flags: fRST, want: TCPClose},
 			{d: Original, flags: fSYN, want: TCPSynSent},
 			{d: Reply, flags: fSYN | fACK, want: TCPSynRecv},
@@ -218,7 +220,7 @@ func TestTCPTimeouts(t *testing.T) {
 		{TCPCloseWait, []seg{{d: Reply, flags: fSYN | fACK}, {d: Original, flags: fACK}, {d: Original, flags: fFIN}, {d: Reply, flags: fACK}}, to.TCPCloseWait},
 		{TCPLastAck, []seg{{d: Reply, flags: fSYN | fACK}, {d: Original, flags: fACK}, {d: Original, flags: fFIN}, {d: Reply, flags: fFIN}}, to.TCPLastAck},
 		{TCPTimeWait, []seg{{d: Reply, flags: fSYN | fACK}, {d: Original, flags: fACK}, {d: Original, flags: fFIN}, {d: Reply, flags: fFIN}, {d: Original, flags: fACK}}, to.TCPTimeWait},
-		{TCPClose, []seg{{d: Reply, flags: fRST}}, to.TCPClose},
+		{TCPClose, []seg{{d: Reply, flags: fSYN | fACK}, {d: Original, flags: fACK}, {d: Reply, flags: fRST}}, to.TCPClose},
 	}
 	want := map[TCPState]time.Duration{
 		TCPSynSent: 2 * time.Minute, TCPSynRecv: time.Minute, TCPEstablished: 5 * 24 * time.Hour,

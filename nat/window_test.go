@@ -1,6 +1,8 @@
 package nat
 
 import (
+	"encoding/json"
+	"os"
 	"testing"
 
 	"github.com/vswitchd/vswitchd/header"
@@ -17,6 +19,7 @@ type rawSeg struct {
 	win      uint16
 	wantInv  bool
 	want     TCPState
+	gone     bool // the segment ends the connection at once (want unused)
 }
 
 // runSegs builds a connection from the first segment (an Original SYN or,
@@ -65,84 +68,85 @@ func runSegs(t *testing.T, opt Options, segs []rawSeg) *Conn {
 		if (v == VerdictInvalid) != s.wantInv {
 			t.Errorf("%s: verdict %v, want invalid=%v", s.name, v, s.wantInv)
 		}
-		if st := c.TCPState(); st != s.want {
+		if s.gone {
+			if es := tb.Entries(sec(float64(i + 1))); len(es) != 0 {
+				t.Errorf("%s: %d connections listed, want the connection gone", s.name, len(es))
+			}
+		} else if st := c.TCPState(); st != s.want {
 			t.Errorf("%s: state %v, want %v", s.name, st, s.want)
 		}
 	}
 	return c
 }
 
-// handshake is a client (ISN 1000) and server (ISN 9000) handshake plus
-// 100 bytes each way.
-var handshake = []rawSeg{
-	{name: "syn", d: Original, flags: fSYN, seq: 1000, want: TCPSynSent},
-	{name: "syn-ack", d: Reply, flags: fSYN | fACK, seq: 9000, ack: 1001, want: TCPSynRecv},
-	{name: "ack", d: Original, flags: fACK, seq: 1001, ack: 9001, want: TCPEstablished},
-	{name: "data out", d: Original, flags: fACK | fPSH, seq: 1001, ack: 9001, n: 100, want: TCPEstablished},
-	{name: "data in", d: Reply, flags: fACK | fPSH, seq: 9001, ack: 1101, n: 100, want: TCPEstablished},
-	{name: "ack in", d: Original, flags: fACK, seq: 1101, ack: 9101, want: TCPEstablished},
+// tcpSequences is the table of segment sequences and, after each
+// segment, whether Linux's conntrack (nf_conntrack_proto_tcp, with
+// nf_conntrack_tcp_be_liberal=0) finds it invalid and the state it leaves:
+// testdata/tcp_sequences.json, which TestPrivilegedKernelTCPTracking in
+// package test replays through a kernel namespace to check that it is the
+// kernel's behaviour.
+type tcpSequence struct {
+	Name    string `json:"name"`
+	NoLoose bool   `json:"no_loose"` // nf_conntrack_tcp_loose=0
+	Segs    []struct {
+		Name    string `json:"name"`
+		Dir     string `json:"dir"`   // original or reply
+		Flags   string `json:"flags"` // S, A, F, R, P, as tcpdump prints them
+		Seq     uint32 `json:"seq"`
+		Ack     uint32 `json:"ack"`
+		Len     int    `json:"len"`
+		Win     uint16 `json:"win"` // 0: 64240
+		Invalid bool   `json:"invalid"`
+		State   string `json:"state"` // "" when no connection is tracked
+	} `json:"segs"`
 }
 
-func thenSegs(segs ...rawSeg) []rawSeg { return append(append([]rawSeg(nil), handshake...), segs...) }
+func loadTCPSequences(t *testing.T) []tcpSequence {
+	t.Helper()
+	b, err := os.ReadFile("testdata/tcp_sequences.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seqs []tcpSequence
+	if err := json.Unmarshal(b, &seqs); err != nil {
+		t.Fatalf("testdata/tcp_sequences.json: %v", err)
+	}
+	return seqs
+}
 
 func TestTCPWindow(t *testing.T) {
-	tests := []struct {
-		name string
-		opt  Options
-		segs []rawSeg
-	}{
-		{"handshake", Options{}, handshake},
-		{"blind RST far below the window", Options{}, thenSegs(
-			rawSeg{name: "rst", d: Reply, flags: fRST, seq: 9101 + 3000000000, wantInv: true, want: TCPEstablished},
-			rawSeg{name: "data goes on", d: Reply, flags: fACK, seq: 9101, ack: 1101, n: 10, want: TCPEstablished})},
-		{"blind RST above the window", Options{}, thenSegs(
-			rawSeg{name: "rst", d: Reply, flags: fRST, seq: 9101 + 1000000, wantInv: true, want: TCPEstablished})},
-		{"RST in the window but not at the next sequence: state kept (challenge ACK)", Options{}, thenSegs(
-			rawSeg{name: "rst", d: Reply, flags: fRST, seq: 9101 + 1000, want: TCPEstablished})},
-		{"RST at the next sequence closes", Options{}, thenSegs(
-			rawSeg{name: "rst", d: Reply, flags: fRST, seq: 9101, want: TCPClose})},
-		{"RST from inside at the next sequence closes", Options{}, thenSegs(
-			rawSeg{name: "rst", d: Original, flags: fRST | fACK, seq: 1101, ack: 9101, want: TCPClose})},
-		{"blind FIN", Options{}, thenSegs(
-			rawSeg{name: "fin", d: Reply, flags: fFIN | fACK, seq: 9101 + 5000000, ack: 1101, wantInv: true, want: TCPEstablished})},
-		{"ACK of data never sent", Options{}, thenSegs(
-			rawSeg{name: "ack", d: Reply, flags: fACK, seq: 9101, ack: 1101 + 200000, wantInv: true, want: TCPEstablished})},
-		{"retransmission inside the window", Options{}, thenSegs(
-			rawSeg{name: "again", d: Original, flags: fACK | fPSH, seq: 1001, ack: 9101, n: 100, want: TCPEstablished})},
-		{"refused: RST-ACK of the SYN", Options{}, []rawSeg{
-			{name: "syn", d: Original, flags: fSYN, seq: 1000, want: TCPSynSent},
-			{name: "rst", d: Reply, flags: fRST | fACK, seq: 0, ack: 1001, want: TCPClose}}},
-		{"RST-ACK acknowledging another SYN", Options{}, []rawSeg{
-			{name: "syn", d: Original, flags: fSYN, seq: 1000, want: TCPSynSent},
-			{name: "rst", d: Reply, flags: fRST | fACK, seq: 0, ack: 777777, wantInv: true, want: TCPSynSent}}},
-		{"simultaneous open", Options{}, []rawSeg{
-			{name: "syn out", d: Original, flags: fSYN, seq: 1000, want: TCPSynSent},
-			{name: "syn in", d: Reply, flags: fSYN, seq: 9000, want: TCPSynSent2},
-			{name: "syn-ack out", d: Original, flags: fSYN | fACK, seq: 1000, ack: 9001, want: TCPSynRecv},
-			{name: "syn-ack in", d: Reply, flags: fSYN | fACK, seq: 9000, ack: 1001, want: TCPSynRecv},
-			{name: "ack out", d: Original, flags: fACK, seq: 1001, ack: 9001, want: TCPEstablished},
-			{name: "data in", d: Reply, flags: fACK, seq: 9001, ack: 1001, n: 50, want: TCPEstablished}}},
-		{"TIME_WAIT reused by a new SYN", Options{}, thenSegs(
-			rawSeg{name: "fin out", d: Original, flags: fFIN | fACK, seq: 1101, ack: 9101, want: TCPFinWait},
-			rawSeg{name: "fin in", d: Reply, flags: fFIN | fACK, seq: 9101, ack: 1102, want: TCPLastAck},
-			rawSeg{name: "last ack", d: Original, flags: fACK, seq: 1102, ack: 9102, want: TCPTimeWait},
-			rawSeg{name: "new syn", d: Original, flags: fSYN, seq: 500000, want: TCPSynSent},
-			rawSeg{name: "new syn-ack", d: Reply, flags: fSYN | fACK, seq: 700000, ack: 500001, want: TCPSynRecv},
-			rawSeg{name: "new ack", d: Original, flags: fACK, seq: 500001, ack: 700001, want: TCPEstablished})},
-		{"loose pick-up", Options{}, []rawSeg{
-			{name: "ack", d: Original, flags: fACK, seq: 5000, ack: 7000, n: 10, want: TCPEstablished},
-			{name: "reply", d: Reply, flags: fACK, seq: 7000, ack: 5010, want: TCPEstablished}}},
-		{"no loose pick-up", Options{NoTCPLoose: true}, []rawSeg{
-			{name: "ack", d: Original, flags: fACK, seq: 5000, ack: 7000, wantInv: true}}},
-		{"window scaling", Options{}, []rawSeg{
-			{name: "syn", d: Original, flags: fSYN, seq: 1000, want: TCPSynSent},
-			{name: "syn-ack", d: Reply, flags: fSYN | fACK, seq: 9000, ack: 1001, want: TCPSynRecv},
-			{name: "ack", d: Original, flags: fACK, seq: 1001, ack: 9001, want: TCPEstablished},
-			{name: "beyond an unscaled window", d: Original, flags: fACK, seq: 1001 + 70000, ack: 9001, wantInv: true, want: TCPEstablished}}},
+	flagBits := map[rune]uint8{'S': fSYN, 'A': fACK, 'F': fFIN, 'R': fRST, 'P': fPSH}
+	states := map[string]TCPState{}
+	for s := range numTCPStates {
+		states[s.String()] = s
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			runSegs(t, tt.opt, tt.segs)
+	for _, sq := range loadTCPSequences(t) {
+		t.Run(sq.Name, func(t *testing.T) {
+			var segs []rawSeg
+			for i, g := range sq.Segs {
+				r := rawSeg{name: g.Name, seq: g.Seq, ack: g.Ack, n: g.Len, win: g.Win, wantInv: g.Invalid}
+				if g.Dir == "reply" {
+					r.d = Reply
+				} else if g.Dir != "original" {
+					t.Fatalf("%s: dir %q", g.Name, g.Dir)
+				}
+				for _, c := range g.Flags {
+					if flagBits[c] == 0 {
+						t.Fatalf("%s: flag %q", g.Name, c)
+					}
+					r.flags |= flagBits[c]
+				}
+				r.gone = g.State == "" && i > 0
+				if g.State != "" {
+					st, ok := states[g.State]
+					if !ok {
+						t.Fatalf("%s: state %q", g.Name, g.State)
+					}
+					r.want = st
+				}
+				segs = append(segs, r)
+			}
+			runSegs(t, Options{NoTCPLoose: sq.NoLoose}, segs)
 		})
 	}
 }

@@ -8,14 +8,6 @@
 #   vsw-nat    a vswitchd endpoint through the switch's masquerade and its
 #              uplink (a veth) to a server namespace
 #
-# Then, many flows and published ports (issue #16), iptables next to
-# vswitchd on the same topologies: TCP with 8 parallel streams (iperf3 -P
-# 8) through the masquerade and to a published port (kernel: DNAT in
-# PREROUTING); and new connections per second from the host's 127.0.0.1 to
-# a published port (kernel: DNAT in OUTPUT with route_localnet, as Docker
-# without its userland proxy; vswitchd: its in-daemon relay), measured by
-# scripts/connrate with 32 clients for BENCH_SECONDS.
-#
 # For each: TCP single-stream throughput (iperf3), UDP 64-byte packets
 # received per second (iperf3 -u -l 64 -b 0: sender-bound), ping RTT.
 # Medians of BENCH_RUNS runs of BENCH_SECONDS each (defaults 3 × 5 s; the
@@ -140,52 +132,6 @@ ip netns exec "vb$ID-c1" ping -c1 -W2 198.18.0.1 >/dev/null
 measure "ip netns exec $S2" "ip netns exec vb$ID-c1" 198.18.0.1
 record vsw-nat
 
-# --- many flows and published ports
-# measure8 CLIENT_CMD_PREFIX ADDR PORT → sets P8 (Gbit/s), iperf3 -P 8
-measure8() {
-	local cli="$1" addr="$2" port="$3" t vals=()
-	for _ in $(seq "$RUNS"); do
-		t=$($cli iperf3 -c "$addr" -p "$port" -P 8 -t "$SECS" -J | awk '/"sum_received"/{f=1} f && /"bits_per_second"/{gsub(/[,]/,""); print $2/1e9; exit}')
-		vals+=("$t")
-	done
-	P8=$(printf '%s\n' "${vals[@]}" | median)
-}
-# bg NS CMD… starts CMD in namespace NS in the background (stopped at exit)
-bg() { local ns="$1"; shift; ip netns exec "$ns" "$@" >/dev/null 2>&1 & PIDS+=($!); }
-"$GO" build -o "$DIR/connrate" ./scripts/connrate
-CONNRATE="$DIR/connrate"
-
-echo
-echo "== many flows and published ports"
-bg "$S" iperf3 -s -p 5201
-bg "$C" iperf3 -s -p 5201
-bg "$S2" iperf3 -s -p 5201
-bg "vb$ID-c1" iperf3 -s -p 5201
-ip netns exec "$RT" iptables -t nat -A PREROUTING -i out0 -p tcp --dport 5301 -j DNAT --to-destination 10.79.0.2:5201
-"$CTL" publish c1 5301:5201 >/dev/null
-sleep 0.5
-declare -A R8
-measure8 "ip netns exec $C" 203.0.113.2 5201; R8[ipt-nat]=$P8
-measure8 "ip netns exec vb$ID-c1" 198.18.0.1 5201; R8[vsw-nat]=$P8
-measure8 "ip netns exec $S" 203.0.113.1 5301; R8[ipt-dnat]=$P8
-measure8 "ip netns exec $S2" 198.18.0.2 5301; R8[vsw-pub]=$P8
-printf '  %-44s %6.2f Gbit/s\n' "iptables MASQUERADE, 8 streams" "${R8[ipt-nat]}" "vswitchd masquerade, 8 streams" "${R8[vsw-nat]}" \
-	"iptables DNAT to a published port, 8 streams" "${R8[ipt-dnat]}" "vswitchd published port, 8 streams" "${R8[vsw-pub]}"
-
-# Host → published port: new connections per second.
-bg "$C" "$CONNRATE" serve 10.79.0.2:8081
-bg "vb$ID-c2" "$CONNRATE" serve 0.0.0.0:8081
-ip netns exec "$RT" sysctl -qw net.ipv4.conf.all.route_localnet=1
-ip netns exec "$RT" iptables -t nat -A OUTPUT -d 127.0.0.1 -p tcp --dport 8081 -j DNAT --to-destination 10.79.0.2:8081
-ip netns exec "$RT" iptables -t nat -A POSTROUTING -o in0 -s 127.0.0.0/8 -j MASQUERADE
-"$CTL" publish c2 8081:8081 >/dev/null
-sleep 0.5
-read -r DNAT_CPS DNAT_P50 DNAT_P99 DNAT_ERR < <(ip netns exec "$RT" "$CONNRATE" load 127.0.0.1:8081 -c 32 -t "${SECS}s")
-read -r VSW_CPS VSW_P50 VSW_P99 VSW_ERR < <(ip netns exec "$LAB" "$CONNRATE" load 127.0.0.1:8081 -c 32 -t "${SECS}s")
-printf '  %-44s %6.0f conn/s   p50 %.2f ms   p99 %.2f ms   errors %s\n' \
-	"host → published port, kernel DNAT" "$DNAT_CPS" "$DNAT_P50" "$DNAT_P99" "$DNAT_ERR" \
-	"host → published port, vswitchd relay" "$VSW_CPS" "$VSW_P50" "$VSW_P99" "$VSW_ERR"
-
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f×", a/b; else print "-" }'; }
 echo
 echo "== vswitchd ÷ kernel (throughput: higher is better; RTT: lower is better)"
@@ -193,9 +139,6 @@ printf '  %-28s TCP %s   UDP-64 %s   RTT %s\n' "switching vs Linux bridge" \
 	"$(ratio "${R_TCP[vswitchd]}" "${R_TCP[bridge]}")" "$(ratio "${R_PPS[vswitchd]}" "${R_PPS[bridge]}")" "$(ratio "${R_RTT[vswitchd]}" "${R_RTT[bridge]}")"
 printf '  %-28s TCP %s   UDP-64 %s   RTT %s\n' "NAT vs iptables MASQUERADE" \
 	"$(ratio "${R_TCP[vsw-nat]}" "${R_TCP[iptables]}")" "$(ratio "${R_PPS[vsw-nat]}" "${R_PPS[iptables]}")" "$(ratio "${R_RTT[vsw-nat]}" "${R_RTT[iptables]}")"
-printf '  %-28s %s\n' "8 streams, masquerade" "$(ratio "${R8[vsw-nat]}" "${R8[ipt-nat]}")" \
-	"8 streams, published port" "$(ratio "${R8[vsw-pub]}" "${R8[ipt-dnat]}")" \
-	"host → published conn/s" "$(ratio "$VSW_CPS" "$DNAT_CPS")"
 
 echo
 echo "== in-process (go test -bench): ns and allocations per operation"

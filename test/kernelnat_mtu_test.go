@@ -43,8 +43,11 @@ func TestPrivilegedKernelNATPathMTU(t *testing.T) {
 				if r.code != 0 || !strings.Contains(out, "receiver") {
 					t.Fatalf("%s: %v", what, r)
 				}
-				if m := regexp.MustCompile(`([\d.]+) ([KMG])bits/sec.*receiver`).FindStringSubmatch(out); m == nil || m[2] == "K" {
+				m := regexp.MustCompile(`([\d.]+) ([KMG])bits/sec.*receiver`).FindStringSubmatch(out)
+				if m == nil || m[2] == "K" {
 					t.Errorf("%s: receiver rate %v:\n%s\n%s", what, m, out, l.ctl("stats").stdout)
+				} else {
+					t.Logf("%s: %s %sbit/s", what, m[1], m[2])
 				}
 			}
 			bulk("endpoint → srv through the masquerade", l.exec("a", "iperf3", "-c", srvAddr, "-t", "2"))
@@ -52,6 +55,8 @@ func TestPrivilegedKernelNATPathMTU(t *testing.T) {
 			bulk("srv → the published port", in.srv.run("iperf3", "-c", uplinkAddr, "-p", "5202", "-t", "2"))
 			bulk("the published port → srv", in.srv.run("iperf3", "-c", uplinkAddr, "-p", "5202", "-t", "2", "-R"))
 
+			t.Logf("router: mss-clamped %d, gso-resized %d, drop-too-big %d, fragmented %d",
+				l.routerStat(t, "mss-clamped"), l.routerStat(t, "gso-resized"), l.routerStat(t, "drop-too-big"), l.routerStat(t, "fragmented"))
 			// inet's fragmentation needed (MTU 1300), translated back to
 			// each endpoint's own address.
 			capA.waitFor(t, 5*time.Second, "> "+aIP+":", "need to frag (mtu 1300)")

@@ -161,17 +161,42 @@ func TestPrivilegedKernelNATTCP(t *testing.T) {
 			}
 		}
 		// The next sequence srv sends is what the endpoint last
-		// acknowledged.
-		var next uint64
-		eventually(t, 5*time.Second, func() error {
-			ls := matching(capt.lines(), uplinkAddr+".41001 > "+srvAddr+".7901", "ack ")
-			if len(ls) == 0 {
-				return fmt.Errorf("no segment from the endpoint captured")
-			}
-			m := regexp.MustCompile(`ack (\d+)`).FindStringSubmatch(ls[len(ls)-1])
-			next, _ = strconv.ParseUint(m[1], 10, 32)
-			return nil
-		})
+		// acknowledged, once the connection is quiet: all of srv's data
+		// acknowledged, as conntrack list shows (its window state) and
+		// the capture at srv confirms.
+		quietNext := func() uint64 {
+			t.Helper()
+			var next uint64
+			eventually(t, 5*time.Second, func() error {
+				var cs []control.Conn
+				l.ctlJSON(&cs, "conntrack", "list", "--port", "7901")
+				if len(cs) != 1 || len(cs[0].Windows) != 2 {
+					return fmt.Errorf("conntrack list --port 7901: %+v, want one TCP connection with two windows", cs)
+				}
+				w := cs[0].Windows
+				if w[1].End != w[0].MaxAck {
+					return fmt.Errorf("not quiet: srv sent up to %d, the endpoint acknowledged %d", w[1].End, w[0].MaxAck)
+				}
+				ls := matching(capt.lines(), uplinkAddr+".41001 > "+srvAddr+".7901", "ack ")
+				if len(ls) == 0 {
+					return fmt.Errorf("no segment from the endpoint captured")
+				}
+				m := regexp.MustCompile(`ack (\d+)`).FindStringSubmatch(ls[len(ls)-1])
+				next, _ = strconv.ParseUint(m[1], 10, 32)
+				if next != w[1].End {
+					return fmt.Errorf("the endpoint's last ACK captured at srv is %d, conntrack's window end of srv %d", next, w[1].End)
+				}
+				if w[0].MaxWin == 0 || w[1].MaxEnd == 0 || w[0].Scale == 0 || w[1].Scale == 0 {
+					return fmt.Errorf("window state %+v: want windows, limits and scales (both kernels scale)", w)
+				}
+				return nil
+			})
+			return next
+		}
+		next := quietNext()
+		if text := l.mustCtl("conntrack", "list", "--port", "7901"); !strings.Contains(text, fmt.Sprintf("reply-window=[end=%d ", next)) {
+			t.Errorf("conntrack list text lacks the window state:\n%s", text)
+		}
 		invalid := l.natStat(t, "invalid")
 		if r := scapy(t, in.srv.name, rstScript, srvAddr, "7901", uplinkAddr, "41001", strconv.FormatUint(next+1<<31, 10)); r.code != 0 {
 			t.Fatal(r)
@@ -184,10 +209,7 @@ func TestPrivilegedKernelNATTCP(t *testing.T) {
 			t.Errorf("conntrack invalid %d → %d: the forged reset was not counted", invalid, n)
 		}
 		// The echo moved the sequence on: read the new one.
-		time.Sleep(200 * time.Millisecond)
-		ls := matching(capt.lines(), uplinkAddr+".41001 > "+srvAddr+".7901", "ack ")
-		m := regexp.MustCompile(`ack (\d+)`).FindStringSubmatch(ls[len(ls)-1])
-		next, _ = strconv.ParseUint(m[1], 10, 32)
+		next = quietNext()
 		if r := scapy(t, in.srv.name, rstScript, srvAddr, "7901", uplinkAddr, "41001", strconv.FormatUint(next, 10)); r.code != 0 {
 			t.Fatal(r)
 		}

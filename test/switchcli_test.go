@@ -535,7 +535,10 @@ func TestPrivilegedSwitchCLIJSON(t *testing.T) {
 	cliVeth(t, l, "vtx0", "vtx1")
 	l.mustCtl("port", "add", "vtx0", "--mode", "trunk", "--vlans", "10,20")
 	l.mustCtl("fdb", "add", "02:00:00:aa:bb:01", "--port", "vtx0", "--vlan", "10")
-	l.exec("full", "nc", "-z", "-w", "2", gateway(t, l, "n"), "1") // a conntrack entry
+	// A conntrack entry: a UDP datagram to the gateway, translated to the
+	// host (a refused TCP SYN would leave none: an RST before any reply
+	// ends its connection at once, as in Linux).
+	l.exec("full", "sh", "-c", "echo x | nc -u -w 1 "+gateway(t, l, "n")+" 9")
 	eventually(t, 5*time.Second, func() error {
 		if s := cliField(t, l, "done", "{{.State}}"); s != "exited" {
 			return errorf("done: %s", s)

@@ -41,6 +41,7 @@ import (
 	"github.com/vswitchd/vswitchd/nat"
 	"github.com/vswitchd/vswitchd/netns"
 	"github.com/vswitchd/vswitchd/state"
+	"github.com/vswitchd/vswitchd/supervisor"
 )
 
 // Environment variables a parent vswitchd sets for the one it starts.
@@ -352,6 +353,7 @@ func runDaemon(cfg daemon.Config, o options) int {
 		}
 		defer removePIDFile(o.pidFile)
 	}
+	supervisor.DefaultSignals() // endpoint commands get default signal dispositions, even under nohup
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	logStart(cfg, o, lab)

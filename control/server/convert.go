@@ -436,6 +436,7 @@ func stats(s daemon.Stats) control.Stats {
 		"table_full": n.TableFull, "endpoint_limit": n.EndpointLimit, "no_port": n.NoPort, "invalid": n.Invalid, "unsupported": n.Unsupported,
 		"fragments_translated": n.FragmentsTranslated, "fragments_dropped": n.FragmentsDropped,
 		"icmp_errors_translated": n.ICMPErrorsTranslated,
+		"defrag_datagrams":       s.Defrag.Queues, "defrag_bytes": s.Defrag.Bytes, "defrag_zone_budget": s.Defrag.Budget,
 	}
 	d := s.DNS
 	st.DNS = map[string]uint64{

@@ -278,6 +278,7 @@ var (
 		NAT: map[string]uint64{
 			"entries": 0, "created": 1, "expired": 0, "early_dropped": 0, "flushed": 0, "table_full": 0, "endpoint_limit": 0, "no_port": 0,
 			"invalid": 0, "unsupported": 0, "fragments_translated": 0, "fragments_dropped": 0, "icmp_errors_translated": 0,
+			"defrag_datagrams": 0, "defrag_bytes": 0, "defrag_zone_budget": 0,
 		},
 		DNS: map[string]uint64{
 			"queries": 4, "local": 0, "forwarded": 0, "nxdomain": 0, "servfail": 0, "refused": 0, "malformed": 0, "dropped": 0,
@@ -303,6 +304,7 @@ var (
 			Original: nat.Tuple{Proto: header.ProtoTCP, Src: ip("172.18.0.2"), Dst: ip("203.0.113.9"), SrcPort: 40000, DstPort: 443},
 			Reply:    nat.Tuple{Proto: header.ProtoTCP, Src: ip("203.0.113.9"), Dst: ip("198.51.100.7"), SrcPort: 443, DstPort: 40000},
 			Packets:  [2]uint64{6, 4}, Bytes: [2]uint64{600, 400},
+			Window: [2]nat.TCPWindow{{End: 1101, MaxEnd: 74101, MaxWin: 64240, MaxAck: 9101, Scale: 7}, {End: 9101, MaxEnd: 65341, MaxWin: 65000, MaxAck: 1101, Scale: 7}},
 		}, ZoneName: "alpha", ReplyZoneName: "uplink"},
 		{Entry: nat.Entry{
 			Zone: 2, ReplyZone: 65521, Proto: header.ProtoUDP, Timeout: 29500 * time.Millisecond,
@@ -325,17 +327,18 @@ var (
 		{Proto: "tcp", State: "ESTABLISHED", Timeout: 432000, Zone: "alpha", ZoneID: 1, ReplyZone: "uplink", ReplyZoneID: 65521,
 			Orig:    control.Tuple{Src: "172.18.0.2", Dst: "203.0.113.9", SrcPort: 40000, DstPort: 443},
 			Reply:   control.Tuple{Src: "203.0.113.9", Dst: "198.51.100.7", SrcPort: 443, DstPort: 40000},
-			Assured: true, Packets: 10, Bytes: 1000},
+			Assured: true, Packets: 10, Bytes: 1000,
+			Windows: []control.TCPWindow{{End: 1101, MaxEnd: 74101, MaxWin: 64240, MaxAck: 9101, Scale: 7}, {End: 9101, MaxEnd: 65341, MaxWin: 65000, MaxAck: 1101, Scale: 7}}},
 		{Proto: "udp", Timeout: 29, Zone: "empty", ZoneID: 2, ReplyZone: "uplink", ReplyZoneID: 65521,
 			Orig:    control.Tuple{Src: "172.19.0.2", Dst: "192.0.2.53", SrcPort: 5000, DstPort: 53},
 			Reply:   control.Tuple{Src: "192.0.2.53", Dst: "198.51.100.7", SrcPort: 53, DstPort: 5000},
-			Packets: 1, Bytes: 60},
+			Packets: 1, Bytes: 60, Windows: []control.TCPWindow{}},
 		{Proto: "icmp", Timeout: 30, Zone: "alpha", ZoneID: 1, ReplyZone: "alpha", ReplyZoneID: 1,
 			Orig:  control.Tuple{Src: "172.18.0.2", Dst: "172.18.0.1", SrcPort: 7, DstPort: 7},
-			Reply: control.Tuple{Src: "172.18.0.1", Dst: "172.18.0.2", SrcPort: 7, DstPort: 7}},
+			Reply: control.Tuple{Src: "172.18.0.1", Dst: "172.18.0.2", SrcPort: 7, DstPort: 7}, Windows: []control.TCPWindow{}},
 		{Proto: "47", Timeout: 1, Zone: "host", ZoneID: 65522, ReplyZone: "alpha", ReplyZoneID: 1,
 			Orig:  control.Tuple{Src: "172.18.0.254", Dst: "172.18.0.3"},
-			Reply: control.Tuple{Src: "172.18.0.3", Dst: "172.18.0.254"}},
+			Reply: control.Tuple{Src: "172.18.0.3", Dst: "172.18.0.254"}, Windows: []control.TCPWindow{}},
 	}
 
 	// cannedTop is what Top lists.

@@ -101,7 +101,26 @@ func appendConn(b []byte, c *daemon.ConnInfo) []byte {
 	b = strconv.AppendUint(b, c.Packets[0]+c.Packets[1], 10)
 	b = append(b, `,"bytes":`...)
 	b = strconv.AppendUint(b, c.Bytes[0]+c.Bytes[1], 10)
-	return append(b, '}')
+	b = append(b, `,"tcp_windows":[`...)
+	if c.Proto == header.ProtoTCP {
+		for i, w := range c.Window {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"end":`...)
+			b = strconv.AppendUint(b, uint64(w.End), 10)
+			b = append(b, `,"max_end":`...)
+			b = strconv.AppendUint(b, uint64(w.MaxEnd), 10)
+			b = append(b, `,"max_win":`...)
+			b = strconv.AppendUint(b, uint64(w.MaxWin), 10)
+			b = append(b, `,"max_ack":`...)
+			b = strconv.AppendUint(b, uint64(w.MaxAck), 10)
+			b = append(b, `,"wscale":`...)
+			b = strconv.AppendUint(b, uint64(w.Scale), 10)
+			b = append(b, '}')
+		}
+	}
+	return append(b, "]}"...)
 }
 
 func appendTuple(b []byte, t *nat.Tuple) []byte {

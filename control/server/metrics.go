@@ -106,6 +106,8 @@ var scalars = []scalar{
 	counter("vswitchd_conntrack_unsupported_total", "Connections not created because their protocol cannot be translated.", func(s *daemon.Stats) uint64 { return s.NAT.Unsupported }),
 	counter("vswitchd_conntrack_fragments_translated_total", "Non-first fragments translated.", func(s *daemon.Stats) uint64 { return s.NAT.FragmentsTranslated }),
 	counter("vswitchd_conntrack_fragments_dropped_total", "Non-first fragments dropped because their first fragment was not tracked.", func(s *daemon.Stats) uint64 { return s.NAT.FragmentsDropped }),
+	gauge("vswitchd_defrag_datagrams", "Incomplete IPv4 datagrams whose fragments are held for reassembly.", func(s *daemon.Stats) uint64 { return s.Defrag.Queues }),
+	gauge("vswitchd_defrag_bytes", "Memory charged to the fragments held for reassembly (payload plus a fixed overhead per fragment), all zones.", func(s *daemon.Stats) uint64 { return s.Defrag.Bytes }),
 	counter("vswitchd_conntrack_icmp_errors_translated_total", "ICMP errors about a tracked connection translated.", func(s *daemon.Stats) uint64 { return s.NAT.ICMPErrorsTranslated }),
 
 	counter("vswitchd_dns_overflow_total", "DNS queries answered SERVFAIL because too many were being forwarded (part of result servfail).", func(s *daemon.Stats) uint64 { return s.DNS.Overflow }),

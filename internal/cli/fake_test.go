@@ -152,6 +152,7 @@ func (f *fakeDaemon) fill() {
 		Orig:    control.Tuple{Src: "172.18.0.2", Dst: "1.1.1.1", SrcPort: 40000, DstPort: 443},
 		Reply:   control.Tuple{Src: "1.1.1.1", Dst: "203.0.113.2", SrcPort: 443, DstPort: 40000},
 		Assured: true, Packets: 10, Bytes: 1000,
+		Windows: []control.TCPWindow{{End: 1101, MaxEnd: 74101, MaxWin: 64240, MaxAck: 9101, Scale: 7}, {End: 9101, MaxEnd: 65341, MaxWin: 65000, MaxAck: 1101, Scale: 7}},
 	}}
 	f.count = control.ConntrackCount{Count: 1, Max: 262144}
 	f.nat = control.NATRules{

@@ -106,7 +106,8 @@ func TestRequests(t *testing.T) {
 		{"uplink del", []string{"uplink", "del"}, "", []string{"DELETE /v1/uplink"}, "", 0},
 		{"conntrack list", []string{"conntrack", "list"}, "", []string{"GET /v1/conntrack"},
 			"tcp  431999 ESTABLISHED src=172.18.0.2 dst=1.1.1.1 sport=40000 dport=443 packets=10 bytes=1000 " +
-				"src=1.1.1.1 dst=203.0.113.2 sport=443 dport=40000 [ASSURED] zone=front reply-zone=uplink\n", 0},
+				"src=1.1.1.1 dst=203.0.113.2 sport=443 dport=40000 [ASSURED] zone=front reply-zone=uplink " +
+				"window=[end=1101 maxend=74101 maxwin=64240 maxack=9101 wscale=7] reply-window=[end=9101 maxend=65341 maxwin=65000 maxack=1101 wscale=7]\n", 0},
 		{"conntrack list filters", []string{"conntrack", "list", "-p", "TCP", "-s", "172.18.0.2", "-d", "1.1.1.1", "--port", "443",
 			"--state", "established", "-w", "front"}, "",
 			[]string{"GET /v1/conntrack?dst=1.1.1.1&port=443&proto=tcp&src=172.18.0.2&state=ESTABLISHED&zone=front"}, "", 0},

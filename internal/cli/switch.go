@@ -453,7 +453,10 @@ func (a *app) conntrackListCmd() *cobra.Command {
 		Short:   "List connections, like conntrack -L",
 		Long: `list prints the connections as conntrack -L does, one a line: protocol, timeout, TCP state,
 the original and the reply tuple, counters, [ASSURED], then zone=NAME reply-zone=NAME (the
-networks, "host" or "uplink" the two directions arrive from). Options select connections:
+networks, "host" or "uplink" the two directions arrive from) and, for TCP, the window tracking
+state of each direction's sender (window=[…] reply-window=[…]: its highest sequence sent, the
+highest its receiver's window allows, its largest window, its highest ACK and its window scale,
+as Linux's tcp_in_window keeps them). Options select connections:
 -s and -d match either tuple's source or destination address, --port either tuple's ports.`,
 		Example: `  vswitchctl conntrack list -p tcp --state ESTABLISHED
   vswitchctl conntrack list --zone test-network --port 80`,
@@ -548,6 +551,10 @@ func connString(c control.Conn) string {
 		b.WriteString(" [ASSURED]")
 	}
 	fmt.Fprintf(&b, " zone=%s reply-zone=%s", orDash(c.Zone), orDash(c.ReplyZone))
+	for i, w := range c.Windows {
+		fmt.Fprintf(&b, " %s=[end=%d maxend=%d maxwin=%d maxack=%d wscale=%d]",
+			[]string{"window", "reply-window"}[min(i, 1)], w.End, w.MaxEnd, w.MaxWin, w.MaxAck, w.Scale)
+	}
 	return b.String()
 }
 
