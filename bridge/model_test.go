@@ -144,8 +144,14 @@ func (m *model) Learn(vid vlan.ID, mac header.MAC, port port.ID, now int64) Even
 		return EventLimited
 	}
 	ev := EventLearned
-	if m.capacity >= 0 && m.count(func(*modelEntry) bool { return true }) >= m.capacity && m.evict(now) {
-		ev = EventEvicted
+	if m.full() {
+		if m.count(func(*modelEntry) bool { return true }) == 0 {
+			m.stats.Limited++
+			return EventLimited
+		}
+		if m.evict(now) {
+			ev = EventEvicted
+		}
 	}
 	m.m[k] = &modelEntry{port: port, seen: quantize(now)}
 	m.stats.Learned++
@@ -179,8 +185,22 @@ func (m *model) AddStatic(vid vlan.ID, mac header.MAC, port port.ID) bool {
 	if mac.IsMulticast() || mac.IsZero() || port == noPort {
 		return false
 	}
-	m.m[makeKey(vid, mac)] = &modelEntry{port: port, static: true}
+	k := makeKey(vid, mac)
+	if m.m[k] == nil && m.full() {
+		if m.count(func(*modelEntry) bool { return true }) == 0 {
+			return false
+		}
+		// The busiest port's least recently seen entry, expired or not.
+		m.evict(math.MinInt64 / 2)
+	}
+	m.m[k] = &modelEntry{port: port, static: true}
 	return true
+}
+
+// full reports whether the model holds capacity entries, static ones
+// included.
+func (m *model) full() bool {
+	return m.capacity >= 0 && len(m.m) >= m.capacity
 }
 
 func (m *model) Delete(vid vlan.ID, mac header.MAC) bool {
@@ -424,8 +444,8 @@ func checkInvariants(t *testing.T, tb *Table) {
 	if dynamic != tb.dynamic || statics != tb.statics {
 		t.Fatalf("counted %d dynamic, %d static; table says %d, %d", dynamic, statics, tb.dynamic, tb.statics)
 	}
-	if tb.capacity >= 0 && dynamic > tb.capacity {
-		t.Fatalf("%d dynamic entries > capacity %d", dynamic, tb.capacity)
+	if tb.capacity >= 0 && dynamic+statics > tb.capacity {
+		t.Fatalf("%d dynamic and %d static entries > capacity %d", dynamic, statics, tb.capacity)
 	}
 	for port, p := range tb.ports {
 		if len(p.h) != perPort[port] || len(p.h) == 0 {

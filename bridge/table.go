@@ -44,13 +44,18 @@ var (
 	ErrInvalidMAC = errors.New("not a unicast MAC address")
 	// ErrInvalidPort means the port is port.None.
 	ErrInvalidPort = errors.New("invalid port")
+	// ErrFull means the table holds Capacity static entries.
+	ErrFull = errors.New("MAC table full of static entries")
 )
 
 // Options configures a Table. The zero value gives the defaults.
 type Options struct {
-	// Capacity is the maximum number of dynamic entries in the whole
-	// table; 0 means DefaultCapacity and < 0 means unlimited. Static
-	// entries do not count.
+	// Capacity is the maximum number of entries in the whole table,
+	// static ones included (Len and Stats.Entries never exceed it); 0
+	// means DefaultCapacity and < 0 means unlimited. When the table is
+	// full, learning evicts a dynamic entry; with only static entries
+	// left, nothing more is learned (EventLimited) and AddStatic fails
+	// with ErrFull.
 	Capacity int
 	// PortLimit is the maximum number of dynamic entries learned on one
 	// port; 0 means DefaultPortLimit and < 0 means unlimited.
@@ -74,9 +79,10 @@ const (
 	// EventMoved means the address was on another port and now is on this
 	// one.
 	EventMoved
-	// EventLimited means the port holds PortLimit dynamic entries, so the
-	// address was not learned. If it was known on another port, that entry
-	// was removed, since it is wrong now.
+	// EventLimited means the port holds PortLimit dynamic entries (or the
+	// table holds Capacity static ones), so the address was not learned.
+	// If it was known on another port, that entry was removed, since it
+	// is wrong now.
 	EventLimited
 	// EventEvicted means a new entry was added and another was evicted to
 	// make room for it.
@@ -302,8 +308,14 @@ func (t *Table) learnSlow(key uint64, port port.ID, now int64) Event {
 		return EventLimited
 	}
 	ev := EventLearned
-	if t.capacity >= 0 && t.dynamic >= t.capacity && t.evict(now) {
-		ev = EventEvicted
+	if t.full() {
+		if t.dynamic == 0 {
+			t.stats.Limited++
+			return EventLimited
+		}
+		if t.evict(now) {
+			ev = EventEvicted
+		}
 	}
 	t.insert(key, pack(port, false, now))
 	t.link(port, key, quantize(now))
@@ -335,6 +347,12 @@ func (t *Table) roomOnPort(port port.ID, now int64) bool {
 	return false
 }
 
+// full reports whether the table holds Capacity entries, static ones
+// included. t.mu must be held.
+func (t *Table) full() bool {
+	return t.capacity >= 0 && t.dynamic+t.statics >= t.capacity
+}
+
 // evict makes room for one dynamic entry. If an entry has expired, it
 // removes the least recently seen one and returns false. Otherwise it
 // evicts the least recently seen entry of the port with the most dynamic
@@ -364,6 +382,21 @@ func (t *Table) evict(now int64) bool {
 	t.remove(busiest.h[0].key)
 	t.stats.Evicted++
 	return true
+}
+
+// evictBusiest evicts the least recently seen entry of the port with the
+// most dynamic entries (the lowest port number among equals), live or not.
+// There must be at least one dynamic entry. t.mu must be held.
+func (t *Table) evictBusiest() {
+	var busiest *portState
+	var busiestPort port.ID
+	for port, p := range t.ports {
+		if busiest == nil || len(p.h) > len(busiest.h) || len(p.h) == len(busiest.h) && port < busiestPort {
+			busiest, busiestPort = p, port
+		}
+	}
+	t.remove(busiest.h[0].key)
+	t.stats.Evicted++
 }
 
 // remove deletes key, which is stored. t.mu must be held.
@@ -449,7 +482,9 @@ func (t *Table) Peek(vid vlan.ID, dst header.MAC, in port.ID, now int64) (out po
 
 // AddStatic adds a static entry sending mac in VLAN vid to port, replacing
 // any entry for it. Static entries never age, never move and do not count
-// toward Capacity or PortLimit. mac must be unicast and not all-zero.
+// toward PortLimit; they count toward Capacity, and adding one to a full
+// table evicts a dynamic entry (ErrFull if there is none). mac must be
+// unicast and not all-zero.
 func (t *Table) AddStatic(vid vlan.ID, mac header.MAC, port port.ID) error {
 	key := makeKey(vid, mac)
 	if !learnableKey(key) {
@@ -463,6 +498,12 @@ func (t *Table) AddStatic(vid vlan.ID, mac header.MAC, port port.ID) error {
 	defer t.unlock()
 	sh, i, ok := t.locate(key)
 	if !ok {
+		if t.full() {
+			if t.dynamic == 0 {
+				return fmt.Errorf("add static entry %v vlan %d: %w (capacity %d)", mac, vid, ErrFull, t.capacity)
+			}
+			t.evictBusiest()
+		}
 		t.insert(key, val)
 		t.statics++
 		return nil

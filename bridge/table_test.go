@@ -555,3 +555,42 @@ func TestEventString(t *testing.T) {
 		})
 	}
 }
+
+// TestCapacityCountsStatic: Capacity bounds every entry, static ones
+// included, as Len and Stats report them (a gateway's static MAC once let
+// the table hold Capacity+1 entries); a table full of static entries
+// learns nothing and refuses another static one.
+func TestCapacityCountsStatic(t *testing.T) {
+	tb := New(Options{Capacity: 3, PortLimit: -1})
+	gw := header.MAC{0x02, 0x76, 0x73, 0, 0, 1}
+	if err := tb.AddStatic(1, gw, 9); err != nil {
+		t.Fatal(err)
+	}
+	now := int64(0)
+	for i := range 10 {
+		now += int64(time.Second)
+		tb.Learn(1, header.MAC{0x02, 0x42, 0, 0, 0, byte(i)}, port.ID(1+i%2), now)
+		if n := tb.Len(); n > 3 {
+			t.Fatalf("after learning %d MACs: Len() = %d, want ≤ capacity 3", i+1, n)
+		}
+	}
+	if s := tb.Stats(); s.Entries != 3 || s.Evicted == 0 {
+		t.Errorf("Stats() = %+v, want 3 entries and evictions", s)
+	}
+	// Static entries take the places of dynamic ones, then nothing fits.
+	for i := range 2 {
+		if err := tb.AddStatic(1, header.MAC{0x02, 0x76, 0x73, 0, 1, byte(i)}, 9); err != nil {
+			t.Fatalf("AddStatic into a table with dynamic entries: %v", err)
+		}
+	}
+	if err := tb.AddStatic(1, header.MAC{0x02, 0x76, 0x73, 0, 2, 0}, 9); !errors.Is(err, ErrFull) {
+		t.Errorf("AddStatic into a table full of static entries = %v, want ErrFull", err)
+	}
+	if ev := tb.Learn(1, header.MAC{0x02, 0x42, 0, 0, 1, 0}, 1, now); ev != EventLimited || tb.Len() != 3 {
+		t.Errorf("Learn into a table full of static entries = %v (Len %d), want limited, 3", ev, tb.Len())
+	}
+	// Replacing an existing static entry needs no room.
+	if err := tb.AddStatic(1, gw, 8); err != nil {
+		t.Errorf("AddStatic replacing an entry in a full table: %v", err)
+	}
+}

@@ -5,8 +5,9 @@
 // daemon code, so vswitchctl stays small.
 //
 // Every path starts with /v1. Errors are JSON {"message": "..."} with a
-// status that says what went wrong: 400 bad input, 404 no such thing, 409
-// conflict with existing state. `exec` and attached `run` upgrade the
+// status that says what went wrong: 400 bad input, 404 no such thing (or
+// route), 405 a method the route does not take, 409 conflict with existing
+// state, 413 a body over 1 MiB. `exec` and attached `run` upgrade the
 // connection to a framed stdio stream (see stream.go).
 //
 // The entry point is NewClient.
@@ -55,7 +56,8 @@ func (e *kindError) Unwrap() []error { return []error{e.kind, e.err} }
 // field names are snake_case; every field is always present (null or an
 // empty list when there is nothing, never missing); states are typed
 // fields (state, exit_code); VLAN lists are arrays of numbers. Request
-// bodies are decoded strictly: an unknown field is a 400.
+// bodies are decoded strictly: an unknown field, anything after the one
+// JSON value, or a NUL byte in a command or its environment is a 400.
 
 // Version is the answer to GET /v1/version.
 type Version struct {
@@ -76,6 +78,52 @@ type NetworkCreate struct {
 	// other (they still reach the gateway, the host and the outside), as
 	// Docker's enable_icc=false. Absent means true.
 	ICC *bool `json:"icc,omitempty"`
+	// IPRange limits automatic addresses to a part of the subnet (CIDR),
+	// as Docker's --ip-range: each host of an overlay network takes its
+	// own part.
+	IPRange string `json:"ip_range,omitempty"`
+	// MTU is the MTU of the network's NICs and of the packets the router
+	// routes into it; 0: 1500, or 1450 for an overlay network.
+	MTU int `json:"mtu,omitempty"`
+	// Overlay, if set, makes the network span hosts over VXLAN; it then
+	// needs a subnet, the same on every host.
+	Overlay *OverlayCreate `json:"overlay,omitempty"`
+}
+
+// OverlayCreate is the VXLAN side of an overlay network.
+type OverlayCreate struct {
+	VNI   int      `json:"vni"`   // 1–16777215, the same on every host
+	Peers []string `json:"peers"` // the other hosts' VTEP addresses
+	// Port is the UDP port (0: 4789); Local the address to bind to (""
+	// any).
+	Port  int    `json:"port,omitempty"`
+	Local string `json:"local,omitempty"`
+}
+
+// Overlay describes an overlay network's VXLAN side.
+type Overlay struct {
+	VNI   int      `json:"vni"`
+	Peers []string `json:"peers"`
+	Port  int      `json:"port"`
+	Local string   `json:"local"` // "" for any address
+	// VXLANPort is the switch port that carries the network.
+	VXLANPort string `json:"vxlan_port"`
+	// Remotes are the MACs learned (or added) behind the peers.
+	Remotes []RemoteMAC `json:"remotes"`
+}
+
+// RemoteMAC is a MAC of an overlay network behind another host's VTEP.
+type RemoteMAC struct {
+	MAC    string  `json:"mac"`
+	VTEP   string  `json:"vtep"`
+	IP     string  `json:"ip"` // from its ARP packets; "" if not seen
+	Static bool    `json:"static"`
+	Age    float64 `json:"age_seconds"`
+}
+
+// Peer is the body of POST /v1/networks/{name}/peers.
+type Peer struct {
+	Peer string `json:"peer"`
 }
 
 // Network describes a network.
@@ -91,6 +139,10 @@ type Network struct {
 	Created    time.Time         `json:"created"`
 	Endpoints  []NetworkEndpoint `json:"endpoints"`
 	DNSNames   []DNSName         `json:"dns_names"`
+	MTU        int               `json:"mtu"`      // 0: 1500
+	IPRange    string            `json:"ip_range"` // "" for the whole subnet
+	// Overlay is an overlay network's VXLAN side; null for others.
+	Overlay *Overlay `json:"overlay"`
 }
 
 // NetworkEndpoint is an endpoint's attachment to a network.
@@ -112,6 +164,19 @@ type DNSName struct {
 // no endpoint that were removed (the default network stays).
 type NetworkPrune struct {
 	Removed []string `json:"removed"`
+}
+
+// SystemReset is the answer to POST /v1/system/reset: what the reset
+// removed to bring the switch back to what a fresh start has.
+type SystemReset struct {
+	Endpoints  []string `json:"endpoints"`
+	Networks   []string `json:"networks"`
+	Ports      []string `json:"ports"`
+	Uplink     string   `json:"uplink"` // its interface; "" if there was none
+	StaticMACs int      `json:"static_macs"`
+	// Kept are CNI attachments left to their runtime (and the networks
+	// they are on stay).
+	Kept []string `json:"kept"`
 }
 
 // Connect is the body of POST /v1/networks/{name}/connect.
@@ -169,6 +234,14 @@ type Run struct {
 	// Restart is Docker's restart policy: no, on-failure[:N], always,
 	// unless-stopped. Empty: no.
 	Restart string `json:"restart,omitempty"`
+	// User runs the command (and exec's, unless they say otherwise) as
+	// USER[:GROUP], names or numbers; empty: root.
+	User string `json:"user,omitempty"`
+	// CapAdd and CapDrop are Linux capabilities (with or without CAP_,
+	// or ALL) the endpoint's processes keep or lose, as docker run's:
+	// by default they have all of root's.
+	CapAdd  []string `json:"cap_add,omitempty"`
+	CapDrop []string `json:"cap_drop,omitempty"`
 	// Remove removes the endpoint when its command exits.
 	Remove bool `json:"remove,omitempty"`
 	// TTY and Stdin apply to an attached run.
@@ -316,6 +389,9 @@ type FDBAdd struct {
 	Port    string `json:"port"`
 	VLAN    int    `json:"vlan,omitempty"`
 	Network string `json:"network,omitempty"`
+	// VTEP, instead of Port, puts the MAC behind another host's VTEP on
+	// overlay network Network.
+	VTEP string `json:"vtep,omitempty"`
 }
 
 // Port describes a switch port and its counters.
@@ -333,14 +409,32 @@ type Port struct {
 	VLAN int `json:"vlan"`
 	// VLANs are a trunk's VLANs (empty with AllVLANs) or a dot1q-tunnel's
 	// customer VLANs (empty: all).
-	VLANs    []int             `json:"vlans"`
-	AllVLANs bool              `json:"all_vlans"`
-	Routed   bool              `json:"routed"`
+	VLANs    []int `json:"vlans"`
+	AllVLANs bool  `json:"all_vlans"`
+	Routed   bool  `json:"routed"`
+	// Queues is the number of receive queues, each read by its own worker:
+	// an endpoint NIC's TAP queues (vswitchd --tap-queues), an uplink's
+	// PACKET_FANOUT_HASH sockets; 1 for other ports.
+	Queues   int               `json:"queues"`
 	RxFrames uint64            `json:"rx_frames"`
 	RxBytes  uint64            `json:"rx_bytes"`
 	TxFrames uint64            `json:"tx_frames"`
 	TxBytes  uint64            `json:"tx_bytes"`
 	Drops    map[string]uint64 `json:"drops"` // by reason; {} when none
+	// VTEPs are a vxlan port's counters per remote VTEP; [] for others.
+	VTEPs []VTEP `json:"vteps"`
+}
+
+// VTEP is the traffic a vxlan port exchanged with one remote VTEP:
+// datagrams and their UDP payload bytes, and the datagrams from it
+// dropped at decapsulation by reason (short, bad-flags, bad-vni…).
+type VTEP struct {
+	Addr     string            `json:"addr"` // "other" for VTEPs beyond the counted ones
+	RxFrames uint64            `json:"rx_frames"`
+	RxBytes  uint64            `json:"rx_bytes"`
+	TxFrames uint64            `json:"tx_frames"`
+	TxBytes  uint64            `json:"tx_bytes"`
+	RxErrors map[string]uint64 `json:"rx_errors"`
 }
 
 // PortAdd is the body of POST /v1/ports: attach an existing interface.

@@ -332,10 +332,27 @@ func (c *Client) PruneNetworks(ctx context.Context) (p NetworkPrune, err error) 
 	return p, err
 }
 
+// Reset removes every endpoint, static MAC entry, system port, the uplink
+// and every network but the default one, leaving the daemon running.
+func (c *Client) Reset(ctx context.Context) (r SystemReset, err error) {
+	err = c.do(ctx, "POST", "/system/reset", struct{}{}, &r)
+	return r, err
+}
+
 // AddFDB adds a static MAC table entry.
 func (c *Client) AddFDB(ctx context.Context, r FDBAdd) (e FDBEntry, err error) {
 	err = c.do(ctx, "POST", "/fdb", r, &e)
 	return e, err
+}
+
+// AddPeer adds a peer VTEP to overlay network name.
+func (c *Client) AddPeer(ctx context.Context, name, peer string) error {
+	return c.do(ctx, "POST", "/networks/"+url.PathEscape(name)+"/peers", Peer{Peer: peer}, nil)
+}
+
+// DeletePeer removes a peer VTEP from overlay network name.
+func (c *Client) DeletePeer(ctx context.Context, name, peer string) error {
+	return c.do(ctx, "DELETE", "/networks/"+url.PathEscape(name)+"/peers/"+url.PathEscape(peer), nil, nil)
 }
 
 // DeleteFDB removes the static entry of mac in VLAN vlan.

@@ -36,7 +36,20 @@ type LabNetwork struct {
 	Gateway  string `json:"gateway"` // "": the subnet's first address
 	VLAN     int    `json:"vlan"`    // 0: assigned
 	Internal bool   `json:"internal"`
-	ICC      *bool  `json:"icc"` // nil: true
+	ICC      *bool  `json:"icc"`      // nil: true
+	IPRange  string `json:"ip_range"` // CIDR inside the subnet; "": all of it
+	MTU      int    `json:"mtu"`      // 0: the default
+	// VXLAN, if set, makes an overlay network reaching its peers.
+	VXLAN *LabVXLAN `json:"vxlan"`
+}
+
+// LabVXLAN is the overlay side of a lab network: its VNI and the other
+// hosts' VTEPs (network create --vni --peer --vxlan-port --local).
+type LabVXLAN struct {
+	VNI   int      `json:"vni"`
+	Peers []string `json:"peers"`
+	Port  int      `json:"port"`  // 0: 4789
+	Local string   `json:"local"` // "": any address
 }
 
 // LabEndpoint is an endpoint of a lab (run's options).

@@ -17,7 +17,9 @@ import (
 // endpoints it owns, their namespaces (with the TAPs inside) and /etc/netns
 // files, the NICs it added to namespaces it only attached to (never those
 // namespaces), its logs and state. Only namespaces the state validly names
-// under /run/netns with its prefix are touched. The host leg is not
+// under /run/netns with its prefix, and that are still the ones it made
+// (their IDs match the state's), are touched: another namespace that took
+// the name is reported and kept. The host leg is not
 // persistent and died with the process. Each removal is reported on w.
 func Cleanup(stateDir string, w io.Writer) error { return CleanupHost(stateDir, host.Linux{}, w) }
 
@@ -35,6 +37,11 @@ func CleanupHost(stateDir string, h host.Host, w io.Writer) error {
 			fmt.Fprintf(w, "kept CNI attachment %s of container %s (the runtime removes it with DEL)\n", e.Name, e.ContainerID)
 			continue
 		}
+		check, err := checkNS(h, e)
+		if check == nsForeign {
+			fmt.Fprintf(w, "kept namespace %s of endpoint %s: %v\n", hostNS(e), e.Name, err)
+			continue
+		}
 		if !e.Owned() {
 			ns := host.AtPath(e.NetnsPath)
 			for _, nic := range e.NICs {
@@ -49,7 +56,7 @@ func CleanupHost(stateDir string, h host.Host, w io.Writer) error {
 			continue
 		}
 		ns := host.Named(e.Netns)
-		if h.NamespaceExists(ns) {
+		if check == nsOurs {
 			if pids, err := h.Pids(ns); err == nil {
 				for _, pid := range pids {
 					syscall.Kill(pid, syscall.SIGKILL)
@@ -57,9 +64,11 @@ func CleanupHost(stateDir string, h host.Host, w io.Writer) error {
 				}
 			}
 		}
-		if err := h.DeleteNamespace(e.Netns); err != nil {
-			errs = append(errs, err)
-			continue
+		if check == nsOurs {
+			if err := h.DeleteNamespace(e.Netns); err != nil {
+				errs = append(errs, err)
+				continue
+			}
 		}
 		h.RemoveEtc(e.Netns)
 		fmt.Fprintf(w, "removed endpoint %s (namespace %s)\n", e.Name, e.Netns)

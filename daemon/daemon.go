@@ -14,8 +14,9 @@
 // stopping an endpoint's processes (up to supervisor.StopGrace) happens
 // with the endpoint marked busy and the lock released.
 //
-// The entry point is New, then Start; Close tears everything down unless
-// Config.Keep is set.
+// The entry point is New, then Start; Close stops the switch and leaves
+// the endpoints and the state for the next start to re-adopt, or, with
+// Config.CleanupOnExit, tears everything down.
 package daemon
 
 import (
@@ -30,6 +31,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mdns "github.com/miekg/dns"
@@ -46,6 +48,8 @@ import (
 	"github.com/vswitchd/vswitchd/state"
 	"github.com/vswitchd/vswitchd/steer"
 	"github.com/vswitchd/vswitchd/supervisor"
+	"github.com/vswitchd/vswitchd/tap"
+	"github.com/vswitchd/vswitchd/vxlan"
 )
 
 // Defaults.
@@ -85,9 +89,11 @@ type Config struct {
 	DNSCacheSize int
 	// Uplink, if set, is attached at start (command-line --uplink).
 	Uplink *state.UplinkSpec
-	// Keep leaves namespaces, TAPs and processes in place at Close and
-	// keeps the state, for a restart to re-adopt.
-	Keep bool
+	// CleanupOnExit removes every endpoint (namespaces, TAPs, processes,
+	// /etc/netns files), network and the state at Close. By default Close
+	// leaves them all for the next start to re-adopt, as dockerd keeps
+	// its networks across restarts.
+	CleanupOnExit bool
 	// Exe is the vswitchd binary run (as `vswitchd nsexec`) to enter
 	// endpoints; default os.Executable.
 	Exe string
@@ -103,7 +109,12 @@ type Config struct {
 	// NoMSSClamp leaves the MSS of SYNs crossing the uplink alone
 	// (router.Config.MSSClamp, on by default).
 	NoMSSClamp bool
-	Logger     *slog.Logger
+	// TAPQueues is the number of queues of each endpoint NIC (a
+	// multi-queue TAP above 1, each queue with its own worker); 0 means
+	// DefaultTAPQueues. A NIC re-adopted after a restart keeps the mode it
+	// was made in.
+	TAPQueues int
+	Logger    *slog.Logger
 
 	// Host carries out changes to the machine; nil means host.Linux.
 	Host host.Host
@@ -126,6 +137,9 @@ type Config struct {
 	// LogLevel, if set, is the level of Logger's handler, changed at run
 	// time by SetLogLevel.
 	LogLevel *slog.LevelVar
+	// OpenVXLAN opens the vxlan port of overlay networks; nil means
+	// vxlan.Open (in the daemon's namespace). Unit tests fake it.
+	OpenVXLAN func(vxlan.Options) (VXLANPort, error)
 }
 
 // Daemon is a running vswitchd.
@@ -156,6 +170,17 @@ type Daemon struct {
 	busy map[string]bool
 	// restarts are endpoints' restart-policy bookkeeping.
 	restarts map[string]*restarting
+	// overlays are the open vxlan ports (overlay.go); remote is the
+	// router's view of them, rebuilt with them.
+	overlays map[overlayKey]*overlayPort
+	remote   remoteARP
+	// vxlanByID is overlays by port ID, for readers without mu (port
+	// listings); replaced whole by publishRemote.
+	vxlanByID atomic.Pointer[map[port.ID]*overlayPort]
+
+	// ownNS is the ID of the daemon's own network namespace (0 if not
+	// known): no endpoint may attach to it.
+	ownNS uint64
 
 	// labMu serialises lab up and down, which take mu step by step.
 	labMu sync.Mutex
@@ -196,15 +221,22 @@ func New(cfg Config) (*Daemon, error) {
 			return nil, fmt.Errorf("namespace prefix: %w", err)
 		}
 	}
+	if cfg.TAPQueues == 0 {
+		cfg.TAPQueues = DefaultTAPQueues()
+	}
+	if cfg.TAPQueues < 1 || cfg.TAPQueues > tap.MaxQueues {
+		return nil, fmt.Errorf("TAP queues %d: want 1 to %d", cfg.TAPQueues, tap.MaxQueues)
+	}
 	h := cfg.Host
 	if h == nil {
-		h = host.Linux{Inherited: cfg.Inherited}
+		h = host.Linux{Inherited: cfg.Inherited, TAPQueues: cfg.TAPQueues}
 	}
 	return &Daemon{
 		cfg: cfg, log: cfg.Logger, host: h,
 		nics: map[string]map[string]port.ID{}, sysPorts: map[string]port.ID{},
 		scopes: map[string]bool{}, busy: map[string]bool{}, restarts: map[string]*restarting{},
-		closing: make(chan struct{}),
+		overlays: map[overlayKey]*overlayPort{},
+		closing:  make(chan struct{}),
 	}, nil
 }
 
@@ -229,6 +261,9 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		st.UplinkMAC = state.RandomMAC()
 	}
 	d.st = st
+	if id, err := netns.IDOf(os.Getpid()); err == nil && d.cfg.Host == nil {
+		d.ownNS = id
+	}
 
 	ups := d.cfg.DNSUpstreams
 	if ups == nil {
@@ -337,9 +372,10 @@ func (d *Daemon) startHostLeg() error {
 // HostAddr returns host.vswitchd.internal, the host's address on its leg.
 func (d *Daemon) HostAddr() netip.Addr { return d.hostLeg.HostAddr }
 
-// Close tears the switch down: unless Config.Keep, every endpoint (its
-// processes, namespace and TAPs), the host leg, the routes and the state
-// file are removed.
+// Close stops the switch: the datapath, the host leg and its routes, the
+// published ports' listeners. Endpoints (their processes, namespaces and
+// persistent TAPs) and the state stay for the next start, unless
+// Config.CleanupOnExit, when they are removed too.
 func (d *Daemon) Close() error {
 	select {
 	case <-d.closing:
@@ -352,12 +388,12 @@ func (d *Daemon) Close() error {
 		d.cancelRestart(name)
 	}
 	var serr error
-	if d.cfg.Keep && d.rt != nil {
+	if !d.cfg.CleanupOnExit && d.rt != nil {
 		serr = d.saveConntrack()
-	} else if !d.cfg.Keep {
+	} else if d.cfg.CleanupOnExit {
 		d.removeConntrack()
 	}
-	err := errors.Join(serr, d.teardown(!d.cfg.Keep))
+	err := errors.Join(serr, d.teardown(d.cfg.CleanupOnExit))
 	d.mu.Unlock()
 	// Without the lock: an exit being reported waits for it (and then
 	// sees closing).
@@ -433,7 +469,11 @@ func (d *Daemon) commit(next *state.State) error {
 // sync pushes the state into the router and the DNS server. Callers hold
 // mu.
 func (d *Daemon) sync() {
-	d.rt.Configure(d.st.RouterConfig(d.routerRuntime()))
+	cfg := d.st.RouterConfig(d.routerRuntime())
+	if len(d.remote) > 0 {
+		cfg.Remote = d.remote
+	}
+	d.rt.Configure(cfg)
 	scopes, opts := d.st.DNSScopes(), d.st.DNSOptions()
 	for name, rs := range scopes {
 		// Options first: a new internal scope never forwards, not even

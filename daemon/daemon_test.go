@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/vswitchd/vswitchd/daemon"
+	"github.com/vswitchd/vswitchd/header"
 	"github.com/vswitchd/vswitchd/host"
 	"github.com/vswitchd/vswitchd/host/hosttest"
 	"github.com/vswitchd/vswitchd/proxy"
@@ -81,8 +83,11 @@ type env struct {
 	pub  *fakePub
 	dir  string
 	fail failer
+	vx   *fakeVTEPs // the vxlan ports' sockets, as the host's
 	// defaultNet makes the daemon create the default network.
 	defaultNet bool
+	// crashed is a daemon abandoned mid-operation (crash), never closed.
+	crashed *daemon.Daemon
 }
 
 // failer fails the nth step (host change or state save) when armed.
@@ -90,6 +95,7 @@ type failer struct {
 	mu    sync.Mutex
 	steps int
 	at    int // fail this step (1-based); 0: none
+	crash int // stop the operation's goroutine at this step; 0: none
 	ops   []string
 }
 
@@ -101,6 +107,13 @@ func (f *failer) step(op string) error {
 	if f.steps == f.at {
 		return fmt.Errorf("%s: %w", op, hosttest.ErrInjected)
 	}
+	if f.steps == f.crash {
+		// The daemon dies here, as with kill -9: the goroutine doing
+		// the operation stops before this step, and nothing after it
+		// (no undo, no save) runs.
+		f.crash = 0
+		runtime.Goexit()
+	}
 	return nil
 }
 
@@ -108,7 +121,15 @@ func (f *failer) step(op string) error {
 func (f *failer) arm(n int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.steps, f.at, f.ops = 0, n, nil
+	f.steps, f.at, f.crash, f.ops = 0, n, 0, nil
+}
+
+// armCrash makes the operation's goroutine stop at the nth step from now
+// (see step) and resets the count.
+func (f *failer) armCrash(n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.steps, f.at, f.crash, f.ops = 0, 0, n, nil
 }
 
 func (f *failer) count() (int, []string) {
@@ -128,8 +149,10 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-// newHost returns a fake host whose steps e's failer can fail.
+// newHost returns a fake host, and the vxlan sockets of its namespace,
+// whose steps e's failer can fail.
 func newHost(e *env) *hosttest.Host {
+	e.vx = newFakeVTEPs(func(op string) error { return e.fail.step(op) })
 	h := hosttest.New()
 	h.Hook = func(op string) error { return e.fail.step(op) }
 	return h
@@ -146,7 +169,11 @@ func (e *env) start() {
 		e.t.Fatalf("Start: %v", err)
 	}
 	e.d = d
-	e.t.Cleanup(func() { d.Close() })
+	e.t.Cleanup(func() {
+		if d != e.crashed {
+			d.Close()
+		}
+	})
 }
 
 // config is the daemon configuration of e: no default network (tests
@@ -154,8 +181,9 @@ func (e *env) start() {
 func (e *env) config() daemon.Config {
 	return daemon.Config{
 		StateDir: e.dir, NetnsPrefix: prefix, Host: e.h, Publisher: e.pub, Command: command,
-		DNSUpstreams: []netip.AddrPort{}, Keep: true, NoDefaultNetwork: !e.defaultNet,
-		SaveHook: func(*state.State) error { return e.fail.step("save") },
+		DNSUpstreams: []netip.AddrPort{}, NoDefaultNetwork: !e.defaultNet,
+		SaveHook:  func(*state.State) error { return e.fail.step("save") },
+		OpenVXLAN: e.vx.Open,
 	}
 }
 
@@ -277,6 +305,10 @@ func (e *env) agree(attached ...string) {
 	if diff := cmp.Diff(pubs, e.pub.ports()); diff != "" {
 		e.t.Errorf("published listeners and state disagree (-state +listeners):\n%s", diff)
 	}
+	// The vxlan ports carry the saved overlay networks.
+	if diff := cmp.Diff(describeOverlays(st), e.vx.describe()); diff != "" {
+		e.t.Errorf("vxlan ports and state disagree (-state +ports):\n%s", diff)
+	}
 	// The running daemon's view is the saved one.
 	var names []string
 	for _, ep := range e.d.Endpoints() {
@@ -391,20 +423,10 @@ func TestFailures(t *testing.T) {
 		}},
 		{"unpublish", nil, func(e *env) error { return e.d.Unpublish("web", pub("8080:80")) }},
 	}
+	ops = append(ops, overlayFailureOps...)
 	for _, op := range ops {
 		t.Run(op.name, func(t *testing.T) {
-			// How many steps does the operation take?
-			probe := newEnv(t)
-			setupEnv(probe, op.setup)
-			probe.fail.arm(0)
-			if err := op.do(probe); err != nil {
-				t.Fatalf("%s without failures: %v", op.name, err)
-			}
-			steps, names := probe.fail.count()
-			probe.agree()
-			if steps == 0 {
-				t.Fatalf("%s took no steps", op.name)
-			}
+			steps, names := countSteps(t, op.name, op.setup, op.do)
 			for k := 1; k <= steps; k++ {
 				t.Run(fmt.Sprintf("fail step %d (%s)", k, names[k-1]), func(t *testing.T) {
 					e := newEnv(t)
@@ -433,6 +455,24 @@ func TestFailures(t *testing.T) {
 			}
 		})
 	}
+}
+
+// countSteps returns how many steps (host changes and state saves) do
+// takes from setupEnv's topology, and their names.
+func countSteps(t *testing.T, name string, setup func(*env), do func(*env) error) (int, []string) {
+	t.Helper()
+	probe := newEnv(t)
+	setupEnv(probe, setup)
+	probe.fail.arm(0)
+	if err := do(probe); err != nil {
+		t.Fatalf("%s without failures: %v", name, err)
+	}
+	steps, names := probe.fail.count()
+	probe.agree()
+	if steps == 0 {
+		t.Fatalf("%s took no steps", name)
+	}
+	return steps, names
 }
 
 // setupEnv makes the topology every failure test starts from: networks
@@ -484,7 +524,7 @@ func TestInterruptedCreate(t *testing.T) {
 	st, err := state.Load(e.dir, prefix)
 	e.must(err)
 	half := st.Endpoint("web").Clone()
-	half.Name, half.Netns, half.Phase, half.Publish = "half", prefix+"half", state.Creating, nil
+	half.Name, half.Netns, half.Phase, half.Publish, half.NetnsID = "half", prefix+"half", state.Creating, nil, 0
 	half.NICs[0].IP = netip.MustParseAddr("10.1.0.9")
 	half.NICs[0].MAC = state.EndpointMAC(half.NICs[0].IP)
 	st.Endpoints = append(st.Endpoints, half)
@@ -674,6 +714,22 @@ func TestBadRequests(t *testing.T) {
 		}, state.ErrConflict},
 		{"connect twice", func() error { return e.d.Connect("alpha", state.ConnectSpec{Endpoint: "web"}) }, state.ErrConflict},
 		{"disconnect unknown", func() error { return e.d.Disconnect("beta", "web") }, state.ErrNotFound},
+		{"disconnect the only network", func() error { return e.d.Disconnect("alpha", "web") }, state.ErrConflict},
+		{"alias is another endpoint's name", func() error {
+			_, _, err := e.d.Run(context.Background(), daemon.RunSpec{EndpointSpec: state.EndpointSpec{Name: "x", Network: "alpha", Aliases: []string{"web"}}}, nil)
+			return err
+		}, state.ErrConflict},
+		{"alias is the host's name", func() error {
+			return e.d.Connect("beta", state.ConnectSpec{Endpoint: "web", Aliases: []string{"host.vswitchd.internal"}})
+		}, state.ErrInvalid},
+		{"reserved subnet", func() error {
+			_, err := e.d.CreateNetwork(state.NetworkSpec{Name: "lo", Subnet: netip.MustParsePrefix("127.10.0.0/16")})
+			return err
+		}, state.ErrInvalid},
+		{"uplink on lo", func() error {
+			_, err := e.d.SetUplink(state.UplinkSpec{Interface: "lo", Address: netip.MustParsePrefix("198.51.100.2/24")})
+			return err
+		}, state.ErrInvalid},
 		{"rm unknown", func() error { return e.d.RemoveEndpoint("nope", false) }, state.ErrNotFound},
 		{"exec unknown", func() error {
 			_, err := e.d.Exec(context.Background(), "nope", daemon.ExecSpec{Cmd: []string{"true"}}, nil)
@@ -703,4 +759,69 @@ func TestBadRequests(t *testing.T) {
 			e.agree()
 		})
 	}
+}
+
+// TestReset: system reset removes every endpoint, network but the default
+// one, static entry and the uplink, leaving what a fresh start has, on the
+// host and in the state; the daemon goes on working and a restart finds
+// the same.
+func TestReset(t *testing.T) {
+	e := &env{t: t, pub: &fakePub{}, dir: t.TempDir(), defaultNet: true}
+	e.h = newHost(e)
+	e.start()
+	fresh := e.h.Snapshot()
+	setupEnv(e, nil)
+	e.run("other", "beta")
+	e.must(e.d.Connect("beta", state.ConnectSpec{Endpoint: "web"}))
+	e.h.AddInterface("up0")
+	_, err := e.d.SetUplink(state.UplinkSpec{Interface: "up0", Address: netip.MustParsePrefix("198.51.100.2/24")})
+	e.must(err)
+	_, err = e.d.AddFDB(e.d.Networks()[1].VLAN, header.MAC{0x02, 0, 0, 0, 0, 9}, "web/eth0")
+	e.must(err)
+
+	r, err := e.d.Reset()
+	e.must(err)
+	slices.Sort(r.Endpoints)
+	slices.Sort(r.Networks)
+	want := daemon.ResetReport{Endpoints: []string{"other", "web"}, Networks: []string{"alpha", "beta"}, Uplink: "up0", StaticMACs: 1}
+	if diff := cmp.Diff(want, r); diff != "" {
+		t.Errorf("Reset() (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(fresh, e.h.Snapshot(), cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+		t.Errorf("host after Reset, against a fresh start (-fresh +after):\n%s", diff)
+	}
+	if n := e.d.Networks(); len(n) != 1 || n[0].Name != "bridge" || len(e.d.Endpoints()) != 0 {
+		t.Errorf("after Reset: networks %v, %d endpoints; want bridge alone", n, len(e.d.Endpoints()))
+	}
+	if _, ok := e.d.Uplink(); ok {
+		t.Error("uplink still set after Reset")
+	}
+	e.agree()
+	e.run("again", "bridge")
+	e.restart()
+	if eps := e.d.Endpoints(); len(eps) != 1 || eps[0].Name != "again" {
+		t.Errorf("after Reset, run and a restart: endpoints %v, want again alone", eps)
+	}
+}
+
+// TestResetKeepsCNIAttachments: system reset leaves a container runtime's
+// attachment alone (its NIC in the runtime's namespace, the network it is
+// on), and says so.
+func TestResetKeepsCNIAttachments(t *testing.T) {
+	e := newEnv(t)
+	setupEnv(e, nil)
+	const ns = "/run/netns/cni-4242"
+	e.h.AddNamespace(ns)
+	_, _, err := e.d.Run(context.Background(), daemon.RunSpec{EndpointSpec: state.EndpointSpec{
+		Name: "pod", Network: "beta", NetnsPath: ns, ContainerID: "c0ffee"}}, nil)
+	e.must(err)
+	r, err := e.d.Reset()
+	e.must(err)
+	if !slices.Equal(r.Kept, []string{"pod"}) || !slices.Equal(r.Endpoints, []string{"web"}) || !slices.Equal(r.Networks, []string{"alpha"}) {
+		t.Errorf("Reset() = %+v, want web and alpha removed, pod kept (with beta)", r)
+	}
+	if nics := e.h.Namespace(ns).NICs; nics["eth0"] == nil {
+		t.Errorf("the runtime's namespace after reset: NICs %v, want eth0 kept", nics)
+	}
+	e.agree(ns)
 }

@@ -30,6 +30,14 @@ func hostNS(e *state.Endpoint) host.NS {
 	return host.AtPath(e.NetnsPath)
 }
 
+// netnsPath is the path of e's namespace file.
+func netnsPath(e *state.Endpoint) string {
+	if e.Owned() {
+		return netns.Path(e.Netns)
+	}
+	return e.NetnsPath
+}
+
 // procNS is how the supervisor names e's namespace: its name, or its path.
 func procNS(e *state.Endpoint) string {
 	if e.Owned() {
@@ -42,6 +50,7 @@ func procNS(e *state.Endpoint) string {
 // /etc/netns files, published ports. The intent is saved first, and a
 // failure at any step leaves nothing behind. Callers hold mu.
 func (d *Daemon) createEndpoint(spec state.EndpointSpec) (*state.Endpoint, error) {
+	spec.Avoid = append(spec.Avoid, d.remoteAddrs(spec.Network)...)
 	e, err := d.st.NewEndpoint(spec, now())
 	if err != nil {
 		return nil, err
@@ -53,6 +62,11 @@ func (d *Daemon) createEndpoint(spec state.EndpointSpec) (*state.Endpoint, error
 	if !e.Owned() {
 		if !d.host.NamespaceExists(ns) {
 			return nil, state.Errorf(state.ErrInvalid, "network namespace %s does not exist", e.NetnsPath)
+		}
+		if d.ownNS != 0 {
+			if id, err := d.host.NamespaceID(ns); err == nil && id == d.ownNS {
+				return nil, state.Errorf(state.ErrInvalid, "network namespace %s is vswitchd's own: endpoints live in namespaces of their own", e.NetnsPath)
+			}
 		}
 		if d.host.NICExists(ns, e.NICs[0].Interface) {
 			return nil, state.Errorf(state.ErrConflict, "interface %s already exists in %s", e.NICs[0].Interface, e.NetnsPath)
@@ -94,6 +108,13 @@ func (d *Daemon) createEndpoint(spec state.EndpointSpec) (*state.Endpoint, error
 		}
 		u.push(func() { d.host.DeleteNamespace(e.Netns) })
 	}
+	// Which namespace this is, so a restart or cleanup never acts on
+	// another that takes its name or path later.
+	id, err := d.host.NamespaceID(ns)
+	if err != nil {
+		return fail(err)
+	}
+	e.NetnsID = id
 	if err := d.attachNIC(e, first, n, true, &u); err != nil {
 		return fail(err)
 	}
@@ -132,6 +153,9 @@ func (d *Daemon) attachNIC(e *state.Endpoint, nic *state.NIC, n *state.Network, 
 	var err error
 	if create {
 		cfg := host.NICConfig{Name: nic.Interface, MAC: nic.MAC, MTU: nic.MTU}
+		if cfg.MTU == 0 && n != nil {
+			cfg.MTU = n.MTU // an overlay network's 1450, or --mtu
+		}
 		if n != nil && nic.IP.IsValid() {
 			cfg.Addr = netip.PrefixFrom(nic.IP, n.Subnet.Bits())
 			if e.NICs[0] == nic {
@@ -271,7 +295,13 @@ func (d *Daemon) removeEndpoint(e *state.Endpoint) error {
 func (d *Daemon) dismantle(e *state.Endpoint) error {
 	var errs []error
 	ns := hostNS(e)
-	gone := !e.Owned() && !d.host.NamespaceExists(ns) // the runtime deleted it: its NICs went with it
+	check, cerr := checkNS(d.host, e)
+	if check == nsForeign {
+		// Not the namespace vswitchd made: leave it (and what is in
+		// it) alone, and forget the endpoint.
+		d.log.Warn("leaving a namespace vswitchd did not make", "endpoint", e.Name, "err", cerr)
+	}
+	gone := check != nsOurs // deleted (the runtime's, or by hand), or not ours: no NIC to delete
 	for _, nic := range e.NICs {
 		d.detachPort(e.Name, nic.Interface)
 		if !e.Owned() && !gone {
@@ -288,8 +318,10 @@ func (d *Daemon) dismantle(e *state.Endpoint) error {
 		}
 	}
 	if e.Owned() {
-		if err := d.host.DeleteNamespace(e.Netns); err != nil {
-			errs = append(errs, err)
+		if check == nsOurs {
+			if err := d.host.DeleteNamespace(e.Netns); err != nil {
+				errs = append(errs, err)
+			}
 		}
 		if err := d.host.RemoveEtc(e.Netns); err != nil {
 			errs = append(errs, err)
@@ -330,6 +362,7 @@ func (d *Daemon) Connect(network string, spec state.ConnectSpec) error {
 	if err != nil {
 		return err
 	}
+	spec.Avoid = append(spec.Avoid, d.remoteAddrs(network)...)
 	nic, err := d.st.NewNIC(e, network, spec)
 	if err != nil {
 		return err
@@ -390,6 +423,11 @@ func (d *Daemon) Disconnect(network, endpoint string) error {
 	if e.NIC(network) == nil {
 		return state.Errorf(state.ErrNotFound, "endpoint %q is not connected to network %q", e.Name, network)
 	}
+	if len(e.NICs) == 1 {
+		// It would be left with loopback alone: unreachable, and with
+		// nothing to publish to. Docker allows it; here it is a mistake.
+		return state.Errorf(state.ErrConflict, "network %q is endpoint %q's only network: connect it to another first, or rm it", network, e.Name)
+	}
 	next := d.st.Clone()
 	if err := d.disconnect(next, next.Endpoint(e.Name), network); err != nil {
 		return err
@@ -433,7 +471,7 @@ func (d *Daemon) republish(s1 *state.State, before *state.Endpoint, s2 *state.St
 		m := map[proxy.Rule]bool{}
 		if nic, _ := s.Primary(e); nic != nil && relayed(e) {
 			for _, p := range e.Publish {
-				for _, r := range proxyRules(p, nic.IP) {
+				for _, r := range proxyRules(e, p, nic.IP) {
 					m[r] = true
 				}
 			}
@@ -528,8 +566,12 @@ func (d *Daemon) Exec(ctx context.Context, name string, spec ExecSpec, stdio *su
 		d.mu.Unlock()
 		return 0, err
 	}
+	user := spec.User
+	if user == "" {
+		user = e.User // as docker exec: the container's user unless -u
+	}
 	ps := supervisor.Spec{Endpoint: name, NS: procNS(e), Argv: spec.Cmd, Env: env, TTY: spec.TTY, Stdio: stdio,
-		Hostname: e.HostnameOrName(), Dir: spec.Dir, User: spec.User}
+		Hostname: e.HostnameOrName(), Dir: spec.Dir, User: user, CapDrop: e.CapDrop}
 	if spec.Detach {
 		ps.Stdio, ps.TTY, ps.Discard = nil, false, true
 	}

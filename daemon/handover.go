@@ -12,13 +12,13 @@ import (
 // of the host leg's TAP, of every endpoint NIC and of the published ports'
 // listening sockets, under the keys the new process looks them up by
 // (host.HostLegKey, host.NICKey, proxy.ListenerKey), and makes Close keep
-// everything, as --keep does. The caller sends the descriptors, closes its
+// everything, as a stop without --cleanup-on-exit does. The caller sends the descriptors, closes its
 // copies and then stops the daemon. A device that cannot be duplicated
 // (a decorator in the way) is left out: the new process reopens it.
 func (d *Daemon) Handover() (keys []string, fds []int, err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.cfg.Keep = true
+	d.cfg.CleanupOnExit = false
 	fail := func(err error) ([]string, []int, error) {
 		for _, fd := range fds {
 			syscall.Close(fd)
@@ -28,17 +28,23 @@ func (d *Daemon) Handover() (keys []string, fds []int, err error) {
 	if err := d.saveConntrack(); err != nil {
 		return fail(err)
 	}
-	type duper interface{ Dup() (int, error) }
+	type duper interface{ Dup() ([]int, error) }
 	add := func(key string, dev any) error {
 		dp, ok := dev.(duper)
 		if !ok {
 			return nil
 		}
-		fd, err := dp.Dup()
+		qfds, err := dp.Dup()
 		if err != nil {
 			return err
 		}
-		keys, fds = append(keys, key), append(fds, fd)
+		for q, fd := range qfds {
+			k := key
+			if q > 0 {
+				k = host.QueueKey(key, q)
+			}
+			keys, fds = append(keys, k), append(fds, fd)
+		}
 		return nil
 	}
 	if dev, ok := d.dp.Device(d.hostPort); ok {

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vswitchd/vswitchd/control"
+	"github.com/vswitchd/vswitchd/netns"
 	"github.com/vswitchd/vswitchd/state"
 	"github.com/vswitchd/vswitchd/supervisor"
 )
@@ -104,6 +105,11 @@ func (d *Daemon) Run(ctx context.Context, spec RunSpec, stdio *supervisor.IO) (E
 			return EndpointInfo{}, 0, err
 		}
 	}
+	if spec.User != "" {
+		if _, err := netns.LookupUser(spec.User); err != nil {
+			return EndpointInfo{}, 0, state.Errorf(state.ErrInvalid, "%w", err)
+		}
+	}
 	if spec.Network == "" && !spec.Trunk {
 		spec.Network = control.DefaultNetwork
 	}
@@ -137,7 +143,7 @@ func (d *Daemon) Run(ctx context.Context, spec RunSpec, stdio *supervisor.IO) (E
 func (d *Daemon) startMain(e *state.Endpoint, argv []string, tty bool, stdio *supervisor.IO, restarts int) (*supervisor.Process, error) {
 	p, err := d.sup.Start(supervisor.Spec{
 		Endpoint: e.Name, NS: procNS(e), Argv: argv, Env: e.Env, TTY: tty, Stdio: stdio, Main: true,
-		Hostname: e.HostnameOrName(),
+		Hostname: e.HostnameOrName(), User: e.User, CapDrop: e.CapDrop,
 	})
 	if err != nil {
 		return nil, err

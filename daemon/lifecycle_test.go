@@ -219,6 +219,14 @@ func TestRestoreCommands(t *testing.T) {
 			t.Errorf("%s after restart: %s, want exited", name, info.State)
 		}
 	}
+	// A plain rm refuses the re-adopted command, as any running one,
+	// and leaves it running.
+	if err := e.d.RemoveEndpoint("kept", false); !errors.Is(err, state.ErrConflict) {
+		t.Errorf("rm (no -f) of a re-adopted running command = %v, want ErrConflict", err)
+	}
+	if syscall.Kill(kept.PID, 0) != nil {
+		t.Fatal("rm (no -f) killed the re-adopted command")
+	}
 	// The re-adopted command's exit is noticed; its code is unknown.
 	e.must(e.d.Kill("kept", syscall.SIGKILL))
 	info = e.waitFor("kept", "exited", inState(daemon.StateExited))

@@ -30,6 +30,10 @@ func (d *Daemon) routerRuntime() state.Runtime {
 // dominates).
 func uplinkQueues() int { return min(runtime.GOMAXPROCS(0), 4) }
 
+// DefaultTAPQueues is the default of Config.TAPQueues: as many queues as
+// the uplink's, one per CPU up to 4.
+func DefaultTAPQueues() int { return uplinkQueues() }
+
 // spreadUplink asks an uplink port that can (an AF_PACKET port) to receive
 // on several PACKET_FANOUT_HASH sockets, so the datapath runs a worker per
 // socket and flows through the masquerade or to published ports are

@@ -25,12 +25,17 @@ func (d *Daemon) CreateNetwork(spec state.NetworkSpec) (NetworkInfo, error) {
 			return NetworkInfo{}, err
 		}
 	}
+	spec.MTU = overlayMTU(spec)
 	n, err := d.st.NewNetwork(spec, used, d.cfg.HostCIDR, now())
 	if err != nil {
 		return NetworkInfo{}, err
 	}
 	if err := d.addNetwork(n); err != nil {
 		return NetworkInfo{}, err
+	}
+	if o := n.Overlay; o != nil {
+		d.log.Info("overlay network created", "network", n.Name, "subnet", n.Subnet, "vlan", n.VLAN, "vni", o.VNI, "peers", o.Peers, "mtu", n.MTU)
+		return d.describeNetwork(n), nil
 	}
 	d.log.Info("network created", "network", n.Name, "subnet", n.Subnet, "vlan", n.VLAN)
 	return d.describeNetwork(n), nil
@@ -46,11 +51,19 @@ func (d *Daemon) addNetwork(n *state.Network) error {
 	u.push(func() { d.host.DelRoute(n.Subnet, d.hostLeg.Addr, d.cfg.HostIf) })
 	if err := d.dp.FDB().AddStatic(n.VLAN, n.MAC, port.Router); err != nil {
 		u.run()
-		return err
+		return state.Errorf(state.ErrConflict, "network %q: gateway mac: %w (raise --fdb-capacity)", n.Name, err)
 	}
 	u.push(func() { d.dp.FDB().Delete(n.VLAN, n.MAC) })
 	next := d.st.Clone()
 	next.Networks = append(next.Networks, n)
+	if n.Overlay != nil {
+		if err := d.syncOverlays(next); err != nil {
+			d.syncOverlays(d.st)
+			u.run()
+			return fmt.Errorf("network %q: %w", n.Name, err)
+		}
+		u.push(func() { d.syncOverlays(d.st) })
+	}
 	if err := d.commit(next); err != nil {
 		u.run()
 		return err
@@ -113,6 +126,11 @@ func (d *Daemon) RemoveNetwork(name string, force bool) error {
 		}
 		restore()
 		return err
+	}
+	if n.Overlay != nil {
+		if err := d.syncOverlays(d.st); err != nil {
+			d.log.Warn("close the vxlan port of a removed network", "network", name, "err", err)
+		}
 	}
 	d.dp.FDB().Delete(n.VLAN, n.MAC)
 	d.dp.FDB().FlushVLAN(n.VLAN)

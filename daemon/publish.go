@@ -25,10 +25,16 @@ const (
 // docker-proxy does.
 var ipv6Any = netip.IPv6Unspecified()
 
-// proxyRules returns the host listeners of spec p toward ip: on its
+// proxyRules returns the host listeners of e's spec p toward ip: on its
 // address, or on every IPv4 and every IPv6 address when it names none.
-func proxyRules(p state.Publish, ip netip.Addr) []proxy.Rule {
+// TCP connections are made from inside e's namespace and spliced (the
+// proxy's TargetNetns), so the host's own connections cross one TCP stack
+// and no TAP.
+func proxyRules(e *state.Endpoint, p state.Publish, ip netip.Addr) []proxy.Rule {
 	r := proxy.Rule{Proto: p.ProtoName(), HostIP: p.HostIP, HostPort: p.HostPort, HostPortEnd: p.HostEnd, Target: ip, TargetPort: p.ContPort}
+	if r.Proto == "tcp" {
+		r.TargetNetns = netnsPath(e)
+	}
 	if p.HostIP.IsValid() {
 		return []proxy.Rule{r}
 	}
@@ -52,7 +58,7 @@ func (d *Daemon) openPublish(e *state.Endpoint, p state.Publish, ip netip.Addr, 
 		if !relayed(e) {
 			return p, nil
 		}
-		return p, d.listen(endpoint, p, ip)
+		return p, d.listen(e, p, ip)
 	}
 	taken := func(port uint16) bool {
 		q := p
@@ -82,7 +88,7 @@ func (d *Daemon) openPublish(e *state.Endpoint, p state.Publish, ip netip.Addr, 
 		if !relayed(e) {
 			return q, nil
 		}
-		err := d.listen(endpoint, q, ip)
+		err := d.listen(e, q, ip)
 		if err == nil {
 			return q, nil
 		}
@@ -94,8 +100,9 @@ func (d *Daemon) openPublish(e *state.Endpoint, p state.Publish, ip netip.Addr, 
 }
 
 // listen opens the listeners of a bound spec.
-func (d *Daemon) listen(endpoint string, p state.Publish, ip netip.Addr) error {
-	rules := proxyRules(p, ip)
+func (d *Daemon) listen(e *state.Endpoint, p state.Publish, ip netip.Addr) error {
+	endpoint := e.Name
+	rules := proxyRules(e, p, ip)
 	if err := d.pub.Add(rules[0]); err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
 			return state.Errorf(state.ErrConflict, "publish %s for %q: host port already in use: %w", p, endpoint, err)
@@ -115,7 +122,7 @@ func (d *Daemon) closePublish(e *state.Endpoint, p state.Publish, ip netip.Addr)
 	if !relayed(e) {
 		return
 	}
-	for _, r := range proxyRules(p, ip) {
+	for _, r := range proxyRules(e, p, ip) {
 		d.pub.Remove(r)
 	}
 }

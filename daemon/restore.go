@@ -26,6 +26,9 @@ func (d *Daemon) restore() error {
 			return err
 		}
 	}
+	if err := d.syncOverlays(d.st); err != nil {
+		return fmt.Errorf("overlay networks: %w", err)
+	}
 	for _, pt := range d.st.Ports {
 		if _, err := d.attachSysPort(pt); err != nil {
 			d.log.Warn("system port not restored", "port", pt.Interface, "err", err)
@@ -95,17 +98,33 @@ func (d *Daemon) restoreCommand(e *state.Endpoint) {
 }
 
 // restoreEndpoint brings one endpoint back.
+// A namespace that is not the one vswitchd made (another took its name)
+// stops the start with an error, for an owned endpoint; for an attached
+// one (a runtime's namespace path reused) the endpoint is forgotten. TAPs
+// in an owned namespace that the state does not list (a NIC whose
+// connect a crash interrupted) are deleted.
 func (d *Daemon) restoreEndpoint(e *state.Endpoint) error {
 	ns := hostNS(e)
-	fresh := !d.host.NamespaceExists(ns)
+	check, err := checkNS(d.host, e)
+	switch {
+	case check == nsForeign && e.Owned():
+		return fmt.Errorf("%w: refusing to adopt it (remove the endpoint from %s/%s, or that namespace)", err, d.cfg.StateDir, state.File)
+	case check != nsOurs && !e.Owned():
+		// The runtime's namespace is gone: so is the endpoint.
+		d.log.Warn("attached namespace is gone; forgetting the endpoint", "endpoint", e.Name, "netns", e.NetnsPath, "err", err)
+		d.st.RemoveEndpoint(e.Name)
+		return nil
+	}
+	fresh := check == nsGone
 	if fresh {
-		if !e.Owned() {
-			// The runtime's namespace is gone: so is the endpoint.
-			d.log.Warn("attached namespace is gone; forgetting the endpoint", "endpoint", e.Name, "netns", e.NetnsPath)
-			d.st.RemoveEndpoint(e.Name)
-			return nil
-		}
 		if err := d.host.CreateNamespace(e.Netns); err != nil {
+			return err
+		}
+		if e.NetnsID, err = d.host.NamespaceID(ns); err != nil {
+			return err
+		}
+	} else if e.Owned() {
+		if err := d.dropStrayTAPs(e); err != nil {
 			return err
 		}
 	}
@@ -129,5 +148,26 @@ func (d *Daemon) restoreEndpoint(e *state.Endpoint) error {
 		}
 	}
 	d.log.Info("endpoint restored", "endpoint", e.Name, "re-adopted", !fresh)
+	return nil
+}
+
+// dropStrayTAPs deletes the TAPs in e's (owned) namespace that the state
+// does not list: what a crash left of a connect that was never saved,
+// which would block the same connect.
+func (d *Daemon) dropStrayTAPs(e *state.Endpoint) error {
+	ns := hostNS(e)
+	taps, err := d.host.TAPs(ns)
+	if err != nil {
+		return err
+	}
+	for _, t := range taps {
+		if slices.ContainsFunc(e.NICs, func(n *state.NIC) bool { return n.Interface == t }) {
+			continue
+		}
+		d.log.Warn("deleting a NIC the state does not list (an interrupted connect)", "endpoint", e.Name, "interface", t)
+		if err := d.host.DeleteNIC(ns, t); err != nil {
+			return err
+		}
+	}
 	return nil
 }

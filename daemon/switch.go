@@ -1,22 +1,30 @@
 package daemon
 
 import (
+	"slices"
 	"sort"
 
 	"github.com/vswitchd/vswitchd/datapath"
 	"github.com/vswitchd/vswitchd/port"
 	"github.com/vswitchd/vswitchd/state"
 	"github.com/vswitchd/vswitchd/trace"
+	"github.com/vswitchd/vswitchd/vxlan"
 )
 
 // Ports lists the switch ports with their counters.
 func (d *Daemon) Ports() []PortInfo {
+	vx := d.vxlanPorts()
 	var out []PortInfo
 	for _, p := range d.dp.Ports() {
 		c := p.Config
+		var vs []vxlan.VTEPStats
+		if ov := vx[p.ID]; ov != nil {
+			vs = ov.dev.VTEPStats()
+		}
+		slices.SortFunc(vs, func(a, b vxlan.VTEPStats) int { return a.Addr.Compare(b.Addr) })
 		out = append(out, PortInfo{
 			ID: p.ID, Name: c.Name, Kind: c.Kind, Endpoint: c.Endpoint, Routed: c.Routed,
-			VLAN: c.VLAN, Counters: p.Counters,
+			VLAN: c.VLAN, Counters: p.Counters, Queues: p.Queues, VTEPs: vs,
 		})
 	}
 	return out
@@ -157,7 +165,7 @@ func (d *Daemon) SetUplink(spec state.UplinkSpec) (UplinkInfo, error) {
 func (d *Daemon) setUplinkLocked(spec state.UplinkSpec) (UplinkInfo, error) {
 	without := d.st.Clone()
 	without.Uplink = nil
-	u, err := without.NewUplink(spec, d.cfg.HostIf)
+	u, err := without.NewUplink(spec, d.cfg.HostIf, d.cfg.HostCIDR)
 	if err != nil {
 		return UplinkInfo{}, err
 	}

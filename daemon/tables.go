@@ -23,9 +23,14 @@ import (
 // FDB lists the MAC table.
 func (d *Daemon) FDB() []FDBEntry {
 	names := d.portNames()
+	vteps := d.vtepNames()
 	var out []FDBEntry
 	for _, e := range d.dp.FDB().Entries(d.dp.Now()) {
-		out = append(out, FDBEntry{VLAN: e.VID, MAC: e.MAC, Port: names[e.Port], Static: e.Static, Age: e.Age})
+		name := names[e.Port]
+		if v, ok := vteps[e.Port][vlanMAC{e.VID, e.MAC}]; ok {
+			name = v // a MAC behind another host's VTEP: vxlan:IP
+		}
+		out = append(out, FDBEntry{VLAN: e.VID, MAC: e.MAC, Port: name, Static: e.Static, Age: e.Age})
 	}
 	return out
 }
@@ -118,6 +123,9 @@ func (d *Daemon) staticPort(m state.StaticMAC) (port.ID, error) {
 func (d *Daemon) DeleteFDB(vid vlan.ID, mac header.MAC) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if found, err := d.deleteRemoteFDB(vid, mac); found || err != nil {
+		return err
+	}
 	next := d.st.Clone()
 	n := len(next.StaticMACs)
 	next.StaticMACs = nil

@@ -20,6 +20,7 @@ import (
 	"github.com/vswitchd/vswitchd/router"
 	"github.com/vswitchd/vswitchd/state"
 	"github.com/vswitchd/vswitchd/vlan"
+	"github.com/vswitchd/vswitchd/vxlan"
 )
 
 // What the daemon reports. These are domain values (addresses, MACs,
@@ -31,6 +32,10 @@ type NetworkInfo struct {
 	Endpoints []NetworkEndpoint
 	// DNSNames are the names the network's DNS answers.
 	DNSNames []dns.Record
+	// Remotes are an overlay network's MACs behind other hosts' VTEPs,
+	// learned or static; VXLANPort is the vxlan port that carries it.
+	Remotes   []RemoteMAC
+	VXLANPort string
 }
 
 // NetworkEndpoint is an endpoint's attachment to a network.
@@ -99,6 +104,11 @@ type PortInfo struct {
 	Routed   bool
 	VLAN     vlan.Policy
 	Counters datapath.CounterValues
+	// Queues is the number of receive queues, each with its worker (a
+	// multi-queue TAP, an uplink's PACKET_FANOUT sockets).
+	Queues int
+	// VTEPs are a vxlan port's counters per remote VTEP.
+	VTEPs []vxlan.VTEPStats
 }
 
 // FDBEntry is one MAC table entry.
@@ -155,7 +165,10 @@ type PublishedPort struct {
 
 // describeNetwork returns n's view. Callers hold mu.
 func (d *Daemon) describeNetwork(n *state.Network) NetworkInfo {
-	out := NetworkInfo{Network: *n, Endpoints: []NetworkEndpoint{}}
+	out := NetworkInfo{Network: *n, Endpoints: []NetworkEndpoint{}, Remotes: d.remoteMACs(n)}
+	if ov := d.overlayOf(n); ov != nil {
+		out.VXLANPort = ov.name
+	}
 	for _, e := range d.st.Endpoints {
 		if nic := e.NIC(n.Name); nic != nil {
 			out.Endpoints = append(out.Endpoints, NetworkEndpoint{

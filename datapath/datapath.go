@@ -178,10 +178,7 @@ type portState struct {
 	counters Counters
 	done     chan struct{} // closed when the port's last worker has exited
 	running  atomic.Int32  // workers still running (one per receive queue)
-	// mq is the device's receive queues when it has several (Queues),
-	// kept from AddPort: a decorator put around the device by SwapDevice
-	// hides them, and sees queue 0 only.
-	mq Queues
+	queues   int           // receive queues (Queues), one worker each
 }
 
 // Queues is implemented by ports that receive on several queues, such as
@@ -199,6 +196,28 @@ type Queues interface {
 	// ReadQueue is port.Port's Read for queue q (0 ≤ q < Queues); one
 	// goroutine per queue may call it.
 	ReadQueue(q int, bufs [][]byte, sizes []int, offset int) (int, error)
+}
+
+// QueueWriter is implemented by ports that send through several queues,
+// such as a multi-queue TAP. A worker writes through the queue numbered
+// as the receive queue it reads (WriteQueue takes it modulo the port's
+// count): one flow, which one worker handles, is always written through
+// the same queue, and workers of ports with the same number of queues
+// never share one. A multi-queue TAP steers a flow's replies to the queue
+// it was last written on, which is read by the worker of the same number:
+// the flow settles on one queue number in both directions.
+type QueueWriter interface {
+	// WriteQueue is port.Port's Write through queue q (q ≥ 0, taken
+	// modulo the number of queues).
+	WriteQueue(q int, bufs [][]byte, offset int) (int, error)
+}
+
+// Maintainer is implemented by ports with tables of their own to age,
+// such as a vxlan port's remote MACs: the maintenance goroutine calls
+// Maintain once a second.
+type Maintainer interface {
+	// Maintain does the port's periodic housekeeping, on its own clock.
+	Maintain()
 }
 
 // New returns a datapath with no ports and starts its maintenance goroutine
@@ -264,9 +283,10 @@ func (dp *Datapath) AddPort(dev port.Port, cfg PortConfig) (port.ID, error) {
 	ps.dev.Store(&dev)
 	queues := 1
 	if mq, ok := dev.(Queues); ok {
-		ps.mq, queues = mq, max(1, mq.Queues())
+		queues = max(1, mq.Queues())
 	}
 	ps.running.Store(int32(queues))
+	ps.queues = queues
 	c := cfg
 	ps.cfg.Store(&c)
 	list := append([]*portState(nil), old.list...)
@@ -428,6 +448,11 @@ func (dp *Datapath) maintain() {
 			if dp.router != nil {
 				dp.router.Maintain(now)
 			}
+			for _, ps := range dp.snap.Load().list {
+				if m, ok := ps.device().(Maintainer); ok {
+					m.Maintain()
+				}
+			}
 		}
 	}
 }
@@ -437,6 +462,8 @@ type PortInfo struct {
 	ID       port.ID
 	Config   PortConfig
 	Counters CounterValues
+	// Queues is the number of receive queues, each with its worker.
+	Queues int
 }
 
 // RouterCounts returns what the router did: the per-port counts of every
@@ -463,7 +490,7 @@ func (dp *Datapath) Ports() []PortInfo {
 	s := dp.snap.Load()
 	out := make([]PortInfo, 0, len(s.list))
 	for _, ps := range s.list {
-		pi := PortInfo{ID: ps.id, Config: *ps.cfg.Load(), Counters: ps.counters.Values()}
+		pi := PortInfo{ID: ps.id, Config: *ps.cfg.Load(), Counters: ps.counters.Values(), Queues: ps.queues}
 		if dc, ok := ps.device().(port.DeviceCounter); ok {
 			for k, v := range dc.DeviceDrops() {
 				pi.Counters.Drops[k] += v

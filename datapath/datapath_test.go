@@ -325,7 +325,7 @@ func benchWorker(tb testing.TB, macs int, egress vlan.Policy) (*worker, *nullPor
 	dp.snap.Store(&snapshot{byID: []*portState{nil, ps, po}, list: []*portState{ps, po}})
 	dst := header.MAC{0x02, 0xdd, 0, 0, 0, 1}
 	dp.fdb.AddStatic(10, dst, 2)
-	w := dp.newWorker(ps)
+	w := dp.newWorker(ps, 0)
 	frame := udpFrame(tb, macA, dst, 0, 64)
 	for i := range w.bufs {
 		copy(w.bufs[i][port.ReadOffset:], frame)

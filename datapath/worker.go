@@ -51,6 +51,9 @@ const outCap = 2 * 64
 type worker struct {
 	dp *Datapath
 	ps *portState
+	// q is the receive queue the worker reads (0 for all others): it
+	// writes through the same queue of ports with several (QueueWriter).
+	q int
 
 	bufs  [][]byte // the batch buffers Read fills
 	sizes []int
@@ -116,9 +119,9 @@ func (f *frame) bytes() []byte { return f.buf[f.start:f.end] }
 // virtio returns the frame's virtio-net header.
 func (f *frame) virtio() []byte { return f.buf[f.start-header.VirtioNetLen : f.start] }
 
-func (dp *Datapath) newWorker(ps *portState) *worker {
+func (dp *Datapath) newWorker(ps *portState, q int) *worker {
 	n := ps.device().BatchSize()
-	w := &worker{dp: dp, ps: ps, bufs: make([][]byte, n), sizes: make([]int, n)}
+	w := &worker{dp: dp, ps: ps, q: q, bufs: make([][]byte, n), sizes: make([]int, n)}
 	for i := range w.bufs {
 		w.bufs[i] = new(port.Buffer)[:]
 	}
@@ -134,7 +137,7 @@ func (dp *Datapath) run(ps *portState, q int) {
 			close(ps.done)
 		}
 	}()
-	w := dp.newWorker(ps)
+	w := dp.newWorker(ps, q)
 	orig, _ := ps.device().(Queues)
 	read := func(bufs [][]byte, sizes []int, offset int) (int, error) {
 		dev := ps.device()
@@ -592,7 +595,7 @@ func (w *worker) flush() {
 				w.taps.offer(ps.id, Out, b[port.WriteOffset:], b[port.WriteOffset-header.VirtioNetLen:port.WriteOffset])
 			}
 		}
-		n, _ := ps.device().Write(frames, port.WriteOffset)
+		n := w.write(ps.device(), frames)
 		if n == len(frames) {
 			ps.counters.txFrames.Add(uint64(n))
 			ps.counters.txBytes.Add(bytes)
@@ -615,6 +618,17 @@ func (w *worker) flush() {
 		w.held[i] = nil
 	}
 	w.held = w.held[:0]
+}
+
+// write writes frames to dev, through the worker's queue if dev has
+// several (QueueWriter), and returns how many dev accepted.
+func (w *worker) write(dev port.Port, frames [][]byte) int {
+	if qw, ok := dev.(QueueWriter); ok && w.q > 0 {
+		n, _ := qw.WriteQueue(w.q, frames, port.WriteOffset)
+		return n
+	}
+	n, _ := dev.Write(frames, port.WriteOffset)
+	return n
 }
 
 // NewFrame implements router.Sink: a spare buffer for a frame the router

@@ -78,13 +78,19 @@ type Host interface {
 	// CreateNamespace makes the named namespace and prepares it:
 	// loopback up, IPv6 off. It fails if the name is taken.
 	CreateNamespace(name string) error
-	// DeleteNamespace removes a named namespace (and its /etc/netns
-	// directory); a missing one is not an error.
+	// DeleteNamespace removes a named namespace; a missing one is not an
+	// error. Its /etc/netns files are RemoveEtc's.
 	DeleteNamespace(name string) error
 	// NamespaceExists reports whether ns is there.
 	NamespaceExists(ns NS) bool
 	// Pids lists the processes whose network namespace is ns.
 	Pids(ns NS) ([]int, error)
+	// NamespaceID returns what identifies ns for as long as it exists (its
+	// nsfs inode number): another namespace later made under the same
+	// name or path has another.
+	NamespaceID(ns NS) (uint64, error)
+	// TAPs lists the TAP interfaces in ns (those vswitchd may have made).
+	TAPs(ns NS) ([]string, error)
 
 	// CreateNIC makes a TAP, moves it into ns and sets it up there as
 	// cfg says, and returns the open device, which is persistent (it
@@ -101,9 +107,12 @@ type Host interface {
 	SetDefaultRoute(ns NS, ifname string, gw netip.Addr) error
 
 	// WriteEtc writes /etc/netns/NAME/FILE for each file, which `ip
-	// netns exec` and vswitchd's exec show as /etc/FILE.
+	// netns exec` and vswitchd's exec show as /etc/FILE, never through a
+	// symlink.
 	WriteEtc(name string, files map[string][]byte) error
-	// RemoveEtc removes what WriteEtc wrote for name.
+	// RemoveEtc removes what WriteEtc wrote for name, and nothing else:
+	// files someone else put in /etc/netns/NAME stay (with the
+	// directory).
 	RemoveEtc(name string) error
 
 	// CreateHostLeg makes the host's leg (not persistent: it goes with
@@ -125,6 +134,11 @@ type Host interface {
 	// ListenTCP listens on addr in the daemon's namespace.
 	ListenTCP(addr netip.AddrPort) (net.Listener, error)
 }
+
+// QueueDrop is the drop reason of frames the kernel dropped in a TAP's own
+// queue: sent by the endpoint (or the host) faster than the switch read
+// them. It is the TAP's tx_dropped counter.
+const QueueDrop = "tap-queue"
 
 // PortOpener opens interface name as a port.
 type PortOpener func(name string) (port.Port, error)

@@ -1,6 +1,7 @@
 package host
 
 import (
+	"strconv"
 	"sync"
 	"syscall"
 )
@@ -38,6 +39,24 @@ func (in *Inherited) Take(key string) (int, bool) {
 	return fd, ok
 }
 
+// TakeQueues returns the descriptors of a multi-queue device under key:
+// queue 0's under key, queue i's under QueueKey(key, i), as many as there
+// are in a row.
+func (in *Inherited) TakeQueues(key string) ([]int, bool) {
+	fd, ok := in.Take(key)
+	if !ok {
+		return nil, false
+	}
+	fds := []int{fd}
+	for i := 1; ; i++ {
+		fd, ok := in.Take(QueueKey(key, i))
+		if !ok {
+			return fds, true
+		}
+		fds = append(fds, fd)
+	}
+}
+
 // Len returns how many descriptors are still untaken.
 func (in *Inherited) Len() int {
 	if in == nil {
@@ -66,3 +85,7 @@ func HostLegKey(name string) string { return "hostleg/" + name }
 
 // NICKey is the key of an endpoint's NIC ifname in namespace ns.
 func NICKey(ns NS, ifname string) string { return "nic/" + ns.Name + "/" + ns.Path + "/" + ifname }
+
+// QueueKey is the key of queue q (1…) of the device under key; queue 0's
+// is key itself.
+func QueueKey(key string, q int) string { return key + "#" + strconv.Itoa(q) }

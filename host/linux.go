@@ -10,10 +10,11 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
+	"sync"
 	"syscall"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/vswitchd/vswitchd/afpacket"
 	"github.com/vswitchd/vswitchd/header"
@@ -42,6 +43,9 @@ type Linux struct {
 	// Inherited, if set, holds TAPs a previous vswitchd handed over
 	// (--takeover): OpenNIC and CreateHostLeg take theirs from it.
 	Inherited *Inherited
+	// TAPQueues is the number of queues of the endpoint NICs CreateNIC
+	// makes and OpenNIC attaches (tap.Options.Queues); 0 or 1: one.
+	TAPQueues int
 }
 
 var _ Host = Linux{}
@@ -105,16 +109,49 @@ func (Linux) NamespaceExists(ns NS) bool {
 	return netns.ExistsPath(ns.Path)
 }
 
+// NamespaceID implements Host: the inode number of the namespace's nsfs
+// file, which the kernel keeps for the namespace's whole life.
+func (Linux) NamespaceID(ns NS) (uint64, error) {
+	h, err := openNS(ns) // refuses what is not a namespace
+	if err != nil {
+		return 0, err
+	}
+	defer h.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(h), &st); err != nil {
+		return 0, fmt.Errorf("network namespace %s: %w", ns, err)
+	}
+	return st.Ino, nil
+}
+
+// TAPs implements Host.
+func (Linux) TAPs(ns NS) ([]string, error) {
+	var names []string
+	err := inNS(ns, func(_ netns.Handle, nh *netlink.Handle) error {
+		links, err := retryDump(nh.LinkList)
+		if err != nil {
+			return fmt.Errorf("list interfaces in %s: %w", ns, err)
+		}
+		for _, l := range links {
+			if l.Type() == "tuntap" {
+				names = append(names, l.Attrs().Name)
+			}
+		}
+		return nil
+	})
+	return names, err
+}
+
 // Pids implements Host.
 func (Linux) Pids(ns NS) ([]int, error) { return netns.PidsPath(ns.Path) }
 
 // CreateNIC implements Host: the TAP is made in the daemon's namespace
 // under a random name, moved into ns, renamed, addressed and raised there.
-func (Linux) CreateNIC(ns NS, cfg NICConfig) (port.Port, error) {
+func (l Linux) CreateNIC(ns NS, cfg NICConfig) (port.Port, error) {
 	var rnd [4]byte
 	rand.Read(rnd[:])
 	tmpName := "vt" + hex.EncodeToString(rnd[:])
-	dev, err := tap.Create(tap.Options{Name: tmpName, Persist: true})
+	dev, err := tap.Create(tap.Options{Name: tmpName, Persist: true, Queues: l.TAPQueues})
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +210,71 @@ func (Linux) CreateNIC(ns NS, cfg NICConfig) (port.Port, error) {
 		})
 		return nil, err
 	}
-	return dev, nil
+	return withQueueDrops(dev, ns, cfg.Name), nil
+}
+
+// nicDevice is a TAP port that also reports the drops in its kernel queue
+// (port.DeviceCounter), read from its netdev's counters through a netlink
+// socket in its namespace.
+type nicDevice struct {
+	*tap.Device
+	ifname string
+
+	mu sync.Mutex      // guards nh (a netlink handle is not for concurrent use)
+	nh *netlink.Handle // acts in the TAP's namespace; nil after Close
+}
+
+var _ port.DeviceCounter = (*nicDevice)(nil)
+
+// withQueueDrops wraps dev, the TAP ifname in ns, so that its queue drops
+// are counted. Without a netlink socket in ns it returns dev alone.
+func withQueueDrops(dev *tap.Device, ns NS, ifname string) port.Port {
+	var nh *netlink.Handle
+	err := func() error {
+		if ns == (NS{}) {
+			var err error
+			nh, err = netlink.NewHandle()
+			return err
+		}
+		h, err := openNS(ns)
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		nh, err = netns.HandleAt(h)
+		return err
+	}()
+	if err != nil {
+		return dev
+	}
+	return &nicDevice{Device: dev, ifname: ifname, nh: nh}
+}
+
+// DeviceDrops implements port.DeviceCounter: the TAP's tx_dropped, as
+// QueueDrop.
+func (d *nicDevice) DeviceDrops() map[string]uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.nh == nil {
+		return nil
+	}
+	l, err := d.nh.LinkByName(d.ifname)
+	if err != nil || l.Attrs().Statistics == nil || l.Attrs().Statistics.TxDropped == 0 {
+		return nil
+	}
+	return map[string]uint64{QueueDrop: l.Attrs().Statistics.TxDropped}
+}
+
+// Close implements port.Port.
+func (d *nicDevice) Close() error {
+	err := d.Device.Close()
+	d.mu.Lock()
+	if d.nh != nil {
+		d.nh.Close()
+		d.nh = nil
+	}
+	d.mu.Unlock()
+	return err
 }
 
 func defaultRoute(l netlink.Link, gw netip.Addr) *netlink.Route {
@@ -182,8 +283,8 @@ func defaultRoute(l netlink.Link, gw netip.Addr) *netlink.Route {
 
 // OpenNIC implements Host.
 func (l Linux) OpenNIC(ns NS, ifname string) (port.Port, error) {
-	if fd, ok := l.Inherited.Take(NICKey(ns, ifname)); ok {
-		return tap.FromFD(fd, ifname)
+	if fds, ok := l.Inherited.TakeQueues(NICKey(ns, ifname)); ok {
+		return tap.FromFD(ifname, fds...)
 	}
 	h, err := openNS(ns)
 	if err != nil {
@@ -193,13 +294,13 @@ func (l Linux) OpenNIC(ns NS, ifname string) (port.Port, error) {
 	var dev *tap.Device
 	err = netns.Do(h, func() error {
 		var err error
-		dev, err = tap.Open(ifname)
+		dev, err = tap.Open(ifname, l.TAPQueues)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("re-adopt %s in %s: %w", ifname, ns, err)
 	}
-	return dev, nil
+	return withQueueDrops(dev, ns, ifname), nil
 }
 
 // NICExists implements Host.
@@ -254,12 +355,7 @@ func (Linux) WriteEtc(name string, files map[string][]byte) error {
 }
 
 // RemoveEtc implements Host.
-func (Linux) RemoveEtc(name string) error {
-	if err := netns.ValidateName(name); err != nil {
-		return err
-	}
-	return os.RemoveAll(filepath.Join(netns.EtcDir, name))
-}
+func (Linux) RemoveEtc(name string) error { return netns.RemoveEtc(name) }
 
 // CreateHostLeg implements Host.
 func (l Linux) CreateHostLeg(cfg HostLegConfig) (port.Port, header.MAC, error) {
@@ -268,7 +364,7 @@ func (l Linux) CreateHostLeg(cfg HostLegConfig) (port.Port, header.MAC, error) {
 	if fd, ok := l.Inherited.Take(HostLegKey(cfg.Name)); ok {
 		// Handed over by the previous vswitchd: the TAP never went
 		// away, nor its address and routes.
-		dev, err = tap.FromFD(fd, cfg.Name)
+		dev, err = tap.FromFD(cfg.Name, fd)
 	} else {
 		if old, err := netlink.LinkByName(cfg.Name); err == nil {
 			// A leftover of a crashed run (the TAP is not persistent,
@@ -309,7 +405,7 @@ func (l Linux) CreateHostLeg(cfg HostLegConfig) (port.Port, header.MAC, error) {
 	}
 	var mac header.MAC
 	copy(mac[:], link.Attrs().HardwareAddr)
-	return dev, mac, nil
+	return withQueueDrops(dev, NS{}, cfg.Name), mac, nil
 }
 
 // AddRoute implements Host.

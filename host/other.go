@@ -15,7 +15,10 @@ import (
 var ErrUnsupported = errors.New("vswitchd's host needs Linux")
 
 // Linux is the Host of a real machine; off Linux every method fails.
-type Linux struct{ Inherited *Inherited }
+type Linux struct {
+	Inherited *Inherited
+	TAPQueues int
+}
 
 var _ Host = Linux{}
 
@@ -23,6 +26,8 @@ func (Linux) CreateNamespace(string) error                    { return ErrUnsupp
 func (Linux) DeleteNamespace(string) error                    { return ErrUnsupported }
 func (Linux) NamespaceExists(NS) bool                         { return false }
 func (Linux) Pids(NS) ([]int, error)                          { return nil, ErrUnsupported }
+func (Linux) NamespaceID(NS) (uint64, error)                  { return 0, ErrUnsupported }
+func (Linux) TAPs(NS) ([]string, error)                       { return nil, ErrUnsupported }
 func (Linux) CreateNIC(NS, NICConfig) (port.Port, error)      { return nil, ErrUnsupported }
 func (Linux) OpenNIC(NS, string) (port.Port, error)           { return nil, ErrUnsupported }
 func (Linux) NICExists(NS, string) bool                       { return false }

@@ -78,7 +78,33 @@ func ParseSubnet(s string) (netip.Prefix, error) {
 	if p.Bits() > 30 {
 		return netip.Prefix{}, fmt.Errorf("subnet %q: too small (at most /30)", s)
 	}
+	if r := Reserved(p); r != "" {
+		return netip.Prefix{}, fmt.Errorf("subnet %q: overlaps %s, which no network can use", s, r)
+	}
 	return p, nil
+}
+
+// reserved are the IPv4 blocks a network's subnet may not overlap: their
+// addresses are never a host's on a link (RFC 6890).
+var reserved = []struct {
+	p    netip.Prefix
+	name string
+}{
+	{netip.MustParsePrefix("0.0.0.0/8"), "0.0.0.0/8 (this network)"},
+	{netip.MustParsePrefix("127.0.0.0/8"), "127.0.0.0/8 (loopback)"},
+	{netip.MustParsePrefix("224.0.0.0/4"), "224.0.0.0/4 (multicast)"},
+	{netip.MustParsePrefix("240.0.0.0/4"), "240.0.0.0/4 (reserved, and broadcast)"},
+}
+
+// Reserved names the reserved block p overlaps (loopback, this network,
+// multicast, class E and broadcast), or returns "".
+func Reserved(p netip.Prefix) string {
+	for _, r := range reserved {
+		if r.p.Overlaps(p) {
+			return r.name
+		}
+	}
+	return ""
 }
 
 // Subnet hands out the addresses of one network. It is not safe for
@@ -118,6 +144,31 @@ func (s *Subnet) Allocate() (netip.Addr, error) {
 		}
 	}
 	return netip.Addr{}, fmt.Errorf("%w in %s", ErrExhausted, s.prefix)
+}
+
+// AllocateIn returns the lowest free host address of the subnet inside r
+// (Docker's --ip-range), which must lie within the subnet.
+func (s *Subnet) AllocateIn(r netip.Prefix) (netip.Addr, error) {
+	first, last := hostRange(s.prefix)
+	lo, hi := r.Masked().Addr(), lastOf(r)
+	if first.Less(lo) {
+		first = lo
+	}
+	if hi.Less(last) {
+		last = hi
+	}
+	for a := first; a.IsValid() && !last.Less(a); a = a.Next() {
+		if !s.used[a] {
+			s.used[a] = true
+			return a, nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("%w in ip-range %s", ErrExhausted, r)
+}
+
+// lastOf returns the last address of an IPv4 prefix.
+func lastOf(p netip.Prefix) netip.Addr {
+	return fromUint(toUint(p.Masked().Addr()) | uint32(uint64(1)<<(32-p.Bits())-1))
 }
 
 // Reserve marks a specific address used; it must be a free host address.

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/vswitchd/vswitchd/control"
+	"github.com/vswitchd/vswitchd/header"
 	"github.com/vswitchd/vswitchd/impair"
 	"github.com/vswitchd/vswitchd/netns"
 	"github.com/vswitchd/vswitchd/state"
@@ -132,6 +133,39 @@ func Compile(t control.Topology) (*Desired, error) {
 			}
 			spec.Gateway = a
 		}
+		if n.IPRange != "" {
+			p, err := netip.ParsePrefix(n.IPRange)
+			if err != nil {
+				return nil, d.errorf(path+".ip_range", "network %q: ip_range %q: not a CIDR", n.Name, n.IPRange)
+			}
+			spec.IPRange = p
+		}
+		spec.MTU = n.MTU
+		if vx := n.VXLAN; vx != nil {
+			if vx.VNI < 1 || vx.VNI > header.MaxVNI {
+				return nil, d.errorf(path+".vxlan.vni", "network %q: vni %d out of range 1-%d", n.Name, vx.VNI, header.MaxVNI)
+			}
+			if vx.Port < 0 || vx.Port > 65535 {
+				return nil, d.errorf(path+".vxlan.port", "network %q: vxlan port %d out of range 1-65535", n.Name, vx.Port)
+			}
+			o := &state.Overlay{VNI: uint32(vx.VNI), Port: uint16(vx.Port)}
+			if vx.Local != "" {
+				a, err := netip.ParseAddr(vx.Local)
+				if err != nil {
+					return nil, d.errorf(path+".vxlan.local", "network %q: local %q: not an IP address", n.Name, vx.Local)
+				}
+				o.Local = a
+			}
+			peers, err := d.addrs(path+".vxlan.peers", fmt.Sprintf("network %q: peer", n.Name), vx.Peers)
+			if err != nil {
+				return nil, err
+			}
+			o.Peers = peers
+			if !spec.Subnet.IsValid() {
+				return nil, d.errorf(path+".subnet", "network %q: an overlay network needs a subnet, the same on every host", n.Name)
+			}
+			spec.Overlay = o
+		}
 		if n.VLAN != 0 {
 			if n.VLAN < 1 || n.VLAN > int(vlan.MaxID) {
 				return nil, d.errorf(path+".vlan", "network %q: vlan %d out of range 1-%d", n.Name, n.VLAN, vlan.MaxID)
@@ -238,13 +272,11 @@ func (d *Desired) endpoint(e control.LabEndpoint, nets map[string]*Network, ips 
 		}
 		spec.Restart = r
 	}
-	for _, s := range e.DNS {
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			return nil, d.errorf(path+".dns", "endpoint %q: dns %q: not an IP address", e.Name, s)
-		}
-		spec.DNS = append(spec.DNS, a)
+	dns, err := d.addrs(path+".dns", fmt.Sprintf("endpoint %q: dns", e.Name), e.DNS)
+	if err != nil {
+		return nil, err
 	}
+	spec.DNS = dns
 	for _, s := range e.ExtraHosts {
 		h, err := state.ParseHostEntry(s)
 		if err != nil {
@@ -457,4 +489,18 @@ func (d *Desired) where(path string) string {
 		p = p[:i]
 	}
 	return d.File
+}
+
+// addrs parses a list of IP addresses; what names the list in the error
+// about a bad one (`endpoint "x": dns`).
+func (d *Desired) addrs(path, what string, list []string) ([]netip.Addr, error) {
+	var out []netip.Addr
+	for _, s := range list {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, d.errorf(path, "%s %q: not an IP address", what, s)
+		}
+		out = append(out, a)
+	}
+	return out, nil
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/vswitchd/vswitchd/control"
+	"github.com/vswitchd/vswitchd/header"
 	"github.com/vswitchd/vswitchd/impair"
 	"github.com/vswitchd/vswitchd/state"
 )
@@ -336,6 +337,9 @@ func networkDetail(s state.NetworkSpec) string {
 	if s.Isolated {
 		parts = append(parts, "icc=false")
 	}
+	if o := s.Overlay; o != nil {
+		parts = append(parts, fmt.Sprintf("vni %d peers %v", o.VNI, o.Peers))
+	}
 	return strings.Join(parts, ", ")
 }
 
@@ -357,6 +361,15 @@ func networkDiff(spec state.NetworkSpec, n *state.Network) string {
 	}
 	if spec.Isolated != n.Isolated {
 		d = append(d, fmt.Sprintf("icc %t → %t", !n.Isolated, !spec.Isolated))
+	}
+	if spec.IPRange != n.IPRange {
+		d = append(d, fmt.Sprintf("ip_range %s → %s", n.IPRange, spec.IPRange))
+	}
+	if spec.MTU != 0 && spec.MTU != n.MTU {
+		d = append(d, fmt.Sprintf("mtu %d → %d", n.MTU, spec.MTU))
+	}
+	if !sameOverlay(spec.Overlay, n.Overlay) {
+		d = append(d, "vxlan changed")
 	}
 	return strings.Join(d, ", ")
 }
@@ -478,4 +491,17 @@ func nicChanges(w Endpoint, e *state.Endpoint, recreatedNet map[string]bool, d *
 		}
 	}
 	return steps, strings.Join(detail, ", ")
+}
+
+// sameOverlay reports whether a file's overlay (its port 0 meaning 4789)
+// is the network's.
+func sameOverlay(want, have *state.Overlay) bool {
+	if want == nil || have == nil {
+		return want == nil && have == nil
+	}
+	port := want.Port
+	if port == 0 {
+		port = header.VXLANPort
+	}
+	return want.VNI == have.VNI && port == have.Port && want.Local == have.Local && slices.Equal(want.Peers, have.Peers)
 }

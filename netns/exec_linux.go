@@ -76,10 +76,19 @@ func ExecWith(name string, argv []string, env []string, o ExecOptions) error {
 			return fmt.Errorf("nsexec: set host name %q: %w", o.Hostname, err)
 		}
 	}
+	// The bounding set first, while CAP_SETPCAP is there; the user next,
+	// while CAP_SETUID is; then the dropped capabilities leave this
+	// thread's sets (setuid to another user already cleared them).
+	if err := dropBounding(o.CapDrop); err != nil {
+		return err
+	}
 	if o.User != "" {
 		if err := becomeUser(o.User, &env); err != nil {
 			return err
 		}
+	}
+	if err := dropCaps(o.CapDrop); err != nil {
+		return err
 	}
 	dir := o.Dir
 	if dir == "" {
@@ -100,6 +109,55 @@ type ExecOptions struct {
 	Hostname string // a new UTS namespace with this host name; "": the caller's
 	Dir      string // working directory; "": /
 	User     string // USER[:GROUP], names or numbers; "": root
+	// CapDrop are capabilities (Caps names) the command and what it runs
+	// never have: gone from the bounding, permitted, effective,
+	// inheritable and ambient sets.
+	CapDrop []string
+}
+
+// dropBounding removes caps from the calling thread's bounding set, which
+// execve passes on: no program the command runs (setuid root included)
+// gets them back.
+func dropBounding(caps []string) error {
+	for _, n := range caps {
+		c, ok := Caps[n]
+		if !ok {
+			return fmt.Errorf("nsexec: capability %q: unknown", n)
+		}
+		// EINVAL: a capability this kernel does not have.
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && !errors.Is(err, unix.EINVAL) {
+			return fmt.Errorf("nsexec: drop %s from the bounding set: %w", n, err)
+		}
+	}
+	return nil
+}
+
+// dropCaps removes caps from the calling thread's permitted, effective and
+// inheritable sets, and clears its ambient set.
+func dropCaps(caps []string) error {
+	if len(caps) == 0 {
+		return nil
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("nsexec: capget: %w", err)
+	}
+	for _, n := range caps {
+		c := Caps[n]
+		bit := uint32(1) << (c % 32)
+		d := &data[c/32]
+		d.Effective &^= bit
+		d.Permitted &^= bit
+		d.Inheritable &^= bit
+	}
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("nsexec: capset: %w", err)
+	}
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil && !errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("nsexec: clear ambient capabilities: %w", err)
+	}
+	return nil
 }
 
 // becomeUser drops to spec (USER[:GROUP]): the user's primary group (or

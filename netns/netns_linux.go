@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/vishvananda/netlink"
@@ -189,8 +190,8 @@ func ExistsPath(path string) bool {
 	return true
 }
 
-// Delete unmounts and removes the named namespace and EtcDir/NAME, like
-// `ip netns delete`. The namespace itself is freed by the kernel once no
+// Delete unmounts and removes the named namespace, like `ip netns delete`
+// (EtcDir/NAME is RemoveEtc's). The namespace itself is freed by the kernel once no
 // process and no open handle refers to it. A missing namespace is not an
 // error.
 func Delete(name string) error {
@@ -204,9 +205,6 @@ func Delete(name string) error {
 	}
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		errs = append(errs, fmt.Errorf("remove %s: %w", p, err))
-	}
-	if err := os.RemoveAll(filepath.Join(EtcDir, name)); err != nil {
-		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("delete network namespace %q: %w", name, errors.Join(errs...))
@@ -224,27 +222,110 @@ func HandleAt(ns Handle) (*netlink.Handle, error) {
 	return h, nil
 }
 
+// EtcFiles are the only files WriteEtc writes and RemoveEtc removes in
+// EtcDir/NAME: anything else there is someone else's.
+var EtcFiles = []string{"hosts", "resolv.conf"}
+
 // WriteEtc writes EtcDir/ns/file with data (atomically), creating the
 // directory. `ip netns exec ns` and vswitchd's own exec show it as
-// /etc/file.
+// /etc/file. file must be one of EtcFiles. Nothing is written through a
+// symlink: EtcDir/ns must be a real directory, the new content goes to a
+// temporary file created with O_EXCL|O_NOFOLLOW inside it, and a rename
+// replaces the file (or a link planted in its place) without following it.
 func WriteEtc(ns, file string, data []byte) error {
-	dir := filepath.Join(EtcDir, ns)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("write %s: %w", dir, err)
+	if err := ValidateName(ns); err != nil {
+		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, file), data, 0o644)
-}
-
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, mode); err != nil {
+	if !slices.Contains(EtcFiles, file) {
+		return fmt.Errorf("write %s/%s/%s: not a file vswitchd writes", EtcDir, ns, file)
+	}
+	path := filepath.Join(EtcDir, ns, file)
+	dir, err := openEtcDir(ns, true)
+	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+	defer unix.Close(dir)
+	tmp := file + ".tmp"
+	// A temporary file a crash left is ours to replace, if it is a
+	// plain file: never follow or remove anything else.
+	var st unix.Stat_t
+	if unix.Fstatat(dir, tmp, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG {
+		unix.Unlinkat(dir, tmp, 0)
+	}
+	fd, err := unix.Openat(dir, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, &fs.PathError{Op: "create", Path: filepath.Join(EtcDir, ns, tmp), Err: err})
+	}
+	f := os.NewFile(uintptr(fd), tmp)
+	_, werr := f.Write(data)
+	if err := errors.Join(werr, f.Chmod(0o644), f.Close()); err != nil {
+		unix.Unlinkat(dir, tmp, 0)
 		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := unix.Renameat(dir, tmp, dir, file); err != nil {
+		unix.Unlinkat(dir, tmp, 0)
+		return fmt.Errorf("write %s: rename: %w", path, err)
 	}
 	return nil
+}
+
+// RemoveEtc removes the files WriteEtc writes (EtcFiles) from EtcDir/ns,
+// and the directory if nothing else is left in it. It follows no symlink,
+// and a missing directory is not an error.
+func RemoveEtc(ns string) error {
+	if err := ValidateName(ns); err != nil {
+		return err
+	}
+	path := filepath.Join(EtcDir, ns)
+	dir, err := openEtcDir(ns, false)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("remove %s: %w", path, err)
+	}
+	var errs []error
+	for _, f := range EtcFiles {
+		for _, name := range []string{f, f + ".tmp"} {
+			if err := unix.Unlinkat(dir, name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
+				errs = append(errs, fmt.Errorf("remove %s/%s: %w", path, name, err))
+			}
+		}
+	}
+	unix.Close(dir)
+	// Only an empty directory goes: files someone else put there stay.
+	if err := unix.Rmdir(path); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ENOTEMPTY) {
+		errs = append(errs, fmt.Errorf("remove %s: %w", path, err))
+	}
+	return errors.Join(errs...)
+}
+
+// openEtcDir opens EtcDir/ns as a directory without following a symlink
+// at either level, creating both (0755) first if create is set.
+func openEtcDir(ns string, create bool) (int, error) {
+	if create {
+		if err := os.Mkdir(EtcDir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return -1, err
+		}
+	}
+	etc, err := unix.Open(EtcDir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, &fs.PathError{Op: "open", Path: EtcDir, Err: err}
+	}
+	defer unix.Close(etc)
+	if create {
+		if err := unix.Mkdirat(etc, ns, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
+			return -1, &fs.PathError{Op: "mkdir", Path: filepath.Join(EtcDir, ns), Err: err}
+		}
+	}
+	fd, err := unix.Openat(etc, ns, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
+			err = fmt.Errorf("not a directory (a symlink or a file is refused): %w", err)
+		}
+		return -1, &fs.PathError{Op: "open", Path: filepath.Join(EtcDir, ns), Err: err}
+	}
+	return fd, nil
 }
 
 // Sysctl writes value to /proc/sys/KEY (KEY in dotted or slashed form) inside
@@ -290,4 +371,15 @@ func PidsPath(path string) ([]int, error) {
 		}
 	}
 	return pids, nil
+}
+
+// IDOf returns the ID (nsfs inode number) of the network namespace of
+// process pid, which host.Linux.NamespaceID returns for the same
+// namespace.
+func IDOf(pid int) (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(fmt.Sprintf("/proc/%d/ns/net", pid), &st); err != nil {
+		return 0, fmt.Errorf("network namespace of process %d: %w", pid, err)
+	}
+	return st.Ino, nil
 }

@@ -45,8 +45,14 @@ func Delete(string) error { return ErrUnsupported }
 // HandleAt is not supported off Linux.
 func HandleAt(Handle) (*netlink.Handle, error) { return nil, ErrUnsupported }
 
+// EtcFiles are the files WriteEtc writes.
+var EtcFiles = []string{"hosts", "resolv.conf"}
+
 // WriteEtc is not supported off Linux.
 func WriteEtc(string, string, []byte) error { return ErrUnsupported }
+
+// RemoveEtc is not supported off Linux.
+func RemoveEtc(string) error { return ErrUnsupported }
 
 // Sysctl is not supported off Linux.
 func Sysctl(Handle, string, string) error { return ErrUnsupported }
@@ -60,7 +66,11 @@ func Exec(string, []string, []string) error { return ErrUnsupported }
 // ExecOptions are ExecWith's options.
 type ExecOptions struct {
 	Hostname, Dir, User string
+	CapDrop             []string
 }
 
 // ExecWith is not supported off Linux.
 func ExecWith(string, []string, []string, ExecOptions) error { return ErrUnsupported }
+
+// IDOf is not supported off Linux.
+func IDOf(int) (uint64, error) { return 0, ErrUnsupported }

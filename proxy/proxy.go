@@ -80,6 +80,7 @@ type Proxy struct {
 	opt   Options      // defaults applied; read-only after New
 	log   *slog.Logger // never nil
 	start time.Time    // base of the monotonic activity stamps of UDP flows
+	home  int          // the daemon's network namespace (fd), where dialIn returns; -1 if unknown
 	stats counters
 
 	mu     sync.Mutex // guards rules and closed; never taken by serving goroutines
@@ -109,7 +110,7 @@ func New(opt Options) *Proxy {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Proxy{opt: opt, log: log, start: time.Now()}
+	return &Proxy{opt: opt, log: log, start: time.Now(), home: homeNetns()}
 }
 
 // now returns the monotonic time since New in nanoseconds.
@@ -196,6 +197,8 @@ func (p *Proxy) Close() error {
 		ru.wg.Wait()
 	}
 	p.rules = nil
+	closeNetns(p.home)
+	p.home = -1
 	return nil
 }
 

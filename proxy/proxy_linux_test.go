@@ -1,9 +1,11 @@
 package proxy
 
 import (
+	"io"
 	"net"
 	"net/netip"
 	"runtime"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -89,4 +91,49 @@ func TestRemoveCancelsDial(t *testing.T) {
 		t.Errorf("DialErrors, TCPActive = %d, %d, want 0, 0: a cancelled dial is not an error", s.DialErrors, s.TCPActive)
 	}
 	noLeak(t, base)
+}
+
+// TestSplicerNoAllocs checks that relaying a chunk with splice allocates
+// nothing: the pipe and the callbacks are made once per direction.
+func TestSplicerNoAllocs(t *testing.T) {
+	pair := func() (*net.TCPConn, *net.TCPConn) {
+		ln := listenTCP(t, 0)
+		defer ln.Close()
+		a, err := net.DialTCP("tcp4", nil, ln.Addr().(*net.TCPAddr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := ln.AcceptTCP()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { a.Close(); b.Close() })
+		return a, b
+	}
+	in, src := pair()
+	dst, out := pair()
+	s, err := newSplicer(dst, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	var n atomic.Uint64
+	msg := make([]byte, 4096)
+	buf := make([]byte, 4096)
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := in.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		for want := n.Load() + uint64(len(msg)); n.Load() < want; {
+			if err := s.step(&n); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := io.ReadFull(out, buf); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per chunk, want 0", allocs)
+	}
 }

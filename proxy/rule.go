@@ -38,6 +38,13 @@ type Rule struct {
 	// TargetPort is the container port HostPort maps to; it must not be 0,
 	// and TargetPort+(HostPortEnd-HostPort) must not pass 65535.
 	TargetPort uint16
+	// TargetNetns, if set, is the path of the target's network namespace
+	// (/run/netns/NAME, /proc/PID/ns/net): TCP connections are then made
+	// from a socket opened inside it, to Target as a local address, and
+	// spliced to the client (Linux). Empty: dialled from the daemon's
+	// namespace, through the switch. UDP is always relayed through the
+	// switch.
+	TargetNetns string
 }
 
 // String returns the rule as "0.0.0.0:8000-8010/tcp -> 10.0.0.2:8000-8010",

@@ -57,8 +57,7 @@ func (ru *rule) serveTCP(client *net.TCPConn, target netip.AddrPort) {
 	}
 	defer ru.untrack(client)
 
-	d := net.Dialer{Timeout: ru.p.opt.DialTimeout}
-	c, err := d.DialContext(ru.ctx, "tcp", target.String())
+	server, err := ru.dial(target)
 	if err != nil {
 		if ru.ctx.Err() == nil {
 			st.dialErrors.Add(1)
@@ -67,7 +66,6 @@ func (ru *rule) serveTCP(client *net.TCPConn, target netip.AddrPort) {
 		abort(client)
 		return
 	}
-	server := c.(*net.TCPConn)
 	if !ru.track(server) {
 		return
 	}
@@ -82,12 +80,24 @@ func (ru *rule) serveTCP(client *net.TCPConn, target netip.AddrPort) {
 	<-done
 }
 
-// relay copies src to dst until src ends, then half-closes dst so the
-// peer sees the same end of stream and the other direction carries on
-// (shutdown(SHUT_WR) semantics, as `nc -N` relies on). A read or write
-// error aborts both connections. Between two *net.TCPConn io.Copy
-// splices, so payload does not pass through user space.
-func relay(dst, src *net.TCPConn, n *atomic.Uint64) {
+// dial connects to target: from inside the endpoint's namespace when the
+// rule names it, else through the daemon's namespace (and the switch).
+func (ru *rule) dial(target netip.AddrPort) (*net.TCPConn, error) {
+	d := net.Dialer{Timeout: ru.p.opt.DialTimeout}
+	if ru.n.TargetNetns != "" {
+		return dialIn(ru.ctx, &d, ru.p.home, ru.n.TargetNetns, target)
+	}
+	c, err := d.DialContext(ru.ctx, "tcp", target.String())
+	if err != nil {
+		return nil, err
+	}
+	return c.(*net.TCPConn), nil
+}
+
+// copyRelay is relay with io.Copy, for when relay cannot have a pipe of
+// its own: between two *net.TCPConn io.Copy splices too, with the
+// runtime's pipes. It copies in chunks of countChunk to update n.
+func copyRelay(dst, src *net.TCPConn, n *atomic.Uint64) {
 	for {
 		w, err := io.CopyN(dst, src, countChunk)
 		n.Add(uint64(w))

@@ -186,6 +186,16 @@ func (x *call) arpFromNetwork(n *Network) (Verdict, Target) {
 		arp.Reply(x.pkt.Frame, a, e.mac, target)
 		return Forward, Target{VID: n.VID}
 	}
+	if rn := x.c.cfg.Remote; rn != nil {
+		if mac, ok := rn.LookupARP(n.VID, target, x.pkt.InPort); ok {
+			x.count(ARPSuppressed)
+			if x.tr != nil {
+				x.tr.Add(trace.Router, "ARP request for %s, an endpoint on another host: answered %s by the switch (ARP suppression)", target, mac)
+			}
+			arp.Reply(x.pkt.Frame, a, mac, target)
+			return Forward, Target{VID: n.VID}
+		}
+	}
 	return Pass, Target{}
 }
 

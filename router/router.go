@@ -176,6 +176,17 @@ func mtuOr(m int) int {
 	return m
 }
 
+// RemoteNeighbors knows the endpoints of overlay networks that live on
+// other hosts, as learned from their ARP packets: ARP suppression answers
+// for them too.
+type RemoteNeighbors interface {
+	// LookupARP returns the MAC of ip, an address of the network of
+	// VLAN vid on another host. in is the port the request came in by;
+	// a request that came from another host must not be answered from
+	// what was learned from other hosts.
+	LookupARP(vid vlan.ID, ip netip.Addr, in port.ID) (header.MAC, bool)
+}
+
 // Neighbor is an endpoint address and its MAC.
 type Neighbor struct {
 	IP  netip.Addr
@@ -235,6 +246,9 @@ type Config struct {
 	// NoARPSuppression turns ARP suppression off: requests for endpoint
 	// addresses are flooded instead of answered by the switch.
 	NoARPSuppression bool
+	// Remote, if not nil, answers ARP suppression for endpoints on other
+	// hosts (overlay networks).
+	Remote RemoteNeighbors
 	// MSSClamp lowers the MSS option of TCP SYNs entering or leaving by
 	// the uplink to the smaller of the two sides' MTUs minus 40 bytes
 	// (iptables' TCPMSS --clamp-mss-to-pmtu), so TCP never depends on

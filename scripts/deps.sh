@@ -21,12 +21,17 @@ make              make                    demo test bench race
 gcc               gcc                     race
 ip                iproute2                demo test bench
 ss                iproute2                test
+tc                iproute2                test
+nstat             iproute2                test
 ping              iputils-ping            demo test bench
 nc                netcat-openbsd          demo test
 nsenter           util-linux              test
+setpriv           util-linux              test
 ps                procps                  test
 sleep             coreutils               demo test bench
 cat               coreutils               test
+id                coreutils               test
+grep              grep                    test
 iperf3            iperf3                  test bench
 tcpdump           tcpdump                 test
 tshark            tshark                  test
@@ -40,13 +45,15 @@ traceroute        traceroute              test
 tracepath         iputils-tracepath       test
 scapy             python3-scapy           test
 ethtool           ethtool                 test
-dnsmasq           dnsmasq-base            test
+dnsmasq           dnsmasq-base            test bench
 ovs-vswitchd      openvswitch-switch      test
 ovs-vsctl         openvswitch-switch      test
 ovsdb-server      openvswitch-switch      test
 ovsdb-tool        openvswitch-switch      test
 ovs-appctl        openvswitch-switch      test
 iptables          iptables                test bench
+docker-proxy      docker.io               bench
+dnsperf           dnsperf                 bench
 chromium          chromium                test
 '
 

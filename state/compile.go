@@ -96,7 +96,7 @@ func (s *State) RouterConfig(rt Runtime) router.Config {
 	for _, n := range s.Networks {
 		rn := router.Network{
 			ID: n.ID, Name: n.Name, VID: n.VLAN, Subnet: n.Subnet,
-			Gateway: n.Gateway, MAC: n.MAC, Internal: n.Internal, Isolated: n.Isolated,
+			Gateway: n.Gateway, MAC: n.MAC, Internal: n.Internal, Isolated: n.Isolated, MTU: n.MTU,
 		}
 		for _, e := range s.Endpoints {
 			if nic := e.NIC(n.Name); nic != nil && nic.IP.IsValid() {

@@ -56,6 +56,7 @@ const validStateJSON = `{
     {
       "name": "web",
       "netns": "vsw-web",
+      "netns_id": 4026532001,
       "nics": [
         {"interface": "eth0", "network": "alpha", "ip": "172.18.0.2", "mac": "02:42:ac:12:00:02", "aliases": ["www"]},
         {"interface": "eth1", "network": "beta", "ip": "10.1.0.2", "mac": "02:42:0a:01:00:02", "aliases": ["api"]}
@@ -69,6 +70,7 @@ const validStateJSON = `{
     {
       "name": "db",
       "netns": "vsw-db",
+      "netns_id": 4026532002,
       "nics": [
         {"interface": "eth0", "network": "alpha", "ip": "172.18.0.3", "mac": "02:42:ac:12:00:03"}
       ],
@@ -79,6 +81,7 @@ const validStateJSON = `{
       "name": "pod",
       "netns": "",
       "netns_path": "/run/netns/cni-1234",
+      "netns_id": 4026532004,
       "nics": [
         {"interface": "eth0", "network": "beta", "ip": "10.1.0.3", "mac": "02:42:0a:01:00:03"}
       ],
@@ -87,6 +90,7 @@ const validStateJSON = `{
     {
       "name": "router1",
       "netns": "vsw-router1",
+      "netns_id": 4026532003,
       "nics": [
         {"interface": "eth0", "network": "beta", "ip": "10.1.0.4", "mac": "02:42:0a:01:00:04", "trunk": true, "vlans": "10,20", "native": 10}
       ],

@@ -3,6 +3,7 @@ package state
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,9 +32,24 @@ type NetworkSpec struct {
 	Internal bool
 	// Isolated keeps endpoints from reaching each other (icc=false).
 	Isolated bool
+	// MTU is the endpoints' MTU (0: router.DefaultMTU, or for an overlay
+	// network the payload MTU of its underlay, which the daemon fills in).
+	MTU int
+	// IPRange limits automatic addresses to a part of the subnet.
+	IPRange netip.Prefix
+	// Overlay, if set, makes an overlay network (VXLAN); its Port 0
+	// means header.VXLANPort.
+	Overlay *Overlay
 	// Lab names the lab (vswitchctl lab up) that makes the network.
 	Lab string
 }
+
+// MinMTU and MaxMTU bound a network's MTU: 576, the IPv4 datagram every
+// host must accept (RFC 791), and 65535, the largest TAP MTU.
+const (
+	MinMTU = 576
+	MaxMTU = 65535
+)
 
 // NewNetwork validates spec and returns the network it makes. used lists
 // prefixes an automatic subnet must avoid beyond the state's own (the
@@ -41,6 +57,22 @@ type NetworkSpec struct {
 func (s *State) NewNetwork(spec NetworkSpec, used []netip.Prefix, hostLeg netip.Prefix, now time.Time) (*Network, error) {
 	if err := netns.ValidateName(spec.Name); err != nil {
 		return nil, Errorf(ErrInvalid, "network name: %w", err)
+	}
+	if o := spec.Overlay; o != nil {
+		o = o.Clone()
+		if o.Port == 0 {
+			o.Port = header.VXLANPort
+		}
+		if err := validOverlay(o); err != nil {
+			return nil, Errorf(ErrInvalid, "%w", err)
+		}
+		if !spec.Subnet.IsValid() {
+			return nil, Errorf(ErrInvalid, "an overlay network needs --subnet: every host of the overlay must use the same one")
+		}
+		spec.Overlay = o
+	}
+	if err := validMTU(spec.MTU); err != nil {
+		return nil, Errorf(ErrInvalid, "%w", err)
 	}
 	if s.Network(spec.Name) != nil {
 		return nil, Errorf(ErrConflict, "network %q already exists", spec.Name)
@@ -84,11 +116,188 @@ func (s *State) NewNetwork(spec NetworkSpec, used []netip.Prefix, hostLeg netip.
 	if id == 0 {
 		return nil, Errorf(ErrConflict, "no free network id")
 	}
-	return &Network{
+	n := &Network{
 		Lab:  spec.Lab,
 		Name: spec.Name, ID: id, VLAN: vid, Subnet: prefix, Gateway: sub.Gateway(),
 		MAC: GatewayMAC(id), Internal: spec.Internal, Isolated: spec.Isolated, Created: now.UTC().Truncate(time.Second),
-	}, nil
+		MTU: spec.MTU, IPRange: spec.IPRange, Overlay: spec.Overlay.Clone(),
+	}
+	if err := validIPRange(n); err != nil {
+		return nil, Errorf(ErrInvalid, "%w", err)
+	}
+	if o := n.Overlay; o != nil {
+		if other := s.networkByVNI(o.VNI); other != nil {
+			return nil, Errorf(ErrConflict, "vni %d is used by network %q", o.VNI, other.Name)
+		}
+		n.MAC = OverlayGatewayMAC(o.VNI)
+	}
+	return n, nil
+}
+
+// networkByVNI returns the overlay network with VNI vni, or nil.
+func (s *State) networkByVNI(vni uint32) *Network {
+	for _, n := range s.Networks {
+		if n.Overlay != nil && n.Overlay.VNI == vni {
+			return n
+		}
+	}
+	return nil
+}
+
+func validMTU(mtu int) error {
+	if mtu != 0 && (mtu < MinMTU || mtu > MaxMTU) {
+		return fmt.Errorf("mtu %d out of range %d-%d", mtu, MinMTU, MaxMTU)
+	}
+	return nil
+}
+
+// validIPRange checks that n's IP range, if any, is a canonical prefix
+// inside its subnet.
+func validIPRange(n *Network) error {
+	r := n.IPRange
+	switch {
+	case !r.IsValid():
+		return nil
+	case !r.Addr().Is4() || r.Masked() != r:
+		return fmt.Errorf("ip-range %s: not a canonical IPv4 prefix", r)
+	case r.Bits() < n.Subnet.Bits() || !n.Subnet.Contains(r.Addr()):
+		return fmt.Errorf("ip-range %s is not inside subnet %s", r, n.Subnet)
+	}
+	return nil
+}
+
+// validOverlay checks an overlay's VNI, port, local address and peers.
+func validOverlay(o *Overlay) error {
+	if o.VNI < 1 || o.VNI > header.MaxVNI {
+		return fmt.Errorf("vni %d out of range 1-%d", o.VNI, header.MaxVNI)
+	}
+	if o.Port == 0 {
+		return fmt.Errorf("vxlan port 0: want 1-65535")
+	}
+	if l := o.Local; l.IsValid() && (l.Is4In6() || l.IsMulticast() || l.IsUnspecified()) {
+		return fmt.Errorf("local address %s: not a unicast address", l)
+	}
+	seen := map[netip.Addr]bool{}
+	for _, p := range o.Peers {
+		if err := ValidPeer(p, o.Local); err != nil {
+			return err
+		}
+		if seen[p] {
+			return fmt.Errorf("peer %s listed twice", p)
+		}
+		if p.Is6() != o.PeerFamily() {
+			return fmt.Errorf("peer %s: not of the other peers' family", p)
+		}
+		seen[p] = true
+	}
+	return nil
+}
+
+// ValidPeer checks a peer VTEP address: a unicast address, of local's
+// family when local is set (all peers of a network share one family,
+// which validOverlay checks).
+func ValidPeer(p, local netip.Addr) error {
+	switch {
+	case !p.IsValid() || p.Is4In6():
+		return fmt.Errorf("peer %s: not an IP address", p)
+	case p.IsUnspecified() || p.IsMulticast() || p == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return fmt.Errorf("peer %s: not a unicast address", p)
+	case local.IsValid() && local.Is4() != p.Is4():
+		return fmt.Errorf("peer %s: not of the local address %s's family", p, local)
+	case p == local:
+		return fmt.Errorf("peer %s is the local address", p)
+	}
+	return nil
+}
+
+// PeerFamily reports the address family of an overlay's VTEPs: whether
+// they are IPv6. Without a local address or peers it is IPv4.
+func (o *Overlay) PeerFamily() (is6 bool) {
+	if o.Local.IsValid() {
+		return o.Local.Is6()
+	}
+	return len(o.Peers) > 0 && o.Peers[0].Is6()
+}
+
+// WithPeer returns a copy of n with peer added to its overlay's peers.
+func (s *State) WithPeer(n *Network, peer netip.Addr) (*Network, error) {
+	if n.Overlay == nil {
+		return nil, Errorf(ErrInvalid, "network %q is not an overlay network (create it with --vni)", n.Name)
+	}
+	if err := ValidPeer(peer, n.Overlay.Local); err != nil {
+		return nil, Errorf(ErrInvalid, "%w", err)
+	}
+	if len(n.Overlay.Peers) > 0 && n.Overlay.PeerFamily() != peer.Is6() {
+		return nil, Errorf(ErrInvalid, "peer %s: not of the other peers' family", peer)
+	}
+	if slices.Contains(n.Overlay.Peers, peer) {
+		return nil, Errorf(ErrConflict, "peer %s is already a peer of network %q", peer, n.Name)
+	}
+	c := *n
+	c.Overlay = n.Overlay.Clone()
+	c.Overlay.Peers = append(c.Overlay.Peers, peer)
+	return &c, nil
+}
+
+// WithoutPeer returns a copy of n with peer removed from its overlay's
+// peers.
+func (s *State) WithoutPeer(n *Network, peer netip.Addr) (*Network, error) {
+	if n.Overlay == nil {
+		return nil, Errorf(ErrInvalid, "network %q is not an overlay network", n.Name)
+	}
+	if !slices.Contains(n.Overlay.Peers, peer) {
+		return nil, Errorf(ErrNotFound, "%s is not a peer of network %q", peer, n.Name)
+	}
+	c := *n
+	c.Overlay = n.Overlay.Clone()
+	c.Overlay.Peers = slices.DeleteFunc(c.Overlay.Peers, func(a netip.Addr) bool { return a == peer })
+	return &c, nil
+}
+
+// ReplaceNetwork returns a clone of s with n in place of the network of
+// the same name.
+func (s *State) ReplaceNetwork(n *Network) *State {
+	c := s.Clone()
+	for i, o := range c.Networks {
+		if o.Name == n.Name {
+			nn := *n
+			nn.Overlay = n.Overlay.Clone()
+			c.Networks[i] = &nn
+		}
+	}
+	return c
+}
+
+// NewStaticRemote validates a static remote entry: mac of overlay network
+// network lives behind vtep. It may replace an entry for the same MAC.
+func (s *State) NewStaticRemote(network string, mac header.MAC, vtep netip.Addr) (StaticRemote, error) {
+	n := s.Network(network)
+	if n == nil {
+		return StaticRemote{}, Errorf(ErrNotFound, "network %q not found", network)
+	}
+	if n.Overlay == nil {
+		return StaticRemote{}, Errorf(ErrInvalid, "network %q is not an overlay network: --vtep needs one", network)
+	}
+	if mac.IsMulticast() || mac.IsZero() {
+		return StaticRemote{}, Errorf(ErrInvalid, "mac %s: a static entry needs a unicast address", mac)
+	}
+	if err := ValidPeer(vtep, n.Overlay.Local); err != nil {
+		return StaticRemote{}, Errorf(ErrInvalid, "--vtep: %w", err)
+	}
+	if len(n.Overlay.Peers) > 0 && n.Overlay.PeerFamily() != vtep.Is6() {
+		return StaticRemote{}, Errorf(ErrInvalid, "--vtep %s: not of the peers' family", vtep)
+	}
+	if mac == n.MAC {
+		return StaticRemote{}, Errorf(ErrConflict, "mac %s is network %q's gateway", mac, network)
+	}
+	for _, e := range s.Endpoints {
+		for _, nic := range e.NICs {
+			if nic.MAC == mac {
+				return StaticRemote{}, Errorf(ErrConflict, "mac %s is endpoint %s's %s, on this host", mac, e.Name, nic.Interface)
+			}
+		}
+	}
+	return StaticRemote{Network: network, MAC: mac, VTEP: vtep}, nil
 }
 
 // overlapping names what p overlaps among the networks, the host leg and
@@ -155,11 +364,21 @@ func (s *State) subnet(n *Network) *ipam.Subnet {
 }
 
 // allocIP returns want, if free in n, or (want invalid) n's lowest free
-// address.
-func (s *State) allocIP(n *Network, want netip.Addr) (netip.Addr, error) {
+// address, from its IP range if it has one, skipping avoid (addresses in
+// use elsewhere: remote endpoints of an overlay network).
+func (s *State) allocIP(n *Network, want netip.Addr, avoid []netip.Addr) (netip.Addr, error) {
 	sub := s.subnet(n)
 	if !want.IsValid() {
-		ip, err := sub.Allocate()
+		for _, a := range avoid {
+			sub.Reserve(a) // an address outside the subnet or taken: nothing to skip
+		}
+		var ip netip.Addr
+		var err error
+		if n.IPRange.IsValid() {
+			ip, err = sub.AllocateIn(n.IPRange)
+		} else {
+			ip, err = sub.Allocate()
+		}
 		if err != nil {
 			return netip.Addr{}, Errorf(ErrConflict, "network %q: %w", n.Name, err)
 		}
@@ -207,10 +426,16 @@ type EndpointSpec struct {
 	DNS        []netip.Addr
 	ExtraHosts []HostEntry
 	Restart    RestartPolicy
+	// Avoid are addresses an automatic address must not be: in use
+	// elsewhere (remote endpoints of an overlay network).
+	Avoid []netip.Addr
 	// ContainerID is set for a CNI attachment: the runtime's container
 	// (CNI_CONTAINERID); MTU, when not 0, is the first NIC's.
 	ContainerID string
 	MTU         int
+	// User and CapDrop are the Endpoint fields of the same names.
+	User    string
+	CapDrop []string
 	// Lab names the lab that makes the endpoint.
 	Lab string
 }
@@ -224,11 +449,18 @@ func (s *State) NewEndpoint(spec EndpointSpec, now time.Time) (*Endpoint, error)
 	if s.Endpoint(spec.Name) != nil {
 		return nil, Errorf(ErrConflict, "endpoint %q already exists", spec.Name)
 	}
+	if reservedName(spec.Name) {
+		return nil, Errorf(ErrInvalid, "endpoint name %q: a name vswitchd's DNS answers itself", spec.Name)
+	}
+	if o := s.aliasOwner(spec.Name); o != "" {
+		return nil, Errorf(ErrConflict, "endpoint name %q is an alias of endpoint %q", spec.Name, o)
+	}
 	e := &Endpoint{
 		Lab:  spec.Lab,
 		Name: spec.Name, Cmd: spec.Cmd, Env: spec.Env, Remove: spec.Remove, Publish: spec.Publish,
 		Created: now.UTC().Truncate(time.Second), Hostname: spec.Hostname, DNS: spec.DNS,
 		ExtraHosts: spec.ExtraHosts, Restart: spec.Restart, ContainerID: spec.ContainerID,
+		User: spec.User, CapDrop: spec.CapDrop,
 	}
 	if spec.ContainerID != "" && spec.NetnsPath == "" {
 		return nil, Errorf(ErrInvalid, "a container attachment needs the container's network namespace")
@@ -289,10 +521,8 @@ func (s *State) NewEndpoint(spec EndpointSpec, now time.Time) (*Endpoint, error)
 	} else if !spec.VLANs.IsEmpty() || spec.Native != 0 {
 		return nil, Errorf(ErrInvalid, "--vlans and --native need --trunk")
 	}
-	for _, a := range spec.Aliases {
-		if err := ValidateAlias(a); err != nil {
-			return nil, err
-		}
+	if err := s.checkAliases(spec.Name, spec.Aliases); err != nil {
+		return nil, err
 	}
 	if len(spec.Publish) > 0 && n == nil {
 		return nil, Errorf(ErrInvalid, "published ports need --net")
@@ -304,7 +534,7 @@ func (s *State) NewEndpoint(spec EndpointSpec, now time.Time) (*Endpoint, error)
 		return nil, err
 	}
 	if n != nil {
-		ip, err := s.allocIP(n, spec.IP)
+		ip, err := s.allocIP(n, spec.IP, spec.Avoid)
 		if err != nil {
 			return nil, err
 		}
@@ -326,6 +556,38 @@ func (s *State) NewEndpoint(spec EndpointSpec, now time.Time) (*Endpoint, error)
 	}
 	e.NICs = []*NIC{nic}
 	return e, nil
+}
+
+// checkAliases validates the aliases of a new NIC of endpoint: valid, at
+// most MaxAliases, and none another endpoint's name (which the alias would
+// shadow in DNS).
+func (s *State) checkAliases(endpoint string, aliases []string) error {
+	if err := validateAliases(aliases); err != nil {
+		return err
+	}
+	for _, a := range aliases {
+		for _, e := range s.Endpoints {
+			if e.Name != endpoint && strings.EqualFold(e.Name, a) {
+				return Errorf(ErrConflict, "alias %q is the name of endpoint %q", a, e.Name)
+			}
+		}
+	}
+	return nil
+}
+
+// aliasOwner returns the endpoint one of whose NICs has the alias name, or
+// "".
+func (s *State) aliasOwner(name string) string {
+	for _, e := range s.Endpoints {
+		for _, nic := range e.NICs {
+			for _, a := range nic.Aliases {
+				if strings.EqualFold(a, name) {
+					return e.Name
+				}
+			}
+		}
+	}
+	return ""
 }
 
 // checkPublish refuses specs that overlap each other or another
@@ -376,6 +638,8 @@ type ConnectSpec struct {
 	Endpoint string
 	IP       netip.Addr
 	Aliases  []string
+	// Avoid is EndpointSpec.Avoid.
+	Avoid []netip.Addr
 	// IfName names the new NIC (default: the next free ethN), MAC fixes
 	// its address, MTU its MTU: a runtime's choices for a CNI attachment.
 	IfName string
@@ -401,10 +665,8 @@ func (s *State) NewNIC(e *Endpoint, network string, spec ConnectSpec) (*NIC, err
 	if e.NIC(network) != nil {
 		return nil, Errorf(ErrConflict, "endpoint %q is already connected to network %q", e.Name, network)
 	}
-	for _, a := range spec.Aliases {
-		if err := ValidateAlias(a); err != nil {
-			return nil, err
-		}
+	if err := s.checkAliases(e.Name, spec.Aliases); err != nil {
+		return nil, err
 	}
 	if err := validateMTU(spec.MTU); err != nil {
 		return nil, err
@@ -422,7 +684,7 @@ func (s *State) NewNIC(e *Endpoint, network string, spec ConnectSpec) (*NIC, err
 			}
 		}
 	}
-	ip, err := s.allocIP(n, spec.IP)
+	ip, err := s.allocIP(n, spec.IP, spec.Avoid)
 	if err != nil {
 		return nil, err
 	}
@@ -544,10 +806,14 @@ type UplinkSpec struct {
 }
 
 // NewUplink validates spec and returns the uplink it makes. hostIf is the
-// host leg's interface.
-func (s *State) NewUplink(spec UplinkSpec, hostIf string) (*Uplink, error) {
+// host leg's interface and hostLeg its prefix, which the uplink's may not
+// overlap.
+func (s *State) NewUplink(spec UplinkSpec, hostIf string, hostLeg netip.Prefix) (*Uplink, error) {
 	if err := netns.ValidateIfName(spec.Interface); err != nil {
 		return nil, Errorf(ErrInvalid, "uplink interface: %w", err)
+	}
+	if spec.Interface == "lo" {
+		return nil, Errorf(ErrInvalid, "uplink interface lo: loopback cannot be an uplink")
 	}
 	a := spec.Address
 	if !a.IsValid() || !a.Addr().Is4() || a.Bits() > 30 {
@@ -566,6 +832,15 @@ func (s *State) NewUplink(spec UplinkSpec, hostIf string) (*Uplink, error) {
 		if !a.Contains(g) || g == a.Addr() {
 			return nil, Errorf(ErrInvalid, "uplink gateway %s is not another address of %s", g, a.Masked())
 		}
+		if g == a.Masked().Addr() || g == lastAddr(a) {
+			return nil, Errorf(ErrInvalid, "uplink gateway %s is the network or broadcast address of %s", g, a.Masked())
+		}
+	}
+	if r := ipam.Reserved(a.Masked()); r != "" {
+		return nil, Errorf(ErrInvalid, "uplink address %s: overlaps %s", a, r)
+	}
+	if hostLeg.IsValid() && hostLeg.Masked().Overlaps(a.Masked()) {
+		return nil, Errorf(ErrConflict, "uplink %s overlaps the host leg (%s)", a.Masked(), hostLeg.Masked())
 	}
 	for _, n := range s.Networks {
 		if n.Subnet.Overlaps(a.Masked()) {

@@ -108,6 +108,16 @@ func TestNewNetwork(t *testing.T) {
 			wantKind: ErrInvalid, wantMsg: `subnet "10.5.0.1/24": host bits set (did you mean 10.5.0.0/24?)`},
 		{name: "IPv6 subnet", spec: NetworkSpec{Name: "gamma", Subnet: pfx("fd00::/64")}, used: routes, hostLeg: leg,
 			wantKind: ErrInvalid, wantMsg: "only IPv4"},
+		{name: "loopback subnet", spec: NetworkSpec{Name: "gamma", Subnet: pfx("127.1.0.0/16")}, used: routes, hostLeg: leg,
+			wantKind: ErrInvalid, wantMsg: `subnet "127.1.0.0/16": overlaps 127.0.0.0/8 (loopback)`},
+		{name: "this-network subnet", spec: NetworkSpec{Name: "gamma", Subnet: pfx("0.0.0.0/24")}, used: routes, hostLeg: leg,
+			wantKind: ErrInvalid, wantMsg: "0.0.0.0/8 (this network)"},
+		{name: "multicast subnet", spec: NetworkSpec{Name: "gamma", Subnet: pfx("239.1.0.0/16")}, used: routes, hostLeg: leg,
+			wantKind: ErrInvalid, wantMsg: "224.0.0.0/4 (multicast)"},
+		{name: "class E subnet", spec: NetworkSpec{Name: "gamma", Subnet: pfx("255.255.255.0/24")}, used: routes, hostLeg: leg,
+			wantKind: ErrInvalid, wantMsg: "240.0.0.0/4"},
+		{name: "subnet covering them", spec: NetworkSpec{Name: "gamma", Subnet: pfx("0.0.0.0/1")}, used: routes, hostLeg: leg,
+			wantKind: ErrInvalid, wantMsg: "overlaps 0.0.0.0/8"},
 		{name: "subnet /31", spec: NetworkSpec{Name: "gamma", Subnet: pfx("10.5.0.0/31")}, used: routes, hostLeg: leg,
 			wantKind: ErrInvalid, wantMsg: "too small"},
 		{name: "gateway outside", spec: NetworkSpec{Name: "gamma", Subnet: pfx("192.168.50.0/24"), Gateway: addr("192.168.51.1")}, used: routes, hostLeg: leg,
@@ -241,8 +251,22 @@ func TestNewEndpoint(t *testing.T) {
 			wantKind: ErrInvalid, wantMsg: "namespace name"},
 		{name: "name of the longest namespace", spec: EndpointSpec{Name: strings.Repeat("e", 59), Network: "alpha"},
 			want: owned(strings.Repeat("e", 59), nic("eth0", "alpha", "172.18.0.4"))},
-		{name: "aliases", spec: EndpointSpec{Name: "app", Network: "alpha", Aliases: []string{"db"}},
-			want: with(owned("app", nic("eth0", "alpha", "172.18.0.4")), func(e *Endpoint) { e.NICs[0].Aliases = []string{"db"} })},
+		{name: "aliases", spec: EndpointSpec{Name: "app", Network: "alpha", Aliases: []string{"database"}},
+			want: with(owned("app", nic("eth0", "alpha", "172.18.0.4")), func(e *Endpoint) { e.NICs[0].Aliases = []string{"database"} })},
+		{name: "alias is another endpoint's name", spec: EndpointSpec{Name: "app", Network: "alpha", Aliases: []string{"DB"}},
+			wantKind: ErrConflict, wantMsg: `alias "DB" is the name of endpoint "db"`},
+		{name: "alias is the host's name", spec: EndpointSpec{Name: "app", Network: "alpha", Aliases: []string{"host.vswitchd.internal"}},
+			wantKind: ErrInvalid, wantMsg: `alias "host.vswitchd.internal": a name vswitchd's DNS answers itself`},
+		{name: "alias is Docker's gateway name", spec: EndpointSpec{Name: "app", Network: "alpha", Aliases: []string{"gateway.docker.internal"}},
+			wantKind: ErrInvalid, wantMsg: `alias "gateway.docker.internal"`},
+		{name: "alias under a reserved zone", spec: EndpointSpec{Name: "app", Network: "alpha", Aliases: []string{"x.Docker.Internal"}},
+			wantKind: ErrInvalid, wantMsg: `alias "x.Docker.Internal"`},
+		{name: "too many aliases", spec: EndpointSpec{Name: "app", Network: "alpha", Aliases: manyAliases(MaxAliases + 1)},
+			wantKind: ErrInvalid, wantMsg: "65 aliases: at most 64 per network"},
+		{name: "alias twice", spec: EndpointSpec{Name: "app", Network: "alpha", Aliases: []string{"x", "X"}},
+			wantKind: ErrInvalid, wantMsg: `alias "X" given twice`},
+		{name: "name is a reserved name", spec: EndpointSpec{Name: "host.docker.internal", Network: "alpha"},
+			wantKind: ErrInvalid, wantMsg: `endpoint name "host.docker.internal"`},
 		{name: "scope alias", spec: EndpointSpec{Name: "app", Network: "alpha", Aliases: []string{"ok", "@web"}}, wantKind: ErrInvalid, wantMsg: `alias "@web"`},
 		{name: "bad alias", spec: EndpointSpec{Name: "app", Network: "alpha", Aliases: []string{"a b"}}, wantKind: ErrInvalid, wantMsg: `alias "a b"`},
 
@@ -356,6 +380,8 @@ func TestNewNIC(t *testing.T) {
 			wantKind: ErrConflict, wantMsg: `endpoint "web" is already connected to network "alpha"`},
 		{name: "unknown network", endpoint: "web", network: "gamma", wantKind: ErrNotFound, wantMsg: `network "gamma" not found`},
 		{name: "bad alias", endpoint: "db", network: "beta", spec: ConnectSpec{Aliases: []string{"@db"}}, wantKind: ErrInvalid, wantMsg: `alias "@db"`},
+		{name: "alias is another endpoint's name", endpoint: "db", network: "beta", spec: ConnectSpec{Aliases: []string{"web"}},
+			wantKind: ErrConflict, wantMsg: `alias "web" is the name of endpoint "web"`},
 		{name: "network full", mutate: func(s *State) {
 			s.Networks[1].Subnet, s.Networks[1].Gateway = pfx("10.1.0.0/30"), addr("10.1.0.1")
 			s.Endpoints = s.Endpoints[:2]
@@ -498,11 +524,21 @@ func TestNewUplink(t *testing.T) {
 			wantKind: ErrConflict, wantMsg: `interface "veth0" is already a port`},
 		{name: "the host leg", spec: UplinkSpec{Interface: hostIf, Address: pfx("198.51.100.2/24")},
 			wantKind: ErrConflict, wantMsg: `interface "vsw0" is already a port`},
+		{name: "loopback", spec: UplinkSpec{Interface: "lo", Address: pfx("198.51.100.2/24")},
+			wantKind: ErrInvalid, wantMsg: "uplink interface lo: loopback cannot be an uplink"},
+		{name: "the host leg's address", spec: UplinkSpec{Interface: "eth8", Address: pfx("172.17.255.253/30")},
+			wantKind: ErrConflict, wantMsg: "uplink 172.17.255.252/30 overlaps the host leg (172.17.255.252/30)"},
+		{name: "gateway is the network address", spec: UplinkSpec{Interface: "eth8", Address: pfx("198.51.100.2/24"), Gateway: addr("198.51.100.0")},
+			wantKind: ErrInvalid, wantMsg: "uplink gateway 198.51.100.0 is the network or broadcast address"},
+		{name: "gateway is the broadcast address", spec: UplinkSpec{Interface: "eth8", Address: pfx("198.51.100.2/24"), Gateway: addr("198.51.100.255")},
+			wantKind: ErrInvalid, wantMsg: "uplink gateway 198.51.100.255 is the network or broadcast address"},
+		{name: "loopback address", spec: UplinkSpec{Interface: "eth8", Address: pfx("127.0.0.2/8")},
+			wantKind: ErrInvalid, wantMsg: "uplink address 127.0.0.2/8: overlaps 127.0.0.0/8 (loopback)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := fixture()
-			got, err := s.NewUplink(tt.spec, hostIf)
+			got, err := s.NewUplink(tt.spec, hostIf, leg)
 			call := fmt.Sprintf("NewUplink(%+v)", tt.spec)
 			if !checkPlan(t, call, err, tt.wantKind, tt.wantMsg) {
 				return
@@ -554,9 +590,18 @@ func TestPlansDoNotChangeState(t *testing.T) {
 	_, _ = s.NewEndpoint(EndpointSpec{Name: "app", Network: "alpha", Publish: []Publish{pub("8081:80")}}, t0)
 	_, _ = s.NewNIC(s.Endpoint("db"), "beta", ConnectSpec{Aliases: []string{"x"}})
 	_, _ = s.NewPort(PortSpec{Interface: "veth9", Mode: vlan.Access, VLAN: 10}, hostIf)
-	_, _ = s.NewUplink(UplinkSpec{Interface: "eth8", Address: pfx("198.51.100.2/24")}, hostIf)
+	_, _ = s.NewUplink(UplinkSpec{Interface: "eth8", Address: pfx("198.51.100.2/24")}, hostIf, leg)
 	_ = s.CheckPublish(s.Endpoint("web"), pub("8081:80"))
 	if diff := cmp.Diff(fixture(), s, cmpState); diff != "" {
 		t.Errorf("the state after planning (-want +got):\n%s", diff)
 	}
+}
+
+// manyAliases returns n distinct aliases.
+func manyAliases(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("alias%d", i)
+	}
+	return out
 }

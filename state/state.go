@@ -43,9 +43,20 @@ type State struct {
 	Uplink    *Uplink     `json:"uplink,omitempty"`
 	// StaticMACs are MAC table entries added by hand (fdb add).
 	StaticMACs []StaticMAC `json:"static_macs,omitempty"`
+	// StaticRemotes are remote entries of overlay networks added by hand
+	// (fdb add --vtep).
+	StaticRemotes []StaticRemote `json:"static_remotes,omitempty"`
 	// Labs are the labs brought up from topology files (vswitchctl lab
 	// up), in the order they were first brought up.
 	Labs []*Lab `json:"labs,omitempty"`
+}
+
+// StaticRemote is a static remote entry of an overlay network: MAC lives
+// behind the VTEP at VTEP.
+type StaticRemote struct {
+	Network string     `json:"network"`
+	MAC     header.MAC `json:"mac"`
+	VTEP    netip.Addr `json:"vtep"`
 }
 
 // Lab is a lab brought up from a topology file. The objects it made carry
@@ -95,9 +106,43 @@ type Network struct {
 	// stay reachable.
 	Isolated bool      `json:"isolated,omitempty"`
 	Created  time.Time `json:"created"`
+	// MTU is the MTU of the network's endpoint NICs, and the largest IP
+	// packet the router routes into it; 0 means router.DefaultMTU.
+	MTU int `json:"mtu,omitempty"`
+	// IPRange, if set, is the part of Subnet automatic addresses come
+	// from (Docker's --ip-range); --ip may still name any address.
+	IPRange netip.Prefix `json:"ip_range,omitzero"`
+	// Overlay, if set, makes the network span hosts over VXLAN.
+	Overlay *Overlay `json:"overlay,omitempty"`
 	// Lab names the lab (vswitchctl lab up) that made the network;
 	// lab down removes it.
 	Lab string `json:"lab,omitempty"`
+}
+
+// Overlay is how a network reaches the other hosts it spans: VXLAN (RFC
+// 7348) with one VNI, to a static list of peer VTEPs (head-end
+// replication), from a UDP port of the daemon's namespace.
+type Overlay struct {
+	VNI uint32 `json:"vni"`
+	// Peers are the other hosts' VTEP addresses.
+	Peers []netip.Addr `json:"peers"`
+	// Port is the UDP port received on and sent to (4789, the IANA
+	// port, unless set otherwise).
+	Port uint16 `json:"port"`
+	// Local, if valid, is the address the VTEP binds to; otherwise any
+	// address of the daemon's namespace, the kernel choosing the source
+	// address of each datagram by route.
+	Local netip.Addr `json:"local,omitzero"`
+}
+
+// Clone returns a deep copy of o (nil for nil).
+func (o *Overlay) Clone() *Overlay {
+	if o == nil {
+		return nil
+	}
+	c := *o
+	c.Peers = slices.Clone(o.Peers)
+	return &c
 }
 
 // Endpoint is an endpoint: a network namespace with one NIC per attached
@@ -110,13 +155,20 @@ type Endpoint struct {
 	// NetnsPath is the namespace of an endpoint vswitchd only attaches
 	// to (a container runtime's, given by path); vswitchd never deletes
 	// it. Empty for owned endpoints.
-	NetnsPath string    `json:"netns_path,omitempty"`
-	NICs      []*NIC    `json:"nics"`
-	Cmd       []string  `json:"cmd,omitempty"`
-	Env       []string  `json:"env,omitempty"`
-	Remove    bool      `json:"remove,omitempty"` // --rm
-	Publish   []Publish `json:"publish,omitempty"`
-	Created   time.Time `json:"created"`
+	NetnsPath string `json:"netns_path,omitempty"`
+	// NetnsID identifies the namespace this vswitchd made (or attached
+	// to): its nsfs inode number, recorded when it was made. A restart or
+	// cleanup acts on a namespace only if it is still that one, never on
+	// another that took its name or path. 0 while the endpoint is being
+	// created (the intent is saved before the namespace exists); a
+	// created endpoint without one is refused at start.
+	NetnsID uint64    `json:"netns_id,omitempty"`
+	NICs    []*NIC    `json:"nics"`
+	Cmd     []string  `json:"cmd,omitempty"`
+	Env     []string  `json:"env,omitempty"`
+	Remove  bool      `json:"remove,omitempty"` // --rm
+	Publish []Publish `json:"publish,omitempty"`
+	Created time.Time `json:"created"`
 	// Hostname is the host name its processes see (their own UTS
 	// namespace); empty: the endpoint's name.
 	Hostname string `json:"hostname,omitempty"`
@@ -124,6 +176,12 @@ type Endpoint struct {
 	DNS []netip.Addr `json:"dns,omitempty"`
 	// ExtraHosts are lines added to its /etc/hosts.
 	ExtraHosts []HostEntry `json:"extra_hosts,omitempty"`
+	// User is who its command runs as (USER[:GROUP], docker run --user;
+	// "": root), and exec's default.
+	User string `json:"user,omitempty"`
+	// CapDrop are the capabilities its processes never have (netns.Caps
+	// names), from docker's --cap-add and --cap-drop.
+	CapDrop []string `json:"cap_drop,omitempty"`
 	// Restart is its command's restart policy.
 	Restart RestartPolicy `json:"restart,omitzero"`
 	// Stopped records a stop by the user (docker stop): its command is
@@ -306,6 +364,7 @@ func (s *State) Clone() *State {
 	c.Networks = cloneNil(s.Networks, make([]*Network, len(s.Networks)))
 	for i, n := range s.Networks {
 		nn := *n
+		nn.Overlay = n.Overlay.Clone()
 		c.Networks[i] = &nn
 	}
 	c.Endpoints = cloneNil(s.Endpoints, make([]*Endpoint, len(s.Endpoints)))
@@ -322,6 +381,7 @@ func (s *State) Clone() *State {
 		c.Uplink = &u
 	}
 	c.StaticMACs = slices.Clone(s.StaticMACs)
+	c.StaticRemotes = slices.Clone(s.StaticRemotes)
 	c.Labs = cloneNil(s.Labs, make([]*Lab, len(s.Labs)))
 	for i, l := range s.Labs {
 		ll := *l
@@ -379,9 +439,11 @@ func (s *State) DropStaticMACs(port string) {
 	s.StaticMACs = slices.DeleteFunc(s.StaticMACs, func(m StaticMAC) bool { return m.Port == port })
 }
 
-// RemoveNetwork deletes the network named name from s.
+// RemoveNetwork deletes the network named name from s, with its static
+// remote entries.
 func (s *State) RemoveNetwork(name string) {
 	s.Networks = slices.DeleteFunc(s.Networks, func(n *Network) bool { return n.Name == name })
+	s.StaticRemotes = slices.DeleteFunc(s.StaticRemotes, func(r StaticRemote) bool { return r.Network == name })
 }
 
 // RemovePort deletes the system port on interface name from s, with its
@@ -395,6 +457,23 @@ func (s *State) RemovePort(name string) {
 // derived from the network ID ("vs" in its second and third octets).
 func GatewayMAC(id router.NetworkID) header.MAC {
 	return header.MAC{0x02, 0x76, 0x73, 0x00, byte(id >> 8), byte(id)}
+}
+
+// OverlayGatewayMAC is the gateway MAC of an overlay network: derived from
+// its VNI ("vx" in the second and third octets), so every host's router
+// has the same gateway MAC as well as the same gateway address — a
+// distributed anycast gateway — and endpoints keep their ARP entry
+// whichever host they are on.
+func OverlayGatewayMAC(vni uint32) header.MAC {
+	return header.MAC{0x02, 0x76, 0x78, byte(vni >> 16), byte(vni >> 8), byte(vni)}
+}
+
+// networkMAC returns the gateway MAC n must have.
+func networkMAC(n *Network) header.MAC {
+	if n.Overlay != nil {
+		return OverlayGatewayMAC(n.Overlay.VNI)
+	}
+	return GatewayMAC(n.ID)
 }
 
 // EndpointMAC derives an endpoint NIC's MAC from its address, as Docker

@@ -75,7 +75,7 @@ func fixture() *State {
 		},
 		Endpoints: []*Endpoint{
 			{
-				Name: "web", Netns: "vsw-web", Cmd: []string{"nginx", "-g", "daemon off;"}, Env: []string{"A=1"},
+				Name: "web", Netns: "vsw-web", NetnsID: 4026532001, Cmd: []string{"nginx", "-g", "daemon off;"}, Env: []string{"A=1"},
 				Publish: []Publish{pub("8080:80"), pub("127.0.0.1:5353:53/udp")}, Created: t0, PID: 42,
 				NICs: []*NIC{
 					{Interface: "eth0", Network: "alpha", IP: addr("172.18.0.2"), MAC: mac("02:42:ac:12:00:02"), Aliases: []string{"www"}},
@@ -83,15 +83,15 @@ func fixture() *State {
 				},
 			},
 			{
-				Name: "db", Netns: "vsw-db", Remove: true, Created: t0,
+				Name: "db", Netns: "vsw-db", NetnsID: 4026532002, Remove: true, Created: t0,
 				NICs: []*NIC{{Interface: "eth0", Network: "alpha", IP: addr("172.18.0.3"), MAC: mac("02:42:ac:12:00:03")}},
 			},
 			{
-				Name: "pod", NetnsPath: "/run/netns/cni-1234", Created: t0,
+				Name: "pod", NetnsPath: "/run/netns/cni-1234", NetnsID: 4026532004, Created: t0,
 				NICs: []*NIC{{Interface: "eth0", Network: "beta", IP: addr("10.1.0.3"), MAC: mac("02:42:0a:01:00:03")}},
 			},
 			{
-				Name: "router1", Netns: "vsw-router1", Created: t0,
+				Name: "router1", Netns: "vsw-router1", NetnsID: 4026532003, Created: t0,
 				NICs: []*NIC{{Interface: "eth0", Network: "beta", IP: addr("10.1.0.4"), MAC: mac("02:42:0a:01:00:04"),
 					Trunk: true, VLANs: vset("10,20"), Native: 10}},
 			},

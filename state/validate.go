@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/ipam"
 	"github.com/vswitchd/vswitchd/netns"
 	"github.com/vswitchd/vswitchd/router"
 	"github.com/vswitchd/vswitchd/vlan"
@@ -32,6 +33,7 @@ func (s *State) Validate() error {
 	names := map[string]bool{}
 	ids := map[router.NetworkID]string{}
 	vids := map[vlan.ID]string{}
+	vnis := map[uint32]string{}
 	for i, n := range s.Networks {
 		if n == nil {
 			return fmt.Errorf("networks[%d]: null", i)
@@ -51,6 +53,12 @@ func (s *State) Validate() error {
 			return fmt.Errorf("network %q: vlan %d is network %q's too", n.Name, n.VLAN, o)
 		}
 		vids[n.VLAN] = n.Name
+		if n.Overlay != nil {
+			if o, ok := vnis[n.Overlay.VNI]; ok {
+				return fmt.Errorf("network %q: vni %d is network %q's too", n.Name, n.Overlay.VNI, o)
+			}
+			vnis[n.Overlay.VNI] = n.Name
+		}
 		for _, o := range s.Networks[:i] {
 			if o.Subnet.Overlaps(n.Subnet) {
 				return fmt.Errorf("network %q: subnet %s overlaps network %q (%s)", n.Name, n.Subnet, o.Name, o.Subnet)
@@ -122,6 +130,17 @@ func (s *State) Validate() error {
 		}
 		statics[k] = true
 	}
+	remotes := map[StaticRemote]bool{}
+	for _, r := range s.StaticRemotes {
+		if _, err := s.NewStaticRemote(r.Network, r.MAC, r.VTEP); err != nil {
+			return fmt.Errorf("static remote %s: %w", r.MAC, err)
+		}
+		k := StaticRemote{Network: r.Network, MAC: r.MAC}
+		if remotes[k] {
+			return fmt.Errorf("static remote %s in network %q listed twice", r.MAC, r.Network)
+		}
+		remotes[k] = true
+	}
 	if u := s.Uplink; u != nil {
 		if err := s.validateUplink(u); err != nil {
 			return fmt.Errorf("uplink: %w", err)
@@ -154,8 +173,22 @@ func validateNetwork(n *Network) error {
 	if !n.Gateway.Is4() || !n.Subnet.Contains(n.Gateway) || n.Gateway == n.Subnet.Addr() || n.Gateway == lastAddr(n.Subnet) {
 		return fmt.Errorf("gateway %s is not a host address of %s", n.Gateway, n.Subnet)
 	}
-	if n.MAC != GatewayMAC(n.ID) {
-		return fmt.Errorf("gateway mac %s, want %s (derived from id %d)", n.MAC, GatewayMAC(n.ID), n.ID)
+	if want := networkMAC(n); n.MAC != want {
+		if n.Overlay != nil {
+			return fmt.Errorf("gateway mac %s, want %s (derived from vni %d)", n.MAC, want, n.Overlay.VNI)
+		}
+		return fmt.Errorf("gateway mac %s, want %s (derived from id %d)", n.MAC, want, n.ID)
+	}
+	if err := validMTU(n.MTU); err != nil {
+		return err
+	}
+	if err := validIPRange(n); err != nil {
+		return err
+	}
+	if o := n.Overlay; o != nil {
+		if err := validOverlay(o); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -169,6 +202,8 @@ func validSubnet(p netip.Prefix) error {
 		return fmt.Errorf("subnet %s: host bits set", p)
 	case p.Bits() > 30:
 		return fmt.Errorf("subnet %s: too small (at most /30)", p)
+	case ipam.Reserved(p) != "":
+		return fmt.Errorf("subnet %s: overlaps %s", p, ipam.Reserved(p))
 	}
 	return nil
 }
@@ -254,10 +289,8 @@ func (s *State) validateEndpoint(e *Endpoint, used map[netip.Addr]string) error 
 		if _, _, err := nic.Impair.Updates(); err != nil {
 			return fmt.Errorf("%s: %w", nic.Interface, err)
 		}
-		for _, a := range nic.Aliases {
-			if err := ValidateAlias(a); err != nil {
-				return fmt.Errorf("%s: %w", nic.Interface, err)
-			}
+		if err := validateAliases(nic.Aliases); err != nil {
+			return fmt.Errorf("%s: %w", nic.Interface, err)
 		}
 		if !nic.Trunk && (!nic.VLANs.IsEmpty() || nic.Native != 0) {
 			return fmt.Errorf("%s: --vlans and --native need --trunk", nic.Interface)
@@ -301,6 +334,9 @@ func (s *State) validateUplink(u *Uplink) error {
 	if err := netns.ValidateIfName(u.Interface); err != nil {
 		return err
 	}
+	if u.Interface == "lo" {
+		return fmt.Errorf("interface lo: loopback cannot be an uplink")
+	}
 	a := u.Address
 	if !a.IsValid() || !a.Addr().Is4() || a.Bits() > 30 {
 		return fmt.Errorf("address %s: want an IPv4 prefix of /30 or wider", a)
@@ -322,6 +358,14 @@ func (s *State) validateUplink(u *Uplink) error {
 // validateOptions checks an endpoint's Docker options: a host name usable
 // by sethostname and in /etc/hosts, resolver and host entry addresses.
 func validateOptions(e *Endpoint) error {
+	if strings.ContainsAny(e.User, "\x00\n") || len(e.User) > 256 {
+		return fmt.Errorf("user %q: not USER[:GROUP]", e.User)
+	}
+	for _, c := range e.CapDrop {
+		if _, ok := netns.Caps[c]; !ok {
+			return fmt.Errorf("cap_drop %q: not a capability name", c)
+		}
+	}
 	if e.Hostname != "" {
 		if err := netns.ValidateName(e.Hostname); err != nil {
 			return fmt.Errorf("hostname: %w", err)
@@ -348,11 +392,61 @@ func validateOptions(e *Endpoint) error {
 	return nil
 }
 
+// MaxAliases is the most DNS aliases one NIC may have: enough for any
+// real use, and few enough that the names of thousands of endpoints stay
+// cheap to rebuild on every change.
+const MaxAliases = 64
+
+// ReservedNames are the names vswitchd's DNS answers itself at every
+// gateway; no endpoint or alias may take them, nor any name under their
+// zones (vswitchd.internal, docker.internal), which the DNS answers
+// NXDOMAIN.
+var ReservedNames = []string{"host.vswitchd.internal", "host.docker.internal", "gateway.docker.internal"}
+
+// reservedZones are the zones the DNS keeps to itself.
+var reservedZones = []string{"vswitchd.internal", "docker.internal"}
+
+// reservedName reports whether name is one the DNS keeps to itself (in
+// any letter case, as DNS compares names).
+func reservedName(name string) bool {
+	n := strings.ToLower(strings.TrimSuffix(name, "."))
+	for _, z := range reservedZones {
+		if n == z || strings.HasSuffix(n, "."+z) {
+			return true
+		}
+	}
+	return false
+}
+
 // ValidateAlias checks a DNS alias: a valid name, not starting with '@'
-// (the prefix of endpoint DNS scopes).
+// (the prefix of endpoint DNS scopes), and not a name the DNS answers
+// itself (ReservedNames, and anything under their zones).
 func ValidateAlias(a string) error {
 	if err := netns.ValidateName(a); err != nil || strings.HasPrefix(a, "@") {
 		return Errorf(ErrInvalid, "alias %q: use letters, digits, '_', '.' and '-'", a)
+	}
+	if reservedName(a) {
+		return Errorf(ErrInvalid, "alias %q: a name vswitchd's DNS answers itself (%s…)", a, strings.Join(ReservedNames, ", "))
+	}
+	return nil
+}
+
+// validateAliases checks a NIC's aliases: each valid, none twice, at most
+// MaxAliases.
+func validateAliases(aliases []string) error {
+	if len(aliases) > MaxAliases {
+		return Errorf(ErrInvalid, "%d aliases: at most %d per network", len(aliases), MaxAliases)
+	}
+	seen := map[string]bool{}
+	for _, a := range aliases {
+		if err := ValidateAlias(a); err != nil {
+			return err
+		}
+		k := strings.ToLower(a)
+		if seen[k] {
+			return Errorf(ErrInvalid, "alias %q given twice", a)
+		}
+		seen[k] = true
 	}
 	return nil
 }

@@ -30,8 +30,14 @@ type logFile struct {
 var stampLen = len(time.Unix(0, 0).UTC().Format(stampFormat)) + 1
 
 func openLog(path string, max int64) (*logFile, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("open log: %w", err)
+	}
+	// The log directory itself must not be a symlink (MkdirAll follows
+	// one): logs are written only where the state directory says.
+	if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("open log: %s is not a directory (a symlink is refused)", dir)
 	}
 	l := &logFile{path: path, max: max, now: time.Now}
 	if err := l.open(); err != nil {

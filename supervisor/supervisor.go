@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -100,7 +101,8 @@ func New(opt Options) *Supervisor {
 	if s.opt.Command == nil {
 		s.opt.Command = func(spec Spec) *exec.Cmd {
 			args := []string{"nsexec"}
-			for _, o := range [][2]string{{"--hostname", spec.Hostname}, {"--dir", spec.Dir}, {"--user", spec.User}} {
+			for _, o := range [][2]string{{"--hostname", spec.Hostname}, {"--dir", spec.Dir}, {"--user", spec.User},
+				{"--cap-drop", strings.Join(spec.CapDrop, ",")}} {
 				if o[1] != "" {
 					args = append(args, o[0], o[1])
 				}
@@ -198,6 +200,8 @@ type Spec struct {
 	// Hostname, Dir and User: the host name it sees (in a UTS namespace
 	// of its own), its working directory (default /) and USER[:GROUP].
 	Hostname, Dir, User string
+	// CapDrop are the capabilities it never has (netns.Caps names).
+	CapDrop []string
 	// Stdio, if not nil, attaches the process to a client; otherwise it
 	// runs in the background with its output appended to the endpoint's
 	// log (or, with Discard, thrown away: docker exec -d).

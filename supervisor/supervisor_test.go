@@ -201,3 +201,20 @@ func TestStartAfterClose(t *testing.T) {
 		t.Errorf("Start after Close = %v, want ErrClosed", err)
 	}
 }
+
+// TestLogDirSymlinkRefused: a symlink planted at the log directory is not
+// followed: nothing is written where it points.
+func TestLogDirSymlinkRefused(t *testing.T) {
+	parent, elsewhere := t.TempDir(), t.TempDir()
+	dir := filepath.Join(parent, "logs")
+	if err := os.Symlink(elsewhere, dir); err != nil {
+		t.Fatal(err)
+	}
+	s := newSup(t, Options{LogDir: dir})
+	if _, err := s.Start(Spec{Endpoint: "x", Argv: []string{"echo", "overwrite"}, Main: true}); err == nil {
+		t.Error("Start with a symlinked log directory succeeded")
+	}
+	if ents, _ := os.ReadDir(elsewhere); len(ents) != 0 {
+		t.Errorf("written through the symlinked log directory: %v", ents)
+	}
+}

@@ -6,37 +6,62 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vswitchd/vswitchd/header"
+	"github.com/vswitchd/vswitchd/offload"
 )
 
-// Dup returns a new descriptor of the device's open file (close-on-exec),
-// for handing it to a successor process (vswitchd --takeover): the device
-// stays attached, and a non-persistent one stays in existence, as long as
-// either descriptor is open. The caller owns the descriptor.
-func (d *Device) Dup() (int, error) {
-	fd, err := unix.FcntlInt(uintptr(d.fd), unix.F_DUPFD_CLOEXEC, 3)
-	if err != nil {
-		return -1, fmt.Errorf("dup tap %s: %w", d.name, err)
+// Dup returns a new descriptor of each of the device's queues (close-on-
+// exec), in queue order, for handing them to a successor process (vswitchd
+// --takeover): the device stays attached, and a non-persistent one stays
+// in existence, as long as any descriptor is open. The caller owns the
+// descriptors.
+func (d *Device) Dup() ([]int, error) {
+	fds := make([]int, 0, len(d.qs))
+	for _, q := range d.qs {
+		fd, err := unix.FcntlInt(uintptr(q.fd), unix.F_DUPFD_CLOEXEC, 3)
+		if err != nil {
+			for _, fd := range fds {
+				unix.Close(fd)
+			}
+			return nil, fmt.Errorf("dup tap %s: %w", d.name, err)
+		}
+		fds = append(fds, fd)
 	}
-	return fd, nil
+	return fds, nil
 }
 
-// FromFD wraps fd, a TAP descriptor another process opened (Create or Open)
-// and handed over, as a Device named name, taking ownership of fd. The
-// virtio header size and offloads are set again, as open sets them.
-func FromFD(fd int, name string) (*Device, error) {
-	if err := unix.IoctlSetPointerInt(fd, unix.TUNSETVNETHDRSZ, header.VirtioNetLen); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("adopt tap %s: TUNSETVNETHDRSZ: %w", name, err)
-	}
-	offloads, err := setOffloads(fd)
-	if err != nil {
-		unix.Close(fd)
+// FromFD wraps fds, the queues (in order) of a TAP another process opened
+// (Create or Open) and handed over, as a Device named name, taking
+// ownership of fds. The virtio header size and offloads are set again on
+// every queue, as open sets them.
+func FromFD(name string, fds ...int) (*Device, error) {
+	fail := func(err error) (*Device, error) {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
 		return nil, fmt.Errorf("adopt tap %s: %w", name, err)
 	}
-	d, err := newDevice(fd, name)
+	if len(fds) == 0 || len(fds) > MaxQueues {
+		return fail(fmt.Errorf("%d descriptors: want 1 to %d", len(fds), MaxQueues))
+	}
+	offloads := 0
+	for _, fd := range fds {
+		if err := unix.IoctlSetPointerInt(fd, unix.TUNSETVNETHDRSZ, header.VirtioNetLen); err != nil {
+			return fail(fmt.Errorf("TUNSETVNETHDRSZ: %w", err))
+		}
+		var err error
+		if offloads, err = setOffloads(fd); err != nil {
+			return fail(err)
+		}
+	}
+	d, err := newDevice(name, fds...)
 	if err != nil {
 		return nil, err
 	}
 	d.offloads = offloads
+	if !groOff {
+		for _, q := range d.qs {
+			q.gro = offload.NewGRO(BatchSize, d.UDPOffload())
+		}
+	}
 	return d, nil
 }

@@ -3,7 +3,7 @@
 package tap
 
 // Dup is not supported off Linux.
-func (d *Device) Dup() (int, error) { return -1, ErrUnsupported }
+func (d *Device) Dup() ([]int, error) { return nil, ErrUnsupported }
 
 // FromFD is not supported off Linux.
-func FromFD(int, string) (*Device, error) { return nil, ErrUnsupported }
+func FromFD(string, ...int) (*Device, error) { return nil, ErrUnsupported }

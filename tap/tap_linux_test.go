@@ -20,7 +20,7 @@ func socketpairDevice(t *testing.T) (*Device, int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := newDevice(fds[0], "sp0")
+	d, err := newDevice("sp0", fds[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,5 +153,90 @@ func TestReadWriteNoAllocs(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("a Read and a Write allocate %.1f times, want 0", allocs)
+	}
+}
+
+// queuesDevice returns a Device with n queues, each over a socketpair, and
+// the peers, the kernel side of each queue.
+func queuesDevice(t *testing.T, n int) (*Device, []int) {
+	t.Helper()
+	var fds, peers []int
+	for range n {
+		sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fds, peers = append(fds, sp[0]), append(peers, sp[1])
+	}
+	d, err := newDevice("mq0", fds...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		d.Close()
+		for _, p := range peers {
+			unix.Close(p)
+		}
+	})
+	return d, peers
+}
+
+// TestQueues: each queue reads and writes its own descriptor; WriteQueue
+// takes the queue number modulo Queues, and Read and Write are queue 0.
+func TestQueues(t *testing.T) {
+	d, peers := queuesDevice(t, 3)
+	if d.Queues() != 3 {
+		t.Fatalf("Queues = %d, want 3", d.Queues())
+	}
+	bufs, sizes := newBufs(4), make([]int, 4)
+	for q, p := range peers {
+		unix.Write(p, frame(60+q, byte(q)))
+		if n, err := d.ReadQueue(q, bufs, sizes, port.ReadOffset); n != 1 || err != nil || sizes[0] != 60+q || bufs[0][port.ReadOffset] != byte(q) {
+			t.Fatalf("ReadQueue(%d) = %d, %v, size %d; want the frame written to queue %d", q, n, err, sizes[0], q)
+		}
+	}
+	if _, err := d.ReadQueue(3, bufs, sizes, port.ReadOffset); err == nil {
+		t.Error("ReadQueue(3) of 3 queues: no error")
+	}
+	got := make([]byte, 4096)
+	for _, c := range []struct{ q, want int }{{0, 0}, {1, 1}, {2, 2}, {4, 1}, {-1, 0}} {
+		var err error
+		if c.q < 0 {
+			_, err = d.Write([][]byte{frame(70, 7)}, header.VirtioNetLen)
+		} else {
+			_, err = d.WriteQueue(c.q, [][]byte{frame(70, 7)}, header.VirtioNetLen)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p, fd := range peers {
+			m, _, err := unix.Recvfrom(fd, got, unix.MSG_DONTWAIT)
+			if (p == c.want) != (err == nil) {
+				t.Errorf("write to queue %d: peer %d read %d bytes, %v; want the frame on queue %d only", c.q, p, m, err, c.want)
+			}
+		}
+	}
+}
+
+// TestQueuesNoAllocs: reading and writing a queue other than 0 allocates
+// nothing either.
+func TestQueuesNoAllocs(t *testing.T) {
+	d, peers := queuesDevice(t, 2)
+	bufs, sizes := newBufs(4), make([]int, 4)
+	out := [][]byte{frame(100, 1), frame(200, 2)}
+	scratch := make([]byte, 4096)
+	allocs := testing.AllocsPerRun(200, func() {
+		unix.Write(peers[1], out[0])
+		if n, err := d.ReadQueue(1, bufs, sizes, port.ReadOffset); n != 1 || err != nil {
+			t.Fatalf("ReadQueue = %d, %v", n, err)
+		}
+		if n, err := d.WriteQueue(1, out, header.VirtioNetLen); n != 2 || err != nil {
+			t.Fatalf("WriteQueue = %d, %v", n, err)
+		}
+		unix.Read(peers[1], scratch)
+		unix.Read(peers[1], scratch)
+	})
+	if allocs != 0 {
+		t.Errorf("a ReadQueue and a WriteQueue allocate %.1f times, want 0", allocs)
 	}
 }

@@ -14,10 +14,14 @@ const BatchSize = 64
 // ErrUnsupported is returned off Linux.
 var ErrUnsupported = errors.New("TAP devices with a virtio-net header need Linux")
 
+// MaxQueues bounds Options.Queues.
+const MaxQueues = 16
+
 // Options configures Create.
 type Options struct {
 	Name    string
 	Persist bool
+	Queues  int
 }
 
 // Device is a TAP device; off Linux none can be opened.
@@ -29,7 +33,7 @@ var _ port.Port = (*Device)(nil)
 func Create(Options) (*Device, error) { return nil, ErrUnsupported }
 
 // Open is not supported off Linux.
-func Open(string) (*Device, error) { return nil, ErrUnsupported }
+func Open(string, int) (*Device, error) { return nil, ErrUnsupported }
 
 // Name returns "".
 func (d *Device) Name() string { return "" }
@@ -39,6 +43,15 @@ func (d *Device) UDPOffload() bool { return false }
 
 // BatchSize implements port.Port.
 func (d *Device) BatchSize() int { return BatchSize }
+
+// Queues returns 1.
+func (d *Device) Queues() int { return 1 }
+
+// ReadQueue is not supported off Linux.
+func (d *Device) ReadQueue(int, [][]byte, []int, int) (int, error) { return 0, ErrUnsupported }
+
+// WriteQueue is not supported off Linux.
+func (d *Device) WriteQueue(int, [][]byte, int) (int, error) { return 0, ErrUnsupported }
 
 // Read implements port.Port.
 func (d *Device) Read([][]byte, []int, int) (int, error) { return 0, ErrUnsupported }

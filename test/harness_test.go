@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -69,6 +70,7 @@ type lab struct {
 	nsInodes map[uint64]string
 	stopped  bool
 	ownsLab  bool // the test made the lab namespace (nsenter) and deletes it
+	defaults bool // started with labOptions.defaults: keeps everything at SIGTERM
 	extLab   bool // the lab namespace belongs to the calling test, not this lab
 }
 
@@ -78,8 +80,13 @@ type labOptions struct {
 	// state directory (a restart).
 	id, dir string
 	// nsenter runs the daemon with `nsenter --net=/run/netns/LAB` in a
-	// namespace the test makes, instead of --lab.
+	// namespace the test makes, instead of --lab. Such a daemon gets
+	// --cleanup-on-exit (which --lab implies), so the leak check at its
+	// stop holds, unless args has --keep or defaults is set.
 	nsenter bool
+	// defaults leaves the daemon's exit behaviour at its default (keep
+	// everything), for tests of just that.
+	defaults bool
 }
 
 func randHex(n int) string {
@@ -104,13 +111,16 @@ func startLab(t *testing.T, o labOptions) *lab {
 	}
 	l := &lab{
 		t: t, id: id, name: "vsl-" + id, prefix: "v" + id + "-", dir: dir,
-		log: &bytes.Buffer{}, nsInodes: map[uint64]string{},
+		log: &bytes.Buffer{}, nsInodes: map[uint64]string{}, defaults: o.defaults,
 	}
 	l.socket = filepath.Join(l.dir, "vswitchd.sock")
 	args := append([]string{
 		"--socket", l.socket, "--state-dir", filepath.Join(l.dir, "state"),
 		"--netns-prefix", l.prefix, "--log-level", "debug",
 	}, o.args...)
+	if o.nsenter && !o.defaults && !slices.Contains(o.args, "--keep") {
+		args = append(args, "--cleanup-on-exit")
+	}
 	if o.nsenter {
 		// A lab the test already made (to outlive a daemon) is used as
 		// it is; otherwise this lab makes one and deletes it.
@@ -148,6 +158,11 @@ func (l *lab) stop() {
 		return
 	}
 	l.recordNamespaces()
+	if l.defaults {
+		// A daemon with default flags keeps everything at SIGTERM:
+		// wipe it first.
+		l.ctl("system", "reset", "--force")
+	}
 	l.halt(syscall.SIGTERM)
 	l.checkNoLeaks()
 }

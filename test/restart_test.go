@@ -3,203 +3,228 @@
 package test
 
 import (
-	"encoding/binary"
-	"net"
+	"maps"
+	"math/rand/v2"
+	"slices"
+
+	"fmt"
+	"os"
 	"os/exec"
-	"strconv"
+	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vswitchd/vswitchd/control"
 
 	"github.com/vswitchd/vswitchd/internal/testutil"
 	"github.com/vswitchd/vswitchd/netns"
 )
 
-// prober sends a numbered UDP datagram every interval from a socket in a
-// namespace to an echo server and records when each answer came back, to
-// measure how long traffic stopped.
-type prober struct {
-	c        *net.UDPConn
-	interval time.Duration
-	mu       sync.Mutex
-	sent     int
-	got      []time.Time // arrival of each answer, in order
-	stop     chan struct{}
-	wg       sync.WaitGroup
-}
+// connectionsSurviveRestart says whether TCP connections through the
+// switch (masqueraded, and through a published port) are expected to go on
+// across a daemon restart: that needs the conntrack table and the
+// published ports' sockets to outlive the process (#15 part B). Until
+// then the restart test checks that the desired state and the endpoints
+// survive, and that new connections work at once; set
+// VSWITCHD_TEST_CONNECTIONS_SURVIVE=1 (or flip this) to hold the
+// connections to it too.
+var connectionsSurviveRestart = os.Getenv("VSWITCHD_TEST_CONNECTIONS_SURVIVE") == "1"
 
-func startProber(t *testing.T, ns, dst string, interval time.Duration) *prober {
-	t.Helper()
-	p := &prober{interval: interval, stop: make(chan struct{})}
-	inNS(t, ns, func() error {
-		a, err := net.ResolveUDPAddr("udp4", dst)
-		if err != nil {
-			return err
-		}
-		p.c, err = net.DialUDP("udp4", nil, a)
-		return err
-	})
-	p.wg.Add(2)
-	go func() {
-		defer p.wg.Done()
-		buf := make([]byte, 64)
-		for {
-			if _, err := p.c.Read(buf); err != nil {
-				return
-			}
-			p.mu.Lock()
-			p.got = append(p.got, time.Now())
-			p.mu.Unlock()
-		}
-	}()
-	go func() {
-		defer p.wg.Done()
-		tick := time.NewTicker(interval)
-		defer tick.Stop()
-		var b [8]byte
-		for i := uint64(0); ; i++ {
-			select {
-			case <-p.stop:
-				return
-			case <-tick.C:
-			}
-			binary.BigEndian.PutUint64(b[:], i)
-			p.c.Write(b[:])
-			p.mu.Lock()
-			p.sent++
-			p.mu.Unlock()
-		}
-	}()
-	t.Cleanup(p.close)
-	return p
-}
-
-func (p *prober) close() {
-	select {
-	case <-p.stop:
-		return
-	default:
+// transferLines is what slowSender(tag) sends: 60 lines, one each 100 ms,
+// so a restart lands in its middle.
+func transferLines(tag string) string {
+	var b strings.Builder
+	for i := 1; i <= 60; i++ {
+		fmt.Fprintf(&b, "%s-line-%02d-%s\n", tag, i, strings.Repeat("x", 40))
 	}
-	close(p.stop)
-	time.Sleep(200 * time.Millisecond) // the last answers
-	p.c.Close()
-	p.wg.Wait()
+	return b.String()
 }
 
-// result stops the prober and returns the longest time without an answer
-// after since, and how many probes went unanswered.
-func (p *prober) result(since time.Time) (gap time.Duration, lost int) {
-	p.close()
-	last := since
-	for _, at := range p.got {
-		if at.Before(since) {
-			continue
-		}
-		gap = max(gap, at.Sub(last))
-		last = at
-	}
-	return gap, p.sent - len(p.got)
+// slowSender is a shell pipeline that writes transferLines(tag) slowly
+// into `socat - ADDR`.
+func slowSender(tag, addr string) string {
+	return `for i in $(seq -w 1 60); do printf '` + tag + `-line-%s-%s\n' "$i" ` + strings.Repeat("x", 40) +
+		`; sleep 0.1; done | socat -t 5 - ` + addr
 }
 
-// inNSCmd starts a helper command of the test binary in namespace ns.
-func inNSCmd(t *testing.T, ns string, args ...string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command("ip", append([]string{"netns", "exec", ns, "env", helperEnv + "=1", testBinary()}, args...)...)
-	return cmd
-}
-
-// TestPrivilegedRestartKeepsConnections: a masqueraded TCP transfer (an
-// endpoint to a server beyond the uplink) and a published-port TCP session
-// (an outside client to the uplink's port 8080, DNAT to an endpoint) run
-// across a SIGTERM + start and across a kill -9 + start, and complete with
-// every byte compared; the connection table is saved and restored. The
-// time traffic stopped (a UDP probe every 5 ms through the masquerade) is
-// measured and printed.
-func TestPrivilegedRestartKeepsConnections(t *testing.T) {
-	testutil.RequireTools(t, "nsenter")
+// TestPrivilegedRestartKeepsEverything: a daemon started with default
+// flags keeps, across SIGTERM and across kill -9 followed by a start with
+// default flags, its networks, endpoints (namespaces, TAPs, running
+// commands, addresses), the uplink and published ports; a masqueraded TCP
+// transfer and a published-port TCP session (socat) run across each
+// restart (their bytes compared when connectionsSurviveRestart; otherwise
+// new ones are checked right after). A surviving command is not killed by
+// a plain rm. Then `system reset` leaves nothing, and --cleanup-on-exit
+// removes what a later daemon made.
+func TestPrivilegedRestartKeepsEverything(t *testing.T) {
+	testutil.RequireTools(t, "nsenter", "socat", "ss", "ping")
 	id := randHex(3)
 	labNS := "vsl-" + id
-	if err := netns.Create(labNS); err != nil { // outlives the daemons
+	if err := netns.Create(labNS); err != nil { // outlives every daemon
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { netns.Delete(labNS) })
 	linkUp(t, labNS, "lo")
-	args := []string{"--keep", "--conntrack-save-interval", "1s"}
-	l := startLab(t, labOptions{id: id, nsenter: true, args: args})
+	l := startLab(t, labOptions{id: id, nsenter: true, defaults: true})
 	in := setupInternet(t, l)
-	l.mustCtl("network", "create", "n")
-	l.mustCtl("run", "-d", "--net", "n", "--name", "a")
-	l.mustCtl("run", "-d", "--net", "n", "--name", "web", "-p", "8080:7200")
-	in.srv.start(t, "env", helperEnv+"=1", testBinary(), "echo-server", srvAddr+":7100")
-	udpEcho(udpIn(t, in.srv.name, srvAddr+":7001"))
-	webNS := l.epNS(t, "web")
-	startProcess(t, "ip", "netns", "exec", webNS, "env", helperEnv+"=1", testBinary(), "echo-server", "0.0.0.0:7200")
-	waitListening(t, in.srv.run, "tcp", 7100)
-	waitListening(t, func(a ...string) result { return nsRun(webNS, a...) }, "tcp", 7200)
-	aNS := l.epNS(t, "a")
+	dir := t.TempDir()
 
-	cur := l
-	for i, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
-		masq := inNSCmd(t, aNS, "stream", srvAddr+":7100", "6")
-		pub := inNSCmd(t, in.inet.name, "stream", uplinkAddr+":8080", "6")
-		var masqOut, pubOut strings.Builder
-		masq.Stdout, masq.Stderr = &masqOut, &masqOut
-		pub.Stdout, pub.Stderr = &pubOut, &pubOut
-		if err := masq.Start(); err != nil {
-			t.Fatal(err)
-		}
-		if err := pub.Start(); err != nil {
-			t.Fatal(err)
-		}
-		p := startProber(t, aNS, srvAddr+":7001", 5*time.Millisecond)
-		time.Sleep(2500 * time.Millisecond) // established, and saved at least once
-		t0 := time.Now()
-		cur.halt(sig)
-		stopped := time.Since(t0)
-		o := labOptions{id: id, dir: l.dir, nsenter: true}
-		if i == 0 {
-			o.args = args // the second restart keeps too
-		}
-		cur = startLab(t, o)
-		ready := time.Since(t0)
-		werr := make(chan error, 2)
-		for _, c := range []*exec.Cmd{masq, pub} {
-			go func() { werr <- c.Wait() }()
-		}
-		for range 2 {
-			select {
-			case <-werr:
-			case <-time.After(60 * time.Second):
-				masq.Process.Kill()
-				pub.Process.Kill()
-				t.Fatalf("after %v the transfers did not end:\nmasqueraded: %s\npublished: %s\nconntrack:\n%s\ndaemon log:\n%s",
-					sig, masqOut.String(), pubOut.String(), cur.ctl("conntrack", "list"), cur.log)
+	l.mustCtl("network", "create", "n")
+	l.mustCtl("run", "-d", "--net", "n", "--name", "a", "--", "sleep", "600")
+	l.mustCtl("run", "-d", "--net", "n", "--name", "web", "-p", "8080:80", "--",
+		"socat", "TCP4-LISTEN:80,fork,reuseaddr", "EXEC:cat")
+	waitListening(t, l.host, "tcp", 8080)
+	// The masquerade's peer: a server on the internet writing what it
+	// gets to a file per connection.
+	in.srv.start(t, "socat", "-u", "TCP4-LISTEN:7100,fork,reuseaddr", "SYSTEM:cat > "+filepath.Join(dir, "recv-$SOCAT_PEERPORT"))
+	waitListening(t, in.srv.run, "tcp", 7100)
+
+	snapshot := func(l *lab) string {
+		t.Helper()
+		var b strings.Builder
+		b.WriteString(l.mustCtl("network", "inspect", "--format", "{{.Name}} {{.Subnet}} {{.Gateway}} {{.VLAN}}", "bridge", "n"))
+		b.WriteString(l.mustCtl("ps", "-a", "--format", "{{.Name}} {{.State}} {{.Networks}} {{.IPs}} {{.Ports}} {{.Command}}"))
+		b.WriteString(l.mustCtl("uplink", "show"))
+		return b.String()
+	}
+	before := snapshot(l)
+	ipA := l.endpoint("a").NICs[0].IP
+
+	// restart stops the running daemon with sig and starts another with
+	// default flags while a masqueraded transfer and a published-port
+	// session run, then checks what survived.
+	var senders []*exec.Cmd
+	restart := func(l *lab, sig syscall.Signal) *lab {
+		t.Helper()
+		pidWeb := l.endpoint("web").PID
+		tag := strings.ToLower(strings.TrimPrefix(sig.String(), "signal "))
+		tag = strings.ReplaceAll(tag, " ", "")
+		// Both started outside the daemon (ip netns exec), so nothing
+		// but the switch carries them.
+		masq, _ := startProcess(t, "ip", "netns", "exec", l.prefix+"a", "sh", "-c", slowSender("masq"+tag, "TCP4:"+srvAddr+":7100"))
+		pub, pubOut := startProcess(t, "ip", "netns", "exec", l.name, "sh", "-c", slowSender("pub"+tag, "TCP4:127.0.0.1:8080"))
+		senders = append(senders, masq, pub)
+		time.Sleep(2 * time.Second) // both in flight
+		l.recordNamespaces()
+		l.halt(sig)
+		for _, ep := range []string{"a", "web"} {
+			if !netns.Exists(l.prefix + ep) {
+				t.Fatalf("after %v: namespace of %s removed", sig, ep)
 			}
 		}
-		gap, lost := p.result(t0)
-		t.Logf("restart after %v: old daemon gone in %v, new one answering in %v; traffic stopped for %v (%d of %d probes lost)",
-			sig, stopped.Round(time.Millisecond), ready.Round(time.Millisecond), gap.Round(time.Millisecond), lost, p.sent)
-		if !strings.Contains(masqOut.String(), "ok 614400 bytes") {
-			t.Errorf("masqueraded transfer across %v: %s", sig, masqOut.String())
+		if syscall.Kill(pidWeb, 0) != nil {
+			t.Fatalf("after %v: web's command did not survive", sig)
 		}
-		if !strings.Contains(pubOut.String(), "ok 614400 bytes") {
-			t.Errorf("published-port session across %v: %s", sig, pubOut.String())
+		start := time.Now()
+		l2 := startLab(t, labOptions{id: l.id, dir: l.dir, nsenter: true, defaults: true})
+		waitListening(t, l2.host, "tcp", 8080)
+		t.Logf("after %v: the API and the published port answered %v after the start", sig, time.Since(start).Round(time.Millisecond))
+		if got := snapshot(l2); got != before {
+			t.Errorf("after %v and a start with default flags:\n%s\nwant\n%s", sig, got, before)
 		}
-		if !strings.Contains(cur.log.String(), "conntrack restored") {
-			t.Errorf("after %v the daemon did not restore the connection table:\n%s", sig, cur.log)
+		if got := l2.endpoint("a").NICs[0].IP; got != ipA {
+			t.Errorf("after %v: a's address %s, want %s", sig, got, ipA)
 		}
+		if got := l2.endpoint("web").PID; got != pidWeb {
+			t.Errorf("after %v: web's command pid %d, want %d re-adopted", sig, got, pidWeb)
+		}
+		if connectionsSurviveRestart {
+			waitFileContent(t, dir, transferLines("masq"+tag), "the masqueraded transfer across "+sig.String())
+			eventually(t, 20*time.Second, func() error {
+				if got, want := pubOut.String(), transferLines("pub"+tag); got != want {
+					return errorf("published-port session across %v: %d bytes back, want the %d sent", sig, len(got), len(want))
+				}
+				return nil
+			})
+		} else {
+			t.Logf("connections across the restart not checked (conntrack persistence is #15 part B)")
+		}
+		// New connections work at once, through the masquerade and the
+		// published port, bytes compared.
+		l2.mustExec("a", "sh", "-c", "printf 'after-"+tag+"\\n' | socat -t 2 - TCP4:"+srvAddr+":7100")
+		waitFileContent(t, dir, "after-"+tag+"\n", "a masqueraded connection after "+sig.String())
+		if r := l2.host("sh", "-c", "printf 'echo-after-restart\\n' | socat -t 2 - TCP4:127.0.0.1:8080"); r.stdout != "echo-after-restart\n" {
+			t.Errorf("published port after %v: %v, want the echo", sig, r)
+		}
+		// A plain rm does not kill the re-adopted command.
+		if r := l2.ctl("rm", "web"); r.code == 0 || !strings.Contains(r.stderr, "rm -f") {
+			t.Errorf("rm (no -f) of web's re-adopted command: %v, want it refused", r)
+		}
+		if syscall.Kill(pidWeb, 0) != nil {
+			t.Fatal("rm (no -f) killed web's re-adopted command")
+		}
+		return l2
+	}
+	l = restart(l, syscall.SIGTERM)
+	l = restart(l, syscall.SIGKILL)
+
+	for _, c := range senders {
+		syscall.Kill(-c.Process.Pid, syscall.SIGKILL) // done, or broken by the restart
+	}
+
+	// system reset: nothing of the switch is left but what a fresh start
+	// has, on the host and in the state.
+	l.mustCtl("system", "reset", "--force")
+	if out := l.mustCtl("ps", "-a", "-q"); strings.TrimSpace(out) != "" {
+		t.Errorf("ps after system reset: %q", out)
+	}
+	if out := l.mustCtl("network", "ls", "-q"); strings.TrimSpace(out) != "bridge" {
+		t.Errorf("networks after system reset: %q, want bridge alone", out)
+	}
+	if r := l.ctl("uplink", "show"); strings.Contains(r.stdout, uplinkAddr) {
+		t.Errorf("uplink after system reset: %v", r)
+	}
+	names, _ := netns.List()
+	etc, _ := os.ReadDir(netns.EtcDir)
+	for _, e := range etc {
+		names = append(names, netns.EtcDir+"/"+e.Name())
+	}
+	for _, n := range names {
+		if strings.HasPrefix(n, l.prefix) || strings.HasPrefix(n, netns.EtcDir+"/"+l.prefix) {
+			t.Errorf("after system reset: %s still exists", n)
+		}
+	}
+
+	// What a default daemon keeps, --cleanup-on-exit removes.
+	l.mustCtl("run", "-d", "--name", "late", "--", "sleep", "600")
+	l.halt(syscall.SIGTERM)
+	if !netns.Exists(l.prefix + "late") {
+		t.Fatal("SIGTERM with default flags removed an endpoint")
+	}
+	l = startLab(t, labOptions{id: l.id, dir: l.dir, nsenter: true, defaults: true, args: []string{"--cleanup-on-exit"}})
+	if l.endpoint("late").State != "running" {
+		t.Errorf("late after restart: %+v, want running", l.endpoint("late"))
+	}
+	l.stop() // SIGTERM, then the leak check
+	if b, err := os.ReadFile(filepath.Join(l.dir, "state", "state.json")); err == nil {
+		t.Errorf("--cleanup-on-exit left the state: %s", b)
 	}
 }
 
-// TestPrivilegedTakeover: `vswitchd --takeover` replaces a running daemon
-// while an endpoint pings another every 20 ms: at most 10 pings are lost
-// (the number is printed). The host leg's TAP is handed over (same
-// ifindex: it never went away), as are the endpoints' TAPs and the
-// published port's listener, which answers afterwards.
-func TestPrivilegedTakeover(t *testing.T) {
-	testutil.RequireTools(t, "nsenter", "ping")
+// waitFileContent waits until one file in dir holds exactly want.
+func waitFileContent(t *testing.T, dir, want, what string) {
+	t.Helper()
+	eventually(t, 10*time.Second, func() error {
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if b, err := os.ReadFile(filepath.Join(dir, e.Name())); err == nil && string(b) == want {
+				return nil
+			}
+		}
+		return errorf("%s: no file in %s holds the %d bytes sent", what, dir, len(want))
+	})
+}
+
+// TestPrivilegedKillDuringOperations is the fault-injection loop: 20
+// times, a run, network connect or rm is sent and the daemon killed with
+// SIGKILL at a random moment of it; a new daemon (default flags) starts on
+// what is left. Each time the state and the host agree (every endpoint has
+// its namespace with exactly its NICs, no namespace of this daemon is
+// unknown to it), and the same operation then succeeds.
+func TestPrivilegedKillDuringOperations(t *testing.T) {
+	testutil.RequireTools(t, "nsenter", "ip")
 	id := randHex(3)
 	labNS := "vsl-" + id
 	if err := netns.Create(labNS); err != nil {
@@ -207,56 +232,99 @@ func TestPrivilegedTakeover(t *testing.T) {
 	}
 	t.Cleanup(func() { netns.Delete(labNS) })
 	linkUp(t, labNS, "lo")
-	l := startLab(t, labOptions{id: id, nsenter: true})
-	l.mustCtl("network", "create", "n")
-	l.mustCtl("run", "-d", "--net", "n", "--name", "a")
-	l.mustCtl("run", "-d", "--net", "n", "--name", "b", "-p", "8080:7200")
-	webNS := l.epNS(t, "b")
-	startProcess(t, "ip", "netns", "exec", webNS, "env", helperEnv+"=1", testBinary(), "echo-server", "0.0.0.0:7200")
-	waitListening(t, func(a ...string) result { return nsRun(webNS, a...) }, "tcp", 7200)
-	hostIdx := ifindex(t, labNS, "vswitch0")
-	ipB := l.endpoint("b").NICs[0].IP
+	l := startLab(t, labOptions{id: id, nsenter: true, defaults: true})
+	l.mustCtl("network", "create", "n1")
+	l.mustCtl("network", "create", "n2")
+	l.mustCtl("run", "-d", "--net", "n1", "--name", "base")
+	ops := []struct {
+		name  string
+		args  []string
+		retry func(l *lab) // the same operation again, from whatever the kill left
+	}{
+		{"run", []string{"run", "-d", "--net", "n1", "--name", "x", "--", "sleep", "600"}, func(l *lab) {
+			if l.ctl("inspect", "x").code == 0 {
+				l.mustCtl("rm", "-f", "x")
+			}
+			l.mustCtl("run", "-d", "--net", "n1", "--name", "x", "--", "sleep", "600")
+		}},
+		{"connect", []string{"network", "connect", "n2", "base"}, func(l *lab) {
+			if !strings.Contains(l.mustCtl("ps", "--format", "{{.Name}} {{.Networks}}"), "base n1,n2") {
+				l.mustCtl("network", "connect", "n2", "base")
+			}
+			l.mustCtl("network", "disconnect", "n2", "base") // ready for the next round
+		}},
+		{"rm", []string{"rm", "-f", "x"}, func(l *lab) {
+			if l.ctl("inspect", "x").code == 0 {
+				l.mustCtl("rm", "-f", "x")
+			}
+			l.mustCtl("run", "-d", "--net", "n1", "--name", "x", "--", "sleep", "600") // for the next rm
+		}},
+	}
+	l.mustCtl("run", "-d", "--net", "n1", "--name", "x", "--", "sleep", "600")
+	l.mustCtl("rm", "-f", "x")
+	seed := time.Now().UnixNano()
+	t.Logf("kill delays from seed %d", seed)
+	rng := rand.New(rand.NewPCG(uint64(seed), 0))
+	interrupted := 0
+	defer func() { t.Logf("%d of 20 operations killed before they answered", interrupted) }()
+	for i := range 20 {
+		op := ops[i%len(ops)]
+		delay := time.Duration(rng.IntN(120)) * time.Millisecond
+		bg := l.ctlStart(op.args...)
+		time.Sleep(delay)
+		l.halt(syscall.SIGKILL)
+		if r := <-bg.done; r.code != 0 {
+			interrupted++ // the kill came before the answer
+		}
+		l = startLab(t, labOptions{id: l.id, dir: l.dir, nsenter: true, defaults: true})
+		hostAgrees(t, l, fmt.Sprintf("round %d (%s, killed after %v)", i, op.name, delay))
+		op.retry(l)
+		hostAgrees(t, l, fmt.Sprintf("round %d (%s retried)", i, op.name))
+		if t.Failed() {
+			break
+		}
+	}
+}
 
-	ping := exec.Command("ip", "netns", "exec", l.epNS(t, "a"), "ping", "-n", "-i", "0.02", "-c", "250", "-W", "1", ipB)
-	var out strings.Builder
-	ping.Stdout, ping.Stderr = &out, &out
-	if err := ping.Start(); err != nil {
-		t.Fatal(err)
+// ctlStart runs vswitchctl against this lab without waiting for it.
+func (l *lab) ctlStart(args ...string) *background {
+	b := &background{done: make(chan result, 1)}
+	go func() { b.done <- l.ctl(args...) }()
+	return b
+}
+
+// hostAgrees checks that the daemon's endpoints and the host's namespaces
+// of this lab are the same, each with exactly the NICs the daemon lists.
+func hostAgrees(t *testing.T, l *lab, when string) {
+	t.Helper()
+	var eps []control.Endpoint
+	l.ctlJSON(&eps, "ps", "-a")
+	want := map[string][]string{}
+	for _, e := range eps {
+		var nics []string
+		for _, n := range e.NICs {
+			nics = append(nics, n.Interface)
+		}
+		slices.Sort(nics)
+		want[l.prefix+e.Name] = nics
 	}
-	time.Sleep(2 * time.Second)
-	t0 := time.Now()
-	l2 := startLab(t, labOptions{id: id, dir: l.dir, nsenter: true, args: []string{"--takeover"}})
-	l.halt(0) // it exits by itself once it has handed over
-	ready := time.Since(t0)
-	if err := ping.Wait(); err != nil && !strings.Contains(out.String(), "received") {
-		t.Fatalf("ping: %v\n%s", err, out.String())
+	names, _ := netns.List()
+	got := map[string][]string{}
+	for _, n := range names {
+		if !strings.HasPrefix(n, l.prefix) {
+			continue
+		}
+		r := runCmdT(t, "ip", "-n", n, "-o", "link", "show", "type", "tun")
+		var nics []string
+		for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+			if f := strings.Fields(line); len(f) > 1 {
+				nics = append(nics, strings.TrimSuffix(strings.Split(f[1], "@")[0], ":"))
+			}
+		}
+		slices.Sort(nics)
+		got[n] = nics
 	}
-	m := lossRE.FindStringSubmatch(out.String())
-	if m == nil {
-		t.Fatalf("ping output: %s", out.String())
-	}
-	lost := atoi(m[1]) - atoi(m[2])
-	maxRTT := 0.0
-	for _, r := range rttRE.FindAllStringSubmatch(out.String(), -1) {
-		v, _ := strconv.ParseFloat(r[1], 64)
-		maxRTT = max(maxRTT, v)
-	}
-	t.Logf("--takeover: old daemon gone %v after the new one started; ping every 20 ms lost %d of %s, max RTT %.1f ms (the handover gap: frames wait in the TAPs' queues)",
-		ready.Round(time.Millisecond), lost, m[1], maxRTT)
-	if lost > 10 {
-		t.Errorf("--takeover lost %d pings at 20 ms intervals, want ≤ 10", lost)
-	}
-	if got := ifindex(t, labNS, "vswitch0"); got != hostIdx {
-		t.Errorf("the host leg was re-created (ifindex %s, was %s), want it handed over", got, hostIdx)
-	}
-	if !strings.Contains(l2.log.String(), "took over") || strings.Contains(l2.log.String(), "not used") {
-		t.Errorf("the new daemon's log does not show a complete handover:\n%s", l2.log)
-	}
-	if !strings.Contains(l.log.String(), "taken over by pid") {
-		t.Errorf("the old daemon's log does not say it was taken over:\n%s", l.log)
-	}
-	r := nsRun(labNS, "env", helperEnv+"=1", testBinary(), "stream", "127.0.0.1:8080", "0.2")
-	if r.code != 0 || !strings.Contains(r.stdout, "ok 20480 bytes") {
-		t.Errorf("the published port after the takeover: %v", r)
+	if !maps.EqualFunc(want, got, slices.Equal) {
+		t.Errorf("%s: the daemon's endpoints and the host disagree:\n daemon %v\n host   %v", when, want, got)
 	}
 }

@@ -7,6 +7,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"regexp"
 	"slices"
 	"strconv"
@@ -734,6 +737,19 @@ func TestPrivilegedSwitchCLIBadInput(t *testing.T) {
 		{"conntrack", "list", "--state", "OPEN"}, {"conntrack", "list", "-p", "sctp"}, {"conntrack", "list", "--port", "0"},
 		{"conntrack", "list", "-s", "x"}, {"conntrack", "list", "-w", "nosuch"},
 		{"log-level", "bogus"}, {"bogusverb"},
+		// input that parses but makes no sense (#15)
+		{"network", "create", "--subnet", "127.1.0.0/16", "x"}, {"network", "create", "--subnet", "0.0.0.0/16", "x"},
+		{"network", "create", "--subnet", "224.1.0.0/16", "x"}, {"network", "create", "--subnet", "240.1.0.0/16", "x"},
+		{"uplink", "set", "lo", "--address", "203.0.113.2/24"}, {"uplink", "set", "vtx1", "--address", "169.254.127.1/30"},
+		{"uplink", "set", "vtx1", "--address", "203.0.113.0/24"}, {"uplink", "set", "vtx1", "--address", "203.0.113.255/24"},
+		{"uplink", "set", "vtx1", "--address", "203.0.113.2/24", "--gateway", "203.0.113.255"},
+		{"run", "-d", "--name", "x", "--net", "n", "--alias", "down"},
+		{"run", "-d", "--name", "x", "--net", "n", "--alias", "host.vswitchd.internal"},
+		{"run", "-d", "--name", "x", "--net", "n", "--alias", "host.docker.internal"},
+		{"run", "-d", "--name", "x", "--net", "n", "--alias", "gateway.docker.internal"},
+		{"network", "connect", "--alias", "up", "bridge", "down"},
+		{"network", "disconnect", "n", "up"},
+		append([]string{"run", "-d", "--name", "x", "--net", "n"}, manyAliasFlags(65)...),
 	}
 	for _, c := range cases {
 		r := l.ctl(c...)
@@ -746,4 +762,39 @@ func TestPrivilegedSwitchCLIBadInput(t *testing.T) {
 	if got := cliField(t, l, "down", "{{.State}}"); got != "exited" {
 		t.Errorf("down: %s", got)
 	}
+	// JSON with trailing garbage, straight to the socket.
+	status, body := rawPost(t, l.socket, "/v1/networks", `{"name":"x"} {"name":"y"}`)
+	if status != 400 || !strings.Contains(body, `"message"`) {
+		t.Errorf("network create with trailing garbage = %d %s, want 400 and a JSON error", status, body)
+	}
+	if after := cliState(t, l); after != before {
+		t.Errorf("a body with trailing garbage changed the state:\nbefore %s\nafter  %s", before, after)
+	}
+}
+
+// manyAliasFlags returns n --alias flags with distinct names.
+func manyAliasFlags(n int) []string {
+	var out []string
+	for i := range n {
+		out = append(out, "--alias", fmt.Sprintf("a%d", i))
+	}
+	return out
+}
+
+// rawPost sends body to the API at socket as a POST of path, bypassing the
+// client, and returns the status and body.
+func rawPost(t *testing.T, socket, path, body string) (int, string) {
+	t.Helper()
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", socket)
+		},
+	}}
+	resp, err := hc.Post("http://vswitchd"+path, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }

@@ -99,6 +99,13 @@ type Options struct {
 	AcceptAnyVTEP bool
 	// NoGSO disables UDP segmentation offload on send.
 	NoGSO bool
+	// PMTU, if set, is called with an ICMPv4 "fragmentation needed" frame
+	// (untagged) for the network of VLAN vid, answering an IPv4 frame
+	// with DF set that Write dropped as too big for the underlay (see
+	// pmtu.go), at most 100 per second. It is called by Write after it
+	// released the port, so it may write to the port again; frame is
+	// the callee's.
+	PMTU func(vid uint16, frame []byte)
 	// Clock returns the time in nanoseconds on a monotonic clock, for
 	// learning and aging; nil means the time since Open. Methods taking a
 	// now argument expect a value of this clock (Port.Now).

@@ -28,10 +28,12 @@ type Port struct {
 	anyVTEP  bool
 	clock    func() int64
 	seed     uint64 // flow hash key
+	pmtu     func(vid uint16, frame []byte)
 
 	cfgMu   sync.Mutex // serialises SetNetworks
 	cfg     atomic.Pointer[config]
 	remotes *remoteTable
+	neigh   *neighTable // ARP-snooped remote addresses
 	vteps   vtepRegistry
 	cnt     counters
 
@@ -46,7 +48,7 @@ var (
 // newPort checks opt and makes a Port without sockets.
 func newPort(opt Options) (*Port, error) {
 	p := &Port{local: opt.Local.Unmap(), dport: opt.Port, mtu: opt.MTU, batch: opt.BatchSize,
-		anyVTEP: opt.AcceptAnyVTEP, clock: opt.Clock}
+		anyVTEP: opt.AcceptAnyVTEP, clock: opt.Clock, pmtu: opt.PMTU}
 	if !p.local.IsValid() {
 		p.local = netip.IPv4Unspecified()
 	}
@@ -86,6 +88,7 @@ func newPort(opt Options) (*Port, error) {
 		maxRemotes = DefaultMaxRemotes
 	}
 	p.remotes = newRemoteTable(maxRemotes, aging)
+	p.neigh = newNeighTable(maxRemotes, aging, p.remotes.refresh)
 	if p.clock == nil {
 		start := time.Now()
 		p.clock = func() int64 { return int64(time.Since(start)) }
@@ -115,8 +118,11 @@ func (p *Port) BatchSize() int { return p.batch }
 
 // SetNetworks replaces the networks the port carries. VNIs and VLANs must
 // each be unique, VLANs 1–4094, peers unicast addresses of the underlay's
-// family. Learned entries of networks no longer carried are forgotten;
-// static entries stay. Read and Write see the new set from their next frame.
+// family. Learned entries of networks no longer carried are forgotten, and
+// so are those learned at a VTEP that is no longer a peer of its network
+// (unless AcceptAnyVTEP), so removing a peer stops the traffic to it at
+// once; static entries stay. Read and Write see the new set from their
+// next frame.
 func (p *Port) SetNetworks(nets []Network) error {
 	p.cfgMu.Lock()
 	defer p.cfgMu.Unlock()
@@ -125,7 +131,13 @@ func (p *Port) SetNetworks(nets []Network) error {
 		return fmt.Errorf("set vxlan networks: %w", err)
 	}
 	p.cfg.Store(c)
-	p.remotes.removeIf(func(k remoteKey, e *remoteEntry) bool { return !e.static && c.byVNI[k.vni] == nil })
+	statics := p.remotes.staticVTEPs()
+	gone := func(vni uint32, vtep netip.Addr) bool {
+		n := c.byVNI[vni]
+		return n == nil || !p.anyVTEP && !n.hasPeer(vtep) && !statics[vniAddr{vni, vtep}]
+	}
+	p.remotes.removeIf(func(k remoteKey, e *remoteEntry) bool { return !e.static && gone(k.vni, e.vtep) })
+	p.neigh.removeIf(func(k neighKey, e *neighEntry) bool { return gone(k.vni, e.vtep) })
 	return nil
 }
 
@@ -162,21 +174,31 @@ func (p *Port) DeleteRemote(vni uint32, mac header.MAC) bool {
 	return p.remotes.delete(remoteKey{vni, mac})
 }
 
-// Flush forgets every learned entry and returns their number; static
-// entries stay.
+// Flush forgets every learned entry, and the neighbour table, and returns
+// the number of remote entries forgotten; static entries stay.
 func (p *Port) Flush() int {
+	p.neigh.removeIf(func(neighKey, *neighEntry) bool { return true })
 	return p.remotes.removeIf(func(_ remoteKey, e *remoteEntry) bool { return !e.static })
 }
 
-// FlushVNI forgets the learned entries of network vni.
+// FlushVNI forgets the learned entries and neighbours of network vni.
 func (p *Port) FlushVNI(vni uint32) int {
+	p.neigh.removeIf(func(k neighKey, _ *neighEntry) bool { return k.vni == vni })
 	return p.remotes.removeIf(func(k remoteKey, e *remoteEntry) bool { return !e.static && k.vni == vni })
 }
 
 // Age removes learned entries older than the aging time at now (Port.Now)
-// and returns their number. Expired entries are ignored by lookups anyway;
-// the daemon calls Age periodically to free them.
-func (p *Port) Age(now int64) int { return p.remotes.age(now) }
+// and returns their number; expired neighbours go too. Expired entries are
+// ignored by lookups anyway; the daemon calls Age periodically to free
+// them.
+func (p *Port) Age(now int64) int {
+	p.neigh.removeIf(func(_ neighKey, e *neighEntry) bool { return p.neigh.expired(e, now) })
+	return p.remotes.age(now)
+}
+
+// Maintain implements datapath.Maintainer: it ages the learned entries
+// at the port's own clock.
+func (p *Port) Maintain() { p.Age(p.Now()) }
 
 // RemoteEntries lists the live entries of the remote table at now
 // (Port.Now), sorted by VNI and MAC.
@@ -214,7 +236,9 @@ func (p *Port) Stats() Stats {
 		GSOSends:     p.cnt.gsoSends.Load(),
 		GSOFallbacks: p.cnt.gsoFallback.Load(),
 		LearnFull:    p.cnt.learnFull.Load(),
+		NeighFull:    p.cnt.neighFull.Load(),
 		Remotes:      p.remotes.len(),
+		Neighbors:    p.neigh.len(),
 		GSO:          p.gsoEnabled(),
 	}
 }

@@ -124,6 +124,30 @@ type txState struct {
 	used    int
 	segs    [][]byte
 	sizes   []int
+
+	// Fragmentation-needed answers built during the Write, handed to
+	// Options.PMTU once the lock is released; rate-limited by pmtuLim.
+	pmtu    []pmtuAnswer
+	pmtuLim pmtuLimiter
+}
+
+type pmtuAnswer struct {
+	vid   uint16
+	frame []byte
+}
+
+// tooBig counts a frame dropped as too big (tagged, the 802.1Q-tagged
+// inner frame or its first segment) and, with Options.PMTU, queues the
+// answer to its sender. Callers hold tx.mu.
+func (p *Port) tooBig(tagged []byte, now int64) {
+	p.cnt.tooBig.Add(1)
+	t := &p.sys.tx
+	if p.pmtu == nil || len(t.pmtu) >= 4 {
+		return
+	}
+	if vid, f := fragNeeded(tagged, p.PayloadMTU()); f != nil && t.pmtuLim.allow(now) {
+		t.pmtu = append(t.pmtu, pmtuAnswer{vid, f})
+	}
 }
 
 // msgMeta describes a queued message.
@@ -189,6 +213,7 @@ func (p *Port) open(opt Options) error {
 		return err
 	}
 	s.gso.Store(!opt.NoGSO && probeGSO(s.src[0]))
+	s.tx.pmtuLim.tokens = pmtuRate
 	p.seed = rand.Uint64()
 	p.initBuffers()
 	return nil
@@ -437,25 +462,31 @@ func (p *Port) decap(bufs [][]byte, sizes []int, offset int) int {
 		m := &r.msgs[i]
 		n := int(m.Len)
 		b := bufs[i]
+		src := p.srcAddr(&r.names[i])
+		// Drops are counted for the port and for the VTEP they came
+		// from (the rare path: a registry lookup each).
 		if m.Hdr.Flags&unix.MSG_TRUNC != 0 {
 			p.cnt.rxTruncated.Add(1)
+			p.vteps.get(src).rxTruncated.Add(1)
 			continue
 		}
 		if n < header.VXLANLen+header.EthernetLen {
 			p.cnt.short.Add(1)
+			p.vteps.get(src).short.Add(1)
 			continue
 		}
 		vx := header.VXLAN(b[base : base+header.VXLANLen])
 		if !vx.HasVNI() {
 			p.cnt.badFlags.Add(1)
+			p.vteps.get(src).badFlags.Add(1)
 			continue
 		}
 		nc := c.byVNI[vx.VNI()]
 		if nc == nil {
 			p.cnt.badVNI.Add(1)
+			p.vteps.get(src).badVNI.Add(1)
 			continue
 		}
-		src := p.srcAddr(&r.names[i])
 		if src != lastSrc || nc != lastNet {
 			addCounts()
 			lastSrc, lastNet = src, nc
@@ -464,11 +495,13 @@ func (p *Port) decap(bufs [][]byte, sizes []int, offset int) int {
 		}
 		if !accepted {
 			p.cnt.unknownVTEP.Add(1)
+			p.vteps.get(src).unknownVTEP.Add(1)
 			continue
 		}
 		inner := b[offset+header.VLANTagLen : base+n]
 		if header.IsTPID(binary.BigEndian.Uint16(inner[12:])) {
 			p.cnt.innerTagged.Add(1)
+			p.vteps.get(src).innerTagged.Add(1)
 			continue
 		}
 		if lastCtr == nil {
@@ -484,6 +517,9 @@ func (p *Port) decap(bufs [][]byte, sizes []int, offset int) int {
 					p.cnt.learnFull.Add(1)
 				}
 			}
+		}
+		if binary.BigEndian.Uint16(inner[12:]) == header.EtherTypeARP {
+			p.snoopARP(nc.vni, inner, src, now)
 		}
 		// Push the network's tag: the MACs move back over the VXLAN
 		// header, the tag takes their place.
@@ -516,12 +552,22 @@ func (p *Port) Write(bufs [][]byte, offset int) (int, error) {
 	if offset < header.VirtioNetLen {
 		return 0, errBadOffset
 	}
+	n, answers, err := p.write(bufs, offset)
+	for _, a := range answers {
+		p.pmtu(a.vid, a.frame)
+	}
+	return n, err
+}
+
+// write is Write under the send lock; it also returns the
+// fragmentation-needed answers to send.
+func (p *Port) write(bufs [][]byte, offset int) (int, []pmtuAnswer, error) {
 	s := &p.sys
 	t := &s.tx
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if s.closed.Load() {
-		return 0, port.ErrClosed
+		return 0, nil, port.ErrClosed
 	}
 	t.errno, t.cached = 0, false
 	if len(bufs) > len(t.state) {
@@ -545,10 +591,12 @@ func (p *Port) Write(bufs [][]byte, offset int) (int, error) {
 			accepted++
 		}
 	}
+	answers := t.pmtu
+	t.pmtu = nil
 	if errno := t.errno; ferr == nil && errno != 0 {
-		return accepted, fmt.Errorf("write vxlan port: %w", errno)
+		return accepted, answers, fmt.Errorf("write vxlan port: %w", errno)
 	}
-	return accepted, ferr
+	return accepted, answers, ferr
 }
 
 // encap queues the messages that carry frame i (b[offset:]) to its VTEPs.
@@ -582,10 +630,10 @@ func (p *Port) encap(c *config, b []byte, offset int, i int32, now int64) error 
 	sock := uint16(pick(flowHash(frame, 12+header.VLANTagLen, p.seed), len(p.sys.src)))
 	vh := header.VirtioNet(b[offset-header.VirtioNetLen : offset])
 	if vh.IsGSO() || vh.NeedsCsum() {
-		return p.encapSegments(nc, frame, vh, dests, sock, i)
+		return p.encapSegments(nc, frame, vh, dests, sock, i, now)
 	}
 	if len(frame)-header.VLANTagLen > p.maxInner {
-		p.cnt.tooBig.Add(1)
+		p.tooBig(frame, now)
 		return ErrTooBig
 	}
 	rest := frame[12+header.VLANTagLen:]
@@ -611,7 +659,7 @@ func (p *Port) encap(c *config, b []byte, offset int, i int32, now int64) error 
 // cut and checksummed into the scratch buffer, each segment's tag replaced
 // by the VXLAN header in place, then sent to each destination as UDP GSO
 // messages (one datagram per segment) or one message per segment.
-func (p *Port) encapSegments(nc *netcfg, frame []byte, vh header.VirtioNet, dests []dest, sock uint16, i int32) error {
+func (p *Port) encapSegments(nc *netcfg, frame []byte, vh header.VirtioNet, dests []dest, sock uint16, i int32, now int64) error {
 	t := &p.sys.tx
 	nseg := offload.MaxSegments(frame, vh)
 	if nseg == 0 || nseg > len(t.segs) {
@@ -643,8 +691,8 @@ func (p *Port) encapSegments(nc *netcfg, frame []byte, vh header.VirtioNet, dest
 	}
 	// The first segment is the longest.
 	if t.sizes[0]-header.VLANTagLen > p.maxInner {
+		p.tooBig(t.segs[0][header.VirtioNetLen:header.VirtioNetLen+t.sizes[0]], now)
 		clear(t.segs[:nseg])
-		p.cnt.tooBig.Add(1)
 		return ErrTooBig
 	}
 	t.used += nseg * slot

@@ -411,6 +411,14 @@ func TestBadDatagrams(t *testing.T) {
 	if diff := cmp.Diff(want, b.DeviceDrops()); diff != "" {
 		t.Errorf("drops (-want +got):\n%s", diff)
 	}
+	// The same drops, counted for the VTEP that sent them.
+	vs := b.VTEPStats()
+	if len(vs) != 1 || vs[0].Addr != lo(1) || vs[0].RxFrames != 2 {
+		t.Fatalf("VTEPStats = %+v, want 127.0.0.1 with 2 frames", vs)
+	}
+	if diff := cmp.Diff(want, vs[0].RxErrors); diff != "" {
+		t.Errorf("VTEP drops (-want +got):\n%s", diff)
+	}
 }
 
 // TestWriteErrors checks frames Write refuses: no peer to flood to, too

@@ -197,6 +197,17 @@ func (t *remoteTable) isStaticVTEP(vni uint32, addr netip.Addr) bool {
 	return t.statics[vniAddr{vni, addr}] > 0
 }
 
+// staticVTEPs returns the VTEPs static entries point at, per VNI.
+func (t *remoteTable) staticVTEPs() map[vniAddr]bool {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	m := make(map[vniAddr]bool, len(t.statics))
+	for va := range t.statics {
+		m[va] = true
+	}
+	return m
+}
+
 func (t *remoteTable) addStatic(k remoteKey, vtep netip.Addr, ctr *vtepCounters) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

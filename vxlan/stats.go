@@ -31,7 +31,7 @@ const (
 type counters struct {
 	short, badFlags, badVNI, unknownVTEP, innerTagged, rxTruncated, rxError atomic.Uint64
 	untagged, noVNI, tooBig, noPeer, txOffload, txQueueFull, txError        atomic.Uint64
-	gsoFallback, gsoSends, learnFull                                        atomic.Uint64
+	gsoFallback, gsoSends, learnFull, neighFull                             atomic.Uint64
 }
 
 // Stats are the port's counters.
@@ -46,9 +46,14 @@ type Stats struct {
 	GSOFallbacks uint64
 	// LearnFull counts MACs not learned because the remote table was full.
 	LearnFull uint64
+	// NeighFull counts ARP senders not recorded because the neighbour
+	// table was full.
+	NeighFull uint64
 	// Remotes is the number of entries in the remote table, static ones
 	// included.
 	Remotes int
+	// Neighbors is the number of entries in the neighbour table.
+	Neighbors int
 	// GSO reports whether UDP segmentation offload is in use.
 	GSO bool
 }
@@ -74,15 +79,44 @@ func (c *counters) drops() map[string]uint64 {
 }
 
 // VTEPStats is the traffic exchanged with one remote VTEP: datagrams and
-// their UDP payload bytes (VXLAN header and inner frame).
+// their UDP payload bytes (VXLAN header and inner frame), and the
+// datagrams from it that were dropped, by the reasons of DeviceDrops
+// (DropShort…).
 type VTEPStats struct {
 	Addr              netip.Addr // invalid for the VTEPs beyond MaxVTEPStats
 	RxFrames, RxBytes uint64
 	TxFrames, TxBytes uint64
+	// RxErrors counts the datagrams from the VTEP dropped at
+	// decapsulation, by reason; reasons with no drops are left out (nil:
+	// none).
+	RxErrors map[string]uint64
 }
 
 type vtepCounters struct {
 	rxFrames, rxBytes, txFrames, txBytes atomic.Uint64
+	// Decapsulation drops of the VTEP's datagrams.
+	short, badFlags, badVNI, unknownVTEP, innerTagged, rxTruncated atomic.Uint64
+}
+
+// errors returns c's decapsulation drops by reason, zeros left out; nil
+// when there are none.
+func (c *vtepCounters) errors() map[string]uint64 {
+	var m map[string]uint64
+	for _, d := range []struct {
+		name string
+		v    *atomic.Uint64
+	}{
+		{DropShort, &c.short}, {DropBadFlags, &c.badFlags}, {DropBadVNI, &c.badVNI},
+		{DropUnknownVTEP, &c.unknownVTEP}, {DropInnerTagged, &c.innerTagged}, {DropRxTruncated, &c.rxTruncated},
+	} {
+		if v := d.v.Load(); v != 0 {
+			if m == nil {
+				m = map[string]uint64{}
+			}
+			m[d.name] = v
+		}
+	}
+	return m
 }
 
 // vtepRegistry holds the counters of each VTEP ever seen, copy on write:
@@ -133,8 +167,8 @@ func (r *vtepRegistry) list() []VTEPStats {
 	var out []VTEPStats
 	add := func(a netip.Addr, c *vtepCounters) {
 		s := VTEPStats{Addr: a, RxFrames: c.rxFrames.Load(), RxBytes: c.rxBytes.Load(),
-			TxFrames: c.txFrames.Load(), TxBytes: c.txBytes.Load()}
-		if a.IsValid() || s != (VTEPStats{}) {
+			TxFrames: c.txFrames.Load(), TxBytes: c.txBytes.Load(), RxErrors: c.errors()}
+		if a.IsValid() || s.RxFrames+s.RxBytes+s.TxFrames+s.TxBytes != 0 || len(s.RxErrors) != 0 {
 			out = append(out, s)
 		}
 	}

@@ -1,7 +1,8 @@
 // Command vswitchd is the userspace virtual switch daemon: it runs in the
 // network namespace it was started in, serves the vswitchctl API on a Unix
-// socket, and on SIGTERM or SIGINT removes everything it created (unless
-// --keep). It holds a lock on its state directory for its whole life, so
+// socket, and on SIGTERM or SIGINT stops, leaving its endpoints and state
+// for the next start to re-adopt (--cleanup-on-exit, which --lab implies,
+// removes everything it created instead). It holds a lock on its state directory for its whole life, so
 // one daemon at a time uses a directory.
 //
 //	vswitchd [flags]                      run the switch in the foreground
@@ -42,6 +43,7 @@ import (
 	"github.com/vswitchd/vswitchd/netns"
 	"github.com/vswitchd/vswitchd/state"
 	"github.com/vswitchd/vswitchd/supervisor"
+	"github.com/vswitchd/vswitchd/tap"
 )
 
 // Environment variables a parent vswitchd sets for the one it starts.
@@ -195,7 +197,9 @@ func parseFlags(args []string) (daemon.Config, options, error) {
 	var upstreams, uplink, uplinkAddr, uplinkGW, hostCIDR string
 	fs.StringVar(&o.socket, "socket", control.DefaultSocket, "API socket path (mode 0600)")
 	fs.StringVar(&cfg.StateDir, "state-dir", daemon.DefaultStateDir, "where the desired state, the lock and logs are kept (created 0700)")
-	fs.BoolVar(&cfg.Keep, "keep", false, "on exit, leave endpoints (namespaces, TAPs, processes) and state for the next start to re-adopt")
+	fs.BoolVar(&cfg.CleanupOnExit, "cleanup-on-exit", false, "on exit, remove every endpoint (namespaces, TAPs, processes), network and the state (--lab implies it)")
+	var keep bool
+	fs.BoolVar(&keep, "keep", false, "on exit, leave endpoints and state for the next start to re-adopt: the default, and with --lab it overrides --cleanup-on-exit")
 	fs.StringVar(&upstreams, "dns-upstream", "", "upstream DNS resolvers ADDR[:PORT][,ADDR…] (default: from /etc/resolv.conf)")
 	var cacheSize int
 	fs.IntVar(&cacheSize, "dns-cache-size", dns.DefaultCacheSize, "forwarded DNS answers cached (0: no cache)")
@@ -205,12 +209,13 @@ func parseFlags(args []string) (daemon.Config, options, error) {
 	fs.StringVar(&cfg.HostIf, "host-if", daemon.DefaultHostIf, "name of the host's leg (an internal TAP)")
 	fs.StringVar(&hostCIDR, "host-cidr", daemon.DefaultHostCIDR, "prefix of the host–router link; the host takes the first address (host.vswitchd.internal)")
 	fs.StringVar(&cfg.NetnsPrefix, "netns-prefix", "", "prefix of endpoint namespace names")
-	fs.IntVar(&cfg.FDB.Capacity, "fdb-capacity", bridge.DefaultCapacity, "MAC table size")
+	fs.IntVar(&cfg.FDB.Capacity, "fdb-capacity", bridge.DefaultCapacity, "MAC table size (static entries included)")
 	fs.IntVar(&cfg.FDB.PortLimit, "fdb-port-limit", bridge.DefaultPortLimit, "MACs learned per port (-1: unlimited)")
 	fs.DurationVar(&cfg.FDB.AgingTime, "fdb-aging", bridge.DefaultAgingTime, "MAC aging time")
 	fs.IntVar(&cfg.NAT.MaxEntries, "conntrack-max", nat.DefaultMaxEntries, "conntrack table size (entries)")
 	fs.IntVar(&cfg.NAT.MaxPerEndpoint, "conntrack-max-per-endpoint", 0, "connections one endpoint (source address in a zone) opens; at the limit its own oldest evictable one goes (0: conntrack-max/4, -1: unlimited)")
 	fs.DurationVar(&cfg.ConntrackSaveInterval, "conntrack-save-interval", daemon.DefaultConntrackSaveInterval, "how often the connection table is written to the state directory, so a kill -9 loses at most this much (0: only at a stop that keeps endpoints)")
+	fs.IntVar(&cfg.TAPQueues, "tap-queues", daemon.DefaultTAPQueues(), "queues of each endpoint NIC, each read and written by its own worker, flows spread by hash (1: a single-queue TAP; at most "+strconv.Itoa(tap.MaxQueues)+")")
 	fs.BoolVar(&cfg.NoARPSuppression, "no-arp-suppression", false, "flood ARP requests for endpoint addresses instead of answering them")
 	mssClamp := fs.Bool("mss-clamp", true, "clamp the MSS of TCP SYNs crossing the uplink to its MTU (--mss-clamp=false: leave it to path MTU discovery)")
 	tcpLoose := fs.Bool("conntrack-tcp-loose", true, "pick up TCP connections from a mid-stream segment, like nf_conntrack_tcp_loose (false: only a SYN opens one)")
@@ -237,9 +242,21 @@ func parseFlags(args []string) (daemon.Config, options, error) {
 		return cfg, o, fmt.Errorf("unexpected argument %q (see vswitchd --help)", fs.Arg(0))
 	}
 	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = f.Value.String() })
+	switch {
+	case keep && cfg.CleanupOnExit:
+		return cfg, o, errors.New("--keep and --cleanup-on-exit contradict each other")
+	case o.lab != "" && !keep:
+		// A lab is a throwaway: what it made goes with it. The daemon
+		// the --lab process starts gets the flag spelled out.
+		cfg.CleanupOnExit = true
+		o.set["cleanup-on-exit"] = "true"
+	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return cfg, o, fmt.Errorf("--log-level: %w", err)
+	}
+	if cfg.TAPQueues < 1 || cfg.TAPQueues > tap.MaxQueues {
+		return cfg, o, fmt.Errorf("--tap-queues %d: want 1 to %d", cfg.TAPQueues, tap.MaxQueues)
 	}
 	switch {
 	case cfg.ConntrackSaveInterval < 0:
@@ -417,7 +434,7 @@ func logStart(cfg daemon.Config, o options, lab string) {
 		"socket", o.socket, "state_dir", cfg.StateDir, "lab", lab, "netns_prefix", cfg.NetnsPrefix,
 		"host_if", cfg.HostIf, "host_cidr", cfg.HostCIDR.String(), "uplink", uplink, "dns_upstreams", upstreams,
 		"fdb_capacity", cfg.FDB.Capacity, "fdb_port_limit", cfg.FDB.PortLimit, "fdb_aging", cfg.FDB.AgingTime.String(),
-		"conntrack_max", cfg.NAT.MaxEntries, "conntrack_max_per_endpoint", cfg.NAT.MaxPerEndpoint, "keep", cfg.Keep, "arp_suppression", !cfg.NoARPSuppression,
+		"conntrack_max", cfg.NAT.MaxEntries, "conntrack_max_per_endpoint", cfg.NAT.MaxPerEndpoint, "cleanup_on_exit", cfg.CleanupOnExit, "arp_suppression", !cfg.NoARPSuppression,
 		"log_level", o.logLevel)
 }
 
@@ -436,6 +453,7 @@ func run(ctx context.Context, cfg daemon.Config, o options) error {
 		return err
 	}
 	srv := server.New(server.DaemonBackend{Daemon: d}, cfg.Logger)
+	srv.SetPeerCheck(func(p server.Peer) error { return d.CheckPeer(p.PID, p.UID) })
 	errc := make(chan error, 2)
 	var web *http.Server
 	if o.http != "" {
@@ -468,7 +486,7 @@ func run(ctx context.Context, cfg daemon.Config, o options) error {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
-	cfg.Logger.Info("shutting down", "keep", cfg.Keep, "reason", context.Cause(ctx))
+	cfg.Logger.Info("shutting down", "cleanup_on_exit", cfg.CleanupOnExit, "reason", context.Cause(ctx))
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	srv.Shutdown(sctx)
 	if web != nil {

@@ -12,7 +12,7 @@ import (
 
 // nsexec is the hidden command the daemon runs to start a process inside
 // an endpoint: `vswitchd nsexec [--hostname H] [--dir D] [--user U]
-// NAMESPACE -- COMMAND [ARG...]`. It sets the namespace up as `ip netns
+// [--cap-drop CAP,…] NAMESPACE -- COMMAND [ARG...]`. It sets the namespace up as `ip netns
 // exec` does (plus the host name, directory and user) and execs COMMAND.
 // Exit codes follow the shell: 127 command not found, 126 not runnable,
 // 125 setup failed.
@@ -26,6 +26,8 @@ func nsexec(args []string) int {
 			o.Dir = args[1]
 		case "--user":
 			o.User = args[1]
+		case "--cap-drop":
+			o.CapDrop = strings.Split(args[1], ",")
 		default:
 			fmt.Fprintf(os.Stderr, "vswitchd nsexec: unknown option %s\n", args[0])
 			return 125
@@ -33,7 +35,7 @@ func nsexec(args []string) int {
 		args = args[2:]
 	}
 	if len(args) < 3 || args[1] != "--" {
-		fmt.Fprintln(os.Stderr, "usage: vswitchd nsexec [--hostname H] [--dir D] [--user U] NAMESPACE -- COMMAND [ARG...]")
+		fmt.Fprintln(os.Stderr, "usage: vswitchd nsexec [--hostname H] [--dir D] [--user U] [--cap-drop CAP,…] NAMESPACE -- COMMAND [ARG...]")
 		return 125
 	}
 	err := netns.ExecWith(args[0], args[2:], os.Environ(), o)

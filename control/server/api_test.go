@@ -255,15 +255,15 @@ func TestRoutes(t *testing.T) {
 		{name: "SetPort trunk", do: func(ctx context.Context, c *control.Client) (any, error) {
 			return c.SetPort(ctx, "veth0", control.PortSet{Mode: "native-untagged", VLANs: "10,20-22", Native: 10})
 		}, wantCalls: []call{{Method: "SetPort", Args: []any{"veth0", state.PortSpec{Mode: vlan.NativeUntagged, VLANs: vlans("10,20-22"), Native: 10}}}},
-			want: control.Port{ID: 5, Name: "veth0", Kind: "system", Mode: "native-untagged", VLAN: 10, VLANs: []int{10, 20, 21, 22}, Drops: map[string]uint64{}}},
+			want: control.Port{ID: 5, Name: "veth0", Kind: "system", Mode: "native-untagged", VLAN: 10, VLANs: []int{10, 20, 21, 22}, Drops: map[string]uint64{}, VTEPs: []control.VTEP{}}},
 		{name: "SetPort trunk of all VLANs", do: func(ctx context.Context, c *control.Client) (any, error) {
 			return c.SetPort(ctx, "veth0", control.PortSet{Mode: "trunk"})
 		}, wantCalls: []call{{Method: "SetPort", Args: []any{"veth0", state.PortSpec{Mode: vlan.Trunk}}}},
-			want: control.Port{ID: 5, Name: "veth0", Kind: "system", Mode: "trunk", VLANs: []int{}, AllVLANs: true, Drops: map[string]uint64{}}},
+			want: control.Port{ID: 5, Name: "veth0", Kind: "system", Mode: "trunk", VLANs: []int{}, AllVLANs: true, Drops: map[string]uint64{}, VTEPs: []control.VTEP{}}},
 		{name: "SetPort default mode", do: func(ctx context.Context, c *control.Client) (any, error) {
 			return c.SetPort(ctx, odd, control.PortSet{VLAN: 30})
 		}, wantCalls: []call{{Method: "SetPort", Args: []any{odd, state.PortSpec{Mode: vlan.Access, VLAN: 30}}}},
-			want: control.Port{ID: 5, Name: odd, Kind: "system", Mode: "access", VLAN: 30, VLANs: []int{}, Drops: map[string]uint64{}}},
+			want: control.Port{ID: 5, Name: odd, Kind: "system", Mode: "access", VLAN: 30, VLANs: []int{}, Drops: map[string]uint64{}, VTEPs: []control.VTEP{}}},
 		{name: "Stats", do: func(ctx context.Context, c *control.Client) (any, error) { return c.Stats(ctx) },
 			wantCalls: []call{{Method: "Stats"}}, want: cannedStats},
 		{name: "Uplink", do: func(ctx context.Context, c *control.Client) (any, error) { return c.Uplink(ctx) },
@@ -356,6 +356,8 @@ func TestStatusCodes(t *testing.T) {
 		{"connect", "POST", "/v1/networks/alpha/connect", `{"endpoint":"web"}`, http.StatusNoContent},
 		{"run", "POST", "/v1/endpoints", `{"name":"web","network":"alpha"}`, http.StatusCreated},
 		{"prune networks", "POST", "/v1/networks/prune", "", http.StatusOK},
+		{"system reset", "POST", "/v1/system/reset", "", http.StatusOK},
+		{"system reset with GET", "GET", "/v1/system/reset", "", http.StatusMethodNotAllowed},
 		{"publish", "POST", "/v1/endpoints/web/publish", `{"spec":"80:80"}`, http.StatusCreated},
 		{"unpublish", "POST", "/v1/endpoints/web/unpublish", `{"spec":"80:80"}`, http.StatusNoContent},
 		{"stop", "POST", "/v1/endpoints/web/stop", `{"timeout":5}`, http.StatusNoContent},
@@ -398,6 +400,17 @@ func TestStatusCodes(t *testing.T) {
 			resp.Body.Close()
 			if resp.StatusCode != tt.want {
 				t.Errorf("%s %s = %d %s, want %d", tt.method, tt.path, resp.StatusCode, body, tt.want)
+			}
+			if resp.StatusCode >= 400 {
+				// Every error, unknown routes and methods too, is the
+				// API's JSON shape.
+				var e control.ErrorBody
+				if err := json.Unmarshal(body, &e); err != nil || e.Message == "" || resp.Header.Get("Content-Type") != "application/json" {
+					t.Errorf("%s %s error body %q (%s), want {\"message\": …} as application/json", tt.method, tt.path, body, resp.Header.Get("Content-Type"))
+				}
+			}
+			if resp.StatusCode == http.StatusMethodNotAllowed && resp.Header.Get("Allow") == "" {
+				t.Errorf("%s %s: 405 without Allow", tt.method, tt.path)
 			}
 			if resp.StatusCode < 300 && resp.StatusCode != http.StatusNoContent {
 				if !json.Valid(body) {
@@ -779,3 +792,46 @@ type topless struct{ *schemaBackend }
 
 // Top implements server.Backend.
 func (b topless) Top(string) ([]string, [][]string, error) { return nil, nil, nil }
+
+// TestMalformedBodies: a body that is not one JSON value (trailing garbage), is
+// over the limit, or carries a NUL byte into a command is refused with the
+// API's JSON error and the right status, and reaches no backend call.
+func TestMalformedBodies(t *testing.T) {
+	b := &fakeBackend{}
+	_, sock := serve(t, b)
+	hc := rawClient(sock)
+	big := `{"name":"` + strings.Repeat("a", 2<<20) + `"}`
+	tests := []struct {
+		name, method, path, body string
+		want                     int
+		msg                      string
+	}{
+		{"trailing garbage", "POST", "/v1/networks", `{"name":"alpha"} x`, 400, "after the JSON value"},
+		{"two values", "POST", "/v1/networks", `{"name":"alpha"}{"name":"beta"}`, 400, "unexpected data after the JSON value"},
+		{"trailing garbage, optional body", "POST", "/v1/endpoints/web/stop", `{"timeout":1}]`, 400, "after the JSON value"},
+		{"too large", "POST", "/v1/networks", big, 413, "too large"},
+		{"NUL in cmd", "POST", "/v1/endpoints", `{"name":"web","network":"alpha","cmd":["sh","-c","a\u0000b"]}`, 400, "NUL byte"},
+		{"NUL in env", "POST", "/v1/endpoints", `{"name":"web","network":"alpha","cmd":["true"],"env":["A=\u0000"]}`, 400, "NUL byte"},
+		{"NUL in exec", "POST", "/v1/endpoints/web/exec", `{"cmd":["echo","\u0000"],"detach":true}`, 400, "NUL byte"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b.takeCalls()
+			req, err := http.NewRequest(tt.method, "http://vswitchd"+tt.path, strings.NewReader(tt.body))
+			must(t, err)
+			resp, err := hc.Do(req)
+			must(t, err)
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var e control.ErrorBody
+			if resp.StatusCode != tt.want || json.Unmarshal(body, &e) != nil || !strings.Contains(e.Message, tt.msg) {
+				t.Errorf("%s %s = %d %q, want %d and a JSON message containing %q", tt.method, tt.path, resp.StatusCode, body, tt.want, tt.msg)
+			}
+			for _, c := range b.takeCalls() {
+				if c.Method != "Endpoint" {
+					t.Errorf("refused request reached the backend: %v", c)
+				}
+			}
+		})
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/vswitchd/vswitchd/daemon"
 	"github.com/vswitchd/vswitchd/header"
 	"github.com/vswitchd/vswitchd/nat"
+	"github.com/vswitchd/vswitchd/netns"
 	"github.com/vswitchd/vswitchd/state"
 	"github.com/vswitchd/vswitchd/vlan"
 )
@@ -36,7 +37,51 @@ func networkSpec(r control.NetworkCreate) (state.NetworkSpec, error) {
 	}
 	v, err := vlanID(r.VLAN, "vlan")
 	spec.VLAN = v
-	return spec, err
+	if err != nil {
+		return spec, err
+	}
+	if r.IPRange != "" {
+		p, err := netip.ParsePrefix(r.IPRange)
+		if err != nil {
+			return spec, state.Errorf(state.ErrInvalid, "ip-range %q: not a CIDR (like 10.1.0.0/25)", r.IPRange)
+		}
+		spec.IPRange = p
+	}
+	spec.MTU = r.MTU
+	if o := r.Overlay; o != nil {
+		if o.VNI < 1 || o.VNI > header.MaxVNI {
+			return spec, state.Errorf(state.ErrInvalid, "vni %d out of range 1-%d", o.VNI, header.MaxVNI)
+		}
+		if o.Port < 0 || o.Port > 65535 {
+			return spec, state.Errorf(state.ErrInvalid, "vxlan port %d out of range 1-65535", o.Port)
+		}
+		so := &state.Overlay{VNI: uint32(o.VNI), Port: uint16(o.Port)}
+		if o.Local != "" {
+			a, err := netip.ParseAddr(o.Local)
+			if err != nil {
+				return spec, state.Errorf(state.ErrInvalid, "local %q: not an IP address", o.Local)
+			}
+			so.Local = a
+		}
+		for _, p := range o.Peers {
+			a, err := peerAddr(p)
+			if err != nil {
+				return spec, err
+			}
+			so.Peers = append(so.Peers, a)
+		}
+		spec.Overlay = so
+	}
+	return spec, nil
+}
+
+// peerAddr parses a peer VTEP address.
+func peerAddr(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return a, state.Errorf(state.ErrInvalid, "peer %q: not an IP address", s)
+	}
+	return a, nil
 }
 
 // vlanID converts an API VLAN number (0: none) to a vlan.ID.
@@ -88,12 +133,32 @@ func publishSpec(s string) (state.Publish, error) {
 	return p, nil
 }
 
+// noNUL refuses a command, environment or option string with a NUL byte:
+// no exec(2) argument can hold one.
+func noNUL(cmd, env, opts []string) error {
+	for what, list := range map[string][]string{"cmd": cmd, "env": env, "option": opts} {
+		for _, s := range list {
+			if strings.IndexByte(s, 0) >= 0 {
+				return state.Errorf(state.ErrInvalid, "%s %q: contains a NUL byte", what, s)
+			}
+		}
+	}
+	return nil
+}
+
 func runSpec(r control.Run) (daemon.RunSpec, error) {
+	if err := noNUL(r.Cmd, r.Env, []string{r.Hostname, r.User}); err != nil {
+		return daemon.RunSpec{}, err
+	}
 	spec := daemon.RunSpec{TTY: r.TTY, EndpointSpec: state.EndpointSpec{
 		Name: r.Name, Network: r.Network, Aliases: r.Aliases, Cmd: r.Cmd, Env: r.Env, Remove: r.Remove, Trunk: r.Trunk,
 		Hostname: r.Hostname, NetnsPath: r.NetnsPath, IfName: r.IfName, MTU: r.MTU, ContainerID: r.ContainerID,
+		User: r.User,
 	}}
 	var err error
+	if spec.CapDrop, err = netns.CapDrop(r.CapAdd, r.CapDrop); err != nil {
+		return spec, state.Errorf(state.ErrInvalid, "%w", err)
+	}
 	if spec.MAC, err = macArg(r.MAC); err != nil {
 		return spec, err
 	}
@@ -160,8 +225,17 @@ func fdbAdd(r control.FDBAdd) (vlan.ID, header.MAC, error) {
 	if err != nil {
 		return 0, mac, err
 	}
+	if r.VTEP != "" {
+		switch {
+		case r.Port != "":
+			return 0, mac, state.Errorf(state.ErrInvalid, "give a port or a vtep, not both")
+		case r.Network == "":
+			return 0, mac, state.Errorf(state.ErrInvalid, "fdb add --vtep needs the overlay network (--network)")
+		}
+		return 0, mac, nil
+	}
 	if r.Port == "" {
-		return 0, mac, state.Errorf(state.ErrInvalid, "fdb add needs a port")
+		return 0, mac, state.Errorf(state.ErrInvalid, "fdb add needs a port (or a vtep)")
 	}
 	if r.VLAN != 0 && r.Network != "" {
 		return 0, mac, state.Errorf(state.ErrInvalid, "give a vlan or a network, not both")
@@ -287,6 +361,22 @@ func network(n daemon.NetworkInfo) control.Network {
 	for _, r := range n.DNSNames {
 		out.DNSNames = append(out.DNSNames, control.DNSName{Name: r.Name, IP: r.Addr.String()})
 	}
+	out.MTU = n.MTU
+	if n.IPRange.IsValid() {
+		out.IPRange = n.IPRange.String()
+	}
+	if o := n.Overlay; o != nil {
+		ov := &control.Overlay{VNI: int(o.VNI), Peers: []string{}, Port: int(o.Port), Local: addrString(o.Local),
+			VXLANPort: n.VXLANPort, Remotes: []control.RemoteMAC{}}
+		for _, p := range o.Peers {
+			ov.Peers = append(ov.Peers, p.String())
+		}
+		for _, r := range n.Remotes {
+			ov.Remotes = append(ov.Remotes, control.RemoteMAC{MAC: r.MAC.String(), VTEP: r.VTEP.String(), IP: addrString(r.IP),
+				Static: r.Static, Age: r.Age.Seconds()})
+		}
+		out.Overlay = ov
+	}
 	return out
 }
 
@@ -387,8 +477,20 @@ func portOf(p daemon.PortInfo) control.Port {
 		drops = map[string]uint64{}
 	}
 	cp := control.Port{
-		ID: int(p.ID), Name: p.Name, Kind: string(p.Kind), Endpoint: p.Endpoint, Routed: p.Routed, VLANs: []int{},
+		ID: int(p.ID), Name: p.Name, Kind: string(p.Kind), Endpoint: p.Endpoint, Routed: p.Routed, Queues: p.Queues, VLANs: []int{},
 		RxFrames: c.RxFrames, RxBytes: c.RxBytes, TxFrames: c.TxFrames, TxBytes: c.TxBytes, Drops: drops,
+		VTEPs: []control.VTEP{},
+	}
+	for _, v := range p.VTEPs {
+		addr, errs := "other", v.RxErrors
+		if v.Addr.IsValid() {
+			addr = v.Addr.String()
+		}
+		if errs == nil {
+			errs = map[string]uint64{}
+		}
+		cp.VTEPs = append(cp.VTEPs, control.VTEP{Addr: addr, RxFrames: v.RxFrames, RxBytes: v.RxBytes,
+			TxFrames: v.TxFrames, TxBytes: v.TxBytes, RxErrors: errs})
 	}
 	if p.Routed {
 		cp.Mode = "routed"

@@ -214,7 +214,7 @@ var (
 		Counters: datapath.CounterValues{RxFrames: 5, RxBytes: 500, TxFrames: 7, TxBytes: 700, Drops: map[string]uint64{"vlan-ingress": 2}},
 	}
 	cannedPort = control.Port{ID: 3, Name: "tap0", Kind: "tap", Endpoint: "web", Mode: "access", VLAN: 10, VLANs: []int{}, Routed: false,
-		RxFrames: 5, RxBytes: 500, TxFrames: 7, TxBytes: 700, Drops: map[string]uint64{"vlan-ingress": 2}}
+		RxFrames: 5, RxBytes: 500, TxFrames: 7, TxBytes: 700, Drops: map[string]uint64{"vlan-ingress": 2}, VTEPs: []control.VTEP{}}
 
 	// Ports in every mode, and what the API shows of their VLANs: a list
 	// of numbers, all_vlans for a trunk of every VLAN, drops {} when none.
@@ -233,17 +233,17 @@ var (
 	}
 	ports = []control.Port{
 		cannedPort,
-		{ID: 4, Name: "uplink0", Kind: "system", Mode: "routed", Routed: true, VLANs: []int{}, RxFrames: 1, Drops: map[string]uint64{}},
-		{ID: 5, Name: "veth0", Kind: "system", Mode: "trunk", VLANs: seq(10, 20), Drops: map[string]uint64{}},
-		{ID: 6, Name: "veth1", Kind: "system", Mode: "trunk", VLANs: []int{}, AllVLANs: true, Drops: map[string]uint64{}},
-		{ID: 7, Name: "veth2", Kind: "system", Mode: "native-untagged", VLAN: 10, VLANs: []int{10, 30}, Drops: map[string]uint64{}},
-		{ID: 8, Name: "veth3", Kind: "system", Mode: "native-tagged", VLAN: 10, VLANs: []int{}, AllVLANs: true, Drops: map[string]uint64{}},
-		{ID: 9, Name: "veth4", Kind: "system", Mode: "dot1q-tunnel", VLAN: 100, VLANs: seq(10, 20), Drops: map[string]uint64{}},
-		{ID: 10, Name: "host0", Kind: "internal", Mode: "routed", Routed: true, VLANs: []int{}, Drops: map[string]uint64{}},
+		{ID: 4, Name: "uplink0", Kind: "system", Mode: "routed", Routed: true, VLANs: []int{}, RxFrames: 1, Drops: map[string]uint64{}, VTEPs: []control.VTEP{}},
+		{ID: 5, Name: "veth0", Kind: "system", Mode: "trunk", VLANs: seq(10, 20), Drops: map[string]uint64{}, VTEPs: []control.VTEP{}},
+		{ID: 6, Name: "veth1", Kind: "system", Mode: "trunk", VLANs: []int{}, AllVLANs: true, Drops: map[string]uint64{}, VTEPs: []control.VTEP{}},
+		{ID: 7, Name: "veth2", Kind: "system", Mode: "native-untagged", VLAN: 10, VLANs: []int{10, 30}, Drops: map[string]uint64{}, VTEPs: []control.VTEP{}},
+		{ID: 8, Name: "veth3", Kind: "system", Mode: "native-tagged", VLAN: 10, VLANs: []int{}, AllVLANs: true, Drops: map[string]uint64{}, VTEPs: []control.VTEP{}},
+		{ID: 9, Name: "veth4", Kind: "system", Mode: "dot1q-tunnel", VLAN: 100, VLANs: seq(10, 20), Drops: map[string]uint64{}, VTEPs: []control.VTEP{}},
+		{ID: 10, Name: "host0", Kind: "internal", Mode: "routed", Routed: true, VLANs: []int{}, Drops: map[string]uint64{}, VTEPs: []control.VTEP{}},
 		// A dot1q-tunnel accepting every customer VLAN: an empty list,
 		// and not all_vlans (that is for trunks).
-		{ID: 11, Name: "veth5", Kind: "system", Mode: "dot1q-tunnel", VLAN: 200, VLANs: []int{}, Drops: map[string]uint64{}},
-		{ID: 12, Name: "vxlan0", Kind: "vxlan", Mode: "access", VLAN: 30, VLANs: []int{}, Drops: map[string]uint64{}},
+		{ID: 11, Name: "veth5", Kind: "system", Mode: "dot1q-tunnel", VLAN: 200, VLANs: []int{}, Drops: map[string]uint64{}, VTEPs: []control.VTEP{}},
+		{ID: 12, Name: "vxlan0", Kind: "vxlan", Mode: "access", VLAN: 30, VLANs: []int{}, Drops: map[string]uint64{}, VTEPs: []control.VTEP{}},
 	}
 
 	cannedStatsInfo = daemon.Stats{
@@ -422,6 +422,14 @@ func (b *fakeBackend) PruneNetworks() ([]string, error) {
 	return []string{"beta", "gamma"}, nil
 }
 
+// Reset implements server.Backend.
+func (b *fakeBackend) Reset() (daemon.ResetReport, error) {
+	if err := b.record("Reset"); err != nil {
+		return daemon.ResetReport{}, err
+	}
+	return daemon.ResetReport{Endpoints: []string{"web"}, Networks: []string{"beta"}, Uplink: "eth0", StaticMACs: 1}, nil
+}
+
 // Connect implements server.Backend.
 func (b *fakeBackend) Connect(network string, spec state.ConnectSpec) error {
 	return b.record("Connect", network, spec)
@@ -548,6 +556,21 @@ func (b *fakeBackend) FlushFDB() int {
 }
 
 // AddFDB implements server.Backend: the static entry it was asked for.
+func (b *fakeBackend) AddRemoteFDB(network string, m header.MAC, vtep netip.Addr) (daemon.FDBEntry, error) {
+	if err := b.record("AddRemoteFDB", network, m, vtep); err != nil {
+		return daemon.FDBEntry{}, err
+	}
+	return daemon.FDBEntry{VLAN: 10, MAC: m, Port: "vxlan:" + vtep.String(), Static: true}, nil
+}
+
+func (b *fakeBackend) AddPeer(network string, peer netip.Addr) error {
+	return b.record("AddPeer", network, peer)
+}
+
+func (b *fakeBackend) DeletePeer(network string, peer netip.Addr) error {
+	return b.record("DeletePeer", network, peer)
+}
+
 func (b *fakeBackend) AddFDB(vid vlan.ID, m header.MAC, port string) (daemon.FDBEntry, error) {
 	if err := b.record("AddFDB", vid, m, port); err != nil {
 		return daemon.FDBEntry{}, err

@@ -11,6 +11,7 @@ import (
 	"github.com/vswitchd/vswitchd/internal/version"
 	"github.com/vswitchd/vswitchd/nat"
 	"github.com/vswitchd/vswitchd/router"
+	"github.com/vswitchd/vswitchd/vxlan"
 )
 
 // Metrics follow Prometheus' naming conventions: one prefix (vswitchd_),
@@ -53,6 +54,12 @@ var (
 		"Frames the switch generated outside its receive loops (DNS answers from upstreams, ARP) and dropped on their way, by reason; they have no ingress port.",
 		"reason")
 	descPorts = newDesc("vswitchd_ports", "Switch ports, by kind.", "kind")
+
+	descVTEPRxFrames = newDesc("vswitchd_vtep_rx_frames_total", "VXLAN datagrams a vxlan port received from the remote VTEP (vtep \"other\": those beyond the VTEPs counted one by one).", "port", "vtep")
+	descVTEPRxBytes  = newDesc("vswitchd_vtep_rx_bytes_total", "UDP payload bytes (VXLAN header and inner frame) a vxlan port received from the remote VTEP.", "port", "vtep")
+	descVTEPTxFrames = newDesc("vswitchd_vtep_tx_frames_total", "VXLAN datagrams a vxlan port sent to the remote VTEP.", "port", "vtep")
+	descVTEPTxBytes  = newDesc("vswitchd_vtep_tx_bytes_total", "UDP payload bytes a vxlan port sent to the remote VTEP.", "port", "vtep")
+	descVTEPRxErrors = newDesc("vswitchd_vtep_rx_errors_total", "Datagrams from the remote VTEP dropped at decapsulation, by reason (short, bad-flags, bad-vni, unknown-vtep, inner-tagged, rx-truncated).", "port", "vtep", "reason")
 
 	descRouterEvents = newDesc("vswitchd_router_events_total",
 		"What the router did, by event (routed, masquerade, dnat, arp-reply…); its drops are in vswitchd_port_drops_total.",
@@ -170,6 +177,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		descBuildInfo, descPortRxFrames, descPortRxBytes, descPortTxFrames, descPortTxBytes, descPortDrops,
 		descDeferredDrops, descPorts, descRouterEvents, descDNSQueries, descProxyConns, descProxyActive,
 		descProxyBytes, descEndpoints, descNetworks, descNetworkEndpoint,
+		descVTEPRxFrames, descVTEPRxBytes, descVTEPTxFrames, descVTEPTxBytes, descVTEPRxErrors,
 	} {
 		ch <- d
 	}
@@ -202,6 +210,19 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		count(descPortTxFrames, v.TxFrames, p.Name, kind)
 		count(descPortTxBytes, v.TxBytes, p.Name, kind)
 		drops(ch, descPortDrops, v.Drops, p.Name)
+		for _, t := range p.VTEPs {
+			addr := "other"
+			if t.Addr.IsValid() {
+				addr = t.Addr.String()
+			}
+			count(descVTEPRxFrames, t.RxFrames, p.Name, addr)
+			count(descVTEPRxBytes, t.RxBytes, p.Name, addr)
+			count(descVTEPTxFrames, t.TxFrames, p.Name, addr)
+			count(descVTEPTxBytes, t.TxBytes, p.Name, addr)
+			for _, reason := range vtepErrors {
+				count(descVTEPRxErrors, t.RxErrors[reason], p.Name, addr, reason)
+			}
+		}
 	}
 	for k, n := range kinds {
 		gauge(descPorts, n, k)
@@ -259,3 +280,7 @@ func drops(ch chan<- prometheus.Metric, d *prometheus.Desc, counts map[string]ui
 		}
 	}
 }
+
+// vtepErrors are the decapsulation drop reasons counted per VTEP, all
+// reported (with zeros) for every VTEP.
+var vtepErrors = []string{vxlan.DropShort, vxlan.DropBadFlags, vxlan.DropBadVNI, vxlan.DropUnknownVTEP, vxlan.DropInnerTagged, vxlan.DropRxTruncated}

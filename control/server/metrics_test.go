@@ -24,6 +24,7 @@ import (
 	"github.com/vswitchd/vswitchd/nat"
 	"github.com/vswitchd/vswitchd/proxy"
 	"github.com/vswitchd/vswitchd/router"
+	"github.com/vswitchd/vswitchd/vxlan"
 )
 
 // statsBackend is a fakeBackend whose Stats the test changes.
@@ -79,6 +80,12 @@ func metricsStats(n uint64) daemon.Stats {
 			}},
 			{ID: 5, Name: "vxlan0", Kind: datapath.KindVXLAN, Counters: datapath.CounterValues{
 				Drops: map[string]uint64{"bad-vni": 8 + n},
+			}, VTEPs: []vxlan.VTEPStats{
+				{Addr: ip("10.99.0.2"), RxFrames: 10 + n, RxBytes: 1000 + 100*n, TxFrames: 20 + 2*n, TxBytes: 2000 + 200*n,
+					RxErrors: map[string]uint64{vxlan.DropBadFlags: 1 + n}},
+				{Addr: ip("fd00::2"), TxFrames: 3},
+				// The VTEPs beyond the ones counted one by one.
+				{RxFrames: 4, RxBytes: 400, RxErrors: map[string]uint64{vxlan.DropUnknownVTEP: 6 + n, vxlan.DropShort: 2}},
 			}},
 		},
 		Deferred: datapath.CounterValues{Drops: map[string]uint64{"vlan-egress": 1, "no-buffer": 3 + n}},
@@ -260,6 +267,11 @@ func TestMetricsScrape(t *testing.T) {
 		"vswitchd_endpoints":                              "GAUGE",
 		"vswitchd_networks":                               "GAUGE",
 		"vswitchd_network_endpoints":                      "GAUGE",
+		"vswitchd_vtep_rx_frames_total":                   "COUNTER",
+		"vswitchd_vtep_rx_bytes_total":                    "COUNTER",
+		"vswitchd_vtep_tx_frames_total":                   "COUNTER",
+		"vswitchd_vtep_tx_bytes_total":                    "COUNTER",
+		"vswitchd_vtep_rx_errors_total":                   "COUNTER",
 	}
 	gotTypes := map[string]string{}
 	for name, typ := range types {
@@ -309,6 +321,33 @@ func TestMetricsScrape(t *testing.T) {
 	}
 	if diff := cmp.Diff(wantDrops("vswitchd_deferred_drops_total", "", map[string]float64{"vlan-egress": 1, "no-buffer": 3}), withPrefix(got, "vswitchd_deferred_drops_total")); diff != "" {
 		t.Errorf("/metrics drops without a port (-want +got):\n%s", diff)
+	}
+
+	// Per remote VTEP of the vxlan port: traffic each way and every
+	// decapsulation error reason, zeros included; "other" for the VTEPs
+	// beyond those counted one by one.
+	wantVTEP := map[string]float64{}
+	for _, v := range []struct {
+		vtep          string
+		rxf, rxb, txf float64
+		txb           float64
+		errs          map[string]float64
+	}{
+		{"10.99.0.2", 10, 1000, 20, 2000, map[string]float64{"bad-flags": 1}},
+		{"fd00::2", 0, 0, 3, 0, nil},
+		{"other", 4, 400, 0, 0, map[string]float64{"unknown-vtep": 6, "short": 2}},
+	} {
+		l := "port=vxlan0,vtep=" + v.vtep
+		wantVTEP["vswitchd_vtep_rx_frames_total{"+l+"}"] = v.rxf
+		wantVTEP["vswitchd_vtep_rx_bytes_total{"+l+"}"] = v.rxb
+		wantVTEP["vswitchd_vtep_tx_frames_total{"+l+"}"] = v.txf
+		wantVTEP["vswitchd_vtep_tx_bytes_total{"+l+"}"] = v.txb
+		for _, r := range []string{"short", "bad-flags", "bad-vni", "unknown-vtep", "inner-tagged", "rx-truncated"} {
+			wantVTEP["vswitchd_vtep_rx_errors_total{port=vxlan0,reason="+r+",vtep="+v.vtep+"}"] = v.errs[r]
+		}
+	}
+	if diff := cmp.Diff(wantVTEP, withPrefix(got, "vswitchd_vtep_")); diff != "" {
+		t.Errorf("/metrics per-VTEP counters (-want +got):\n%s", diff)
 	}
 
 	// The router's events; its drops are only in the per-port metric.
@@ -398,7 +437,7 @@ func TestMetricsScrape(t *testing.T) {
 	}
 	rest := map[string]float64{}
 	for k, v := range got {
-		if !slices.ContainsFunc([]string{"vswitchd_build_info", "vswitchd_port_", "vswitchd_deferred_", "vswitchd_router_"}, func(p string) bool { return strings.HasPrefix(k, p) }) {
+		if !slices.ContainsFunc([]string{"vswitchd_build_info", "vswitchd_port_", "vswitchd_deferred_", "vswitchd_router_", "vswitchd_vtep_"}, func(p string) bool { return strings.HasPrefix(k, p) }) {
 			rest[k] = v
 		}
 	}
@@ -425,28 +464,35 @@ func TestMetricsMove(t *testing.T) {
 		}
 	}
 	for k, delta := range map[string]float64{
-		"vswitchd_port_rx_frames_total{kind=tap,port=web/eth0}":     n,
-		"vswitchd_port_rx_bytes_total{kind=tap,port=web/eth0}":      100 * n,
-		"vswitchd_port_tx_frames_total{kind=tap,port=web/eth0}":     2 * n,
-		"vswitchd_port_tx_bytes_total{kind=tap,port=web/eth0}":      200 * n,
-		"vswitchd_port_drops_total{port=web/eth0,reason=isolation}": n,
-		"vswitchd_port_drops_total{port=web/eth0,reason=no-route}":  0,
-		"vswitchd_port_drops_total{port=uplink0,reason=nat-full}":   n, // first seen: the series was there at 0
-		"vswitchd_port_drops_total{port=vxlan0,reason=bad-vni}":     n,
-		"vswitchd_deferred_drops_total{reason=no-buffer}":           n,
-		"vswitchd_router_events_total{event=routed}":                n,
-		"vswitchd_router_events_total{event=masquerade}":            2 * n,
-		"vswitchd_mac_table_entries{}":                              n,
-		"vswitchd_mac_table_learned_total{}":                        n,
-		"vswitchd_conntrack_created_total{}":                        3 * n,
-		"vswitchd_conntrack_entries{}":                              n,
-		"vswitchd_dns_cache_hits_total{}":                           n,
-		"vswitchd_conntrack_no_port_total{}":                        n,
-		"vswitchd_dns_queries_total{result=local}":                  n,
-		"vswitchd_dns_queries_total{result=forwarded}":              n,
-		"vswitchd_proxy_connections_total{proto=tcp}":               n,
-		"vswitchd_proxy_active_connections{proto=udp}":              n,
-		"vswitchd_proxy_bytes_total{direction=in}":                  10 * n,
+		"vswitchd_port_rx_frames_total{kind=tap,port=web/eth0}":                      n,
+		"vswitchd_port_rx_bytes_total{kind=tap,port=web/eth0}":                       100 * n,
+		"vswitchd_port_tx_frames_total{kind=tap,port=web/eth0}":                      2 * n,
+		"vswitchd_port_tx_bytes_total{kind=tap,port=web/eth0}":                       200 * n,
+		"vswitchd_port_drops_total{port=web/eth0,reason=isolation}":                  n,
+		"vswitchd_port_drops_total{port=web/eth0,reason=no-route}":                   0,
+		"vswitchd_port_drops_total{port=uplink0,reason=nat-full}":                    n, // first seen: the series was there at 0
+		"vswitchd_port_drops_total{port=vxlan0,reason=bad-vni}":                      n,
+		"vswitchd_deferred_drops_total{reason=no-buffer}":                            n,
+		"vswitchd_vtep_rx_frames_total{port=vxlan0,vtep=10.99.0.2}":                  n,
+		"vswitchd_vtep_rx_bytes_total{port=vxlan0,vtep=10.99.0.2}":                   100 * n,
+		"vswitchd_vtep_tx_frames_total{port=vxlan0,vtep=10.99.0.2}":                  2 * n,
+		"vswitchd_vtep_tx_bytes_total{port=vxlan0,vtep=10.99.0.2}":                   200 * n,
+		"vswitchd_vtep_rx_errors_total{port=vxlan0,reason=bad-flags,vtep=10.99.0.2}": n,
+		"vswitchd_vtep_rx_errors_total{port=vxlan0,reason=unknown-vtep,vtep=other}":  n,
+		"vswitchd_vtep_tx_frames_total{port=vxlan0,vtep=fd00::2}":                    0,
+		"vswitchd_router_events_total{event=routed}":                                 n,
+		"vswitchd_router_events_total{event=masquerade}":                             2 * n,
+		"vswitchd_mac_table_entries{}":                                               n,
+		"vswitchd_mac_table_learned_total{}":                                         n,
+		"vswitchd_conntrack_created_total{}":                                         3 * n,
+		"vswitchd_conntrack_entries{}":                                               n,
+		"vswitchd_dns_cache_hits_total{}":                                            n,
+		"vswitchd_conntrack_no_port_total{}":                                         n,
+		"vswitchd_dns_queries_total{result=local}":                                   n,
+		"vswitchd_dns_queries_total{result=forwarded}":                               n,
+		"vswitchd_proxy_connections_total{proto=tcp}":                                n,
+		"vswitchd_proxy_active_connections{proto=udp}":                               n,
+		"vswitchd_proxy_bytes_total{direction=in}":                                   10 * n,
 	} {
 		b, okb := before[k]
 		a, oka := after[k]

@@ -358,7 +358,8 @@ func TestSchema(t *testing.T) {
 	port := raw["GET /v1/ports"].([]any)[0]
 	wantPort := map[string]any{
 		"id": 1.0, "name": "veth9", "kind": "system", "endpoint": "", "mode": "access", "vlan": 0.0, "vlans": []any{},
-		"all_vlans": false, "routed": false, "rx_frames": 0.0, "rx_bytes": 0.0, "tx_frames": 0.0, "tx_bytes": 0.0, "drops": map[string]any{},
+		"all_vlans": false, "routed": false, "queues": 0.0, "rx_frames": 0.0, "rx_bytes": 0.0, "tx_frames": 0.0, "tx_bytes": 0.0, "drops": map[string]any{},
+		"vteps": []any{},
 	}
 	if !reflect.DeepEqual(port, wantPort) {
 		t.Errorf("GET /v1/ports[0] = %#v, want %#v", port, wantPort)
@@ -375,6 +376,7 @@ func networkJSON(name string, id, vid int, subnet, gw, gwMAC string, endpoints [
 	return map[string]any{
 		"name": name, "id": float64(id), "vlan": float64(vid), "subnet": subnet, "gateway": gw, "gateway_mac": gwMAC,
 		"internal": false, "icc": true, "created": created.Format(time.RFC3339), "endpoints": endpoints, "dns_names": []any{},
+		"mtu": 0.0, "ip_range": "", "overlay": nil,
 	}
 }
 

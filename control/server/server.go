@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -47,6 +48,7 @@ type Backend interface {
 	Network(name string) (daemon.NetworkInfo, error)
 	RemoveNetwork(name string, force bool) error
 	PruneNetworks() ([]string, error)
+	Reset() (daemon.ResetReport, error)
 	Connect(network string, spec state.ConnectSpec) error
 	Disconnect(network, endpoint string) error
 
@@ -67,6 +69,9 @@ type Backend interface {
 	FDB() []daemon.FDBEntry
 	FlushFDB() int
 	AddFDB(vid vlan.ID, mac header.MAC, port string) (daemon.FDBEntry, error)
+	AddRemoteFDB(network string, mac header.MAC, vtep netip.Addr) (daemon.FDBEntry, error)
+	AddPeer(network string, peer netip.Addr) error
+	DeletePeer(network string, peer netip.Addr) error
 	DeleteFDB(vid vlan.ID, mac header.MAC) error
 	Ports() []daemon.PortInfo
 	AddPort(state.PortSpec) (daemon.PortInfo, error)
@@ -111,8 +116,55 @@ func New(b Backend, logger *slog.Logger) *Server {
 	}
 	s := &Server{b: b, log: logger, mux: http.NewServeMux()}
 	s.routes()
-	s.http = &http.Server{Handler: logRequests(s.mux, logger), ReadHeaderTimeout: 10 * time.Second}
+	s.http = &http.Server{Handler: logRequests(jsonFallback(s.mux), logger), ReadHeaderTimeout: 10 * time.Second}
 	return s
+}
+
+// jsonFallback serves mux, answering a path no route matches (404) or a
+// method a path does not take (405, with Allow) with the API's JSON error
+// shape instead of net/http's plain text.
+func jsonFallback(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern == "" {
+			w = &jsonErrorWriter{ResponseWriter: w, method: r.Method, path: r.URL.Path}
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// jsonErrorWriter turns the error net/http's mux writes for an unmatched
+// request into {"message": …}.
+type jsonErrorWriter struct {
+	http.ResponseWriter
+	method, path string
+	wrote        bool
+}
+
+func (j *jsonErrorWriter) WriteHeader(status int) {
+	if j.wrote {
+		return
+	}
+	j.wrote = true
+	msg := fmt.Sprintf("%s %s: %s", j.method, j.path, strings.ToLower(http.StatusText(status)))
+	switch status {
+	case http.StatusNotFound:
+		msg = fmt.Sprintf("%s %s: no such API route (the API is /%s/…)", j.method, j.path, control.APIVersion)
+	case http.StatusMethodNotAllowed:
+		msg = fmt.Sprintf("%s %s: method not allowed (allowed: %s)", j.method, j.path, j.Header().Get("Allow"))
+	}
+	h := j.Header()
+	h.Del("X-Content-Type-Options")
+	h.Set("Content-Type", "application/json")
+	j.ResponseWriter.WriteHeader(status)
+	json.NewEncoder(j.ResponseWriter).Encode(control.ErrorBody{Message: msg})
+}
+
+// Write drops the mux's plain-text body: WriteHeader wrote the JSON one.
+func (j *jsonErrorWriter) Write(b []byte) (int, error) {
+	if !j.wrote {
+		j.WriteHeader(http.StatusOK)
+	}
+	return len(b), nil
 }
 
 // Handler returns the HTTP handler (for tests).
@@ -203,6 +255,26 @@ func (s *Server) routes() {
 		}
 		replyEmpty(w, s.b.Connect(r.PathValue("name"), spec))
 	})
+	h("POST "+p+"/networks/{name}/peers", func(w http.ResponseWriter, r *http.Request) {
+		var req control.Peer
+		if !decode(w, r, &req) {
+			return
+		}
+		a, err := peerAddr(req.Peer)
+		if err != nil {
+			replyErr(w, err)
+			return
+		}
+		replyEmpty(w, s.b.AddPeer(r.PathValue("name"), a))
+	})
+	h("DELETE "+p+"/networks/{name}/peers/{peer}", func(w http.ResponseWriter, r *http.Request) {
+		a, err := peerAddr(r.PathValue("peer"))
+		if err != nil {
+			replyErr(w, err)
+			return
+		}
+		replyEmpty(w, s.b.DeletePeer(r.PathValue("name"), a))
+	})
 	h("POST "+p+"/networks/{name}/disconnect", func(w http.ResponseWriter, r *http.Request) {
 		var req control.Disconnect
 		if decode(w, r, &req) {
@@ -292,6 +364,16 @@ func (s *Server) routes() {
 			return
 		}
 		vid, mac, err := fdbAdd(req)
+		if err == nil && req.VTEP != "" {
+			var vtep netip.Addr
+			if vtep, err = netip.ParseAddr(req.VTEP); err != nil {
+				replyErr(w, state.Errorf(state.ErrInvalid, "vtep %q: not an IP address", req.VTEP))
+				return
+			}
+			e, err := s.b.AddRemoteFDB(req.Network, mac, vtep)
+			replyStatus(w, http.StatusCreated, fdb([]daemon.FDBEntry{e})[0], err)
+			return
+		}
 		if err == nil && req.Network != "" {
 			var n daemon.NetworkInfo
 			n, err = s.b.Network(req.Network)
@@ -405,6 +487,16 @@ func (s *Server) routes() {
 	})
 	h("GET "+p+"/nat", func(w http.ResponseWriter, r *http.Request) { reply(w, natRules(s.b.NAT()), nil) })
 
+	h("POST "+p+"/system/reset", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{}
+		if !decodeOptional(w, r, &req) {
+			return
+		}
+		rep, err := s.b.Reset()
+		reply(w, control.SystemReset{Endpoints: strs(rep.Endpoints), Networks: strs(rep.Networks), Ports: strs(rep.Ports),
+			Uplink: rep.Uplink, StaticMACs: rep.StaticMACs, Kept: strs(rep.Kept)}, err)
+	})
+
 	h("GET "+p+"/log-level", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, control.LogLevel{Level: levelName(s.b.LogLevel())}, nil)
 	})
@@ -476,6 +568,10 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request) {
 		replyErr(w, state.Errorf(state.ErrInvalid, "exec needs a command"))
 		return
 	}
+	if err := noNUL(req.Cmd, req.Env, []string{req.WorkDir, req.User}); err != nil {
+		replyErr(w, err)
+		return
+	}
 	spec := daemon.ExecSpec{Cmd: req.Cmd, Env: req.Env, TTY: req.TTY, Dir: req.WorkDir, User: req.User, Detach: req.Detach}
 	if req.Detach {
 		_, err := s.b.Exec(r.Context(), name, spec, nil)
@@ -545,27 +641,51 @@ func boolParam(r *http.Request, name string) bool {
 	return v
 }
 
-// decode reads a JSON body into v, answering 400 itself on failure.
+// maxBody is the largest request body the API reads.
+const maxBody = 1 << 20
+
+// errTooLarge marks a request body over maxBody (413).
+var errTooLarge = errors.New("request body too large")
+
+// decode reads a JSON body into v: one JSON value, no unknown fields, no
+// more than maxBody bytes and nothing after it but white space. It answers
+// 400 (413 for a body too large) itself on failure.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		replyErr(w, state.Errorf(state.ErrInvalid, "bad request body: %v", err))
-		return false
-	}
-	return true
+	return decodeBody(w, r, v, false)
 }
 
 // decodeOptional is decode for a body that may be empty (all defaults),
 // of known length or chunked.
 func decodeOptional(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	return decodeBody(w, r, v, true)
+}
+
+func decodeBody(w http.ResponseWriter, r *http.Request, v any, optional bool) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
-		replyErr(w, state.Errorf(state.ErrInvalid, "bad request body: %v", err))
-		return false
+	err := dec.Decode(v)
+	if err == nil {
+		// One value only: trailing garbage is a malformed request, not
+		// something to ignore.
+		if _, terr := dec.Token(); !errors.Is(terr, io.EOF) {
+			err = errors.New("unexpected data after the JSON value")
+			if terr != nil {
+				err = fmt.Errorf("after the JSON value: %w", terr)
+			}
+		}
+	} else if optional && errors.Is(err, io.EOF) {
+		err = nil
 	}
-	return true
+	var tooLarge *http.MaxBytesError
+	switch {
+	case err == nil:
+		return true
+	case errors.As(err, &tooLarge):
+		replyErr(w, fmt.Errorf("%w (limit %d bytes)", errTooLarge, tooLarge.Limit))
+	default:
+		replyErr(w, state.Errorf(state.ErrInvalid, "bad request body: %v", err))
+	}
+	return false
 }
 
 // stopBody reads a stop or restart body: the grace period.
@@ -621,6 +741,8 @@ func replyErr(w http.ResponseWriter, err error) {
 		status = http.StatusNotFound
 	case errors.Is(err, state.ErrConflict), errors.Is(err, control.ErrConflict):
 		status = http.StatusConflict
+	case errors.Is(err, errTooLarge):
+		status = http.StatusRequestEntityTooLarge
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

@@ -42,10 +42,12 @@ type Host struct {
 	legMAC     header.MAC
 	used       []netip.Prefix
 	ops        []string
+	lastID     uint64 // the last namespace ID given out
 }
 
 // Namespace is a fake namespace.
 type Namespace struct {
+	ID     uint64 // NamespaceID's answer: new for each namespace made
 	NICs   map[string]*NIC
 	Routes map[string]netip.Addr // default route: interface → gateway
 }
@@ -114,7 +116,13 @@ func key(ns host.NS) string { return ns.Path }
 func (h *Host) AddNamespace(path string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.namespaces[path] = &Namespace{NICs: map[string]*NIC{}, Routes: map[string]netip.Addr{}}
+	h.namespaces[path] = h.newNamespace()
+}
+
+// newNamespace returns an empty namespace with a new ID. Callers hold mu.
+func (h *Host) newNamespace() *Namespace {
+	h.lastID++
+	return &Namespace{ID: 4026531840 + h.lastID, NICs: map[string]*NIC{}, Routes: map[string]netip.Addr{}}
 }
 
 // AddInterface adds an interface to the daemon's namespace (for system
@@ -145,7 +153,7 @@ func (h *Host) CreateNamespace(name string) error {
 	if _, ok := h.namespaces[k]; ok {
 		return fmt.Errorf("create network namespace %q: file exists", name)
 	}
-	h.namespaces[k] = &Namespace{NICs: map[string]*NIC{}, Routes: map[string]netip.Addr{}}
+	h.namespaces[k] = h.newNamespace()
 	return nil
 }
 
@@ -164,7 +172,6 @@ func (h *Host) DeleteNamespace(name string) error {
 		}
 	}
 	delete(h.namespaces, key(host.Named(name)))
-	delete(h.etc, name)
 	return nil
 }
 
@@ -174,6 +181,28 @@ func (h *Host) NamespaceExists(ns host.NS) bool {
 	defer h.mu.Unlock()
 	_, ok := h.namespaces[key(ns)]
 	return ok
+}
+
+// NamespaceID implements host.Host.
+func (h *Host) NamespaceID(ns host.NS) (uint64, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n, err := h.ns(ns)
+	if err != nil {
+		return 0, err
+	}
+	return n.ID, nil
+}
+
+// TAPs implements host.Host: every fake NIC is a TAP.
+func (h *Host) TAPs(ns host.NS) ([]string, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n, err := h.ns(ns)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Sorted(maps.Keys(n.NICs)), nil
 }
 
 // Pids implements host.Host: fake namespaces hold no processes.

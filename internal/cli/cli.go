@@ -166,7 +166,7 @@ status, 127 when the command does not exist and 126 when it cannot be run.`,
 	}
 	for _, c := range []*cobra.Command{
 		a.showCmd(), a.fdbCmd(), a.portsCmd(), a.portCmd(), a.statsCmd(), a.uplinkCmd(), a.conntrackCmd(),
-		a.natCmd(), a.logLevelCmd(),
+		a.natCmd(), a.logLevelCmd(), a.systemCmd(),
 	} {
 		c.GroupID = "switch"
 		root.AddCommand(c)

@@ -56,7 +56,7 @@ func TestCompletion(t *testing.T) {
 		{[]string{"conntrack", "list", "--zone", ""}, []string{"front", "back", "host", "uplink"}},
 		{[]string{"log-level", ""}, []string{"debug", "info", "warn", "error"}},
 		{[]string{"kill", "-s", ""}, signals},
-		{[]string{"network", ""}, []string{"connect", "create", "disconnect", "inspect", "ls", "prune", "rm"}},
+		{[]string{"network", ""}, []string{"connect", "create", "disconnect", "inspect", "ls", "peer", "prune", "rm"}},
 		{[]string{"--socket", f.socket, "exec", ""}, []string{"web", "job", "pause", "flaky"}},
 	}
 	for _, tt := range tests {

@@ -18,20 +18,28 @@ import (
 func (a *app) networkCmd() *cobra.Command {
 	c := &cobra.Command{Use: "network", Short: "Manage networks"}
 	c.AddCommand(a.networkCreateCmd(), a.networkLsCmd(), a.networkInspectCmd(), a.networkRmCmd(),
-		a.networkConnectCmd(), a.networkDisconnectCmd(), a.networkPruneCmd())
+		a.networkConnectCmd(), a.networkDisconnectCmd(), a.networkPruneCmd(), a.networkPeerCmd())
 	return c
 }
 
 func (a *app) networkCreateCmd() *cobra.Command {
 	var req control.NetworkCreate
 	var icc bool
+	var ov control.OverlayCreate
 	c := &cobra.Command{
 		Use:   "create [flags] NAME",
-		Short: "Create a network (a VLAN with a subnet, gateway, IPAM and DNS)",
+		Short: "Create a network (a VLAN with a subnet, gateway, IPAM and DNS), on this host or over VXLAN",
+		Long: `create makes a network. With --vni it is an overlay network that spans hosts: its frames
+reach the other hosts' vswitchd (or a Linux vxlan device, or Open vSwitch) over VXLAN
+(RFC 7348) at the --peer addresses, UDP port 4789. Every host creates it with the same
+--subnet and --vni, and each host its own --ip-range, so that no two hosts hand out the
+same address. Each host's router is the gateway of the endpoints that live there (the same
+gateway address and MAC everywhere). NICs get MTU 1450 (--mtu to change it).`,
 		Example: `  vswitchctl network create test-network
   vswitchctl network create --subnet 10.10.0.0/24 --vlan 10 vlan10
   vswitchctl network create --internal backend
-  vswitchctl network create --icc=false guests`,
+  vswitchctl network create --icc=false guests
+  vswitchctl network create ov --subnet 10.200.0.0/24 --ip-range 10.200.0.0/25 --vni 4242 --peer 10.99.0.2`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := noZeroVLAN(cmd, "vlan"); err != nil {
@@ -40,6 +48,15 @@ func (a *app) networkCreateCmd() *cobra.Command {
 			req.Name = args[0]
 			if cmd.Flags().Changed("icc") {
 				req.ICC = &icc
+			}
+			if cmd.Flags().Changed("vni") {
+				req.Overlay = &ov
+			} else {
+				for _, f := range []string{"peer", "vxlan-port", "local"} {
+					if cmd.Flags().Changed(f) {
+						return fmt.Errorf("--%s needs --vni (an overlay network)", f)
+					}
+				}
 			}
 			n, err := a.api().CreateNetwork(cmd.Context(), req)
 			if err != nil {
@@ -54,6 +71,41 @@ func (a *app) networkCreateCmd() *cobra.Command {
 	c.Flags().IntVar(&req.VLAN, "vlan", 0, "802.1Q VLAN ID 1-4094 (default: assigned from 100)")
 	c.Flags().BoolVar(&req.Internal, "internal", false, "never route this network to the outside")
 	c.Flags().BoolVar(&icc, "icc", true, "let endpoints of the network reach each other (docker's enable_icc)")
+	c.Flags().StringVar(&req.IPRange, "ip-range", "", "allocate automatic addresses from this part of the subnet (CIDR)")
+	c.Flags().IntVar(&req.MTU, "mtu", 0, "MTU of the network's NICs (default 1500; 1450 on an overlay network)")
+	c.Flags().IntVar(&ov.VNI, "vni", 0, "VXLAN network identifier 1-16777215: makes an overlay network")
+	c.Flags().StringSliceVar(&ov.Peers, "peer", nil, "other hosts' VTEP addresses (IP[,IP...]; repeatable)")
+	c.Flags().IntVar(&ov.Port, "vxlan-port", 4789, "VXLAN UDP port")
+	c.Flags().StringVar(&ov.Local, "local", "", "local VTEP address to bind to (default: any)")
+	return c
+}
+
+func (a *app) networkPeerCmd() *cobra.Command {
+	c := &cobra.Command{Use: "peer", Short: "Add or remove the peer VTEPs of an overlay network, live"}
+	for _, add := range []bool{true, false} {
+		use, short := "add NETWORK IP...", "Add peer VTEPs (other hosts) to an overlay network"
+		if !add {
+			use, short = "del NETWORK IP...", "Remove peer VTEPs from an overlay network: no frames go to or come from them"
+		}
+		sub := &cobra.Command{
+			Use:               use,
+			Short:             short,
+			Args:              cobra.MinimumNArgs(2),
+			ValidArgsFunction: a.completeNetworks(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return a.each(args[1:], func(peer string) error {
+					if add {
+						return a.api().AddPeer(cmd.Context(), args[0], peer)
+					}
+					return a.api().DeletePeer(cmd.Context(), args[0], peer)
+				})
+			},
+		}
+		if !add {
+			sub.Aliases = []string{"rm"}
+		}
+		c.AddCommand(sub)
+	}
 	return c
 }
 
@@ -142,6 +194,30 @@ func (a *app) printNetworks(ns []control.Network) {
 		}
 		fmt.Fprintf(a.stdout, "Network:   %s (id %d)\nVLAN:      %d\nSubnet:    %s\nGateway:   %s (%s)\nInternal:  %v\nICC:       %v\nCreated:   %s\n",
 			n.Name, n.ID, n.VLAN, n.Subnet, n.Gateway, n.GatewayMAC, n.Internal, n.ICC, n.Created.Format("2006-01-02 15:04:05 MST"))
+		if n.IPRange != "" {
+			fmt.Fprintf(a.stdout, "IP range:  %s\n", n.IPRange)
+		}
+		if n.MTU != 0 {
+			fmt.Fprintf(a.stdout, "MTU:       %d\n", n.MTU)
+		}
+		if o := n.Overlay; o != nil {
+			local := o.Local
+			if local == "" {
+				local = "any"
+			}
+			fmt.Fprintf(a.stdout, "VNI:       %d\nVXLAN:     port %s, UDP %d, local %s\nPeers:     %s\n",
+				o.VNI, o.VXLANPort, o.Port, local, orDash(strings.Join(o.Peers, ", ")))
+			fmt.Fprintln(a.stdout, "Remote MACs:")
+			w := a.table("  MAC", "VTEP", "IP", "TYPE", "AGE")
+			for _, r := range o.Remotes {
+				typ, age := "learned", fmt.Sprintf("%.0fs", r.Age)
+				if r.Static {
+					typ, age = "static", "-"
+				}
+				row(w, "  "+r.MAC, r.VTEP, orDash(r.IP), typ, age)
+			}
+			w.Flush()
+		}
 		fmt.Fprintln(a.stdout, "Endpoints:")
 		w := a.table("  ENDPOINT", "INTERFACE", "MAC", "IP", "ALIASES")
 		for _, e := range n.Endpoints {
@@ -319,6 +395,9 @@ docker run; --help shows this help.`,
 	f.StringArrayVar(&req.DNS, "dns", nil, "DNS server for resolv.conf, after the switch's (repeatable)")
 	f.StringArrayVar(&req.ExtraHosts, "add-host", nil, "add NAME:IP to /etc/hosts; IP may be host-gateway (repeatable)")
 	f.StringVar(&req.Restart, "restart", "", "restart policy: no, on-failure[:N], always, unless-stopped")
+	f.StringVarP(&req.User, "user", "u", "", "run the command (and exec's by default) as USER[:GROUP], names or numbers (default root)")
+	f.StringArrayVar(&req.CapAdd, "cap-add", nil, "keep a Linux capability that --cap-drop drops, e.g. NET_BIND_SERVICE (repeatable)")
+	f.StringArrayVar(&req.CapDrop, "cap-drop", nil, "drop a Linux capability, or ALL, from the endpoint's processes (repeatable)")
 	f.StringArrayVarP(&req.Publish, "publish", "p", nil, "publish a port: [IP:][HOST[-END]:]CONTAINER[-END][/tcp|/udp] (repeatable)")
 	f.BoolVarP(&req.PublishAll, "publish-all", "P", false, "publish every --expose port on a free host port")
 	f.StringArrayVar(&req.Expose, "expose", nil, "a port for -P: PORT[-END][/tcp|/udp] (repeatable)")

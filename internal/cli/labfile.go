@@ -72,6 +72,18 @@ func parseTopology(file string, data []byte) (control.Topology, error) {
 					"gateway":  func(n *yaml.Node, _ string) error { return p.str(n, &net.Gateway) },
 					"vlan":     func(n *yaml.Node, _ string) error { return p.integer(n, &net.VLAN) },
 					"internal": func(n *yaml.Node, _ string) error { return p.boolean(n, &net.Internal) },
+					"ip_range": func(n *yaml.Node, _ string) error { return p.str(n, &net.IPRange) },
+					"mtu":      func(n *yaml.Node, _ string) error { return p.integer(n, &net.MTU) },
+					"vxlan": func(n *yaml.Node, path string) error {
+						vx := &control.LabVXLAN{}
+						net.VXLAN = vx
+						return p.mapping(n, path, "vxlan of network "+strconv.Quote(name), map[string]func(*yaml.Node, string) error{
+							"vni":   func(n *yaml.Node, _ string) error { return p.integer(n, &vx.VNI) },
+							"peers": func(n *yaml.Node, path string) error { return p.strList(n, path, &vx.Peers) },
+							"port":  func(n *yaml.Node, _ string) error { return p.integer(n, &vx.Port) },
+							"local": func(n *yaml.Node, _ string) error { return p.str(n, &vx.Local) },
+						})
+					},
 					"icc": func(n *yaml.Node, _ string) error {
 						var b bool
 						err := p.boolean(n, &b)

@@ -65,10 +65,13 @@ func parseMAC(s string) (string, error) {
 func (a *app) fdbAddCmd() *cobra.Command {
 	var req control.FDBAdd
 	c := &cobra.Command{
-		Use:   "add MAC --port PORT (--vlan N | --network NAME)",
+		Use:   "add MAC (--port PORT (--vlan N | --network NAME) | --network NAME --vtep IP)",
 		Short: "Add a static MAC table entry (never aged out, never learned elsewhere)",
+		Long: `add puts MAC on a port for good. With --vtep instead of --port, MAC is on overlay network
+--network behind the VTEP (another host) at IP: frames to it go there without flooding.`,
 		Example: `  vswitchctl fdb add 02:00:00:00:00:01 --port veth-ovs --vlan 10
-  vswitchctl fdb add 02:00:00:00:00:02 --port veth-ovs --network test-network`,
+  vswitchctl fdb add 02:00:00:00:00:02 --port veth-ovs --network test-network
+  vswitchctl fdb add 02:00:00:00:00:03 --network ov --vtep 10.99.0.2`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := noZeroVLAN(cmd, "vlan"); err != nil {
@@ -86,7 +89,10 @@ func (a *app) fdbAddCmd() *cobra.Command {
 	c.Flags().StringVar(&req.Port, "port", "", "the port the MAC is on")
 	c.Flags().IntVar(&req.VLAN, "vlan", 0, "the entry's VLAN")
 	c.Flags().StringVar(&req.Network, "network", "", "the entry's VLAN is this network's")
-	c.MarkFlagRequired("port")
+	c.Flags().StringVar(&req.VTEP, "vtep", "", "the MAC is behind this VTEP of overlay network --network")
+	c.MarkFlagsOneRequired("port", "vtep")
+	c.MarkFlagsMutuallyExclusive("port", "vtep")
+	c.MarkFlagsMutuallyExclusive("vtep", "vlan")
 	c.MarkFlagsOneRequired("vlan", "network")
 	c.MarkFlagsMutuallyExclusive("vlan", "network")
 	c.RegisterFlagCompletionFunc("port", a.completePortFlag)
@@ -158,10 +164,13 @@ func (a *app) portsCmd() *cobra.Command {
 			if asJSON {
 				return a.printJSON(nonNil(ps))
 			}
-			w := a.table("ID", "PORT", "TYPE", "ENDPOINT", "MODE", "VLAN", "VLANS", "RX-FRAMES", "RX-BYTES", "TX-FRAMES", "TX-BYTES", "DROPS")
+			w := a.table("ID", "PORT", "TYPE", "ENDPOINT", "MODE", "VLAN", "VLANS", "QUEUES", "RX-FRAMES", "RX-BYTES", "TX-FRAMES", "TX-BYTES", "DROPS")
 			for _, p := range ps {
-				row(w, p.ID, p.Name, p.Kind, orDash(p.Endpoint), orDash(p.Mode), vlanOrDash(p.VLAN), portVLANs(p),
+				row(w, p.ID, p.Name, p.Kind, orDash(p.Endpoint), orDash(p.Mode), vlanOrDash(p.VLAN), portVLANs(p), p.Queues,
 					p.RxFrames, p.RxBytes, p.TxFrames, p.TxBytes, dropSum(p.Drops))
+				for _, v := range p.VTEPs { // a vxlan port's traffic per remote VTEP
+					row(w, "", "  vtep "+v.Addr, "", "", "", "", "", "", v.RxFrames, v.RxBytes, v.TxFrames, v.TxBytes, dropSum(v.RxErrors))
+				}
 			}
 			return w.Flush()
 		},
@@ -331,6 +340,13 @@ func (a *app) statsCmd() *cobra.Command {
 					ds = append(ds, fmt.Sprintf("%s=%d", k, p.Drops[k]))
 				}
 				row(w, p.Name, p.RxFrames, p.TxFrames, orDash(strings.Join(ds, " ")))
+				for _, v := range p.VTEPs {
+					var es []string
+					for _, k := range sortedKeys(v.RxErrors) {
+						es = append(es, fmt.Sprintf("%s=%d", k, v.RxErrors[k]))
+					}
+					row(w, "  vtep "+v.Addr, v.RxFrames, v.TxFrames, orDash(strings.Join(es, " ")))
+				}
 			}
 			w.Flush()
 			for _, sec := range []struct {
@@ -691,4 +707,70 @@ func cond[T any](c bool, a, b T) T {
 		return a
 	}
 	return b
+}
+
+// resetWarning is system reset's question.
+const resetWarning = "WARNING! This will remove every endpoint (and its processes), system port, static MAC entry,\nthe uplink and every network but " + control.DefaultNetwork + ".\nAre you sure you want to continue? [y/N] "
+
+func (a *app) systemCmd() *cobra.Command {
+	c := &cobra.Command{Use: "system", Short: "The switch as a whole: reset it to what a fresh start has"}
+	var force, asJSON bool
+	reset := &cobra.Command{
+		Use:   "reset [-f]",
+		Short: "Remove every endpoint, network, port, static entry and the uplink; the daemon keeps running",
+		Long: `reset brings the switch back to what a fresh start of vswitchd has: it removes every
+endpoint (stopping its processes and deleting its namespace, TAPs and files), every static MAC
+entry, system port, the uplink and every network but the default one "` + control.DefaultNetwork + `",
+and flushes the learned MAC entries and conntrack. CNI attachments are their container runtime's:
+they stay (the runtime removes them with DEL), with the networks they are on. The daemon keeps running; its state file
+then says the same. Without --force it asks first on a terminal; when stdin is not a terminal
+it needs --force. A daemon stopped with SIGTERM keeps everything for its next start; reset (or
+vswitchd --cleanup-on-exit) is how to wipe it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !force {
+				if !a.isTerminal(a.stdin) {
+					return errors.New("system reset needs --force when stdin is not a terminal")
+				}
+				fmt.Fprint(a.stdout, resetWarning)
+				line, _ := bufio.NewReader(a.stdin).ReadString('\n')
+				if ans := strings.ToLower(strings.TrimSpace(line)); ans != "y" && ans != "yes" {
+					return nil
+				}
+			}
+			r, err := a.api().Reset(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				r.Endpoints, r.Networks, r.Ports, r.Kept = nonNil(r.Endpoints), nonNil(r.Networks), nonNil(r.Ports), nonNil(r.Kept)
+				return a.printJSON(r)
+			}
+			for _, l := range []struct {
+				title string
+				names []string
+			}{{"Deleted Endpoints:", r.Endpoints}, {"Deleted Networks:", r.Networks}, {"Deleted Ports:", r.Ports}} {
+				if len(l.names) > 0 {
+					fmt.Fprintln(a.stdout, l.title)
+					for _, n := range l.names {
+						fmt.Fprintln(a.stdout, n)
+					}
+				}
+			}
+			if r.Uplink != "" {
+				fmt.Fprintf(a.stdout, "Deleted Uplink: %s\n", r.Uplink)
+			}
+			if r.StaticMACs > 0 {
+				fmt.Fprintf(a.stdout, "Deleted Static MAC Entries: %d\n", r.StaticMACs)
+			}
+			if len(r.Kept) > 0 {
+				fmt.Fprintf(a.stdout, "Kept CNI attachments (their runtime removes them): %s\n", strings.Join(r.Kept, ", "))
+			}
+			return nil
+		},
+	}
+	reset.Flags().BoolVarP(&force, "force", "f", false, "do not ask for confirmation")
+	reset.Flags().BoolVar(&asJSON, "json", false, "print JSON: control.SystemReset")
+	c.AddCommand(reset)
+	return c
 }

@@ -60,6 +60,9 @@ func Acquire(dir string) (*Lock, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create state directory: %w", err)
 	}
+	if err := CheckOwner(dir); err != nil {
+		return nil, err
+	}
 	p := filepath.Join(dir, LockFile)
 	// O_NOFOLLOW: never lock, or truncate, what a symlink points at.
 	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o600)
@@ -79,6 +82,30 @@ func Acquire(dir string) (*Lock, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+// ErrInsecure is wrapped when a state directory could be written by
+// someone other than the daemon's user.
+var ErrInsecure = errors.New("insecure state directory")
+
+// CheckOwner refuses a state directory that another user could change
+// under the daemon: it must be a directory owned by the calling user
+// (root, for the daemon) and writable by no group and no other user. A
+// symlink to such a directory is accepted (the operator chose it).
+func CheckOwner(dir string) error {
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		return fmt.Errorf("state directory %s: %w", dir, err)
+	}
+	switch {
+	case st.Mode&unix.S_IFMT != unix.S_IFDIR:
+		return fmt.Errorf("%w %s: not a directory", ErrInsecure, dir)
+	case int(st.Uid) != os.Geteuid():
+		return fmt.Errorf("%w %s: owned by uid %d, not %d (chown it, or use another --state-dir)", ErrInsecure, dir, st.Uid, os.Geteuid())
+	case st.Mode&0o022 != 0:
+		return fmt.Errorf("%w %s: mode %04o is group or world writable (chmod 0700 it)", ErrInsecure, dir, st.Mode&0o7777)
+	}
+	return nil
 }
 
 // Check reports whether dir's lock is held, without keeping it: nil if it

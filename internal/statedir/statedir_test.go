@@ -141,3 +141,55 @@ func TestLabRecord(t *testing.T) {
 		t.Errorf("second RemoveLab: %v", err)
 	}
 }
+
+// TestAcquireRefusesInsecure: a state directory another user could write
+// to (group or world writable, or owned by someone else) is refused with
+// ErrInsecure, and no lock is made in it.
+func TestAcquireRefusesInsecure(t *testing.T) {
+	tests := []struct {
+		name  string
+		mode  os.FileMode
+		chown bool // give it to another user (needs root)
+	}{
+		{"world writable", 0o777, false},
+		{"group writable", 0o770, false},
+		{"sticky world writable", 0o1777, false},
+		{"someone else's", 0o700, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.chown && os.Geteuid() != 0 {
+				t.Skip("needs root to chown")
+			}
+			dir := filepath.Join(t.TempDir(), "state")
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(dir, tt.mode); err != nil {
+				t.Fatal(err)
+			}
+			if tt.chown {
+				if err := os.Chown(dir, 65534, 65534); err != nil {
+					t.Fatal(err)
+				}
+			}
+			l, err := Acquire(dir)
+			if !errors.Is(err, ErrInsecure) {
+				if l != nil {
+					l.Release()
+				}
+				t.Fatalf("Acquire(%s mode %v) = %v, want ErrInsecure", dir, tt.mode, err)
+			}
+			if _, err := os.Lstat(filepath.Join(dir, LockFile)); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("Acquire made %s in a directory it refused", LockFile)
+			}
+		})
+	}
+	// A 0700 directory of one's own is fine.
+	dir := t.TempDir()
+	l, err := Acquire(dir)
+	if err != nil {
+		t.Fatalf("Acquire(0700 directory) = %v", err)
+	}
+	l.Release()
+}

@@ -1,0 +1,271 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// pipeSize is the capacity asked of each relay pipe (F_SETPIPE_SZ): one
+// splice moves up to this much. Root may always raise a pipe to
+// /proc/sys/fs/pipe-max-size (1 MiB by default); if the kernel refuses,
+// the pipe keeps its default 64 KiB and only the chunk size changes.
+const pipeSize = 1 << 20
+
+// splicer moves one direction of a TCP connection with splice(2) through a
+// pipe it owns: socket → pipe → socket, the payload staying in the kernel.
+// Its read and write callbacks are method values made once, so a chunk
+// costs two splice calls and no allocation.
+type splicer struct {
+	src, dst syscall.RawConn
+	pr, pw   int   // the pipe's read and write ends, nonblocking
+	size     int   // the pipe's capacity
+	in       int64 // bytes in the pipe
+	n        int64 // result of the last splice
+	err      error
+
+	fill, drain func(fd uintptr) bool
+}
+
+// newSplicer opens a pipe for relaying src to dst.
+func newSplicer(dst, src *net.TCPConn) (*splicer, error) {
+	s := &splicer{}
+	var err error
+	if s.src, err = src.SyscallConn(); err != nil {
+		return nil, err
+	}
+	if s.dst, err = dst.SyscallConn(); err != nil {
+		return nil, err
+	}
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+		return nil, fmt.Errorf("pipe2: %w", err)
+	}
+	s.pr, s.pw = p[0], p[1]
+	s.size = 64 << 10
+	if n, err := unix.FcntlInt(uintptr(s.pw), unix.F_SETPIPE_SZ, pipeSize); err == nil {
+		s.size = n
+	}
+	s.fill, s.drain = s.fillFrom, s.drainTo
+	return s, nil
+}
+
+// close closes the pipe.
+func (s *splicer) close() {
+	unix.Close(s.pr)
+	unix.Close(s.pw)
+}
+
+// fillFrom splices from the source socket into the empty pipe. EAGAIN
+// means the socket has nothing to read (the pipe is empty), so the caller
+// waits for it to become readable.
+func (s *splicer) fillFrom(fd uintptr) bool {
+	for {
+		s.n, s.err = unix.Splice(int(fd), nil, s.pw, nil, s.size, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+		if s.err != unix.EINTR {
+			return s.err != unix.EAGAIN
+		}
+	}
+}
+
+// drainTo splices what the pipe holds into the destination socket. EAGAIN
+// means the socket's send buffer is full.
+func (s *splicer) drainTo(fd uintptr) bool {
+	for {
+		s.n, s.err = unix.Splice(s.pr, nil, int(fd), nil, int(s.in), unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+		if s.err != unix.EINTR {
+			return s.err != unix.EAGAIN
+		}
+	}
+}
+
+// run relays until the source ends (io.EOF) or fails, adding the bytes
+// relayed to n as each chunk is written.
+func (s *splicer) run(n *atomic.Uint64) error {
+	for {
+		if err := s.step(n); err != nil {
+			return err
+		}
+	}
+}
+
+// step waits for the source to be readable, moves what it has (up to the
+// pipe's capacity) into the pipe and all of it on to the destination.
+func (s *splicer) step(n *atomic.Uint64) error {
+	if err := s.src.Read(s.fill); err != nil {
+		return err
+	}
+	if s.err != nil {
+		return s.err
+	}
+	if s.n == 0 {
+		return io.EOF
+	}
+	s.in = s.n
+	for s.in > 0 {
+		if err := s.dst.Write(s.drain); err != nil {
+			return err
+		}
+		if s.err != nil {
+			return s.err
+		}
+		s.in -= s.n
+		n.Add(uint64(s.n))
+	}
+	return nil
+}
+
+// relay copies src to dst until src ends, then half-closes dst so the
+// peer sees the same end of stream and the other direction carries on
+// (shutdown(SHUT_WR) semantics, as `nc -N` relies on). A read or write
+// error aborts both connections. The bytes move with splice(2) through a
+// pipe of this direction's own, and never enter user space; if no pipe
+// can be had (out of descriptors) they are copied by io.Copy, which also
+// splices, with a pipe from the runtime's pool.
+func relay(dst, src *net.TCPConn, n *atomic.Uint64) {
+	s, err := newSplicer(dst, src)
+	if err != nil {
+		copyRelay(dst, src, n)
+		return
+	}
+	defer s.close()
+	switch err := s.run(n); err {
+	case io.EOF:
+		dst.CloseWrite()
+	default:
+		abort(dst)
+		abort(src)
+	}
+}
+
+// homeNetns opens the calling thread's network namespace, the daemon's:
+// where a thread that dialled from an endpoint's namespace returns.
+func homeNetns() int {
+	fd, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1
+	}
+	return fd
+}
+
+// closeNetns closes what homeNetns opened.
+func closeNetns(fd int) {
+	if fd >= 0 {
+		unix.Close(fd)
+	}
+}
+
+// dialIn connects to target from a socket created inside the network
+// namespace at path (the endpoint's own). The thread enters the namespace
+// only for the socket call (a socket belongs to the namespace it was
+// created in) and returns home before connecting, so no locked thread
+// waits for a handshake. A connection from inside the namespace to the
+// endpoint's own address is local to it: no switch, no TAP, one TCP stack.
+func dialIn(ctx context.Context, d *net.Dialer, home int, path string, target netip.AddrPort) (*net.TCPConn, error) {
+	fd, err := socketIn(home, path, target.Addr())
+	if err != nil {
+		return nil, err
+	}
+	var sa unix.Sockaddr
+	if a := target.Addr().Unmap(); a.Is4() {
+		sa = &unix.SockaddrInet4{Port: int(target.Port()), Addr: a.As4()}
+	} else {
+		sa = &unix.SockaddrInet6{Port: int(target.Port()), Addr: a.As16()}
+	}
+	err = unix.Connect(fd, sa)
+	if err != nil && err != unix.EINPROGRESS {
+		unix.Close(fd)
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(target), Err: os.NewSyscallError("connect", err)}
+	}
+	// FileConn registers a duplicate with the netpoller; the original goes.
+	f := os.NewFile(uintptr(fd), "tcp")
+	nc, ferr := net.FileConn(f)
+	f.Close()
+	if ferr != nil {
+		return nil, ferr
+	}
+	c := nc.(*net.TCPConn)
+	if err == nil {
+		return c, nil
+	}
+	// Wait for the handshake: writable, then SO_ERROR says how it ended.
+	if d.Timeout > 0 {
+		c.SetWriteDeadline(time.Now().Add(d.Timeout))
+	}
+	stop := context.AfterFunc(ctx, func() { c.SetWriteDeadline(time.Unix(1, 0)) })
+	defer stop()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	var cerr error
+	err = rc.Write(func(fd uintptr) bool {
+		n, e := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ERROR)
+		switch {
+		case e != nil:
+			cerr = e
+		case n != 0:
+			cerr = unix.Errno(n)
+		default:
+			if _, e := unix.Getpeername(int(fd)); e == unix.ENOTCONN {
+				return false // still connecting
+			}
+		}
+		return true
+	})
+	if err == nil {
+		err = cerr
+	}
+	if err != nil {
+		c.Close()
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(target), Err: err}
+	}
+	c.SetWriteDeadline(time.Time{})
+	return c, nil
+}
+
+// socketIn returns a nonblocking TCP socket of ip's family created in the
+// network namespace at path. If the thread cannot return home it stays
+// locked, so that the runtime ends it with its goroutine instead of
+// reusing a thread in the wrong namespace.
+func socketIn(home int, path string, ip netip.Addr) (int, error) {
+	if home < 0 {
+		return -1, errors.New("daemon's network namespace unknown")
+	}
+	ns, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("open endpoint namespace: %w", err)
+	}
+	defer unix.Close(ns)
+	family := unix.AF_INET6
+	if ip.Unmap().Is4() {
+		family = unix.AF_INET
+	}
+	runtime.LockOSThread()
+	if err := unix.Setns(ns, unix.CLONE_NEWNET); err != nil {
+		runtime.UnlockOSThread()
+		return -1, fmt.Errorf("enter endpoint namespace: %w", err)
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if unix.Setns(home, unix.CLONE_NEWNET) == nil {
+		runtime.UnlockOSThread()
+	}
+	if err != nil {
+		return -1, os.NewSyscallError("socket", err)
+	}
+	return fd, nil
+}

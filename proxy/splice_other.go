@@ -1,0 +1,25 @@
+//go:build !linux
+
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"sync/atomic"
+)
+
+// relay copies src to dst as copyRelay does; splice(2) is Linux's.
+func relay(dst, src *net.TCPConn, n *atomic.Uint64) { copyRelay(dst, src, n) }
+
+// homeNetns returns -1: network namespaces are Linux's.
+func homeNetns() int { return -1 }
+
+// closeNetns does nothing outside Linux.
+func closeNetns(int) {}
+
+// dialIn fails outside Linux.
+func dialIn(context.Context, *net.Dialer, int, string, netip.AddrPort) (*net.TCPConn, error) {
+	return nil, errors.New("network namespaces are not supported on this system")
+}
