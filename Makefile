@@ -57,12 +57,18 @@ build:
 
 # Install the binaries, and the CNI plugin under the name network
 # configurations use ("type": "vswitchd") in CNI's plugin directory.
+# The systemd unit (dist/vswitchd.service, Restart=always) goes to
+# SYSTEMD_DIR with the installed binary's path; enable it with
+# `systemctl daemon-reload && systemctl enable --now vswitchd`.
 PREFIX  ?= /usr/local
 CNI_BIN ?= /opt/cni/bin
+SYSTEMD_DIR ?= /etc/systemd/system
 install: build
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(CNI_BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(CNI_BIN) $(DESTDIR)$(SYSTEMD_DIR)
 	install -m 0755 $(BIN)/vswitchd $(BIN)/vswitchctl $(DESTDIR)$(PREFIX)/bin/
 	install -m 0755 $(BIN)/vswitchd-cni $(DESTDIR)$(CNI_BIN)/vswitchd
+	sed 's|@BINDIR@|$(PREFIX)/bin|g' dist/vswitchd.service > $(DESTDIR)$(SYSTEMD_DIR)/vswitchd.service
+	chmod 0644 $(DESTDIR)$(SYSTEMD_DIR)/vswitchd.service
 
 # The seed walkthrough in a throwaway lab namespace (needs root; installs
 # the tools it runs).

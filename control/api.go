@@ -522,6 +522,9 @@ type Tuple struct {
 type ConntrackCount struct {
 	Count int `json:"count"`
 	Max   int `json:"max"`
+	// MaxPerEndpoint is the most connections one endpoint (a source
+	// address in a zone) opens; 0 means unlimited.
+	MaxPerEndpoint int `json:"max_per_endpoint"`
 }
 
 // NATRules is the answer to GET /v1/nat.

@@ -106,10 +106,46 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	if out == nil || resp.StatusCode == http.StatusNoContent {
 		return nil
 	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+	dec := json.NewDecoder(resp.Body)
+	if s, ok := out.(streamDecoder); ok {
+		err = s.decodeFrom(dec)
+	} else {
+		err = dec.Decode(out)
+	}
+	if err != nil {
 		return fmt.Errorf("decode answer to %s %s: %w", method, path, err)
 	}
 	return nil
+}
+
+// streamDecoder is an answer decoded as it arrives.
+type streamDecoder interface{ decodeFrom(*json.Decoder) error }
+
+// eachOf decodes a JSON array element by element, calling itself with
+// each; memory stays one element whatever the array's length.
+type eachOf[T any] func(T) error
+
+func (f eachOf[T]) decodeFrom(dec *json.Decoder) error {
+	t, err := dec.Token()
+	switch {
+	case err != nil:
+		return err
+	case t == nil:
+		return nil // null: an empty list
+	case t != json.Delim('['):
+		return fmt.Errorf("want a JSON array, got %v", t)
+	}
+	for dec.More() {
+		var v T
+		if err := dec.Decode(&v); err != nil {
+			return err
+		}
+		if err := f(v); err != nil {
+			return err
+		}
+	}
+	_, err = dec.Token()
+	return err
 }
 
 func decodeError(resp *http.Response) error {
@@ -361,6 +397,13 @@ func (f ConntrackFilter) query() string {
 func (c *Client) ConntrackWith(ctx context.Context, f ConntrackFilter) (cs []Conn, err error) {
 	err = c.do(ctx, "GET", "/conntrack"+f.query(), nil, &cs)
 	return cs, err
+}
+
+// ConntrackEach calls each with the connections f selects as they
+// arrive: the daemon streams the listing, and neither side holds it
+// whole. An error from each stops the listing and is returned.
+func (c *Client) ConntrackEach(ctx context.Context, f ConntrackFilter, each func(Conn) error) error {
+	return c.do(ctx, "GET", "/conntrack"+f.query(), nil, eachOf[Conn](each))
 }
 
 // ConntrackCount returns the number of connections and the table's size.

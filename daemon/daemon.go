@@ -20,6 +20,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -45,6 +46,7 @@ import (
 	"github.com/vswitchd/vswitchd/proxy"
 	"github.com/vswitchd/vswitchd/router"
 	"github.com/vswitchd/vswitchd/state"
+	"github.com/vswitchd/vswitchd/steer"
 	"github.com/vswitchd/vswitchd/supervisor"
 	"github.com/vswitchd/vswitchd/tap"
 	"github.com/vswitchd/vswitchd/vxlan"
@@ -98,6 +100,10 @@ type Config struct {
 	// FDB and NAT configure the tables.
 	FDB bridge.Options
 	NAT nat.Options
+	// ConntrackSaveInterval is how often the connection table is written
+	// to the state directory (conntrack.go); 0 means
+	// DefaultConntrackSaveInterval, negative only at a keeping stop.
+	ConntrackSaveInterval time.Duration
 	// NoARPSuppression turns ARP suppression off.
 	NoARPSuppression bool
 	// NoMSSClamp leaves the MSS of SYNs crossing the uplink alone
@@ -112,6 +118,10 @@ type Config struct {
 
 	// Host carries out changes to the machine; nil means host.Linux.
 	Host host.Host
+	// Inherited holds the descriptors the daemon this one takes over
+	// handed over (Handover): host.Linux and the proxy take theirs from
+	// it at Start, which then closes the rest.
+	Inherited *host.Inherited
 	// Publisher opens published ports' host listeners; nil means a
 	// proxy.Proxy.
 	Publisher Publisher
@@ -219,7 +229,7 @@ func New(cfg Config) (*Daemon, error) {
 	}
 	h := cfg.Host
 	if h == nil {
-		h = host.Linux{TAPQueues: cfg.TAPQueues}
+		h = host.Linux{Inherited: cfg.Inherited, TAPQueues: cfg.TAPQueues}
 	}
 	return &Daemon{
 		cfg: cfg, log: cfg.Logger, host: h,
@@ -262,9 +272,10 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	d.dns = dns.New(dns.Options{Upstreams: ups, Logger: d.log, CacheSize: d.cfg.DNSCacheSize})
 	d.rt = router.New(router.Options{NAT: nat.New(d.cfg.NAT), DNS: d.dns})
 	d.dp = datapath.New(datapath.Options{FDB: d.cfg.FDB, Router: d.rt, Logger: d.log})
+	d.restoreConntrack()
 	d.pub = d.cfg.Publisher
 	if d.pub == nil {
-		d.pub = proxy.New(proxy.Options{Logger: d.log})
+		d.pub = proxy.New(proxy.Options{Logger: d.log, Inherited: d.cfg.Inherited.Take, Steer: steer.Listener})
 	}
 	d.sup = supervisor.New(supervisor.Options{
 		Exe: d.cfg.Exe, Command: d.cfg.Command, LogDir: filepath.Join(d.cfg.StateDir, "logs"),
@@ -292,7 +303,18 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 			return err
 		}
 	}
-	return d.save(d.st)
+	if err := d.save(d.st); err != nil {
+		return err
+	}
+	if n := d.cfg.Inherited.Len(); n > 0 {
+		d.log.Warn("handed-over descriptors not used", "count", n)
+	}
+	d.cfg.Inherited.Close()
+	if iv := cmp.Or(d.cfg.ConntrackSaveInterval, DefaultConntrackSaveInterval); iv > 0 {
+		d.wg.Add(1)
+		go d.saveConntrackEvery(iv)
+	}
+	return nil
 }
 
 // nsOf returns the namespace a supervisor namespace string names.
@@ -365,7 +387,13 @@ func (d *Daemon) Close() error {
 	for name := range d.restarts {
 		d.cancelRestart(name)
 	}
-	err := d.teardown(d.cfg.CleanupOnExit)
+	var serr error
+	if !d.cfg.CleanupOnExit && d.rt != nil {
+		serr = d.saveConntrack()
+	} else if d.cfg.CleanupOnExit {
+		d.removeConntrack()
+	}
+	err := errors.Join(serr, d.teardown(d.cfg.CleanupOnExit))
 	d.mu.Unlock()
 	// Without the lock: an exit being reported waits for it (and then
 	// sees closing).

@@ -261,6 +261,20 @@ func (f ConnFilter) match(c ConnInfo) bool {
 // Conntrack lists the connections f selects; a zone that names no
 // network (nor host, uplink, zone-N) is refused.
 func (d *Daemon) Conntrack(f ConnFilter) ([]ConnInfo, error) {
+	out := []ConnInfo{}
+	err := d.ConntrackEach(f, func(c ConnInfo) error {
+		out = append(out, c)
+		return nil
+	})
+	return out, err
+}
+
+// ConntrackEach calls each with the connections f selects, one at a time
+// (nat.Table.Range), until it returns an error, which it returns: a
+// listing of the whole table holds neither the table nor the workers. A
+// zone that names no network (nor host, uplink, zone-N) is refused before
+// the first call.
+func (d *Daemon) ConntrackEach(f ConnFilter, each func(ConnInfo) error) error {
 	d.mu.Lock()
 	names := map[nat.Zone]string{router.ZoneHost: "host", router.ZoneUplink: "uplink"}
 	for _, n := range d.st.Networks {
@@ -268,16 +282,17 @@ func (d *Daemon) Conntrack(f ConnFilter) ([]ConnInfo, error) {
 	}
 	d.mu.Unlock()
 	if f.Zone != "" && !slices.Contains(slices.Collect(maps.Values(names)), f.Zone) && !strings.HasPrefix(f.Zone, "zone-") {
-		return nil, state.Errorf(state.ErrNotFound, "zone %q: no network of that name (zones are networks, host and uplink)", f.Zone)
+		return state.Errorf(state.ErrNotFound, "zone %q: no network of that name (zones are networks, host and uplink)", f.Zone)
 	}
-	out := []ConnInfo{}
-	for _, e := range d.rt.NAT().Entries(d.dp.Now()) {
-		c := ConnInfo{Entry: e, ZoneName: zoneName(names, e.Zone), ReplyZoneName: zoneName(names, e.ReplyZone)}
+	var err error
+	d.rt.NAT().Range(d.dp.Now(), func(e *nat.Entry) bool {
+		c := ConnInfo{Entry: *e, ZoneName: zoneName(names, e.Zone), ReplyZoneName: zoneName(names, e.ReplyZone)}
 		if f.match(c) {
-			out = append(out, c)
+			err = each(c)
 		}
-	}
-	return out, nil
+		return err == nil
+	})
+	return err
 }
 
 func zoneName(names map[nat.Zone]string, z nat.Zone) string {
@@ -293,6 +308,10 @@ func (d *Daemon) ConntrackCount() (n, max int) {
 	t := d.rt.NAT()
 	return t.Len(), t.Max()
 }
+
+// NATLimits returns the per-endpoint connection limit (0: unlimited) and
+// the reserve kept for light endpoints.
+func (d *Daemon) NATLimits() (perEndpoint, reserve int) { return d.rt.NAT().MaxPerEndpoint() }
 
 // FlushConntrack removes every connection and returns how many.
 func (d *Daemon) FlushConntrack() int { return d.rt.NAT().Flush() }

@@ -40,6 +40,9 @@ const dumpRetries = 5
 // mounts under /run/netns and files under /etc/netns. The daemon's
 // namespace is the one the process started in.
 type Linux struct {
+	// Inherited, if set, holds TAPs a previous vswitchd handed over
+	// (--takeover): OpenNIC and CreateHostLeg take theirs from it.
+	Inherited *Inherited
 	// TAPQueues is the number of queues of the endpoint NICs CreateNIC
 	// makes and OpenNIC attaches (tap.Options.Queues); 0 or 1: one.
 	TAPQueues int
@@ -280,6 +283,9 @@ func defaultRoute(l netlink.Link, gw netip.Addr) *netlink.Route {
 
 // OpenNIC implements Host.
 func (l Linux) OpenNIC(ns NS, ifname string) (port.Port, error) {
+	if fds, ok := l.Inherited.TakeQueues(NICKey(ns, ifname)); ok {
+		return tap.FromFD(ifname, fds...)
+	}
 	h, err := openNS(ns)
 	if err != nil {
 		return nil, err
@@ -352,13 +358,21 @@ func (Linux) WriteEtc(name string, files map[string][]byte) error {
 func (Linux) RemoveEtc(name string) error { return netns.RemoveEtc(name) }
 
 // CreateHostLeg implements Host.
-func (Linux) CreateHostLeg(cfg HostLegConfig) (port.Port, header.MAC, error) {
-	if old, err := netlink.LinkByName(cfg.Name); err == nil {
-		// A leftover of a crashed run (the TAP is not persistent, so
-		// this is rare): replace it.
-		netlink.LinkDel(old)
+func (l Linux) CreateHostLeg(cfg HostLegConfig) (port.Port, header.MAC, error) {
+	var dev *tap.Device
+	var err error
+	if fd, ok := l.Inherited.Take(HostLegKey(cfg.Name)); ok {
+		// Handed over by the previous vswitchd: the TAP never went
+		// away, nor its address and routes.
+		dev, err = tap.FromFD(cfg.Name, fd)
+	} else {
+		if old, err := netlink.LinkByName(cfg.Name); err == nil {
+			// A leftover of a crashed run (the TAP is not persistent,
+			// so this is rare): replace it.
+			netlink.LinkDel(old)
+		}
+		dev, err = tap.Create(tap.Options{Name: cfg.Name})
 	}
-	dev, err := tap.Create(tap.Options{Name: cfg.Name})
 	if err != nil {
 		return nil, header.MAC{}, fmt.Errorf("host leg: %w", err)
 	}
@@ -370,7 +384,7 @@ func (Linux) CreateHostLeg(cfg HostLegConfig) (port.Port, header.MAC, error) {
 	if err != nil {
 		return fail(err)
 	}
-	if err := netlink.AddrAdd(link, &netlink.Addr{IPNet: prefixNet(cfg.Addr)}); err != nil {
+	if err := netlink.AddrReplace(link, &netlink.Addr{IPNet: prefixNet(cfg.Addr)}); err != nil {
 		return fail(fmt.Errorf("add %s: %w", cfg.Addr, err))
 	}
 	if err := netlink.LinkSetUp(link); err != nil {

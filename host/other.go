@@ -15,7 +15,10 @@ import (
 var ErrUnsupported = errors.New("vswitchd's host needs Linux")
 
 // Linux is the Host of a real machine; off Linux every method fails.
-type Linux struct{ TAPQueues int }
+type Linux struct {
+	Inherited *Inherited
+	TAPQueues int
+}
 
 var _ Host = Linux{}
 

@@ -277,10 +277,13 @@ func checkTableInvariants(t *testing.T, tb *Table) {
 
 func TestEarlyDrop(t *testing.T) {
 	const max = 64
-	tb := New(Options{Seed: 1, MaxEntries: max})
-	// One assured connection (UDP that saw a reply)...
+	// Without per-endpoint limits: the early drop near the hash alone.
+	noLimits := Options{Seed: 1, MaxEntries: max, MaxPerEndpoint: -1, Reserve: -1}
+	tb := New(noLimits)
+	// One assured connection (UDP that went on after a reply)...
 	assured := mustCreate(t, tb, zoneNet, zoneUplink, udpFrame(t, ap(inner1, 1), ap(server, 53), ""), masq(), 0)
 	mustApply(t, tb, zoneUplink, udpFrame(t, ap(server, 53), ap(uplink, 1), ""), Reply, 0)
+	mustApply(t, tb, zoneNet, udpFrame(t, ap(inner1, 1), ap(server, 53), ""), Original, 0)
 	// ...and a flood of unassured ones, well past the limit.
 	for i := range 10 * max {
 		f := udpFrame(t, ap(inner2, uint16(1000+i)), ap(server, 53), "")
@@ -298,9 +301,11 @@ func TestEarlyDrop(t *testing.T) {
 	}
 
 	// When everything is assured, nothing can be dropped.
-	tb = New(Options{Seed: 1, MaxEntries: 8})
+	noLimits.MaxEntries = 8
+	tb = New(noLimits)
 	for i := range 8 {
 		mustCreate(t, tb, zoneNet, zoneUplink, udpFrame(t, ap(inner1, uint16(100+i)), ap(server, 53), ""), masq(), 0)
+		mustApply(t, tb, zoneUplink, udpFrame(t, ap(server, 53), ap(uplink, uint16(100+i)), ""), Reply, 0)
 		mustApply(t, tb, zoneUplink, udpFrame(t, ap(server, 53), ap(uplink, uint16(100+i)), ""), Reply, 0)
 	}
 	p := decode(t, udpFrame(t, ap(inner2, 7), ap(server, 53), ""))

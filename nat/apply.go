@@ -284,11 +284,14 @@ func (t *Table) track(c *Conn, d Dir, frame []byte, p *header.Parsed, now int64)
 		case header.ProtoTCP:
 			nw = w&^tcpBitsMask | tcpBits
 		default:
+			// UDP is assured once traffic goes on after the first
+			// reply (Linux's "stream"): a request answered once
+			// keeps the replied timeout but stays evictable.
+			if proto == header.ProtoUDP && w&flagSeenReply != 0 {
+				nw |= flagAssured
+			}
 			if d == Reply {
 				nw |= flagSeenReply
-				if proto == header.ProtoUDP {
-					nw |= flagAssured
-				}
 			}
 		}
 		timeout := t.timeoutOf(proto, nw)

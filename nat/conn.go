@@ -203,6 +203,8 @@ type Conn struct {
 	pkts, bytes [2]atomic.Uint64 // per Dir; bytes count IPv4 total lengths
 
 	tcp tcpTrack // TCP window state; unused for other protocols
+
+	ep epLink // its source endpoint's list (limit.go); guarded by the limiter shard's mutex
 }
 
 // Tuple returns the connection's tuple in direction d: Tuple(Original) is

@@ -22,7 +22,7 @@ const (
 // connection.
 //
 // Errors (sentinels, each counted in Stats): ErrUnsupported, ErrInvalid,
-// ErrFragment, ErrTableFull, ErrNoPort and ErrExists.
+// ErrFragment, ErrEndpointLimit, ErrTableFull, ErrNoPort and ErrExists.
 func (t *Table) Create(zone, replyZone Zone, p *header.Parsed, a Action, now int64) (*Conn, error) {
 	now = max(now, 0)
 	pl, err := plan(zone, replyZone, p, a, t.portMin, t.portMax, t.loose)
@@ -52,6 +52,10 @@ func (t *Table) Create(zone, replyZone Zone, p *header.Parsed, a Action, now int
 		}
 	}
 
+	if !t.admit(epKey{zone: orig.zone, addr: orig.src}, now) {
+		t.stats.endpointLimit.Add(1)
+		return nil, ErrEndpointLimit
+	}
 	ho := t.hash(&orig)
 	if !t.reserve(ho, now) {
 		t.stats.tableFull.Add(1)
@@ -94,6 +98,7 @@ func (t *Table) Create(zone, replyZone Zone, p *header.Parsed, a Action, now int
 		if eim {
 			t.bysrc.add(c)
 		}
+		t.limAdd(c)
 		t.live.Add(1)
 		t.stats.created.Add(1)
 		return c, nil

@@ -66,9 +66,9 @@
 // (nf_conntrack_tcp_loose, on unless Options.NoTCPLoose), with window
 // checks relaxed until both sides were seen. A new SYN from the originator
 // re-opens a connection in TIME_WAIT or CLOSE, windows reset. Timeouts are
-// Linux's defaults. A connection is assured once it has seen traffic both
-// ways (TCP: once ESTABLISHED after a reply); ICMP echo connections are
-// never assured, as in Linux. UDP lives 30 s unreplied and 120 s once
+// Linux's defaults. A connection is assured once traffic both ways went
+// on (TCP: once ESTABLISHED after a reply; UDP: a packet after the first
+// reply); ICMP echo connections are never assured, as in Linux. UDP lives 30 s unreplied and 120 s once
 // replied; ICMP echo 30 s. Expired connections are removed lazily by
 // Lookup and incrementally by Sweep.
 //
@@ -91,10 +91,22 @@
 //
 // # Limits and concurrency
 //
-// The table holds at most Options.MaxEntries connections. When it is full,
-// Create evicts an expired or unassured connection found near the new
-// connection's hash (early drop), so established flows survive a flood of
-// new ones; if it finds none it returns ErrTableFull.
+// The table holds at most Options.MaxEntries connections, and one
+// endpoint (a source address in a zone) opens at most
+// Options.MaxPerEndpoint of them (a quarter of the table by default). An
+// endpoint at its limit evicts its own oldest evictable connection —
+// expired, closing (TCP FIN_WAIT to CLOSE), or not assured — and gets
+// ErrEndpointLimit when it has none. The last Options.Reserve entries (an
+// eighth) are kept for endpoints holding fewer than that: a heavier one
+// evicts its own first there too. A full table evicts the oldest evictable
+// connection of the endpoint holding the most, else one found near the new
+// connection's hash (early drop), so established flows and other endpoints
+// survive a flood; if it finds none Create returns ErrTableFull.
+//
+// Assured means traffic both ways that went on after the first reply: TCP
+// once ESTABLISHED after a reply; UDP once a packet follows the first
+// reply (Linux's stream). A request answered once keeps the replied
+// timeout (120 s, RFC 4787 REQ-5) but stays evictable.
 //
 // A Table is safe for concurrent use by any number of goroutines. The
 // index is split into 256 shards by a seeded hash, each an open-addressing

@@ -227,8 +227,12 @@ func TestTrackOnly(t *testing.T) {
 	}
 	r := udpFrame(t, ap(inner2, 2000), ap(inner1, 1000), "y")
 	mustApply(t, tb, zoneNet, r, Reply, 0)
+	if c.Assured() {
+		t.Error("UDP connection with one reply is assured, want it evictable")
+	}
+	mustApply(t, tb, zoneNet, udpFrame(t, ap(inner1, 1000), ap(inner2, 2000), "z"), Original, 0)
 	if !c.Assured() {
-		t.Error("UDP connection with a reply is not assured")
+		t.Error("UDP connection that went on after a reply is not assured")
 	}
 }
 

@@ -35,6 +35,10 @@ var (
 	// connection, created concurrently after the caller's Lookup; look up
 	// again.
 	ErrExists = errors.New("nat: tuple is a reply tuple of a connection")
+	// ErrEndpointLimit means the connection's source endpoint holds
+	// Options.MaxPerEndpoint connections (or a reserve's worth while the
+	// table is nearly full) and none of them is evictable.
+	ErrEndpointLimit = errors.New("nat: endpoint connection limit reached")
 )
 
 // DefaultMaxEntries is the default size of the table, Linux's
@@ -60,6 +64,14 @@ type Options struct {
 	// of a connection older than the table creates it as ESTABLISHED,
 	// with its window checks relaxed until both sides were seen.
 	NoTCPLoose bool
+	// MaxPerEndpoint is the most connections one endpoint (a source
+	// address in a zone) opens; 0 means MaxEntries/DefaultMaxPerEndpointDiv,
+	// negative unlimited. See limit.go for what happens at the limit.
+	MaxPerEndpoint int
+	// Reserve is how many entries short of full the table starts keeping
+	// room for endpoints holding fewer connections than Reserve; 0 means
+	// MaxEntries/DefaultReserveDiv, negative none.
+	Reserve int
 	// Seed keys the hash of the table and of port allocation; 0 means a
 	// random seed. Set it only to make tests reproducible.
 	Seed uint64
@@ -148,6 +160,7 @@ type Stats struct {
 	EarlyDropped         uint64 // unassured connections evicted for a new one
 	Flushed              uint64 // removed by Flush
 	TableFull            uint64 // Create failed with ErrTableFull
+	EndpointLimit        uint64 // Create failed with ErrEndpointLimit
 	NoPort               uint64 // Create failed with ErrNoPort
 	Invalid              uint64 // ErrInvalid from Create and VerdictInvalid from Apply
 	Unsupported          uint64 // ErrUnsupported from Create
@@ -159,6 +172,7 @@ type Stats struct {
 type counters struct {
 	created, expired, earlyDropped, flushed   atomic.Uint64
 	tableFull, noPort, invalid, unsupported   atomic.Uint64
+	endpointLimit                             atomic.Uint64
 	fragsTranslated, fragsDropped, icmpErrors atomic.Uint64
 }
 
@@ -222,6 +236,8 @@ type Table struct {
 
 	bysrc bySource // masqueraded sources and their mappings; guarded by its own mutex
 
+	lim limiter // per-endpoint lists and limits; see limit.go
+
 	sweep struct {
 		mu         sync.Mutex // guards shard, pos and buf; held for a whole Sweep call
 		shard, pos int
@@ -248,6 +264,18 @@ func New(opt Options) *Table {
 		lo, hi = hi, lo
 	}
 	t.portMin, t.portMax = lo, hi
+	switch {
+	case opt.MaxPerEndpoint == 0:
+		t.lim.max = max(t.max/DefaultMaxPerEndpointDiv, 1)
+	case opt.MaxPerEndpoint > 0:
+		t.lim.max = int64(opt.MaxPerEndpoint)
+	}
+	switch {
+	case opt.Reserve == 0:
+		t.lim.reserve = t.max / DefaultReserveDiv
+	case opt.Reserve > 0:
+		t.lim.reserve = min(int64(opt.Reserve), t.max)
+	}
 
 	to, def := opt.Timeouts, DefaultTimeouts()
 	pick := func(v, d time.Duration) int64 {
@@ -319,6 +347,7 @@ func (t *Table) Stats() Stats {
 		EarlyDropped:         s.earlyDropped.Load(),
 		Flushed:              s.flushed.Load(),
 		TableFull:            s.tableFull.Load(),
+		EndpointLimit:        s.endpointLimit.Load(),
 		NoPort:               s.noPort.Load(),
 		Invalid:              s.invalid.Load(),
 		Unsupported:          s.unsupported.Load(),
@@ -349,7 +378,7 @@ func (t *Table) remove(c *Conn, now int64, why removeReason) bool {
 		case removeExpired:
 			ok = expired(w, now)
 		case removeEarlyDrop:
-			ok = expired(w, now) || w&flagAssured == 0
+			ok = evictable(w, now)
 		}
 	}
 	if !ok {
@@ -367,6 +396,7 @@ func (t *Table) remove(c *Conn, now int64, why removeReason) bool {
 	}
 	t.unlock2(a, b)
 	t.bysrc.remove(c)
+	t.limRemove(c)
 	t.n.Add(-1)
 	t.live.Add(-1)
 	if why == removeEarlyDrop && !expired(w, now) {
@@ -378,9 +408,8 @@ func (t *Table) remove(c *Conn, now int64, why removeReason) bool {
 }
 
 // earlyDrop evicts one connection to make room, preferring an expired
-// one, else the unassured one closest to expiry among the first
-// earlyDropScan connections from the new key's position. Assured
-// connections are never evicted.
+// one, else the evictable one (see evictable) closest to expiry among the
+// first earlyDropScan connections from the new key's position.
 func (t *Table) earlyDrop(h uint64, now int64) bool {
 	var victim *Conn
 	var best int64
@@ -405,7 +434,7 @@ scan:
 				s.mu.Unlock()
 				break scan
 			}
-			if w&flagAssured == 0 && (victim == nil || deadlineOf(w) < best) {
+			if evictable(w, now) && (victim == nil || deadlineOf(w) < best) {
 				victim, best = c, deadlineOf(w)
 			}
 		}
@@ -415,12 +444,13 @@ scan:
 }
 
 // reserve claims room for one connection, evicting one if the table is
-// full.
+// full: the oldest evictable one of the endpoint holding the most, else
+// one near h.
 func (t *Table) reserve(h uint64, now int64) bool {
 	if t.n.Add(1) <= t.max {
 		return true
 	}
-	if t.earlyDrop(h, now) {
+	if t.evictHeavy(now) || t.earlyDrop(h, now) {
 		return true
 	}
 	t.n.Add(-1)
@@ -501,51 +531,20 @@ func (t *Table) Flush() int {
 	t.n.Add(int64(-removed))
 	t.live.Add(int64(-removed))
 	t.bysrc.clear()
+	t.limClear()
 	t.stats.flushed.Add(uint64(removed))
 	return removed
 }
 
 // Entries returns a snapshot of the live connections for listing. It
-// allocates; it is for the control plane.
+// allocates; it is for the control plane. Range lists them without
+// holding them all.
 func (t *Table) Entries(now int64) []Entry {
 	var out []Entry
-	for i := range t.shards {
-		s := &t.shards[i]
-		s.mu.Lock()
-		tab := s.slots()
-		for j := range tab {
-			c := tab[j].c.Load()
-			if c == nil || tab[j].hd.Load()&1 != uint64(Original) {
-				continue
-			}
-			w := c.st.Load()
-			if expired(w, now) {
-				continue
-			}
-			en := Entry{
-				Zone:      c.tuple[Original].zone,
-				ReplyZone: c.tuple[Reply].zone,
-				Proto:     c.tuple[Original].proto,
-				State:     TCPState(w & stateMask),
-				Timeout:   time.Duration(deadlineOf(w)<<deadlineShift - now),
-				Assured:   w&flagAssured != 0,
-				SeenReply: w&flagSeenReply != 0,
-				Original:  c.tuple[Original].tuple(),
-				Reply:     c.tuple[Reply].tuple(),
-			}
-			if en.Proto == header.ProtoTCP {
-				c.tcp.mu.Lock()
-				en.Window = [2]TCPWindow{c.tcp.seen[0].export(), c.tcp.seen[1].export()}
-				c.tcp.mu.Unlock()
-			}
-			for d := range 2 {
-				en.Packets[d] = c.pkts[d].Load()
-				en.Bytes[d] = c.bytes[d].Load()
-			}
-			out = append(out, en)
-		}
-		s.mu.Unlock()
-	}
+	t.Range(now, func(e *Entry) bool {
+		out = append(out, *e)
+		return true
+	})
 	return out
 }
 

@@ -310,12 +310,16 @@ func TestUDPAndICMPTimeouts(t *testing.T) {
 				last = sec(3)
 				mustApply(t, tb, zoneUplink, tt.back(t), Reply, last)
 			}
+			if c.Assured() {
+				t.Errorf("assured after one reply, want evictable")
+			}
+			// A packet refreshes the timeout; after a reply it makes a
+			// UDP flow a stream (assured).
+			last += sec(5)
+			mustApply(t, tb, zoneNet, tt.out(t), Original, last)
 			if c.Assured() != tt.replied {
 				t.Errorf("assured = %v, want %v", c.Assured(), tt.replied)
 			}
-			// A packet refreshes the timeout.
-			last += sec(5)
-			mustApply(t, tb, zoneNet, tt.out(t), Original, last)
 			deadline := last + int64(tt.timeout)
 			f := tt.out(t)
 			p := decode(t, f)

@@ -48,6 +48,14 @@ type Options struct {
 	// DialTimeout bounds each TCP connect to a target; 0 means
 	// DefaultDialTimeout.
 	DialTimeout time.Duration
+	// Steer, if set, steers a TCP range's ports to one listener bound to
+	// its first port (package steer's Listener); when it fails, the range
+	// gets a listener per port.
+	Steer func(ip netip.Addr, lo, hi uint16, l net.Listener) (io.Closer, error)
+	// Inherited, if set, returns the descriptor of a listening socket a
+	// previous process handed over under a ListenerKey (handover.go);
+	// Add serves it instead of binding the port again.
+	Inherited func(key string) (int, bool)
 	// Logger receives rule changes at Info and rate-limited warnings
 	// (target not answering, accept failures). Nothing is logged per
 	// connection or per datagram. Nil discards.
@@ -136,7 +144,7 @@ func (p *Proxy) Add(r Rule) error {
 	}
 	ru.serve()
 	p.rules = append(p.rules, ru)
-	p.log.Info("published", "rule", r.String())
+	p.log.Info("published", "rule", r.String(), "listeners", len(ru.lns), "steered", ru.steer != nil)
 	return nil
 }
 
@@ -223,6 +231,7 @@ type rule struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	lns    []io.Closer // a *net.TCPListener or *net.UDPConn per host port; set before serve, closed by shut
+	steer  io.Closer   // a TCP range steered to lns[0] (steer.go), or nil; closed by shut
 
 	dialLog, readLog limiter
 
@@ -236,13 +245,17 @@ type rule struct {
 func (ru *rule) listen() error {
 	n := ru.n
 	lc := listenConfig(n)
+	if done, err := ru.listenSteered(lc); done {
+		return err
+	}
 	for port := n.HostPort; ; port++ {
 		addr := netip.AddrPortFrom(n.HostIP, port)
-		var l io.Closer
-		var err error
-		if n.Proto == "tcp" {
+		l, ok, err := ru.p.inherited(n.Proto, addr)
+		switch {
+		case ok:
+		case n.Proto == "tcp":
 			l, err = lc.Listen(context.Background(), n.network(), addr.String())
-		} else {
+		default:
 			l, err = lc.ListenPacket(context.Background(), n.network(), addr.String())
 		}
 		if err != nil {
@@ -276,6 +289,9 @@ func (ru *rule) serve() {
 	ru.flows = make(map[flowKey]*flow)
 	for i, l := range ru.lns {
 		port := ru.n.HostPort + uint16(i)
+		if ru.steer != nil {
+			port = 0 // every port of the range: the target follows each connection's
+		}
 		switch l := l.(type) {
 		case *net.TCPListener:
 			ru.wg.Go(func() { ru.acceptLoop(l, port) })
@@ -289,6 +305,9 @@ func (ru *rule) serve() {
 // its dials, without waiting; the goroutines then return on their own.
 func (ru *rule) shut() {
 	ru.cancel()
+	if ru.steer != nil {
+		ru.steer.Close()
+	}
 	for _, l := range ru.lns {
 		l.Close()
 	}

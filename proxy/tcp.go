@@ -16,8 +16,10 @@ import (
 const countChunk = 1 << 20
 
 // acceptLoop accepts connections on host port port until ln is closed.
+// Port 0 means a steered range: each connection goes to the target of the
+// port it was made to.
 func (ru *rule) acceptLoop(ln *net.TCPListener, port uint16) {
-	target := ru.n.target(port)
+	target := ru.n.target(max(port, ru.n.HostPort))
 	var delay time.Duration
 	for {
 		c, err := ln.AcceptTCP()
@@ -35,7 +37,11 @@ func (ru *rule) acceptLoop(ln *net.TCPListener, port uint16) {
 		}
 		delay = 0
 		ru.p.stats.tcpConns.Add(1)
-		ru.wg.Go(func() { ru.serveTCP(c, target) })
+		to := target
+		if port == 0 {
+			to = ru.n.target(uint16(c.LocalAddr().(*net.TCPAddr).Port))
+		}
+		ru.wg.Go(func() { ru.serveTCP(c, to) })
 	}
 }
 

@@ -174,14 +174,8 @@ func open(name string, flags uint16, n int, persist bool) (*Device, error) {
 		if err := unix.IoctlSetPointerInt(fd, unix.TUNSETVNETHDRSZ, header.VirtioNetLen); err != nil {
 			return fail(fmt.Errorf("TUNSETVNETHDRSZ: %w", err))
 		}
-		for _, set := range offloadSets {
-			if err = unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, set); err == nil {
-				offloads = set
-				break
-			}
-		}
-		if err != nil {
-			return fail(fmt.Errorf("TUNSETOFFLOAD: %w", err))
+		if offloads, err = setOffloads(fd); err != nil {
+			return fail(err)
 		}
 	}
 	// Persist last: an error above leaves no device behind.
@@ -201,6 +195,18 @@ func open(name string, flags uint16, n int, persist bool) (*Device, error) {
 		}
 	}
 	return d, nil
+}
+
+// setOffloads enables the first set of offloads the kernel accepts and
+// returns it.
+func setOffloads(fd int) (int, error) {
+	var err error
+	for _, set := range offloadSets {
+		if err = unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, set); err == nil {
+			return set, nil
+		}
+	}
+	return 0, fmt.Errorf("TUNSETOFFLOAD: %w", err)
 }
 
 // newDevice wraps open TAP-like file descriptors (one frame with its

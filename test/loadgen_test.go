@@ -22,6 +22,7 @@ import (
 //	echo-server ADDR                 TCP echo server
 //	conns ADDR N SIZE                N concurrent connections, SIZE bytes each way, compared
 //	udpflood ADDR PORTLO PORTHI      one datagram to each port (new, unreplied flows)
+//	stream ADDR SECONDS              one connection to an echo server, 1 KiB every 10 ms for SECONDS, compared
 const helperEnv = "VSWITCHD_TEST_HELPER"
 
 // helperMain runs a helper command and returns the process exit code.
@@ -38,6 +39,9 @@ func helperMain(args []string) int {
 		n, _ := strconv.Atoi(args[2])
 		size, _ := strconv.Atoi(args[3])
 		err = conns(args[1], n, size)
+	case "stream":
+		secs, _ := strconv.ParseFloat(args[2], 64)
+		err = stream(args[1], time.Duration(secs*float64(time.Second)))
 	case "udpflood":
 		lo, _ := strconv.Atoi(args[2])
 		hi, _ := strconv.Atoi(args[3])
@@ -122,6 +126,47 @@ func conns(addr string, n, size int) error {
 		return fmt.Errorf("%d of %d connections failed; first: %w", bad, n, first)
 	}
 	fmt.Printf("ok %d connections\n", n)
+	return nil
+}
+
+// stream sends a pattern through one echo connection, a KiB every 10 ms
+// for d, and compares what comes back: a connection that survives
+// whatever happens to the path meanwhile (a switch restart).
+func stream(addr string, d time.Duration) error {
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	var sent bytes.Buffer
+	werr := make(chan error, 1)
+	go func() {
+		chunk := make([]byte, 1024)
+		for i := 0; time.Duration(i)*10*time.Millisecond < d; i++ {
+			for j := range chunk {
+				chunk[j] = byte(i*31 + j)
+			}
+			sent.Write(chunk)
+			if _, err := c.Write(chunk); err != nil {
+				werr <- err
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		werr <- c.(*net.TCPConn).CloseWrite()
+	}()
+	c.SetReadDeadline(time.Now().Add(d + 60*time.Second))
+	got, rerr := io.ReadAll(c)
+	if err := <-werr; err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	if rerr != nil {
+		return fmt.Errorf("read after %d bytes: %w", len(got), rerr)
+	}
+	if !bytes.Equal(got, sent.Bytes()) {
+		return fmt.Errorf("sent %d bytes, %d came back different", sent.Len(), len(got))
+	}
+	fmt.Printf("ok %d bytes\n", len(got))
 	return nil
 }
 

@@ -148,6 +148,8 @@ type options struct {
 	pidFile string
 	detach  bool
 	version bool
+	// takeover receives a running daemon's descriptors (takeover_linux.go).
+	takeover bool
 	// logLevel is the --log-level as given, for the start-up line.
 	logLevel string
 	// http serves the web view and the API's reads on a TCP address;
@@ -211,12 +213,15 @@ func parseFlags(args []string) (daemon.Config, options, error) {
 	fs.IntVar(&cfg.FDB.PortLimit, "fdb-port-limit", bridge.DefaultPortLimit, "MACs learned per port (-1: unlimited)")
 	fs.DurationVar(&cfg.FDB.AgingTime, "fdb-aging", bridge.DefaultAgingTime, "MAC aging time")
 	fs.IntVar(&cfg.NAT.MaxEntries, "conntrack-max", nat.DefaultMaxEntries, "conntrack table size (entries)")
+	fs.IntVar(&cfg.NAT.MaxPerEndpoint, "conntrack-max-per-endpoint", 0, "connections one endpoint (source address in a zone) opens; at the limit its own oldest evictable one goes (0: conntrack-max/4, -1: unlimited)")
+	fs.DurationVar(&cfg.ConntrackSaveInterval, "conntrack-save-interval", daemon.DefaultConntrackSaveInterval, "how often the connection table is written to the state directory, so a kill -9 loses at most this much (0: only at a stop that keeps endpoints)")
 	fs.IntVar(&cfg.TAPQueues, "tap-queues", daemon.DefaultTAPQueues(), "queues of each endpoint NIC, each read and written by its own worker, flows spread by hash (1: a single-queue TAP; at most "+strconv.Itoa(tap.MaxQueues)+")")
 	fs.BoolVar(&cfg.NoARPSuppression, "no-arp-suppression", false, "flood ARP requests for endpoint addresses instead of answering them")
 	mssClamp := fs.Bool("mss-clamp", true, "clamp the MSS of TCP SYNs crossing the uplink to its MTU (--mss-clamp=false: leave it to path MTU discovery)")
 	tcpLoose := fs.Bool("conntrack-tcp-loose", true, "pick up TCP connections from a mid-stream segment, like nf_conntrack_tcp_loose (false: only a SYN opens one)")
 	fs.BoolVar(&cfg.NoDefaultNetwork, "no-default-network", false, "do not make the default network "+control.DefaultNetwork+" (docker0's counterpart)")
 	fs.StringVar(&o.lab, "lab", "", "create network namespace `NAME`, run inside it, and delete it on exit")
+	fs.BoolVar(&o.takeover, "takeover", false, "take over the vswitchd running on --state-dir: receive its TAPs and published ports' listening sockets, and start as it stops (upgrades and restarts without closing them)")
 	fs.BoolVar(&o.detach, "detach", false, "run in the background (output to STATE-DIR/"+detachLog+"); return once the API answers")
 	fs.StringVar(&o.pidFile, "pid-file", "", "write the PID to `PATH` (removed at exit); `vswitchd stop --pid-file PATH` stops it")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error (change it later with vswitchctl log-level)")
@@ -252,6 +257,15 @@ func parseFlags(args []string) (daemon.Config, options, error) {
 	}
 	if cfg.TAPQueues < 1 || cfg.TAPQueues > tap.MaxQueues {
 		return cfg, o, fmt.Errorf("--tap-queues %d: want 1 to %d", cfg.TAPQueues, tap.MaxQueues)
+	}
+	switch {
+	case cfg.ConntrackSaveInterval < 0:
+		return cfg, o, fmt.Errorf("--conntrack-save-interval %v: want 0 or more", cfg.ConntrackSaveInterval)
+	case cfg.ConntrackSaveInterval == 0:
+		cfg.ConntrackSaveInterval = -1 // never periodically
+	}
+	if cfg.NAT.MaxPerEndpoint < -1 {
+		return cfg, o, fmt.Errorf("--conntrack-max-per-endpoint %d: want -1 (unlimited), 0 (the default) or more", cfg.NAT.MaxPerEndpoint)
 	}
 	switch {
 	case cacheSize < 0:
@@ -330,7 +344,20 @@ func runDaemon(cfg daemon.Config, o options) int {
 		return 1
 	}
 	lab := os.Getenv(labEnv)
-	lock, err := daemonLock(cfg.StateDir)
+	var lock *statedir.Lock
+	var err error
+	if o.takeover {
+		begin := time.Now()
+		if cfg.Inherited, err = requestTakeover(cfg.StateDir); err != nil {
+			fmt.Fprintf(os.Stderr, "vswitchd: %v\n", err)
+			return 1
+		}
+		defer cfg.Inherited.Close()
+		lock, err = takeoverLock(cfg.StateDir)
+		cfg.Logger.Info("took over", "descriptors", cfg.Inherited.Len(), "waited", time.Since(begin).Round(time.Microsecond).String())
+	} else {
+		lock, err = daemonLock(cfg.StateDir)
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vswitchd: %v\n", err)
 		return 1
@@ -407,7 +434,7 @@ func logStart(cfg daemon.Config, o options, lab string) {
 		"socket", o.socket, "state_dir", cfg.StateDir, "lab", lab, "netns_prefix", cfg.NetnsPrefix,
 		"host_if", cfg.HostIf, "host_cidr", cfg.HostCIDR.String(), "uplink", uplink, "dns_upstreams", upstreams,
 		"fdb_capacity", cfg.FDB.Capacity, "fdb_port_limit", cfg.FDB.PortLimit, "fdb_aging", cfg.FDB.AgingTime.String(),
-		"conntrack_max", cfg.NAT.MaxEntries, "cleanup_on_exit", cfg.CleanupOnExit, "arp_suppression", !cfg.NoARPSuppression,
+		"conntrack_max", cfg.NAT.MaxEntries, "conntrack_max_per_endpoint", cfg.NAT.MaxPerEndpoint, "cleanup_on_exit", cfg.CleanupOnExit, "arp_suppression", !cfg.NoARPSuppression,
 		"log_level", o.logLevel)
 }
 
@@ -446,12 +473,20 @@ func run(ctx context.Context, cfg daemon.Config, o options) error {
 		cfg.Logger.Info("web view", "url", "http://"+hl.Addr().String()+"/ui/")
 	}
 	go func() { errc <- srv.Serve(l) }()
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	tl, err := listenTakeover(cfg.StateDir, d, func(pid int) { stop(fmt.Errorf("taken over by pid %d", pid)) })
+	if err != nil {
+		cfg.Logger.Warn("no --takeover for this daemon", "err", err)
+	} else if tl != nil {
+		defer tl.Close()
+	}
 	cfg.Logger.Info("vswitchd ready", "socket", o.socket, "state_dir", cfg.StateDir, "host", d.HostAddr())
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
-	cfg.Logger.Info("shutting down", "cleanup_on_exit", cfg.CleanupOnExit)
+	cfg.Logger.Info("shutting down", "cleanup_on_exit", cfg.CleanupOnExit, "reason", context.Cause(ctx))
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	srv.Shutdown(sctx)
 	if web != nil {

@@ -306,7 +306,7 @@ func TestRoutes(t *testing.T) {
 			return c.ConntrackWith(ctx, control.ConntrackFilter{Zone: "uplink", Port: 65535})
 		}, wantCalls: []call{{Method: "Conntrack", Args: []any{daemon.ConnFilter{Zone: "uplink", Port: 65535}}}}, want: cannedConns},
 		{name: "ConntrackCount", do: func(ctx context.Context, c *control.Client) (any, error) { return c.ConntrackCount(ctx) },
-			wantCalls: []call{{Method: "ConntrackCount"}}, want: control.ConntrackCount{Count: 4, Max: 262144}},
+			wantCalls: []call{{Method: "ConntrackCount"}}, want: control.ConntrackCount{Count: 4, Max: 262144, MaxPerEndpoint: 65536}},
 		{name: "FlushConntrack", do: func(ctx context.Context, c *control.Client) (any, error) { return c.FlushConntrack(ctx) },
 			wantCalls: []call{{Method: "FlushConntrack"}}, want: 5},
 		{name: "NAT", do: func(ctx context.Context, c *control.Client) (any, error) { return c.NAT(ctx) },

@@ -535,7 +535,7 @@ func stats(s daemon.Stats) control.Stats {
 	n := s.NAT
 	st.NAT = map[string]uint64{
 		"entries": n.Entries, "created": n.Created, "expired": n.Expired, "early_dropped": n.EarlyDropped, "flushed": n.Flushed,
-		"table_full": n.TableFull, "no_port": n.NoPort, "invalid": n.Invalid, "unsupported": n.Unsupported,
+		"table_full": n.TableFull, "endpoint_limit": n.EndpointLimit, "no_port": n.NoPort, "invalid": n.Invalid, "unsupported": n.Unsupported,
 		"fragments_translated": n.FragmentsTranslated, "fragments_dropped": n.FragmentsDropped,
 		"icmp_errors_translated": n.ICMPErrorsTranslated,
 		"defrag_datagrams":       s.Defrag.Queues, "defrag_bytes": s.Defrag.Bytes, "defrag_zone_budget": s.Defrag.Budget,
@@ -558,31 +558,6 @@ func stats(s daemon.Stats) control.Stats {
 
 func uplink(u daemon.UplinkInfo) control.Uplink {
 	return control.Uplink{Interface: u.Interface, Address: u.Address.String(), Gateway: addrString(u.Gateway), MAC: u.MAC.String()}
-}
-
-func conns(es []daemon.ConnInfo) []control.Conn {
-	out := make([]control.Conn, 0, len(es))
-	for _, e := range es {
-		c := control.Conn{
-			Proto: protoName(e.Proto), Timeout: int(e.Timeout.Seconds()),
-			Zone: e.ZoneName, ZoneID: int(e.Entry.Zone), ReplyZone: e.ReplyZoneName, ReplyZoneID: int(e.Entry.ReplyZone),
-			Orig: tuple(e.Original), Reply: tuple(e.Reply), Assured: e.Assured,
-			Packets: e.Packets[0] + e.Packets[1], Bytes: e.Bytes[0] + e.Bytes[1],
-			Windows: []control.TCPWindow{},
-		}
-		if e.Proto == header.ProtoTCP {
-			c.State = e.State.String()
-			for _, w := range e.Window {
-				c.Windows = append(c.Windows, control.TCPWindow{End: uint64(w.End), MaxEnd: uint64(w.MaxEnd), MaxWin: uint64(w.MaxWin), MaxAck: uint64(w.MaxAck), Scale: int(w.Scale)})
-			}
-		}
-		out = append(out, c)
-	}
-	return out
-}
-
-func tuple(t nat.Tuple) control.Tuple {
-	return control.Tuple{Src: t.Src.String(), Dst: t.Dst.String(), SrcPort: int(t.SrcPort), DstPort: int(t.DstPort)}
 }
 
 func protoName(p uint8) string {

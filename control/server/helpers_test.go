@@ -276,7 +276,7 @@ var (
 			"drop-too-big": 0, "drop-frag-overlap": 0, "drop-frag-timeout": 0, "drop-frag-budget": 0,
 		},
 		NAT: map[string]uint64{
-			"entries": 0, "created": 1, "expired": 0, "early_dropped": 0, "flushed": 0, "table_full": 0, "no_port": 0,
+			"entries": 0, "created": 1, "expired": 0, "early_dropped": 0, "flushed": 0, "table_full": 0, "endpoint_limit": 0, "no_port": 0,
 			"invalid": 0, "unsupported": 0, "fragments_translated": 0, "fragments_dropped": 0, "icmp_errors_translated": 0,
 			"defrag_datagrams": 0, "defrag_bytes": 0, "defrag_zone_budget": 0,
 		},
@@ -644,12 +644,20 @@ func (b *fakeBackend) RemoveUplink() error { return b.record("RemoveUplink") }
 
 // Conntrack implements server.Backend: every canned connection, whatever
 // the filter (the daemon's tests cover filtering).
-func (b *fakeBackend) Conntrack(f daemon.ConnFilter) ([]daemon.ConnInfo, error) {
+func (b *fakeBackend) ConntrackEach(f daemon.ConnFilter, each func(daemon.ConnInfo) error) error {
 	if err := b.record("Conntrack", f); err != nil {
-		return nil, err
+		return err
 	}
-	return cannedConnInfos, nil
+	for _, c := range cannedConnInfos {
+		if err := each(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
+
+// NATLimits implements server.Backend.
+func (b *fakeBackend) NATLimits() (perEndpoint, reserve int) { return 65536, 32768 }
 
 // ConntrackCount implements server.Backend.
 func (b *fakeBackend) ConntrackCount() (n, max int) {

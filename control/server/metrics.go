@@ -107,6 +107,7 @@ var scalars = []scalar{
 	counter("vswitchd_conntrack_early_dropped_total", "Unassured connections evicted to make room for a new one.", func(s *daemon.Stats) uint64 { return s.NAT.EarlyDropped }),
 	counter("vswitchd_conntrack_flushed_total", "Connections removed by a flush.", func(s *daemon.Stats) uint64 { return s.NAT.Flushed }),
 	counter("vswitchd_conntrack_table_full_total", "Connections not created because the table was full.", func(s *daemon.Stats) uint64 { return s.NAT.TableFull }),
+	counter("vswitchd_conntrack_endpoint_limit_total", "Connections not created because their endpoint held its limit and none evictable.", func(s *daemon.Stats) uint64 { return s.NAT.EndpointLimit }),
 	counter("vswitchd_conntrack_no_port_total", "Connections not created because no masquerade port was free.", func(s *daemon.Stats) uint64 { return s.NAT.NoPort }),
 	counter("vswitchd_conntrack_invalid_total", "Packets invalid for their connection, or untrackable.", func(s *daemon.Stats) uint64 { return s.NAT.Invalid }),
 	counter("vswitchd_conntrack_unsupported_total", "Connections not created because their protocol cannot be translated.", func(s *daemon.Stats) uint64 { return s.NAT.Unsupported }),

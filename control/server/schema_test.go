@@ -333,7 +333,7 @@ func TestSchema(t *testing.T) {
 		"POST /v1/networks/prune":    map[string]any{"removed": []any{}},
 		"GET /v1/endpoints/bare/top": map[string]any{"titles": toAny(cannedTop.Titles), "processes": []any{}},
 		"GET /v1/fdb":                []any{},
-		"GET /v1/conntrack/count":    map[string]any{"count": 4.0, "max": 262144.0},
+		"GET /v1/conntrack/count":    map[string]any{"count": 4.0, "max": 262144.0, "max_per_endpoint": 65536.0},
 		"GET /v1/networks/bare":      networkJSON("bare", 3, 101, "172.20.0.0/24", "172.20.0.1", "02:76:73:00:00:03", []any{}),
 		"POST /v1/endpoints/bare/publish": map[string]any{
 			"proto": "tcp", "host_ip": "0.0.0.0", "host_port": float64(boundPort), "host_port_end": float64(boundPort),

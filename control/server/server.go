@@ -82,8 +82,9 @@ type Backend interface {
 	Uplink() (daemon.UplinkInfo, bool)
 	SetUplink(state.UplinkSpec) (daemon.UplinkInfo, error)
 	RemoveUplink() error
-	Conntrack(daemon.ConnFilter) ([]daemon.ConnInfo, error)
+	ConntrackEach(daemon.ConnFilter, func(daemon.ConnInfo) error) error
 	ConntrackCount() (n, max int)
+	NATLimits() (perEndpoint, reserve int)
 	FlushConntrack() int
 	NAT() daemon.NATRules
 
@@ -465,12 +466,21 @@ func (s *Server) routes() {
 			replyErr(w, err)
 			return
 		}
-		cs, err := s.b.Conntrack(f)
-		reply(w, conns(cs), err)
+		l := newListWriter(w)
+		var buf []byte
+		err = s.b.ConntrackEach(f, func(c daemon.ConnInfo) error {
+			if err := r.Context().Err(); err != nil {
+				return err
+			}
+			buf = appendConn(buf[:0], &c)
+			return l.addRaw(buf)
+		})
+		l.end(err)
 	})
 	h("GET "+p+"/conntrack/count", func(w http.ResponseWriter, r *http.Request) {
 		n, max := s.b.ConntrackCount()
-		reply(w, control.ConntrackCount{Count: n, Max: max}, nil)
+		per, _ := s.b.NATLimits()
+		reply(w, control.ConntrackCount{Count: n, Max: max, MaxPerEndpoint: per}, nil)
 	})
 	h("DELETE "+p+"/conntrack", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, map[string]int{"flushed": s.b.FlushConntrack()}, nil)

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -480,17 +481,36 @@ as Linux's tcp_in_window keeps them). Options select connections:
 			if err := checkConntrackFilter(cmd, &f); err != nil {
 				return err
 			}
-			cs, err := a.api().ConntrackWith(cmd.Context(), f)
+			// The listing streams: each connection is printed as it
+			// arrives, so a table of any size costs one entry of memory.
+			out := bufio.NewWriter(a.stdout)
+			n := 0
+			err := a.api().ConntrackEach(cmd.Context(), f, func(c control.Conn) error {
+				if !asJSON {
+					fmt.Fprintln(out, connString(c))
+				} else {
+					b, err := json.MarshalIndent(c, "  ", "  ")
+					if err != nil {
+						return err
+					}
+					out.WriteString(cond(n == 0, "[\n  ", ",\n  "))
+					out.Write(b)
+				}
+				n++
+				return nil
+			})
+			if asJSON && err == nil {
+				out.WriteString(cond(n == 0, "[]\n", "\n]\n"))
+			}
+			if ferr := out.Flush(); err == nil {
+				err = ferr
+			}
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return a.printJSON(nonNil(cs))
+			if !asJSON {
+				fmt.Fprintf(a.stderr, "vswitchctl conntrack: %d flow entries have been shown.\n", n)
 			}
-			for _, c := range cs {
-				fmt.Fprintln(a.stdout, connString(c))
-			}
-			fmt.Fprintf(a.stderr, "vswitchctl conntrack: %d flow entries have been shown.\n", len(cs))
 			return nil
 		},
 	}
@@ -679,6 +699,14 @@ new one.`,
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON: control.LogLevel")
 	return c
+}
+
+// cond returns a if c, else b.
+func cond[T any](c bool, a, b T) T {
+	if c {
+		return a
+	}
+	return b
 }
 
 // resetWarning is system reset's question.
