@@ -22,6 +22,9 @@ func (ru *rule) listenSteered(lc net.ListenConfig) (bool, error) {
 	addr := netip.AddrPortFrom(n.HostIP, n.HostPort)
 	c, ok, err := ru.p.inherited(n.Proto, addr)
 	if !ok && err == nil {
+		// A SOCKMAP takes plain TCP sockets only, and Go's listeners
+		// are multipath TCP by default.
+		lc.SetMultipathTCP(false)
 		c, err = lc.Listen(context.Background(), n.network(), addr.String())
 	}
 	if err != nil {

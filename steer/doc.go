@@ -7,6 +7,8 @@
 // from a one-slot SOCKMAP and assigns it (bpf_sk_assign), and attaches it
 // to the calling process's network namespace. The accepted connection's
 // local address keeps the port the client dialled, so a relay maps it port
-// by port. Where BPF or sk_lookup is unavailable Listener fails and the
-// caller falls back to a listener per port.
+// by port. The listener must be a plain TCP socket (SetMultipathTCP(false):
+// a SOCKMAP refuses MPTCP ones, ErrMultipath). Where BPF or sk_lookup is
+// unavailable Listener fails and the caller falls back to a listener per
+// port.
 package steer

@@ -13,6 +13,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
 )
 
 // Offsets in struct bpf_sk_lookup (include/uapi/linux/bpf.h).
@@ -50,6 +51,11 @@ func Listener(ip netip.Addr, lo, hi uint16, l net.Listener) (io.Closer, error) {
 	if err != nil {
 		return nil, err
 	}
+	var proto int
+	var perr error
+	if err := rc.Control(func(fd uintptr) { proto, perr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PROTOCOL) }); err == nil && perr == nil && proto == unix.IPPROTO_MPTCP {
+		return nil, fmt.Errorf("steer %s ports %d-%d: %w", ip, lo, hi, ErrMultipath)
+	}
 	sock, prog, err := load(ip, lo, hi)
 	if err != nil {
 		return nil, err
@@ -79,6 +85,12 @@ func Listener(ip netip.Addr, lo, hi uint16, l net.Listener) (io.Closer, error) {
 	}
 	return &steering{prog: prog, sock: sock, lnk: lnk}, nil
 }
+
+// ErrMultipath means the listener is a multipath TCP socket, which a
+// SOCKMAP refuses (EOPNOTSUPP). Go makes TCP listeners MPTCP by default
+// since Go 1.24: make a steered one with a net.ListenConfig on which
+// SetMultipathTCP(false) was called.
+var ErrMultipath = errors.New("a multipath TCP listener cannot be steered (SOCKMAPs take plain TCP sockets): listen with SetMultipathTCP(false)")
 
 // ErrNoSockmap means the kernel cannot keep TCP sockets in a SOCKMAP: it
 // was built without CONFIG_NET_SOCK_MSG (BPF_STREAM_PARSER), which

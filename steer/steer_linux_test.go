@@ -1,6 +1,7 @@
 package steer
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/netip"
@@ -38,7 +39,9 @@ func TestPrivilegedSteerRange(t *testing.T) {
 		if err := netlink.LinkSetUp(lo); err != nil {
 			return err
 		}
-		l, err := net.Listen("tcp4", "0.0.0.0:20000")
+		var lc net.ListenConfig
+		lc.SetMultipathTCP(false) // a SOCKMAP refuses MPTCP sockets
+		l, err := lc.Listen(context.Background(), "tcp4", "0.0.0.0:20000")
 		if err != nil {
 			return err
 		}

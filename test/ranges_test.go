@@ -3,6 +3,7 @@
 package test
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/netip"
@@ -37,7 +38,9 @@ func TestPrivilegedPublishRangeOneSocket(t *testing.T) {
 	l := startLab(t, labOptions{nsenter: true})
 	var why error
 	inNS(t, l.name, func() error {
-		ln, err := net.Listen("tcp4", "127.0.0.1:0")
+		var lc net.ListenConfig
+		lc.SetMultipathTCP(false) // a SOCKMAP refuses MPTCP sockets
+		ln, err := lc.Listen(context.Background(), "tcp4", "127.0.0.1:0")
 		if err != nil {
 			return err
 		}
