@@ -4,7 +4,6 @@ import (
 	"embed"
 	"io/fs"
 	"net/http"
-	"strings"
 	"sync"
 
 	"github.com/vswitchd/vswitchd/control"
@@ -55,7 +54,7 @@ func (s *Server) uiRoutes(p string) {
 // trace, logs) or profiles the daemon is served there.
 func (s *Server) ReadOnlyHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !ReadOnlyAllowed(r.Method, r.URL.Path) {
+		if !control.ReadOnlyAllowed(r.Method, r.URL.Path) {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusForbidden)
 			w.Write([]byte(`{"message": "read-only: this address serves the web view and the API's reads; use the socket to change things"}` + "\n"))
@@ -63,29 +62,4 @@ func (s *Server) ReadOnlyHandler() http.Handler {
 		}
 		s.http.Handler.ServeHTTP(w, r)
 	})
-}
-
-// ReadOnlyAllowed reports whether a request may be served read-only.
-func ReadOnlyAllowed(method, path string) bool {
-	p := "/" + control.APIVersion + "/"
-	switch {
-	case method == http.MethodPost && path == p+"trace":
-		return true
-	case method != http.MethodGet && method != http.MethodHead:
-		return false
-	case path == "/ui" || strings.HasPrefix(path, "/ui/") || path == "/metrics":
-		return true
-	case !strings.HasPrefix(path, p):
-		return false
-	}
-	rest := strings.TrimPrefix(path, p)
-	for _, deny := range []string{"capture", "trace"} {
-		if rest == deny || strings.HasPrefix(rest, deny+"/") {
-			return false
-		}
-	}
-	if strings.HasPrefix(rest, "endpoints/") && (strings.HasSuffix(rest, "/logs") || strings.HasSuffix(rest, "/top")) {
-		return false
-	}
-	return true
 }

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -54,27 +53,6 @@ switch), until Ctrl-C. A non-loopback address needs --public.`,
 	return c
 }
 
-// uiReadOnly reports whether the relay passes a request on: reads, and
-// trace (a dry run). It mirrors the daemon's --http rules.
-func uiReadOnly(method, path string) bool {
-	p := "/" + control.APIVersion + "/"
-	switch {
-	case method == http.MethodPost && path == p+"trace":
-		return true
-	case method != http.MethodGet && method != http.MethodHead:
-		return false
-	case path == "/ui" || strings.HasPrefix(path, "/ui/") || path == "/metrics":
-		return true
-	case !strings.HasPrefix(path, p):
-		return false
-	}
-	rest := strings.TrimPrefix(path, p)
-	if rest == "capture" || strings.HasPrefix(rest, "capture/") || rest == "trace" || strings.HasPrefix(rest, "trace/") {
-		return false
-	}
-	return !(strings.HasPrefix(rest, "endpoints/") && (strings.HasSuffix(rest, "/logs") || strings.HasSuffix(rest, "/top")))
-}
-
 // serveUI relays addr to the socket until ctx ends.
 func (a *app) serveUI(ctx context.Context, addr string, public bool) error {
 	host, _, err := net.SplitHostPort(addr)
@@ -100,7 +78,7 @@ func (a *app) serveUI(ctx context.Context, addr string, public bool) error {
 			http.Redirect(w, r, "/ui/", http.StatusFound)
 			return
 		}
-		if !uiReadOnly(r.Method, r.URL.Path) {
+		if !control.ReadOnlyAllowed(r.Method, r.URL.Path) {
 			http.Error(w, `{"message": "read-only relay: use vswitchctl to change things"}`, http.StatusForbidden)
 			return
 		}
