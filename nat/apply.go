@@ -15,7 +15,8 @@ import (
 // returned. Lookup reads frame only for ICMP errors and never allocates.
 func (t *Table) Lookup(zone Zone, frame []byte, p *header.Parsed, now int64) (c *Conn, d Dir, ok bool) {
 	now = max(now, 0)
-	k, related, ok := packetKey(zone, frame, p)
+	var k key
+	related, ok := packetKey(&k, zone, frame, p)
 	if !ok {
 		return nil, 0, false
 	}
@@ -30,11 +31,11 @@ func (t *Table) Lookup(zone Zone, frame []byte, p *header.Parsed, now int64) (c 
 // tuple, or for an ICMP error the inverse of the packet it quotes (and
 // related set). ok is false for packets no connection can match:
 // non-IPv4, non-first fragments, other protocols, malformed headers.
-func packetKey(zone Zone, frame []byte, p *header.Parsed) (k key, related, ok bool) {
+func packetKey(k *key, zone Zone, frame []byte, p *header.Parsed) (related, ok bool) {
 	if p.IPVersion != 4 || p.FragOff != 0 || p.L4Off == 0 {
-		return key{}, false, false
+		return false, false
 	}
-	k = key{zone: zone, proto: p.Proto, src: u32(p.SrcIP), dst: u32(p.DstIP)}
+	*k = key{zone: zone, proto: p.Proto, src: u32(p.SrcIP), dst: u32(p.DstIP)}
 	switch p.Proto {
 	case header.ProtoTCP, header.ProtoUDP:
 		k.sport, k.dport = p.SrcPort, p.DstPort
@@ -45,18 +46,19 @@ func packetKey(zone Zone, frame []byte, p *header.Parsed) (k key, related, ok bo
 			k.sport, k.dport = p.SrcPort, p.DstPort
 		default:
 			if !isICMPError(p.ICMPType) {
-				return key{}, false, false
+				return false, false
 			}
 			q, ok := quotedKey(frame, p)
 			if !ok {
-				return key{}, false, false
+				return false, false
 			}
-			return q.inverse(zone), true, true
+			*k = q.inverse(zone)
+			return true, true
 		}
 	default:
-		return key{}, false, false
+		return false, false
 	}
-	return k, false, true
+	return false, true
 }
 
 // quotedKey returns the key (zone 0) of the packet an ICMP error quotes: an
@@ -230,13 +232,14 @@ func rewriteIP(ip header.IPv4, p *header.Parsed, x *xlate, nw *key) {
 	if x.what&(xSrc|xDst) == 0 {
 		return
 	}
+	// The key's addresses are already the header's big-endian words.
 	if x.what&xSrc != 0 {
+		binary.BigEndian.PutUint32(ip[header.IPv4SrcOffset:], nw.dst)
 		p.SrcIP = addrOf(nw.dst)
-		ip.SetSrc(p.SrcIP)
 	}
 	if x.what&xDst != 0 {
+		binary.BigEndian.PutUint32(ip[header.IPv4DstOffset:], nw.src)
 		p.DstIP = addrOf(nw.src)
-		ip.SetDst(p.DstIP)
 	}
 	ip.SetChecksum(full(ip.Checksum(), x.ipDelta))
 }
@@ -258,25 +261,35 @@ func rewritePorts(l4 []byte, p *header.Parsed, x *xlate, nw *key) {
 // track advances c's state and deadline for a packet in direction d and
 // reports whether the packet is valid.
 func (t *Table) track(c *Conn, d Dir, frame []byte, p *header.Parsed, now int64) bool {
-	proto := c.tuple[Original].proto
-	// TCP: the state bits this segment leads to, worked out once under
-	// the connection's TCP lock (which also keeps other segments of the
-	// connection from changing them meanwhile).
-	var tcpBits uint64
-	kill := false
-	if proto == header.ProtoTCP {
-		seg, ok := parseSeg(frame, p)
-		if !ok {
-			return false
-		}
-		c.tcp.mu.Lock()
-		defer c.tcp.mu.Unlock()
-		w := c.st.Load()
-		if w, ok, kill = tcpStep(&c.tcp, w, d, seg, t.loose); !ok {
-			return false
-		}
-		tcpBits = w & tcpBitsMask
+	if c.tuple[Original].proto == header.ProtoTCP {
+		return t.trackTCP(c, d, frame, p, now)
 	}
+	return t.advance(c, d, 0, false, now)
+}
+
+// trackTCP runs segment p of c through the TCP tracker and advances c's
+// state word, both under c's TCP lock, so that segments of a connection
+// are tracked one at a time and each sees the state the one before left.
+func (t *Table) trackTCP(c *Conn, d Dir, frame []byte, p *header.Parsed, now int64) bool {
+	var seg tcpSeg
+	if !parseSeg(frame, p, &seg) {
+		return false
+	}
+	c.tcp.mu.Lock()
+	defer c.tcp.mu.Unlock()
+	w, ok, kill := tcpStep(&c.tcp, c.st.Load(), d, &seg, t.loose)
+	if !ok {
+		return false
+	}
+	return t.advance(c, d, w&tcpBitsMask, kill, now)
+}
+
+// advance updates c's state word for a packet in direction d: the TCP
+// state bits tcpBits (TCP), the reply and assured flags (other
+// protocols), and the deadline; kill expires the connection at once. It
+// writes only when something changes enough to be worth it.
+func (t *Table) advance(c *Conn, d Dir, tcpBits uint64, kill bool, now int64) bool {
+	proto := c.tuple[Original].proto
 	for {
 		w := c.st.Load()
 		nw := w

@@ -11,7 +11,8 @@ import "github.com/vswitchd/vswitchd/header"
 // absent but left for Sweep, and non-first fragments are not matched
 // (Peek does not consult the fragment table).
 func (t *Table) Peek(zone Zone, frame []byte, p *header.Parsed, now int64) (c *Conn, d Dir, ok bool) {
-	k, related, ok := packetKey(zone, frame, p)
+	var k key
+	related, ok := packetKey(&k, zone, frame, p)
 	if !ok {
 		return nil, 0, false
 	}
@@ -73,7 +74,8 @@ func (t *Table) Plan(zone, replyZone Zone, p *header.Parsed, a Action, now int64
 // and in which direction. It is Lookup for a connection that is not in
 // the table (one from Plan).
 func (c *Conn) Match(zone Zone, frame []byte, p *header.Parsed) (Dir, bool) {
-	k, related, ok := packetKey(zone, frame, p)
+	var k key
+	related, ok := packetKey(&k, zone, frame, p)
 	if !ok {
 		return 0, false
 	}

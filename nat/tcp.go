@@ -171,12 +171,15 @@ type tcpSeg struct {
 
 // parseSeg reads the segment p describes from frame. The payload length
 // is the whole super-frame's for a GSO frame, as the kernel's is.
-func parseSeg(frame []byte, p *header.Parsed) (tcpSeg, bool) {
+func parseSeg(frame []byte, p *header.Parsed, s *tcpSeg) bool {
 	if p.L4Off == 0 || p.PayloadOff > p.L3End || p.L3End > len(frame) || p.PayloadOff-p.L4Off < header.TCPMinLen {
-		return tcpSeg{}, false
+		return false
 	}
 	t := header.TCP(frame[p.L4Off:p.PayloadOff])
-	s := tcpSeg{seq: t.Seq(), ack: t.Ack(), win: uint32(t.Window()), flags: t.Flags(), opts: t[header.TCPMinLen:]}
+	// Field by field: a composite literal is built on the stack and
+	// copied with wide moves that stall on its narrow stores.
+	s.seq, s.ack, s.win, s.flags = t.Seq(), t.Ack(), uint32(t.Window()), t.Flags()
+	s.opts = t[header.TCPMinLen:]
 	s.end = s.seq + uint32(p.L3End-p.PayloadOff)
 	if s.flags&header.TCPFlagSYN != 0 {
 		s.end++
@@ -184,7 +187,7 @@ func parseSeg(frame []byte, p *header.Parsed) (tcpSeg, bool) {
 	if s.flags&header.TCPFlagFIN != 0 {
 		s.end++
 	}
-	return s, true
+	return true
 }
 
 // options records the window scale and SACK-permitted options of a SYN
@@ -260,12 +263,12 @@ const (
 // allows). Everything else outside the window is invalid, unless the
 // connection was picked up mid-stream (liberal), where anything but an RST
 // passes.
-func (tr *tcpTrack) inWindow(cur TCPState, d Dir, s tcpSeg) winVerdict {
+func (tr *tcpTrack) inWindow(cur TCPState, d Dir, s *tcpSeg) winVerdict {
 	sender, receiver := &tr.seen[d], &tr.seen[d^1]
 	syn := s.flags&header.TCPFlagSYN != 0
 	ack := s.flags&header.TCPFlagACK != 0
 	if sender.maxwin == 0 {
-		start(sender, receiver, &s)
+		start(sender, receiver, s)
 		if syn && !ack {
 			return winAccept // simultaneous open: nothing to check yet
 		}
@@ -341,7 +344,7 @@ func (tr *tcpTrack) inWindow(cur TCPState, d Dir, s tcpSeg) winVerdict {
 // reply was seen (Linux kills such a connection rather than keep it in
 // CLOSE: "if only reply is a RST"). The caller holds tr.mu. w's deadline
 // is left for the caller.
-func tcpStep(tr *tcpTrack, w uint64, d Dir, s tcpSeg, loose bool) (_ uint64, ok, kill bool) {
+func tcpStep(tr *tcpTrack, w uint64, d Dir, s *tcpSeg, loose bool) (_ uint64, ok, kill bool) {
 	cur := TCPState(w & stateMask)
 	if cur >= numTCPStates {
 		return w, false, false
