@@ -25,7 +25,7 @@ func (x *call) serveDNS(n *Network) (Verdict, Target) {
 	pk := x.pkt.Parsed
 	x.count(DNSQuery)
 	scope := n.Name
-	if e, ok := x.c.endpoints[pk.SrcIP]; ok && e.net == n && e.scope != "" {
+	if e, ok := x.c.endpoint(pk.SrcIP); ok && e.net == n && e.scope != "" {
 		scope = e.scope
 	}
 	if x.tr != nil {

@@ -76,7 +76,7 @@ func (x *call) fromNetwork(n *Network) (Verdict, Target) {
 		return x.timeExceeded(s)
 	}
 	c := x.c
-	if e, ok := c.endpoints[dst]; ok {
+	if e, ok := c.endpoint(dst); ok {
 		if e.net != n {
 			if x.tr != nil {
 				x.tr.Add(trace.Router, "%s is %s in network %s, not %s: networks are isolated", dst, e.name, e.net.Name, n.Name)
@@ -178,7 +178,7 @@ func (x *call) arpFromNetwork(n *Network) (Verdict, Target) {
 	if x.c.cfg.NoARPSuppression {
 		return Pass, Target{}
 	}
-	if e, ok := x.c.endpoints[target]; ok && e.net == n {
+	if e, ok := x.c.endpoint(target); ok && e.net == n {
 		x.count(ARPSuppressed)
 		if x.tr != nil {
 			x.tr.Add(trace.Router, "ARP request for %s (%s): answered %s by the switch (ARP suppression)", target, e.name, e.mac)
@@ -289,7 +289,7 @@ func (x *call) fromHost() (Verdict, Target) {
 	if pk.TTL <= 1 {
 		return x.timeExceeded(s)
 	}
-	if e, ok := c.endpoints[dst]; ok {
+	if e, ok := c.endpoint(dst); ok {
 		return x.toEndpoint(e) // the host reaches every network
 	}
 	if n, ok := c.gateways[dst]; ok && pk.Proto == header.ProtoICMP && pk.ICMPType == header.ICMPv4Echo {
@@ -438,7 +438,7 @@ func (x *call) deliver(zone nat.Zone) (Verdict, Target) {
 			return x.toHost(h)
 		}
 	default:
-		if e, ok := c.endpoints[dst]; ok && e.net.ID.Zone() == zone {
+		if e, ok := c.endpoint(dst); ok && e.net.ID.Zone() == zone {
 			return x.toEndpoint(e)
 		}
 	}
@@ -454,7 +454,7 @@ func (x *call) deliver(zone nat.Zone) (Verdict, Target) {
 // router instead of going straight to the client.
 func (x *call) dnat(s side, p Published) (Verdict, Target) {
 	pk := x.pkt.Parsed
-	e, ok := x.c.endpoints[p.Addr]
+	e, ok := x.c.endpoint(p.Addr)
 	if !ok {
 		if x.tr != nil {
 			x.tr.Add(trace.Router, "published port %d/%s points at %s, which no endpoint has", pk.DstPort, protoName(p.Proto), p.Addr)
@@ -496,7 +496,7 @@ func (x *call) masquerade(s side) (Verdict, Target) {
 // the connection its request would have opened), then the table, without
 // changing it.
 func (x *call) lookup(zone nat.Zone) (*nat.Conn, nat.Dir, bool) {
-	pkt := x.pkt
+	pkt := &x.pkt
 	if x.tr == nil {
 		return x.r.nat.Lookup(zone, pkt.Frame, pkt.Parsed, x.now)
 	}
@@ -523,7 +523,7 @@ func (x *call) lookup(zone nat.Zone) (*nat.Conn, nat.Dir, bool) {
 // A dry run plans the connection instead and keeps it in the trace. On
 // failure it returns the drop reason.
 func (x *call) open(zone, replyZone nat.Zone, a nat.Action, rule func() string) (Counter, bool) {
-	pkt := x.pkt
+	pkt := &x.pkt
 	if x.tr == nil {
 		conn, err := x.r.nat.Create(zone, replyZone, pkt.Parsed, a, x.now)
 		if err != nil {
@@ -548,7 +548,7 @@ func (x *call) open(zone, replyZone nat.Zone, a nat.Action, rule func() string) 
 // apply translates the packet as one of conn's in direction d; a dry run
 // translates without tracking.
 func (x *call) apply(conn *nat.Conn, d nat.Dir) bool {
-	pkt := x.pkt
+	pkt := &x.pkt
 	if x.tr != nil {
 		return x.r.nat.Translate(pkt.Frame, pkt.Parsed, conn, d, pkt.partial()) == nat.VerdictAccept
 	}

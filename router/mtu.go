@@ -40,7 +40,7 @@ func (c *compiled) mtuOf(t Target) int {
 		}
 		return DefaultMTU
 	}
-	if n := c.byVID[t.VID]; n != nil {
+	if n := c.network(t.VID); n != nil {
 		return mtuOr(n.MTU)
 	}
 	return DefaultMTU
