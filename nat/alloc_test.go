@@ -49,6 +49,65 @@ func TestEndpointIndependentMapping(t *testing.T) {
 	}
 }
 
+// TestBySourceIndexEmpties: connections of colliding sources, removed as
+// they expire in any order, leave nothing in the by-source index (chains
+// and owned counts), and the mapping rules hold while they live.
+func TestBySourceIndexEmpties(t *testing.T) {
+	tb := New(Options{Seed: 1, MaxEntries: 256, PortMin: 40000, PortMax: 40015})
+	srcs := []netip.Addr{inner1, inner2, netip.MustParseAddr("10.0.0.3")}
+	var conns []*Conn
+	for i := range 60 {
+		src := srcs[i%len(srcs)]
+		f := udpFrame(t, ap(src, uint16(5000+i%4)), ap(server, uint16(3000+i)), "")
+		c := mustCreate(t, tb, zoneNet, zoneUplink, f, masq(), sec(float64(i)))
+		conns = append(conns, c)
+	}
+	// Every indexed connection of a source shares one mapping.
+	bySrc := map[srcKey]mapKey{}
+	for _, c := range conns {
+		if !c.bs.inSrc {
+			continue
+		}
+		if m, ok := bySrc[srcOf(c)]; ok && m != mapOf(c) {
+			t.Errorf("source %+v indexed under %+v and %+v", srcOf(c), m, mapOf(c))
+		}
+		bySrc[srcOf(c)] = mapOf(c)
+	}
+	if n := tb.Sweep(sec(1e6), 1<<20); n != len(conns) {
+		t.Fatalf("Sweep removed %d, want %d", n, len(conns))
+	}
+	for i, c := range tb.bysrc.srcB {
+		if c != nil {
+			t.Errorf("source bucket %d still holds %v", i, c.Tuple(Original))
+		}
+	}
+	for i, c := range tb.bysrc.mapB {
+		if c != nil {
+			t.Errorf("mapping bucket %d still holds %v", i, c.Tuple(Original))
+		}
+	}
+	if len(tb.bysrc.owned) != 0 {
+		t.Errorf("owned counts left: %v", tb.bysrc.owned)
+	}
+}
+
+// TestCrowdedRangeSkipsOwnerSearch: when nearly every port of the range is
+// owned, a colliding source still gets a port (any whose reply tuple is
+// free), without first searching for an unowned one.
+func TestCrowdedRangeSkipsOwnerSearch(t *testing.T) {
+	tb := New(Options{Seed: 1, PortMin: 40000, PortMax: 40007})
+	for i := range 8 {
+		mustCreate(t, tb, zoneNet, zoneUplink, udpFrame(t, ap(inner1, uint16(40000+i)), ap(server, 53), ""), masq(), 0)
+	}
+	if _, _, crowded := tb.bysrc.choose(srcKey{zone: zoneNet, proto: header.ProtoUDP, addr: u32(inner2), port: 40000}, u32(uplink), 40000, true, 40000, 40007); !crowded {
+		t.Fatal("a range whose 8 ports are all owned is not crowded")
+	}
+	c := mustCreate(t, tb, zoneNet, zoneUplink, udpFrame(t, ap(inner2, 40000), ap(server, 54), ""), masq(), 0)
+	if p := c.Tuple(Reply).DstPort; p < 40000 || p > 40007 {
+		t.Errorf("colliding source got port %d, want one in 40000–40007", p)
+	}
+}
+
 func TestPortAllocatedWhenTaken(t *testing.T) {
 	tb := New(Options{Seed: 1, PortMin: 20000, PortMax: 20099})
 	c1 := mustCreate(t, tb, zoneNet, zoneUplink, udpFrame(t, ap(inner1, 5000), ap(server, 53), ""), masq(), 0)

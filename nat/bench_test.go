@@ -2,6 +2,7 @@ package nat
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -137,6 +138,38 @@ func BenchmarkCreate(b *testing.B) {
 			b.StartTimer()
 		}
 		bf.frame(w, &p, i%limit)
+		c, err := tb.Create(zoneNet, zoneUplink, &p, masq(), 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tb.Apply(w, &p, c, Original, false, 0)
+	}
+}
+
+// BenchmarkCreateFewSources is BenchmarkCreate with the flows of 256
+// endpoints (each using 4,096 source ports) rather than of a million: the
+// per-source indexes (endpoint-independent mapping, per-endpoint limits)
+// stay small, as they do on a host.
+func BenchmarkCreateFewSources(b *testing.B) {
+	const sources, perSource = 256, 4096
+	const limit = sources * perSource
+	bf := newBenchFlows(b, limit)
+	tb := New(Options{Seed: 1, MaxEntries: 2 * limit})
+	w := bytes.Clone(bf.tmpl)
+	p := bf.tp
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if i%limit == limit-1 {
+			b.StopTimer()
+			tb.Flush()
+			b.StartTimer()
+		}
+		j := i % limit
+		bf.frame(w, &p, j)
+		src := [4]byte{10, 0, 0, byte(j % sources)}
+		copy(w[bf.tp.L3Off+header.IPv4SrcOffset:], src[:])
+		p.SrcIP, p.SrcPort = netip.AddrFrom4(src), uint16(1024+j/sources)
+		binary.BigEndian.PutUint16(w[bf.tp.L4Off:], p.SrcPort)
 		c, err := tb.Create(zoneNet, zoneUplink, &p, masq(), 0)
 		if err != nil {
 			b.Fatal(err)

@@ -205,6 +205,7 @@ type Conn struct {
 	tcp tcpTrack // TCP window state; unused for other protocols
 
 	ep epLink // its source endpoint's list (limit.go); guarded by the limiter shard's mutex
+	bs bsLink // its places in the by-source index (bysource.go)
 }
 
 // Tuple returns the connection's tuple in direction d: Tuple(Original) is

@@ -44,12 +44,9 @@ func (t *Table) Create(zone, replyZone Zone, p *header.Parsed, a Action, now int
 	// its mapping; a port another source is mapped to is not preserved.
 	eim := a.SNAT && orig.proto != header.ProtoICMP
 	src := srcKey{zone: orig.zone, proto: orig.proto, addr: orig.src, port: orig.sport}
+	crowded := false
 	if eim {
-		if port, ok := t.bysrc.mapping(src, reply.dst); ok && lo <= uint32(port) && uint32(port) <= hi {
-			tsport, keep = port, true
-		} else if keep && t.bysrc.ownedByOther(mapKey{proto: orig.proto, addr: reply.dst, port: tsport}, src) {
-			keep = false
-		}
+		tsport, keep, crowded = t.bysrc.choose(src, reply.dst, tsport, keep, lo, hi)
 	}
 
 	if !t.admit(epKey{zone: orig.zone, addr: orig.src}, now) {
@@ -84,7 +81,7 @@ func (t *Table) Create(zone, replyZone Zone, p *header.Parsed, a Action, now int
 		res, other = try(tsport)
 	}
 	if res == linkTaken || !keep {
-		if eim {
+		if eim && !crowded {
 			// Ports no other source is mapped to first; then, as
 			// Linux, any whose reply tuple is free.
 			res, other = t.allocate(&orig, &reply, lo, hi, unowned)

@@ -234,7 +234,7 @@ type Table struct {
 
 	shards [numShards]shard // each guards itself; see shard
 
-	bysrc bySource // masqueraded sources and their mappings; guarded by its own mutex
+	bysrc bySource // masqueraded sources and their mappings; guarded by its own locks
 
 	lim limiter // per-endpoint lists and limits; see limit.go
 
@@ -307,6 +307,7 @@ func New(opt Options) *Table {
 	for i := range t.seed {
 		t.seed[i] = splitmix64(&s)
 	}
+	t.bysrc.init(t.max, splitmix64(&s))
 	return t
 }
 
