@@ -82,6 +82,7 @@ type Proxy struct {
 	start time.Time    // base of the monotonic activity stamps of UDP flows
 	home  int          // the daemon's network namespace (fd), where dialIn returns; -1 if unknown
 	stats counters
+	pipes pipePool // drained relay pipes, kept for the next connections
 
 	mu     sync.Mutex // guards rules and closed; never taken by serving goroutines
 	rules  []*rule    // published rules in Add order
@@ -197,6 +198,7 @@ func (p *Proxy) Close() error {
 		ru.wg.Wait()
 	}
 	p.rules = nil
+	p.pipes.close()
 	closeNetns(p.home)
 	p.home = -1
 	return nil
@@ -237,7 +239,7 @@ type rule struct {
 
 	mu     sync.Mutex // guards the fields below
 	closed bool       // set by shut; nothing is tracked after it
-	conns  map[*net.TCPConn]struct{}
+	conns  map[tcpConn]struct{}
 	flows  map[flowKey]*flow
 }
 
@@ -285,7 +287,7 @@ func errnoOf(err error) error {
 // serve starts a goroutine per listener.
 func (ru *rule) serve() {
 	ru.ctx, ru.cancel = context.WithCancel(context.Background())
-	ru.conns = make(map[*net.TCPConn]struct{})
+	ru.conns = make(map[tcpConn]struct{})
 	ru.flows = make(map[flowKey]*flow)
 	for i, l := range ru.lns {
 		port := ru.n.HostPort + uint16(i)

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestUDPReplyFromDestination checks that a wildcard UDP listener answers
@@ -112,11 +114,17 @@ func TestSplicerNoAllocs(t *testing.T) {
 	}
 	in, src := pair()
 	dst, out := pair()
-	s, err := newSplicer(dst, src)
+	var pp pipePool
+	defer pp.close()
+	pipe, err := pp.get()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.close()
+	defer pipe.close()
+	s, err := newSplicer(dst, src, pipe)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var n atomic.Uint64
 	msg := make([]byte, 4096)
 	buf := make([]byte, 4096)
@@ -135,5 +143,58 @@ func TestSplicerNoAllocs(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("%v allocations per chunk, want 0", allocs)
+	}
+}
+
+// TestPipePool checks that a pipe put back is the one got next, that the
+// pool keeps at most maxIdlePipes, and that close closes the pool's
+// pipes and those put after it.
+func TestPipePool(t *testing.T) {
+	isOpen := func(fd int) bool {
+		_, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		return err == nil
+	}
+	var pp pipePool
+	a, err := pp.get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.size < 64<<10 {
+		t.Errorf("pipe capacity %d, want at least 64 KiB", a.size)
+	}
+	pp.put(a)
+	if b, _ := pp.get(); b != a {
+		t.Errorf("get after put = %+v, want the pipe put back %+v", b, a)
+	}
+	ps := []pipe{a}
+	for range maxIdlePipes {
+		p, err := pp.get()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	for _, p := range ps {
+		pp.put(p)
+	}
+	if n := pp.idle(); n != maxIdlePipes {
+		t.Errorf("%d idle pipes, want %d", n, maxIdlePipes)
+	}
+	if extra := ps[len(ps)-1]; isOpen(extra.r) || isOpen(extra.w) {
+		t.Errorf("pipe %+v put into a full pool is still open", extra)
+	}
+	pp.close()
+	for _, p := range ps[:maxIdlePipes] {
+		if isOpen(p.r) || isOpen(p.w) {
+			t.Fatalf("pooled pipe %+v still open after close", p)
+		}
+	}
+	late, err := pp.get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pp.put(late)
+	if isOpen(late.r) || isOpen(late.w) || pp.idle() != 0 {
+		t.Errorf("pipe put after close is kept (open %v, %d idle)", isOpen(late.r), pp.idle())
 	}
 }

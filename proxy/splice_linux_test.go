@@ -176,22 +176,40 @@ func TestPrivilegedSpliceRelayInNamespace(t *testing.T) {
 
 	eventually(t, "no live connections", func() bool { return p.Stats().TCPActive == 0 })
 	noLeak(t, baseG)
+	// The proxy keeps drained pipes for the next connections, two
+	// descriptors each, at most maxIdlePipes.
+	idle := p.pipes.idle()
+	if idle == 0 || idle > maxIdlePipes {
+		t.Errorf("%d idle pipes after the connections, want 1 to %d", idle, maxIdlePipes)
+	}
+	fdsAtMost(t, baseFD+2*idle, "after the connections")
+	if s := p.Stats(); s.DialErrors != 0 || s.BytesIn < 64<<20 || s.BytesOut < 64<<20 {
+		t.Errorf("stats %+v: want no dial errors and at least 64 MiB each way", s)
+	}
+	// Close closes the pooled pipes and the listeners too.
+	p.Close()
+	if n := p.pipes.idle(); n != 0 {
+		t.Errorf("%d idle pipes after Close, want 0", n)
+	}
+	fdsAtMost(t, baseFD-2, "after Close (and its two listeners)")
+}
+
+// fdsAtMost fails the test unless at most max descriptors are open.
+func fdsAtMost(t *testing.T, max int, when string) {
+	t.Helper()
 	// The test's echo servers use io.Copy, whose pipes the runtime keeps in
 	// a pool until garbage collections drop them.
-	for deadline := time.Now().Add(10 * time.Second); openFDs(t) > baseFD && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(10 * time.Second); openFDs(t) > max && time.Now().Before(deadline); {
 		runtime.GC()
 		time.Sleep(10 * time.Millisecond)
 	}
-	if n := openFDs(t); n > baseFD {
-		t.Errorf("%d descriptors open, %d before the connections:", n, baseFD)
+	if n := openFDs(t); n > max {
+		t.Errorf("%d descriptors open %s, want at most %d:", n, when, max)
 		ents, _ := os.ReadDir("/proc/self/fd")
 		for _, e := range ents {
 			l, _ := os.Readlink("/proc/self/fd/" + e.Name())
 			t.Log(e.Name(), l)
 		}
-	}
-	if s := p.Stats(); s.DialErrors != 0 || s.BytesIn < 64<<20 || s.BytesOut < 64<<20 {
-		t.Errorf("stats %+v: want no dial errors and at least 64 MiB each way", s)
 	}
 }
 
