@@ -234,6 +234,8 @@ type rule struct {
 	wg     sync.WaitGroup
 	lns    []io.Closer // a *net.TCPListener or *net.UDPConn per host port; set before serve, closed by shut
 	steer  io.Closer   // a TCP range steered to lns[0] (steer.go), or nil; closed by shut
+	accs   []*acceptor // one per TCP listener, made by serve; closed by shut
+	socks  nsSockets   // sockets made in the target's namespace (TargetNetns), not yet used; closed by shut
 
 	dialLog, readLog limiter
 
@@ -296,7 +298,9 @@ func (ru *rule) serve() {
 		}
 		switch l := l.(type) {
 		case *net.TCPListener:
-			ru.wg.Go(func() { ru.acceptLoop(l, port) })
+			a := newAcceptor(l)
+			ru.accs = append(ru.accs, a)
+			ru.wg.Go(func() { ru.acceptLoop(a, port) })
 		case *net.UDPConn:
 			ru.wg.Go(func() { ru.udpLoop(l, port) })
 		}
@@ -313,6 +317,10 @@ func (ru *rule) shut() {
 	for _, l := range ru.lns {
 		l.Close()
 	}
+	for _, a := range ru.accs {
+		a.close()
+	}
+	ru.socks.close()
 	ru.mu.Lock()
 	defer ru.mu.Unlock()
 	ru.closed = true

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"io"
 	"net"
 	"net/netip"
@@ -196,5 +197,46 @@ func TestPipePool(t *testing.T) {
 	pp.put(late)
 	if isOpen(late.r) || isOpen(late.w) || pp.idle() != 0 {
 		t.Errorf("pipe put after close is kept (open %v, %d idle)", isOpen(late.r), pp.idle())
+	}
+}
+
+// TestAcceptorInheritsOptions checks that a connection the acceptor takes
+// has the options AcceptTCP would have set (TCP_NODELAY, Go's keepalive),
+// inherited from the listener, that it reports the port connected to, and
+// that closing the acceptor ends a waiting next.
+func TestAcceptorInheritsOptions(t *testing.T) {
+	ln := listenTCP(t, 0)
+	defer ln.Close()
+	a := newAcceptor(ln)
+	if a.f == nil {
+		t.Fatal("acceptor fell back to AcceptTCP")
+	}
+	c := dialTCP(t, uint16(ln.Addr().(*net.TCPAddr).Port))
+	defer c.Close()
+	got, port, err := a.next(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer got.Close()
+	if want := uint16(ln.Addr().(*net.TCPAddr).Port); port != want {
+		t.Errorf("next reports port %d, want %d", port, want)
+	}
+	s := got.(sock)
+	for _, o := range listenerOptions {
+		var v int
+		err := s.control(func(fd int) (err error) { v, err = unix.GetsockoptInt(fd, o.level, o.opt); return err })
+		if err != nil || v != o.value {
+			t.Errorf("accepted socket's option %d/%d = %d, %v; want %d", o.level, o.opt, v, err, o.value)
+		}
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := a.next(false)
+		done <- err
+	}()
+	time.Sleep(10 * time.Millisecond) // let it wait
+	a.close()
+	if err := <-done; !errors.Is(err, net.ErrClosed) {
+		t.Errorf("next after close = %v, want net.ErrClosed", err)
 	}
 }

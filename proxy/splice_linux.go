@@ -281,14 +281,16 @@ func (s sock) SetLinger(sec int) error {
 // created in) and returns home before connecting, so no locked thread
 // waits for a handshake. A connection from inside the namespace to the
 // endpoint's own address is local to it: no switch, no TAP, one TCP stack.
-// The socket has TCP_NODELAY, as a dialled net.TCPConn has, and no
+// The socket comes from socks, which makes them in batches; a failed
+// connect empties it. The socket has TCP_NODELAY, as a dialled net.TCPConn has, and no
 // keepalive: its peer is local.
-func dialIn(ctx context.Context, d *net.Dialer, home int, path string, target netip.AddrPort) (tcpConn, error) {
-	fd, err := socketIn(home, path, target.Addr())
+func dialIn(ctx context.Context, d *net.Dialer, home int, path string, target netip.AddrPort, socks *nsSockets) (tcpConn, error) {
+	fd, err := socks.get(home, path, target.Addr())
 	if err != nil {
 		return nil, err
 	}
 	opErr := func(err error) error {
+		socks.flush()
 		return &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(target), Err: err}
 	}
 	var sa unix.Sockaddr
@@ -353,17 +355,88 @@ func dialIn(ctx context.Context, d *net.Dialer, home int, path string, target ne
 	return c, nil
 }
 
-// socketIn returns a nonblocking TCP socket of ip's family created in the
-// network namespace at path. If the thread cannot return home it stays
-// locked, so that the runtime ends it with its goroutine instead of
-// reusing a thread in the wrong namespace.
-func socketIn(home int, path string, ip netip.Addr) (int, error) {
+// socketBatch is how many sockets one entry into an endpoint's namespace
+// makes: the namespace's open and the two setns calls, a tenth of the
+// relay's CPU per connection when paid for each, are paid once per batch.
+const socketBatch = 8
+
+// nsSockets keeps the unconnected sockets a rule made in its target's
+// namespace and has not used yet, at most socketBatch-1. A socket holds
+// its namespace, so they are closed when the rule is shut (the endpoint
+// going away removes its rules) and when a connect from one fails (the
+// namespace at the path may have been replaced).
+type nsSockets struct {
+	mu     sync.Mutex // guards the fields below
+	free   []int
+	closed bool // set by close; sockets made after it are closed
+}
+
+// get returns a nonblocking TCP socket of ip's family made in the network
+// namespace at path: one kept from an earlier batch, or the first of a
+// new batch.
+func (ns *nsSockets) get(home int, path string, ip netip.Addr) (int, error) {
+	ns.mu.Lock()
+	if n := len(ns.free); n > 0 {
+		fd := ns.free[n-1]
+		ns.free = ns.free[:n-1]
+		ns.mu.Unlock()
+		return fd, nil
+	}
+	ns.mu.Unlock()
+	var fds [socketBatch]int
+	n, err := socketsIn(home, path, ip, fds[:])
+	if n == 0 {
+		return -1, err
+	}
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	for _, fd := range fds[1:n] {
+		if ns.closed || len(ns.free) >= socketBatch-1 {
+			unix.Close(fd)
+			continue
+		}
+		ns.free = append(ns.free, fd)
+	}
+	return fds[0], nil
+}
+
+// flush closes the kept sockets.
+func (ns *nsSockets) flush() {
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	for _, fd := range ns.free {
+		unix.Close(fd)
+	}
+	ns.free = ns.free[:0]
+}
+
+// close closes the kept sockets and makes get keep none from then on.
+func (ns *nsSockets) close() {
+	ns.mu.Lock()
+	ns.closed = true
+	ns.mu.Unlock()
+	ns.flush()
+}
+
+// idle returns how many sockets ns keeps.
+func (ns *nsSockets) idle() int {
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	return len(ns.free)
+}
+
+// socketsIn fills fds with nonblocking TCP sockets of ip's family created
+// in the network namespace at path, and returns how many it made: all,
+// or fewer with the error that stopped it. If the thread cannot return
+// home it stays locked, so that the runtime ends it with its goroutine
+// instead of reusing a thread in the wrong namespace.
+func socketsIn(home int, path string, ip netip.Addr, fds []int) (int, error) {
 	if home < 0 {
-		return -1, errors.New("daemon's network namespace unknown")
+		return 0, errors.New("daemon's network namespace unknown")
 	}
 	ns, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return -1, fmt.Errorf("open endpoint namespace: %w", err)
+		return 0, fmt.Errorf("open endpoint namespace: %w", err)
 	}
 	defer unix.Close(ns)
 	family := unix.AF_INET6
@@ -373,14 +446,17 @@ func socketIn(home int, path string, ip netip.Addr) (int, error) {
 	runtime.LockOSThread()
 	if err := unix.Setns(ns, unix.CLONE_NEWNET); err != nil {
 		runtime.UnlockOSThread()
-		return -1, fmt.Errorf("enter endpoint namespace: %w", err)
+		return 0, fmt.Errorf("enter endpoint namespace: %w", err)
 	}
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	n := 0
+	for ; n < len(fds); n++ {
+		if fds[n], err = unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0); err != nil {
+			err = os.NewSyscallError("socket", err)
+			break
+		}
+	}
 	if unix.Setns(home, unix.CLONE_NEWNET) == nil {
 		runtime.UnlockOSThread()
 	}
-	if err != nil {
-		return -1, os.NewSyscallError("socket", err)
-	}
-	return fd, nil
+	return n, err
 }

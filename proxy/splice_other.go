@@ -19,6 +19,12 @@ type pipePool struct{}
 // close does nothing.
 func (*pipePool) close() {}
 
+// nsSockets is empty outside Linux: there are no network namespaces.
+type nsSockets struct{}
+
+// close does nothing.
+func (*nsSockets) close() {}
+
 // homeNetns returns -1: network namespaces are Linux's.
 func homeNetns() int { return -1 }
 
@@ -26,6 +32,6 @@ func homeNetns() int { return -1 }
 func closeNetns(int) {}
 
 // dialIn fails outside Linux.
-func dialIn(context.Context, *net.Dialer, int, string, netip.AddrPort) (tcpConn, error) {
+func dialIn(context.Context, *net.Dialer, int, string, netip.AddrPort, *nsSockets) (tcpConn, error) {
 	return nil, errors.New("network namespaces are not supported on this system")
 }

@@ -25,14 +25,14 @@ type tcpConn interface {
 // granularity changes.
 const countChunk = 1 << 20
 
-// acceptLoop accepts connections on host port port until ln is closed.
+// acceptLoop accepts connections on host port port until a is closed.
 // Port 0 means a steered range: each connection goes to the target of the
 // port it was made to.
-func (ru *rule) acceptLoop(ln *net.TCPListener, port uint16) {
+func (ru *rule) acceptLoop(a *acceptor, port uint16) {
 	target := ru.n.target(max(port, ru.n.HostPort))
 	var delay time.Duration
 	for {
-		c, err := ln.AcceptTCP()
+		c, local, err := a.next(port == 0)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -49,7 +49,7 @@ func (ru *rule) acceptLoop(ln *net.TCPListener, port uint16) {
 		ru.p.stats.tcpConns.Add(1)
 		to := target
 		if port == 0 {
-			to = ru.n.target(uint16(c.LocalAddr().(*net.TCPAddr).Port))
+			to = ru.n.target(local)
 		}
 		ru.wg.Go(func() { ru.serveTCP(c, to) })
 	}
@@ -95,7 +95,7 @@ func (ru *rule) serveTCP(client tcpConn, target netip.AddrPort) {
 func (ru *rule) dial(target netip.AddrPort) (tcpConn, error) {
 	d := net.Dialer{Timeout: ru.p.opt.DialTimeout}
 	if ru.n.TargetNetns != "" {
-		return dialIn(ru.ctx, &d, ru.p.home, ru.n.TargetNetns, target)
+		return dialIn(ru.ctx, &d, ru.p.home, ru.n.TargetNetns, target, &ru.socks)
 	}
 	c, err := d.DialContext(ru.ctx, "tcp", target.String())
 	if err != nil {
