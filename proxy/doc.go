@@ -26,8 +26,9 @@
 // # TCP
 //
 // Each accepted connection is relayed to Target:TargetPort+(port-HostPort),
-// dialled within Options.DialTimeout. Bytes are copied with io.Copy
-// between *net.TCPConn, which splices in the kernel. End of stream is
+// dialled within Options.DialTimeout. On Linux the bytes move with
+// splice(2) through pipes the Proxy pools, never entering user space;
+// elsewhere io.Copy copies them. End of stream is
 // passed on as a half-close (CloseWrite), so one-way pipelines and
 // `nc -N` work and a client may shut down its side and still read the
 // whole reply. A read or write error resets both sides; a client whose

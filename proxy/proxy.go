@@ -82,6 +82,7 @@ type Proxy struct {
 	start time.Time    // base of the monotonic activity stamps of UDP flows
 	home  int          // the daemon's network namespace (fd), where dialIn returns; -1 if unknown
 	stats counters
+	pipes pipePool // drained relay pipes, kept for the next connections
 
 	mu     sync.Mutex // guards rules and closed; never taken by serving goroutines
 	rules  []*rule    // published rules in Add order
@@ -197,6 +198,7 @@ func (p *Proxy) Close() error {
 		ru.wg.Wait()
 	}
 	p.rules = nil
+	p.pipes.close()
 	closeNetns(p.home)
 	p.home = -1
 	return nil
@@ -232,12 +234,14 @@ type rule struct {
 	wg     sync.WaitGroup
 	lns    []io.Closer // a *net.TCPListener or *net.UDPConn per host port; set before serve, closed by shut
 	steer  io.Closer   // a TCP range steered to lns[0] (steer.go), or nil; closed by shut
+	accs   []*acceptor // one per TCP listener, made by serve; closed by shut
+	socks  nsSockets   // sockets made in the target's namespace (TargetNetns), not yet used; closed by shut
 
 	dialLog, readLog limiter
 
 	mu     sync.Mutex // guards the fields below
 	closed bool       // set by shut; nothing is tracked after it
-	conns  map[*net.TCPConn]struct{}
+	conns  map[tcpConn]struct{}
 	flows  map[flowKey]*flow
 }
 
@@ -285,7 +289,7 @@ func errnoOf(err error) error {
 // serve starts a goroutine per listener.
 func (ru *rule) serve() {
 	ru.ctx, ru.cancel = context.WithCancel(context.Background())
-	ru.conns = make(map[*net.TCPConn]struct{})
+	ru.conns = make(map[tcpConn]struct{})
 	ru.flows = make(map[flowKey]*flow)
 	for i, l := range ru.lns {
 		port := ru.n.HostPort + uint16(i)
@@ -294,7 +298,9 @@ func (ru *rule) serve() {
 		}
 		switch l := l.(type) {
 		case *net.TCPListener:
-			ru.wg.Go(func() { ru.acceptLoop(l, port) })
+			a := newAcceptor(l)
+			ru.accs = append(ru.accs, a)
+			ru.wg.Go(func() { ru.acceptLoop(a, port) })
 		case *net.UDPConn:
 			ru.wg.Go(func() { ru.udpLoop(l, port) })
 		}
@@ -311,6 +317,10 @@ func (ru *rule) shut() {
 	for _, l := range ru.lns {
 		l.Close()
 	}
+	for _, a := range ru.accs {
+		a.close()
+	}
+	ru.socks.close()
 	ru.mu.Lock()
 	defer ru.mu.Unlock()
 	ru.closed = true

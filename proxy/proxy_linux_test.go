@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"io"
 	"net"
 	"net/netip"
@@ -9,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestUDPReplyFromDestination checks that a wildcard UDP listener answers
@@ -112,11 +115,17 @@ func TestSplicerNoAllocs(t *testing.T) {
 	}
 	in, src := pair()
 	dst, out := pair()
-	s, err := newSplicer(dst, src)
+	var pp pipePool
+	defer pp.close()
+	pipe, err := pp.get()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.close()
+	defer pipe.close()
+	s, err := newSplicer(dst, src, pipe)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var n atomic.Uint64
 	msg := make([]byte, 4096)
 	buf := make([]byte, 4096)
@@ -135,5 +144,99 @@ func TestSplicerNoAllocs(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("%v allocations per chunk, want 0", allocs)
+	}
+}
+
+// TestPipePool checks that a pipe put back is the one got next, that the
+// pool keeps at most maxIdlePipes, and that close closes the pool's
+// pipes and those put after it.
+func TestPipePool(t *testing.T) {
+	isOpen := func(fd int) bool {
+		_, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		return err == nil
+	}
+	var pp pipePool
+	a, err := pp.get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.size < 64<<10 {
+		t.Errorf("pipe capacity %d, want at least 64 KiB", a.size)
+	}
+	pp.put(a)
+	if b, _ := pp.get(); b != a {
+		t.Errorf("get after put = %+v, want the pipe put back %+v", b, a)
+	}
+	ps := []pipe{a}
+	for range maxIdlePipes {
+		p, err := pp.get()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	for _, p := range ps {
+		pp.put(p)
+	}
+	if n := pp.idle(); n != maxIdlePipes {
+		t.Errorf("%d idle pipes, want %d", n, maxIdlePipes)
+	}
+	if extra := ps[len(ps)-1]; isOpen(extra.r) || isOpen(extra.w) {
+		t.Errorf("pipe %+v put into a full pool is still open", extra)
+	}
+	pp.close()
+	for _, p := range ps[:maxIdlePipes] {
+		if isOpen(p.r) || isOpen(p.w) {
+			t.Fatalf("pooled pipe %+v still open after close", p)
+		}
+	}
+	late, err := pp.get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pp.put(late)
+	if isOpen(late.r) || isOpen(late.w) || pp.idle() != 0 {
+		t.Errorf("pipe put after close is kept (open %v, %d idle)", isOpen(late.r), pp.idle())
+	}
+}
+
+// TestAcceptorInheritsOptions checks that a connection the acceptor takes
+// has the options AcceptTCP would have set (TCP_NODELAY, Go's keepalive),
+// inherited from the listener, that it reports the port connected to, and
+// that closing the acceptor ends a waiting next.
+func TestAcceptorInheritsOptions(t *testing.T) {
+	ln := listenTCP(t, 0)
+	defer ln.Close()
+	a := newAcceptor(ln)
+	if a.f == nil {
+		t.Fatal("acceptor fell back to AcceptTCP")
+	}
+	c := dialTCP(t, uint16(ln.Addr().(*net.TCPAddr).Port))
+	defer c.Close()
+	got, port, err := a.next(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer got.Close()
+	if want := uint16(ln.Addr().(*net.TCPAddr).Port); port != want {
+		t.Errorf("next reports port %d, want %d", port, want)
+	}
+	s := got.(sock)
+	for _, o := range listenerOptions {
+		var v int
+		err := s.control(func(fd int) (err error) { v, err = unix.GetsockoptInt(fd, o.level, o.opt); return err })
+		if err != nil || v != o.value {
+			t.Errorf("accepted socket's option %d/%d = %d, %v; want %d", o.level, o.opt, v, err, o.value)
+		}
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := a.next(false)
+		done <- err
+	}()
+	time.Sleep(10 * time.Millisecond) // let it wait
+	a.close()
+	if err := <-done; !errors.Is(err, net.ErrClosed) {
+		t.Errorf("next after close = %v, want net.ErrClosed", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -22,8 +23,88 @@ import (
 // the pipe keeps its default 64 KiB and only the chunk size changes.
 const pipeSize = 1 << 20
 
+// maxIdlePipes bounds the drained pipes a Proxy keeps for new
+// connections: enough for the directions of 32 connections opening and
+// closing at once. An idle pipe holds two descriptors and its array of
+// pipe buffers (10 KiB at 1 MiB), no pages.
+const maxIdlePipes = 64
+
+// pipe is a relay pipe: its read and write ends (nonblocking) and its
+// capacity.
+type pipe struct {
+	r, w, size int
+}
+
+// pipePool keeps drained relay pipes, so that a connection does not pay
+// for pipe2, F_SETPIPE_SZ and the pipe's release per direction: at a few
+// thousand connections a second these were a fifth of the relay's CPU.
+type pipePool struct {
+	mu     sync.Mutex // guards the fields below
+	free   []pipe     // empty pipes, at most maxIdlePipes
+	closed bool       // set by close; put closes pipes from then on
+}
+
+// get returns a pipe from the pool, or a new one sized to pipeSize (or
+// the default 64 KiB if the kernel refuses).
+func (pp *pipePool) get() (pipe, error) {
+	pp.mu.Lock()
+	if n := len(pp.free); n > 0 {
+		p := pp.free[n-1]
+		pp.free = pp.free[:n-1]
+		pp.mu.Unlock()
+		return p, nil
+	}
+	pp.mu.Unlock()
+	var fds [2]int
+	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+		return pipe{}, fmt.Errorf("pipe2: %w", err)
+	}
+	p := pipe{r: fds[0], w: fds[1], size: 64 << 10}
+	if n, err := unix.FcntlInt(uintptr(p.w), unix.F_SETPIPE_SZ, pipeSize); err == nil {
+		p.size = n
+	}
+	return p, nil
+}
+
+// put returns p, which must be empty, to the pool, or closes it if the
+// pool is full or closed.
+func (pp *pipePool) put(p pipe) {
+	pp.mu.Lock()
+	if !pp.closed && len(pp.free) < maxIdlePipes {
+		pp.free = append(pp.free, p)
+		pp.mu.Unlock()
+		return
+	}
+	pp.mu.Unlock()
+	p.close()
+}
+
+// close closes the pooled pipes; later puts close theirs.
+func (pp *pipePool) close() {
+	pp.mu.Lock()
+	defer pp.mu.Unlock()
+	pp.closed = true
+	for _, p := range pp.free {
+		p.close()
+	}
+	pp.free = nil
+}
+
+// idle returns how many pipes the pool holds.
+func (pp *pipePool) idle() int {
+	pp.mu.Lock()
+	defer pp.mu.Unlock()
+	return len(pp.free)
+}
+
+// close closes both ends of p.
+func (p pipe) close() {
+	unix.Close(p.r)
+	unix.Close(p.w)
+}
+
 // splicer moves one direction of a TCP connection with splice(2) through a
-// pipe it owns: socket → pipe → socket, the payload staying in the kernel.
+// pipe it holds: socket → pipe → socket, the payload staying in the kernel.
 // Its read and write callbacks are method values made once, so a chunk
 // costs two splice calls and no allocation.
 type splicer struct {
@@ -37,9 +118,9 @@ type splicer struct {
 	fill, drain func(fd uintptr) bool
 }
 
-// newSplicer opens a pipe for relaying src to dst.
-func newSplicer(dst, src *net.TCPConn) (*splicer, error) {
-	s := &splicer{}
+// newSplicer returns a splicer relaying src to dst through p.
+func newSplicer(dst, src syscall.Conn, p pipe) (*splicer, error) {
+	s := &splicer{pr: p.r, pw: p.w, size: p.size}
 	var err error
 	if s.src, err = src.SyscallConn(); err != nil {
 		return nil, err
@@ -47,23 +128,8 @@ func newSplicer(dst, src *net.TCPConn) (*splicer, error) {
 	if s.dst, err = dst.SyscallConn(); err != nil {
 		return nil, err
 	}
-	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
-		return nil, fmt.Errorf("pipe2: %w", err)
-	}
-	s.pr, s.pw = p[0], p[1]
-	s.size = 64 << 10
-	if n, err := unix.FcntlInt(uintptr(s.pw), unix.F_SETPIPE_SZ, pipeSize); err == nil {
-		s.size = n
-	}
 	s.fill, s.drain = s.fillFrom, s.drainTo
 	return s, nil
-}
-
-// close closes the pipe.
-func (s *splicer) close() {
-	unix.Close(s.pr)
-	unix.Close(s.pw)
 }
 
 // fillFrom splices from the source socket into the empty pipe. EAGAIN
@@ -129,20 +195,27 @@ func (s *splicer) step(n *atomic.Uint64) error {
 // peer sees the same end of stream and the other direction carries on
 // (shutdown(SHUT_WR) semantics, as `nc -N` relies on). A read or write
 // error aborts both connections. The bytes move with splice(2) through a
-// pipe of this direction's own, and never enter user space; if no pipe
-// can be had (out of descriptors) they are copied by io.Copy, which also
-// splices, with a pipe from the runtime's pool.
-func relay(dst, src *net.TCPConn, n *atomic.Uint64) {
-	s, err := newSplicer(dst, src)
+// pipe of this direction's own, taken from p's pool and returned to it
+// drained, and never enter user space; if no pipe can be had (out of
+// descriptors) they are copied by copyRelay.
+func (p *Proxy) relay(dst, src tcpConn, n *atomic.Uint64) {
+	pp, err := p.pipes.get()
 	if err != nil {
 		copyRelay(dst, src, n)
 		return
 	}
-	defer s.close()
+	s, err := newSplicer(dst, src, pp)
+	if err != nil {
+		pp.close()
+		copyRelay(dst, src, n)
+		return
+	}
 	switch err := s.run(n); err {
 	case io.EOF:
+		p.pipes.put(pp) // drained: EOF is seen only with the pipe empty
 		dst.CloseWrite()
 	default:
+		pp.close() // it may hold bytes
 		abort(dst)
 		abort(src)
 	}
@@ -165,16 +238,60 @@ func closeNetns(fd int) {
 	}
 }
 
+// sock is a TCP socket the relay made itself, registered with the
+// runtime's poller through an *os.File. Wrapping a descriptor so costs a
+// fcntl and an epoll_ctl; net.FileConn would duplicate it, ask for its
+// type and both addresses, set TCP_NODELAY and four keepalive options, and
+// close the original: a sixth of the relay's CPU per connection.
+type sock struct{ *os.File }
+
+// newSock wraps the nonblocking socket fd, which it takes over.
+func newSock(fd int) sock { return sock{os.NewFile(uintptr(fd), "tcp")} }
+
+// control runs f on s's descriptor.
+func (s sock) control(f func(fd int) error) error {
+	rc, err := s.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ferr error
+	if err := rc.Control(func(fd uintptr) { ferr = f(int(fd)) }); err != nil {
+		return err
+	}
+	return ferr
+}
+
+// CloseWrite shuts down the sending side of s, as net.TCPConn's does.
+func (s sock) CloseWrite() error {
+	return s.control(func(fd int) error { return unix.Shutdown(fd, unix.SHUT_WR) })
+}
+
+// SetLinger sets SO_LINGER, as net.TCPConn's does: 0 makes Close reset.
+func (s sock) SetLinger(sec int) error {
+	l := unix.Linger{Onoff: 1, Linger: int32(sec)}
+	if sec < 0 {
+		l = unix.Linger{}
+	}
+	return s.control(func(fd int) error { return unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &l) })
+}
+
 // dialIn connects to target from a socket created inside the network
 // namespace at path (the endpoint's own). The thread enters the namespace
 // only for the socket call (a socket belongs to the namespace it was
 // created in) and returns home before connecting, so no locked thread
 // waits for a handshake. A connection from inside the namespace to the
 // endpoint's own address is local to it: no switch, no TAP, one TCP stack.
-func dialIn(ctx context.Context, d *net.Dialer, home int, path string, target netip.AddrPort) (*net.TCPConn, error) {
-	fd, err := socketIn(home, path, target.Addr())
+// The socket comes from socks, which makes them in batches; a failed
+// connect empties it. The socket has TCP_NODELAY, as a dialled net.TCPConn has, and no
+// keepalive: its peer is local.
+func dialIn(ctx context.Context, d *net.Dialer, home int, path string, target netip.AddrPort, socks *nsSockets) (tcpConn, error) {
+	fd, err := socks.get(home, path, target.Addr())
 	if err != nil {
 		return nil, err
+	}
+	opErr := func(err error) error {
+		socks.flush()
+		return &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(target), Err: err}
 	}
 	var sa unix.Sockaddr
 	if a := target.Addr().Unmap(); a.Is4() {
@@ -182,20 +299,20 @@ func dialIn(ctx context.Context, d *net.Dialer, home int, path string, target ne
 	} else {
 		sa = &unix.SockaddrInet6{Port: int(target.Port()), Addr: a.As16()}
 	}
+	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	err = unix.Connect(fd, sa)
 	if err != nil && err != unix.EINPROGRESS {
 		unix.Close(fd)
-		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(target), Err: os.NewSyscallError("connect", err)}
+		return nil, opErr(os.NewSyscallError("connect", err))
 	}
-	// FileConn registers a duplicate with the netpoller; the original goes.
-	f := os.NewFile(uintptr(fd), "tcp")
-	nc, ferr := net.FileConn(f)
-	f.Close()
-	if ferr != nil {
-		return nil, ferr
-	}
-	c := nc.(*net.TCPConn)
+	c := newSock(fd)
 	if err == nil {
+		return c, nil
+	}
+	// To a local address the handshake is usually over when connect
+	// returns (the SYN-ACK is processed before it does): a peer name
+	// then says so, without arming a deadline and waiting.
+	if c.control(func(fd int) error { _, err := unix.Getpeername(fd); return err }) == nil {
 		return c, nil
 	}
 	// Wait for the handshake: writable, then SO_ERROR says how it ended.
@@ -232,23 +349,94 @@ func dialIn(ctx context.Context, d *net.Dialer, home int, path string, target ne
 		if ctx.Err() != nil {
 			err = ctx.Err()
 		}
-		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(target), Err: err}
+		return nil, opErr(err)
 	}
 	c.SetWriteDeadline(time.Time{})
 	return c, nil
 }
 
-// socketIn returns a nonblocking TCP socket of ip's family created in the
-// network namespace at path. If the thread cannot return home it stays
-// locked, so that the runtime ends it with its goroutine instead of
-// reusing a thread in the wrong namespace.
-func socketIn(home int, path string, ip netip.Addr) (int, error) {
+// socketBatch is how many sockets one entry into an endpoint's namespace
+// makes: the namespace's open and the two setns calls, a tenth of the
+// relay's CPU per connection when paid for each, are paid once per batch.
+const socketBatch = 8
+
+// nsSockets keeps the unconnected sockets a rule made in its target's
+// namespace and has not used yet, at most socketBatch-1. A socket holds
+// its namespace, so they are closed when the rule is shut (the endpoint
+// going away removes its rules) and when a connect from one fails (the
+// namespace at the path may have been replaced).
+type nsSockets struct {
+	mu     sync.Mutex // guards the fields below
+	free   []int
+	closed bool // set by close; sockets made after it are closed
+}
+
+// get returns a nonblocking TCP socket of ip's family made in the network
+// namespace at path: one kept from an earlier batch, or the first of a
+// new batch.
+func (ns *nsSockets) get(home int, path string, ip netip.Addr) (int, error) {
+	ns.mu.Lock()
+	if n := len(ns.free); n > 0 {
+		fd := ns.free[n-1]
+		ns.free = ns.free[:n-1]
+		ns.mu.Unlock()
+		return fd, nil
+	}
+	ns.mu.Unlock()
+	var fds [socketBatch]int
+	n, err := socketsIn(home, path, ip, fds[:])
+	if n == 0 {
+		return -1, err
+	}
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	for _, fd := range fds[1:n] {
+		if ns.closed || len(ns.free) >= socketBatch-1 {
+			unix.Close(fd)
+			continue
+		}
+		ns.free = append(ns.free, fd)
+	}
+	return fds[0], nil
+}
+
+// flush closes the kept sockets.
+func (ns *nsSockets) flush() {
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	for _, fd := range ns.free {
+		unix.Close(fd)
+	}
+	ns.free = ns.free[:0]
+}
+
+// close closes the kept sockets and makes get keep none from then on.
+func (ns *nsSockets) close() {
+	ns.mu.Lock()
+	ns.closed = true
+	ns.mu.Unlock()
+	ns.flush()
+}
+
+// idle returns how many sockets ns keeps.
+func (ns *nsSockets) idle() int {
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	return len(ns.free)
+}
+
+// socketsIn fills fds with nonblocking TCP sockets of ip's family created
+// in the network namespace at path, and returns how many it made: all,
+// or fewer with the error that stopped it. If the thread cannot return
+// home it stays locked, so that the runtime ends it with its goroutine
+// instead of reusing a thread in the wrong namespace.
+func socketsIn(home int, path string, ip netip.Addr, fds []int) (int, error) {
 	if home < 0 {
-		return -1, errors.New("daemon's network namespace unknown")
+		return 0, errors.New("daemon's network namespace unknown")
 	}
 	ns, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return -1, fmt.Errorf("open endpoint namespace: %w", err)
+		return 0, fmt.Errorf("open endpoint namespace: %w", err)
 	}
 	defer unix.Close(ns)
 	family := unix.AF_INET6
@@ -258,14 +446,17 @@ func socketIn(home int, path string, ip netip.Addr) (int, error) {
 	runtime.LockOSThread()
 	if err := unix.Setns(ns, unix.CLONE_NEWNET); err != nil {
 		runtime.UnlockOSThread()
-		return -1, fmt.Errorf("enter endpoint namespace: %w", err)
+		return 0, fmt.Errorf("enter endpoint namespace: %w", err)
 	}
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	n := 0
+	for ; n < len(fds); n++ {
+		if fds[n], err = unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0); err != nil {
+			err = os.NewSyscallError("socket", err)
+			break
+		}
+	}
 	if unix.Setns(home, unix.CLONE_NEWNET) == nil {
 		runtime.UnlockOSThread()
 	}
-	if err != nil {
-		return -1, os.NewSyscallError("socket", err)
-	}
-	return fd, nil
+	return n, err
 }

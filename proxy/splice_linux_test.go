@@ -176,22 +176,47 @@ func TestPrivilegedSpliceRelayInNamespace(t *testing.T) {
 
 	eventually(t, "no live connections", func() bool { return p.Stats().TCPActive == 0 })
 	noLeak(t, baseG)
+	// The proxy keeps drained pipes for the next connections, two
+	// descriptors each, at most maxIdlePipes.
+	idle := p.pipes.idle()
+	if idle == 0 || idle > maxIdlePipes {
+		t.Errorf("%d idle pipes after the connections, want 1 to %d", idle, maxIdlePipes)
+	}
+	fdsAtMost(t, baseFD+2*idle+keptSockets(p), "after the connections")
+	if s := p.Stats(); s.DialErrors != 0 || s.BytesIn < 64<<20 || s.BytesOut < 64<<20 {
+		t.Errorf("stats %+v: want no dial errors and at least 64 MiB each way", s)
+	}
+	// Close closes the pooled pipes, the rules' kept sockets and the
+	// listeners.
+	rules := p.rules
+	p.Close()
+	if n := p.pipes.idle(); n != 0 {
+		t.Errorf("%d idle pipes after Close, want 0", n)
+	}
+	for _, ru := range rules {
+		if n := ru.socks.idle(); n != 0 {
+			t.Errorf("%s keeps %d sockets after Close, want 0", ru.r, n)
+		}
+	}
+	fdsAtMost(t, baseFD-2, "after Close (and its two listeners)")
+}
+
+// fdsAtMost fails the test unless at most max descriptors are open.
+func fdsAtMost(t *testing.T, max int, when string) {
+	t.Helper()
 	// The test's echo servers use io.Copy, whose pipes the runtime keeps in
 	// a pool until garbage collections drop them.
-	for deadline := time.Now().Add(10 * time.Second); openFDs(t) > baseFD && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(10 * time.Second); openFDs(t) > max && time.Now().Before(deadline); {
 		runtime.GC()
 		time.Sleep(10 * time.Millisecond)
 	}
-	if n := openFDs(t); n > baseFD {
-		t.Errorf("%d descriptors open, %d before the connections:", n, baseFD)
+	if n := openFDs(t); n > max {
+		t.Errorf("%d descriptors open %s, want at most %d:", n, when, max)
 		ents, _ := os.ReadDir("/proc/self/fd")
 		for _, e := range ents {
 			l, _ := os.Readlink("/proc/self/fd/" + e.Name())
 			t.Log(e.Name(), l)
 		}
-	}
-	if s := p.Stats(); s.DialErrors != 0 || s.BytesIn < 64<<20 || s.BytesOut < 64<<20 {
-		t.Errorf("stats %+v: want no dial errors and at least 64 MiB each way", s)
 	}
 }
 
@@ -220,4 +245,78 @@ func TestPrivilegedSpliceRelayNamespaceGone(t *testing.T) {
 	}
 	eventually(t, "the dial error counted", func() bool { return p.Stats().DialErrors == 1 })
 	noLeak(t, base)
+}
+
+// keptSockets returns how many unused sockets p's rules keep.
+func keptSockets(p *Proxy) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, ru := range p.rules {
+		n += ru.socks.idle()
+	}
+	return n
+}
+
+// TestPrivilegedSpliceRelaySocketBatch checks that a rule makes its
+// sockets in the target's namespace socketBatch at a time and keeps the
+// rest for the next connections, that a failed connect drops the kept
+// ones (the namespace may have been replaced), and that Remove closes
+// them: the rule then holds no descriptor, and so not the namespace.
+func TestPrivilegedSpliceRelaySocketBatch(t *testing.T) {
+	testutil.Privileged(t)
+	path := endpointNS(t)
+	target := tcpServer(t, listenIn(t, path), echo)
+	p := newProxy(t, Options{})
+	baseFD := openFDs(t)
+	r := Rule{Proto: "tcp", HostIP: lo, HostPort: freePorts(t, "tcp", 1), Target: target.Addr(), TargetPort: target.Port(), TargetNetns: path}
+	if err := p.Add(r); err != nil {
+		t.Fatal(err)
+	}
+	roundTrip := func() {
+		t.Helper()
+		c := dialTCP(t, r.HostPort)
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		if _, err := c.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		c.CloseWrite()
+		if got, err := io.ReadAll(c); err != nil || string(got) != "x" {
+			t.Fatalf("echo = %q, %v; want \"x\"", got, err)
+		}
+		c.Close()
+	}
+	for i := range 2*socketBatch + 1 {
+		roundTrip()
+		if want := socketBatch - 1 - i%socketBatch; keptSockets(p) != want {
+			t.Fatalf("after %d connections the rule keeps %d sockets, want %d", i+1, keptSockets(p), want)
+		}
+	}
+
+	// A connect that fails drops the kept sockets.
+	refused := Rule{Proto: "tcp", HostIP: lo, HostPort: freePorts(t, "tcp", 1), Target: target.Addr(), TargetPort: 9, TargetNetns: path}
+	if err := p.Add(refused); err != nil {
+		t.Fatal(err)
+	}
+	// The relay resets the client, maybe before its connect completes.
+	if c, err := net.DialTCP("tcp4", nil, net.TCPAddrFromAddrPort(netip.AddrPortFrom(lo, refused.HostPort))); err == nil {
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err == nil {
+			t.Error("read from a connection whose target refuses succeeded")
+		}
+		c.Close()
+	}
+	eventually(t, "the dial error counted", func() bool { return p.Stats().DialErrors == 1 })
+	if n := keptSockets(p); n != socketBatch-1 { // the first rule's
+		t.Errorf("after a refused connect, the rules keep %d sockets, want %d", n, socketBatch-1)
+	}
+	if err := p.Remove(refused); err != nil {
+		t.Fatal(err)
+	}
+
+	eventually(t, "no live connections", func() bool { return p.Stats().TCPActive == 0 })
+	if err := p.Remove(r); err != nil {
+		t.Fatal(err)
+	}
+	fdsAtMost(t, baseFD+2*p.pipes.idle(), "after Remove")
 }
