@@ -1,6 +1,7 @@
 package router_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/vswitchd/vswitchd/header"
@@ -56,6 +57,26 @@ func establishedTCP(tb testing.TB) (*harness, []fastPath) {
 	}
 }
 
+// establishedUDP returns a router with a masqueraded UDP flow
+// a1:40000 → remote:443 that has had its reply, and datagrams in both
+// directions.
+func establishedUDP(tb testing.TB) (*harness, []fastPath) {
+	h := newHarness(tb, nil)
+	h.learnGateway()
+	cli, srv, pub := ap(a1IP, 40000), ap(remoteIP, 443), ap(upIP, 40000)
+	if v, _ := h.input(vidA, udp4(tb, a1MAC, gwAMAC, cli, srv, "q")); v != router.Forward {
+		tb.Fatalf("request: Input = %v, want %v", vs(v), vs(router.Forward))
+	}
+	if v, _ := h.routed(upPort, udp4(tb, upGwMAC, upMAC, srv, pub, "r")); v != router.Forward {
+		tb.Fatalf("reply: Input = %v, want %v", vs(v), vs(router.Forward))
+	}
+	data := strings.Repeat("x", 1400)
+	return h, []fastPath{
+		{name: "outbound", vid: vidA, wantTo: toUp, frame: udp4(tb, a1MAC, gwAMAC, cli, srv, data)},
+		{name: "inbound", port: upPort, wantTo: toA, frame: udp4(tb, upGwMAC, upMAC, srv, pub, data)},
+	}
+}
+
 // run copies fp's frame into buf, decodes it and hands it to the router as
 // the datapath does, with a Packet on the stack and the worker's counts.
 func (fp *fastPath) run(tb testing.TB, r *router.Router, counts *router.Counts, buf []byte, p *header.Parsed, sink router.Sink, now int64) {
@@ -75,6 +96,17 @@ func (fp *fastPath) run(tb testing.TB, r *router.Router, counts *router.Counts, 
 
 func BenchmarkInputMasqueradedTCP(b *testing.B) {
 	h, paths := establishedTCP(b)
+	benchPaths(b, h, paths)
+}
+
+// BenchmarkInputMasqueradedUDP is the same path for UDP: no window
+// tracking, so no per-connection lock.
+func BenchmarkInputMasqueradedUDP(b *testing.B) {
+	h, paths := establishedUDP(b)
+	benchPaths(b, h, paths)
+}
+
+func benchPaths(b *testing.B, h *harness, paths []fastPath) {
 	buf := make([]byte, 2048)
 	var p header.Parsed
 	counts := countsFor(h.r)
