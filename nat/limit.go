@@ -120,6 +120,11 @@ func (t *Table) admit(k epKey, now int64) bool {
 	if l.max == 0 && l.reserve == 0 {
 		return true
 	}
+	// While the whole table holds fewer than an endpoint's limit and is
+	// short of its reserve, no endpoint can be over either: no lookup.
+	if total := t.n.Load(); (l.max == 0 || total < l.max) && total < t.max-l.reserve {
+		return true
+	}
 	n := t.count(k)
 	over := l.max > 0 && n >= l.max
 	if !over && l.reserve > 0 && n >= l.reserve && t.n.Load() >= t.max-l.reserve {
