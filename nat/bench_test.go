@@ -127,6 +127,12 @@ func BenchmarkEstablishedParallel(b *testing.B) {
 func BenchmarkCreate(b *testing.B) {
 	const limit = 1 << 20
 	bf := newBenchFlows(b, limit)
+	benchCreate(b, bf, limit, bf.frame)
+}
+
+// benchCreate creates and applies the flows frame writes, flushing the
+// table each time it holds limit of them.
+func benchCreate(b *testing.B, bf *benchFlows, limit int, frame func(w []byte, p *header.Parsed, i int)) {
 	tb := New(Options{Seed: 1, MaxEntries: 2 * limit})
 	w := bytes.Clone(bf.tmpl)
 	p := bf.tp
@@ -137,7 +143,7 @@ func BenchmarkCreate(b *testing.B) {
 			tb.Flush()
 			b.StartTimer()
 		}
-		bf.frame(w, &p, i%limit)
+		frame(w, &p, i%limit)
 		c, err := tb.Create(zoneNet, zoneUplink, &p, masq(), 0)
 		if err != nil {
 			b.Fatal(err)
@@ -154,26 +160,11 @@ func BenchmarkCreateFewSources(b *testing.B) {
 	const sources, perSource = 256, 4096
 	const limit = sources * perSource
 	bf := newBenchFlows(b, limit)
-	tb := New(Options{Seed: 1, MaxEntries: 2 * limit})
-	w := bytes.Clone(bf.tmpl)
-	p := bf.tp
-	b.ReportAllocs()
-	for i := 0; i < b.N; i++ {
-		if i%limit == limit-1 {
-			b.StopTimer()
-			tb.Flush()
-			b.StartTimer()
-		}
-		j := i % limit
-		bf.frame(w, &p, j)
+	benchCreate(b, bf, limit, func(w []byte, p *header.Parsed, j int) {
+		bf.frame(w, p, j)
 		src := [4]byte{10, 0, 0, byte(j % sources)}
 		copy(w[bf.tp.L3Off+header.IPv4SrcOffset:], src[:])
 		p.SrcIP, p.SrcPort = netip.AddrFrom4(src), uint16(1024+j/sources)
 		binary.BigEndian.PutUint16(w[bf.tp.L4Off:], p.SrcPort)
-		c, err := tb.Create(zoneNet, zoneUplink, &p, masq(), 0)
-		if err != nil {
-			b.Fatal(err)
-		}
-		tb.Apply(w, &p, c, Original, false, 0)
-	}
+	})
 }

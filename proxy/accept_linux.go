@@ -95,15 +95,7 @@ func (a *acceptor) acceptFrom(fd uintptr) bool {
 // listener or the acceptor is closed.
 func (a *acceptor) next(port bool) (tcpConn, uint16, error) {
 	if a.f == nil {
-		c, err := a.ln.AcceptTCP()
-		if err != nil {
-			return nil, 0, err
-		}
-		var p uint16
-		if port {
-			p = uint16(c.LocalAddr().(*net.TCPAddr).Port)
-		}
-		return c, p, nil
+		return acceptTCP(a.ln, port)
 	}
 	if err := a.rc.Read(a.accept); err != nil {
 		if a.closed.Load() { // the poller's "use of closed file"

@@ -12,17 +12,7 @@ func newAcceptor(ln *net.TCPListener) *acceptor { return &acceptor{ln: ln} }
 
 // next waits for a connection and returns it, with the port it was made
 // to if port is set.
-func (a *acceptor) next(port bool) (tcpConn, uint16, error) {
-	c, err := a.ln.AcceptTCP()
-	if err != nil {
-		return nil, 0, err
-	}
-	var p uint16
-	if port {
-		p = uint16(c.LocalAddr().(*net.TCPAddr).Port)
-	}
-	return c, p, nil
-}
+func (a *acceptor) next(port bool) (tcpConn, uint16, error) { return acceptTCP(a.ln, port) }
 
 // close does nothing: closing the listener ends next.
 func (*acceptor) close() {}

@@ -35,26 +35,69 @@ type pipe struct {
 	r, w, size int
 }
 
+// idleList keeps idle resources (relay pipes, unused sockets) for reuse,
+// up to a bound, until it is closed.
+type idleList[T any] struct {
+	mu     sync.Mutex // guards the fields below
+	free   []T
+	closed bool // set by drain(true); push keeps nothing from then on
+}
+
+// pop takes an idle resource, if any.
+func (l *idleList[T]) pop() (T, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var x T
+	n := len(l.free)
+	if n == 0 {
+		return x, false
+	}
+	x = l.free[n-1]
+	l.free = l.free[:n-1]
+	return x, true
+}
+
+// push keeps x if the list is open and holds fewer than most; false means
+// the caller must release x.
+func (l *idleList[T]) push(x T, most int) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || len(l.free) >= most {
+		return false
+	}
+	l.free = append(l.free, x)
+	return true
+}
+
+// drain takes every idle resource, for the caller to release, and with
+// close set keeps none from then on.
+func (l *idleList[T]) drain(close bool) []T {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	free := l.free
+	l.free = nil
+	l.closed = l.closed || close
+	return free
+}
+
+// idle returns how many resources the list holds.
+func (l *idleList[T]) idle() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.free)
+}
+
 // pipePool keeps drained relay pipes, so that a connection does not pay
 // for pipe2, F_SETPIPE_SZ and the pipe's release per direction: at a few
 // thousand connections a second these were a fifth of the relay's CPU.
-type pipePool struct {
-	mu     sync.Mutex // guards the fields below
-	free   []pipe     // empty pipes, at most maxIdlePipes
-	closed bool       // set by close; put closes pipes from then on
-}
+type pipePool struct{ idleList[pipe] }
 
 // get returns a pipe from the pool, or a new one sized to pipeSize (or
 // the default 64 KiB if the kernel refuses).
 func (pp *pipePool) get() (pipe, error) {
-	pp.mu.Lock()
-	if n := len(pp.free); n > 0 {
-		p := pp.free[n-1]
-		pp.free = pp.free[:n-1]
-		pp.mu.Unlock()
+	if p, ok := pp.pop(); ok {
 		return p, nil
 	}
-	pp.mu.Unlock()
 	var fds [2]int
 	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
 		return pipe{}, fmt.Errorf("pipe2: %w", err)
@@ -69,32 +112,16 @@ func (pp *pipePool) get() (pipe, error) {
 // put returns p, which must be empty, to the pool, or closes it if the
 // pool is full or closed.
 func (pp *pipePool) put(p pipe) {
-	pp.mu.Lock()
-	if !pp.closed && len(pp.free) < maxIdlePipes {
-		pp.free = append(pp.free, p)
-		pp.mu.Unlock()
-		return
+	if !pp.push(p, maxIdlePipes) {
+		p.close()
 	}
-	pp.mu.Unlock()
-	p.close()
 }
 
 // close closes the pooled pipes; later puts close theirs.
 func (pp *pipePool) close() {
-	pp.mu.Lock()
-	defer pp.mu.Unlock()
-	pp.closed = true
-	for _, p := range pp.free {
+	for _, p := range pp.drain(true) {
 		p.close()
 	}
-	pp.free = nil
-}
-
-// idle returns how many pipes the pool holds.
-func (pp *pipePool) idle() int {
-	pp.mu.Lock()
-	defer pp.mu.Unlock()
-	return len(pp.free)
 }
 
 // close closes both ends of p.
@@ -365,64 +392,38 @@ const socketBatch = 8
 // its namespace, so they are closed when the rule is shut (the endpoint
 // going away removes its rules) and when a connect from one fails (the
 // namespace at the path may have been replaced).
-type nsSockets struct {
-	mu     sync.Mutex // guards the fields below
-	free   []int
-	closed bool // set by close; sockets made after it are closed
-}
+type nsSockets struct{ idleList[int] }
 
 // get returns a nonblocking TCP socket of ip's family made in the network
 // namespace at path: one kept from an earlier batch, or the first of a
 // new batch.
 func (ns *nsSockets) get(home int, path string, ip netip.Addr) (int, error) {
-	ns.mu.Lock()
-	if n := len(ns.free); n > 0 {
-		fd := ns.free[n-1]
-		ns.free = ns.free[:n-1]
-		ns.mu.Unlock()
+	if fd, ok := ns.pop(); ok {
 		return fd, nil
 	}
-	ns.mu.Unlock()
 	var fds [socketBatch]int
 	n, err := socketsIn(home, path, ip, fds[:])
 	if n == 0 {
 		return -1, err
 	}
-	ns.mu.Lock()
-	defer ns.mu.Unlock()
 	for _, fd := range fds[1:n] {
-		if ns.closed || len(ns.free) >= socketBatch-1 {
+		if !ns.push(fd, socketBatch-1) {
 			unix.Close(fd)
-			continue
 		}
-		ns.free = append(ns.free, fd)
 	}
 	return fds[0], nil
 }
 
 // flush closes the kept sockets.
-func (ns *nsSockets) flush() {
-	ns.mu.Lock()
-	defer ns.mu.Unlock()
-	for _, fd := range ns.free {
-		unix.Close(fd)
-	}
-	ns.free = ns.free[:0]
-}
+func (ns *nsSockets) flush() { ns.release(false) }
 
 // close closes the kept sockets and makes get keep none from then on.
-func (ns *nsSockets) close() {
-	ns.mu.Lock()
-	ns.closed = true
-	ns.mu.Unlock()
-	ns.flush()
-}
+func (ns *nsSockets) close() { ns.release(true) }
 
-// idle returns how many sockets ns keeps.
-func (ns *nsSockets) idle() int {
-	ns.mu.Lock()
-	defer ns.mu.Unlock()
-	return len(ns.free)
+func (ns *nsSockets) release(close bool) {
+	for _, fd := range ns.drain(close) {
+		unix.Close(fd)
+	}
 }
 
 // socketsIn fills fds with nonblocking TCP sockets of ip's family created
