@@ -125,6 +125,9 @@ func macArg(s string) (header.MAC, error) {
 	return m, nil
 }
 
+// publishRequest is publishSpec of a request's spec.
+func publishRequest(req control.PublishRequest) (state.Publish, error) { return publishSpec(req.Spec) }
+
 func publishSpec(s string) (state.Publish, error) {
 	p, err := state.ParsePublish(s)
 	if err != nil {

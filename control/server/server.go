@@ -220,13 +220,8 @@ func (s *Server) routes() {
 
 	h("GET "+p+"/networks", func(w http.ResponseWriter, r *http.Request) { reply(w, networks(s.b.Networks()), nil) })
 	h("POST "+p+"/networks", func(w http.ResponseWriter, r *http.Request) {
-		var req control.NetworkCreate
-		if !decode(w, r, &req) {
-			return
-		}
-		spec, err := networkSpec(req)
-		if err != nil {
-			replyErr(w, err)
+		spec, ok := decodeAs(w, r, false, networkSpec)
+		if !ok {
 			return
 		}
 		n, err := s.b.CreateNetwork(spec)
@@ -244,13 +239,8 @@ func (s *Server) routes() {
 		replyEmpty(w, s.b.RemoveNetwork(r.PathValue("name"), boolParam(r, "force")))
 	})
 	h("POST "+p+"/networks/{name}/connect", func(w http.ResponseWriter, r *http.Request) {
-		var req control.Connect
-		if !decode(w, r, &req) {
-			return
-		}
-		spec, err := connectSpec(req)
-		if err != nil {
-			replyErr(w, err)
+		spec, ok := decodeAs(w, r, false, connectSpec)
+		if !ok {
 			return
 		}
 		replyEmpty(w, s.b.Connect(r.PathValue("name"), spec))
@@ -329,26 +319,16 @@ func (s *Server) routes() {
 	h("POST "+p+"/endpoints/{name}/exec", s.exec)
 	h("GET "+p+"/endpoints/{name}/logs", s.logs)
 	h("POST "+p+"/endpoints/{name}/publish", func(w http.ResponseWriter, r *http.Request) {
-		var req control.PublishRequest
-		if !decode(w, r, &req) {
-			return
-		}
-		ps, err := publishSpec(req.Spec)
-		if err != nil {
-			replyErr(w, err)
+		ps, ok := decodeAs(w, r, false, publishRequest)
+		if !ok {
 			return
 		}
 		bound, err := s.b.Publish(r.PathValue("name"), ps)
 		replyStatus(w, http.StatusCreated, portMap(bound), err)
 	})
 	h("POST "+p+"/endpoints/{name}/unpublish", func(w http.ResponseWriter, r *http.Request) {
-		var req control.PublishRequest
-		if !decode(w, r, &req) {
-			return
-		}
-		ps, err := publishSpec(req.Spec)
-		if err != nil {
-			replyErr(w, err)
+		ps, ok := decodeAs(w, r, false, publishRequest)
+		if !ok {
 			return
 		}
 		replyEmpty(w, s.b.Unpublish(r.PathValue("name"), ps))
@@ -408,26 +388,16 @@ func (s *Server) routes() {
 	})
 	h("GET "+p+"/ports", func(w http.ResponseWriter, r *http.Request) { reply(w, ports(s.b.Ports()), nil) })
 	h("POST "+p+"/ports", func(w http.ResponseWriter, r *http.Request) {
-		var req control.PortAdd
-		if !decode(w, r, &req) {
-			return
-		}
-		spec, err := portSpec(req)
-		if err != nil {
-			replyErr(w, err)
+		spec, ok := decodeAs(w, r, false, portSpec)
+		if !ok {
 			return
 		}
 		pt, err := s.b.AddPort(spec)
 		replyStatus(w, http.StatusCreated, portOf(pt), err)
 	})
 	h("PATCH "+p+"/ports/{name}", func(w http.ResponseWriter, r *http.Request) {
-		var req control.PortSet
-		if !decode(w, r, &req) {
-			return
-		}
-		spec, err := portSetSpec(req)
-		if err != nil {
-			replyErr(w, err)
+		spec, ok := decodeAs(w, r, false, portSetSpec)
+		if !ok {
 			return
 		}
 		pt, err := s.b.SetPort(r.PathValue("name"), spec)
@@ -447,13 +417,8 @@ func (s *Server) routes() {
 		reply(w, uplink(u), nil)
 	})
 	h("PUT "+p+"/uplink", func(w http.ResponseWriter, r *http.Request) {
-		var req control.Uplink
-		if !decode(w, r, &req) {
-			return
-		}
-		spec, err := uplinkSpec(req)
-		if err != nil {
-			replyErr(w, err)
+		spec, ok := decodeAs(w, r, false, uplinkSpec)
+		if !ok {
 			return
 		}
 		u, err := s.b.SetUplink(spec)
@@ -646,6 +611,23 @@ const maxBody = 1 << 20
 
 // errTooLarge marks a request body over maxBody (413).
 var errTooLarge = errors.New("request body too large")
+
+// decodeAs decodes the body as a Req (it may be empty if optional) and
+// converts it with conv to what the daemon takes; on an error it answers
+// it and returns false.
+func decodeAs[Req, Spec any](w http.ResponseWriter, r *http.Request, optional bool, conv func(Req) (Spec, error)) (Spec, bool) {
+	var req Req
+	var spec Spec
+	if !decodeBody(w, r, &req, optional) {
+		return spec, false
+	}
+	spec, err := conv(req)
+	if err != nil {
+		replyErr(w, err)
+		return spec, false
+	}
+	return spec, true
+}
 
 // decode reads a JSON body into v: one JSON value, no unknown fields, no
 // more than maxBody bytes and nothing after it but white space. It answers
