@@ -1,7 +1,7 @@
 // Package testutil holds helpers shared by vswitchd's tests: Privileged,
 // the entry point of every privileged test, which skips it without root
-// (or under -short) or fails it under VSWITCHD_PRIVILEGED=1, and
-// RequireTools.
+// (or under -short) or fails it under VSWITCHD_PRIVILEGED=1,
+// RequireTools, and PackageDoc.
 package testutil
 
 import (
