@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"sync"
 	"testing"
 
 	"github.com/vswitchd/vswitchd/header"
@@ -84,6 +85,55 @@ func TestBySourceIndexEmpties(t *testing.T) {
 	for i, c := range tb.bysrc.mapB {
 		if c != nil {
 			t.Errorf("mapping bucket %d still holds %v", i, c.Tuple(Original))
+		}
+	}
+	if len(tb.bysrc.owned) != 0 {
+		t.Errorf("owned counts left: %v", tb.bysrc.owned)
+	}
+}
+
+// TestBySourceIndexConcurrent: sources colliding on ports, created from
+// several goroutines while another goroutine sweeps them as they expire,
+// leave the index empty once all are gone (run with -race).
+func TestBySourceIndexConcurrent(t *testing.T) {
+	tb := New(Options{Seed: 1, MaxEntries: 4096, PortMin: 40000, PortMax: 40063})
+	var wg sync.WaitGroup
+	stop, swept := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(swept)
+		for now := 0.0; ; now += 0.5 {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			tb.Sweep(sec(now), 1<<20)
+		}
+	}()
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 500 {
+				src := netip.AddrFrom4([4]byte{10, 0, byte(g), byte(i % 8)})
+				f := udpFrame(t, ap(src, uint16(5000+i%16)), ap(server, uint16(3000+i)), "")
+				var p header.Parsed
+				if err := p.Decode(f); err != nil {
+					t.Error(err)
+					return
+				}
+				tb.Create(zoneNet, zoneUplink, &p, masq(), sec(float64(i)/100))
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	<-swept
+	tb.Sweep(sec(1e9), 1<<20)
+	tb.Sweep(sec(1e9), 1<<20)
+	for i := range tb.bysrc.srcB {
+		if tb.bysrc.srcB[i] != nil || tb.bysrc.mapB[i] != nil {
+			t.Fatalf("bucket %d not empty after every connection expired", i)
 		}
 	}
 	if len(tb.bysrc.owned) != 0 {

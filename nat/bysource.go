@@ -63,7 +63,7 @@ type bySource struct {
 	seed       uint64
 	locks      [bsStripes]sync.Mutex
 
-	ownedMu sync.Mutex
+	ownedMu sync.Mutex // taken inside a bucket's lock, never the other way
 	// owned counts the owned mappings per protocol and address, so that
 	// Create skips looking for an unowned port where nearly all are owned.
 	owned map[addrKey]uint32
@@ -211,12 +211,12 @@ func (b *bySource) add(c *Conn) {
 		c.bs.mapNext, b.mapB[j] = b.mapB[j], c
 		c.bs.inMap = true
 	}
-	mu.Unlock()
-	if o == nil {
+	if o == nil { // under the bucket's lock, so that a removal counts after
 		b.ownedMu.Lock()
 		b.owned[addrKey{m.proto, m.addr}]++
 		b.ownedMu.Unlock()
 	}
+	mu.Unlock()
 }
 
 // remove takes an unlinked connection (flagRemoved set) out of the index.
@@ -242,7 +242,6 @@ func (b *bySource) remove(c *Conn) {
 	j := b.mapBucket(m)
 	mu = b.lock(j)
 	mu.Lock()
-	last := false
 	if c.bs.inMap {
 		for p := &b.mapB[j]; *p != nil; p = &(*p).bs.mapNext {
 			if *p == c {
@@ -251,19 +250,18 @@ func (b *bySource) remove(c *Conn) {
 			}
 		}
 		c.bs.mapNext, c.bs.inMap = nil, false
-		last = b.mappingConn(j, m) == nil
+		if b.mappingConn(j, m) == nil { // the mapping's last: no owner now
+			k := addrKey{m.proto, m.addr}
+			b.ownedMu.Lock()
+			if b.owned[k] <= 1 {
+				delete(b.owned, k)
+			} else {
+				b.owned[k]--
+			}
+			b.ownedMu.Unlock()
+		}
 	}
 	mu.Unlock()
-	if last {
-		k := addrKey{m.proto, m.addr}
-		b.ownedMu.Lock()
-		if b.owned[k] <= 1 {
-			delete(b.owned, k)
-		} else {
-			b.owned[k]--
-		}
-		b.ownedMu.Unlock()
-	}
 }
 
 // clear forgets everything (Flush, after marking every connection
