@@ -404,6 +404,6 @@ echo "TSV: $TSV"
 if [ -n "${BENCH_NO_GO:-}" ]; then exit 0; fi
 echo
 echo "== in-process (go test -bench): ns and allocations per operation"
-"$GO" test -run '^$' -bench 'BenchmarkDecode|BenchmarkForward$|BenchmarkForward/|BenchmarkInputMasqueradedTCP|BenchmarkEstablished$|BenchmarkEstablished/|BenchmarkPush|BenchmarkPop|BenchmarkGRO|BenchmarkEncap|BenchmarkDecap' \
+"$GO" test -run '^$' -bench 'BenchmarkDecode|BenchmarkForward$|BenchmarkForward/|BenchmarkInputMasquerade|BenchmarkCreate|BenchmarkEstablished$|BenchmarkEstablished/|BenchmarkPush|BenchmarkPop|BenchmarkGRO|BenchmarkEncap|BenchmarkDecap' \
 	-benchtime 1s ./header/ ./bridge/ ./datapath/ ./router/ ./nat/ ./vlan/ ./offload/ ./vxlan/ 2>/dev/null |
 	awk '/^Benchmark/ {printf "  %-52s %12s %s", $1, $3, $4; for (i=5;i<=NF;i++) printf " %s", $i; print ""} /^ok|^FAIL/ {print "  " $0}'
