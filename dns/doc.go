@@ -84,8 +84,9 @@
 // Anything else — a forged or late answer — is dropped and counted
 // (Stats.Unmatched) and the query goes on waiting. A socket is retired after
 // 1000 queries or 10 s, so its port changes under steady load too, and
-// closed once no query waits on it. An ICMP port unreachable from an
-// upstream fails the queries waiting on that socket at once.
+// closed once no query waits on it. An ICMP error (port, host or network
+// unreachable) for an upstream fails the queries waiting on that socket at
+// once.
 //
 // The NXDOMAIN and NODATA answers of rules 3 to 6 carry in their authority
 // section the SOA of the closest zone apex at or above the name (RFC 2308

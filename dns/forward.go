@@ -238,6 +238,7 @@ func (s *Server) socketLocked(upstream netip.AddrPort) *upSock {
 		return nil
 	}
 	k := &upSock{conn: conn, raw: raw, up: upstream, pending: make(map[uint16]*exchange), slot: i}
+	fw.pools[upstream] = pool // again, if retiring the last socket dropped it
 	pool[i] = k
 	fw.open[k] = struct{}{}
 	k.timer = time.AfterFunc(fw.sockAge, func() {
@@ -313,8 +314,8 @@ func (k *upSock) write(b []byte) error {
 // respBufs holds the buffers the socket readers read into.
 var respBufs = sync.Pool{New: func() any { return new([maxResponse]byte) }}
 
-// read reads k's answers until k is closed. A buffer is taken only once an
-// answer is there, so idle sockets hold none.
+// read reads k's answers until k is closed. A buffer is held only while an
+// answer is read and handled, so waiting sockets hold none.
 func (s *Server) read(k *upSock) {
 	defer s.fwd.wg.Done()
 	var (
@@ -327,7 +328,12 @@ func (s *Server) read(k *upSock) {
 			buf = respBufs.Get().(*[maxResponse]byte)
 		}
 		n, rerr = syscall.Read(int(fd), buf[:])
-		return rerr != syscall.EAGAIN
+		if rerr == syscall.EAGAIN {
+			respBufs.Put(buf)
+			buf = nil
+			return false
+		}
+		return true
 	}
 	for {
 		err := k.raw.Read(readFn)
@@ -337,14 +343,16 @@ func (s *Server) read(k *upSock) {
 				respBufs.Put(buf)
 			}
 			return
-		case errors.Is(rerr, syscall.ECONNREFUSED):
-			// ICMP port unreachable: the upstream is not listening.
+		case errors.Is(rerr, syscall.ECONNREFUSED), errors.Is(rerr, syscall.EHOSTUNREACH), errors.Is(rerr, syscall.ENETUNREACH):
+			// An ICMP error: the upstream is not listening, or not reachable.
 			s.unreachable(k)
 		case rerr == nil:
 			s.received(k, buf[:n])
 		}
-		respBufs.Put(buf)
-		buf = nil
+		if buf != nil {
+			respBufs.Put(buf)
+			buf = nil
+		}
 	}
 }
 
