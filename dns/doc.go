@@ -74,6 +74,20 @@
 //     Forwarding to all upstreams at once avoids the sequential 2 s+ stalls
 //     of Docker's resolver (moby/moby#20335).
 //
+// Forwarded queries leave from up to 64 connected UDP sockets per upstream
+// (dnsmasq's pool of random-port sockets), each with a port the kernel picks
+// at random; each query takes a random socket of each upstream and a random
+// ID unused on it (RFC 5452 §9.2). The kernel drops datagrams to a connected
+// socket from any other address than the upstream's; an answer is taken only
+// if its ID is that of a query waiting on the socket, QR is set and its
+// question is the query's (or absent, as some servers fail or refuse).
+// Anything else — a forged or late answer — is dropped and counted
+// (Stats.Unmatched) and the query goes on waiting. A socket is retired after
+// 1000 queries or 10 s, so its port changes under steady load too, and
+// closed once no query waits on it. An ICMP error (port, host or network
+// unreachable) for an upstream fails the queries waiting on that socket at
+// once.
+//
 // The NXDOMAIN and NODATA answers of rules 3 to 6 carry in their authority
 // section the SOA of the closest zone apex at or above the name (RFC 2308
 // §3); a name under no apex (a single label, a reverse name) is its own.
@@ -112,7 +126,10 @@
 // All methods are safe for concurrent use. Names are an immutable snapshot
 // replaced whole (atomic.Pointer), so lookups take no lock. The cache's
 // entries never change once stored; one mutex guards its index and LRU
-// order, held for a map look-up and a list move. Each forwarded query runs
-// one goroutine per upstream, owned by the Server; Close cancels them,
-// answers their queries SERVFAIL and waits until they have returned.
+// order, held for a map look-up and a list move. Forwarded queries share
+// long-lived sockets, each read by one goroutine owned by the Server, and
+// one mutex that guards their pending queries; the answer to a forwarded
+// query is delivered from a reader (or a timer, or a TCP retry's goroutine).
+// Close answers the queries in flight SERVFAIL, closes the sockets and waits
+// until their goroutines have returned.
 package dns

@@ -3,6 +3,7 @@ package dns
 import (
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"slices"
 	"sync"
@@ -65,12 +66,12 @@ func TestForwardFastUpstreamWins(t *testing.T) {
 
 	_, q := newQuery(t, "example.com", mdns.TypeA, 0)
 	start := time.Now()
-	r, sync := serve(t, s, "net1", q)
+	r, _ := serve(t, s, "net1", q)
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("answer took %v with one fast upstream, want well under the 10 s timeout", d)
 	}
-	if sync || !slices.Equal(rdata(r.msg.Answer), []string{"192.0.2.1"}) {
-		t.Errorf("answer %v (sync %v), want 192.0.2.1 from the fast upstream, after ServeUDP returned", rdata(r.msg.Answer), sync)
+	if !slices.Equal(rdata(r.msg.Answer), []string{"192.0.2.1"}) {
+		t.Errorf("answer %v, want 192.0.2.1 from the fast upstream", rdata(r.msg.Answer))
 	}
 }
 
@@ -209,12 +210,14 @@ func TestCloseAnswersInflight(t *testing.T) {
 	runtime.GC()
 	base := runtime.NumGoroutine()
 
+	fds := openFDs(t)
+
 	s := New(Options{Upstreams: ups, Timeout: time.Minute})
 	testNames(s)
 	const n = 20
 	ch := pending(t, s, n)
-	if got := runtime.NumGoroutine(); got < base+n*len(ups) {
-		t.Errorf("%d goroutines while forwarding, want at least %d", got, base+n*len(ups))
+	if got := openSockets(s); got < len(ups) || got > len(ups)*poolSize {
+		t.Errorf("%d sockets open while forwarding to %d upstreams, want one to %d per upstream", got, len(ups), poolSize)
 	}
 	start := time.Now()
 	if err := s.Close(); err != nil {
@@ -232,6 +235,12 @@ func TestCloseAnswersInflight(t *testing.T) {
 		}
 	}
 	waitGoroutines(t, base)
+	if got := openFDs(t); got > fds {
+		t.Errorf("%d file descriptors open after Close, %d before New (leak)", got, fds)
+	}
+	if got := openSockets(s); got != 0 {
+		t.Errorf("%d sockets open after Close, want 0", got)
+	}
 
 	// After Close: SERVFAIL at once for forwarded names, local names still answered.
 	_, q := newQuery(t, "example.com", mdns.TypeA, 0)
@@ -304,7 +313,9 @@ func TestForwardSingleLabel(t *testing.T) {
 			if r.msg.Rcode != tt.rcode {
 				t.Errorf("rcode %s, want %s", mdns.RcodeToString[r.msg.Rcode], mdns.RcodeToString[tt.rcode])
 			}
-			if asked := up.queries.Load() > before; asked != tt.fwd || sync == tt.fwd || r.msg.Authoritative == tt.fwd {
+			// A forwarded answer comes from another goroutine, maybe
+			// before ServeUDP returns; any other before it returns.
+			if asked := up.queries.Load() > before; asked != tt.fwd || !sync && !tt.fwd || r.msg.Authoritative == tt.fwd {
 				t.Errorf("upstream asked %v, answer sync %v, AA %v; want asked %v", asked, sync, r.msg.Authoritative, tt.fwd)
 			}
 		})
@@ -443,5 +454,218 @@ func TestNoForward(t *testing.T) {
 	st := s.Stats()
 	if st.NoForward-before.NoForward != 7 || st.Refused-before.Refused != 7 || st.CacheHits != before.CacheHits || st.Forwarded != before.Forwarded {
 		t.Errorf("Stats() = %+v after %+v, want 7 more NoForward and Refused, no more CacheHits or Forwarded", st, before)
+	}
+}
+
+// openSockets returns the number of sockets s has open toward upstreams.
+func openSockets(s *Server) int {
+	s.fwd.mu.Lock()
+	defer s.fwd.mu.Unlock()
+	return len(s.fwd.open)
+}
+
+// openFDs returns the number of file descriptors the process has open.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	des, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("count open files: %v", err)
+	}
+	return len(des)
+}
+
+// TestForwardUnmatchedIgnored: messages from the upstream with another ID,
+// another question, or QR clear are dropped and counted, and the query
+// still gets the answer that follows them.
+func TestForwardUnmatchedIgnored(t *testing.T) {
+	up := startUpstream(t, func(w mdns.ResponseWriter, r *mdns.Msg) {
+		wrongID := new(mdns.Msg).SetReply(r)
+		wrongID.Id++
+		wrongID.Answer = []mdns.RR{&mdns.A{Hdr: header(r.Question[0].Name, mdns.TypeA, 60), A: net.ParseIP("203.0.113.1")}}
+		wrongQ := wrongID.Copy()
+		wrongQ.Id = r.Id
+		wrongQ.Question[0].Name = "evil.example."
+		notResponse := wrongID.Copy()
+		notResponse.Id, notResponse.Response = r.Id, false
+		for _, m := range []*mdns.Msg{wrongID, wrongQ, notResponse} {
+			_ = w.WriteMsg(m)
+		}
+		answerA("192.0.2.1")(w, r)
+	})
+	s := New(Options{Upstreams: []netip.AddrPort{up.addr}, Timeout: time.Minute})
+	t.Cleanup(func() { s.Close() })
+	_, q := newQuery(t, "example.com", mdns.TypeA, 0)
+	r, _ := serve(t, s, "net1", q)
+	if r.msg.Rcode != mdns.RcodeSuccess || !slices.Equal(rdata(r.msg.Answer), []string{"192.0.2.1"}) {
+		t.Errorf("answer %s %v, want NOERROR 192.0.2.1, the upstream's real answer", mdns.RcodeToString[r.msg.Rcode], rdata(r.msg.Answer))
+	}
+	if got := s.Stats(); got.Unmatched != 3 || got.ServFail != 0 {
+		t.Errorf("Stats() = %+v, want Unmatched 3, ServFail 0", got)
+	}
+}
+
+// TestForwardSpoofedSourceIgnored: an answer with the query's ID and
+// question sent to the query's socket from another address is not taken;
+// the upstream's is.
+func TestForwardSpoofedSourceIgnored(t *testing.T) {
+	release := make(chan struct{})
+	up := startUpstream(t, func(w mdns.ResponseWriter, r *mdns.Msg) {
+		<-release
+		answerA("192.0.2.1")(w, r)
+	})
+	s := New(Options{Upstreams: []netip.AddrPort{up.addr}, Timeout: time.Minute})
+	t.Cleanup(func() { s.Close() })
+	req, q := newQuery(t, "example.com", mdns.TypeA, 0)
+	answers := make(chan *mdns.Msg, 1)
+	s.ServeUDP("net1", q, func(resp []byte) {
+		m := new(mdns.Msg)
+		if err := m.Unpack(resp); err != nil {
+			t.Errorf("Unpack(answer) = %v", err)
+		}
+		answers <- m
+	})
+
+	// The query's socket and ID, as an attacker would have to guess them.
+	var (
+		port uint16
+		id   uint16
+	)
+	s.fwd.mu.Lock()
+	for k := range s.fwd.open {
+		for i := range k.pending {
+			port, id = k.conn.LocalAddr().(*net.UDPAddr).AddrPort().Port(), i
+		}
+	}
+	s.fwd.mu.Unlock()
+	if port == 0 {
+		t.Fatal("no query waiting on a socket")
+	}
+	forged := new(mdns.Msg).SetReply(req)
+	forged.Id = id
+	forged.Answer = []mdns.RR{&mdns.A{Hdr: header("example.com.", mdns.TypeA, 60), A: net.ParseIP("203.0.113.66")}}
+	b, err := forged.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	spoofer, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spoofer.Close()
+	if _, err := spoofer.WriteToUDPAddrPort(b, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond) // let a bug take the forged answer first
+	close(release)
+	select {
+	case m := <-answers:
+		if !slices.Equal(rdata(m.Answer), []string{"192.0.2.1"}) {
+			t.Errorf("answer %v, want 192.0.2.1 from the upstream, not the forged 203.0.113.66", rdata(m.Answer))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no answer within 5 s")
+	}
+}
+
+// TestForwardSocketPool: at most poolSize sockets per upstream take new
+// queries, each retired after sockQueries queries or sockAge and closed once
+// idle, so source ports change under load and idle sockets go away.
+func TestForwardSocketPool(t *testing.T) {
+	var (
+		mu    sync.Mutex
+		ports = map[uint16]int{}
+	)
+	up := startUpstream(t, func(w mdns.ResponseWriter, r *mdns.Msg) {
+		mu.Lock()
+		ports[w.RemoteAddr().(*net.UDPAddr).AddrPort().Port()]++
+		mu.Unlock()
+		answerA("192.0.2.1")(w, r)
+	})
+	s := New(Options{Upstreams: []netip.AddrPort{up.addr}, CacheSize: -1})
+	t.Cleanup(func() { s.Close() })
+	const pool, uses, queries = 2, 5, 60
+	s.fwd.poolSize, s.fwd.sockQueries = pool, uses
+
+	opened := 0
+	seen := map[*upSock]bool{}
+	for range queries {
+		_, q := newQuery(t, "example.com", mdns.TypeA, 0)
+		if r, _ := serve(t, s, "net1", q); r.msg.Rcode != mdns.RcodeSuccess {
+			t.Fatalf("rcode %s, want NOERROR", mdns.RcodeToString[r.msg.Rcode])
+		}
+		s.fwd.mu.Lock()
+		for k := range s.fwd.open {
+			if !seen[k] {
+				seen[k] = true
+				opened++
+			}
+			if k.uses > uses {
+				t.Errorf("a socket sent %d queries, want at most %d", k.uses, uses)
+			}
+		}
+		s.fwd.mu.Unlock()
+		if n := openSockets(s); n > pool {
+			t.Fatalf("%d sockets open, want at most %d", n, pool)
+		}
+	}
+	if opened < queries/uses {
+		t.Errorf("%d sockets opened for %d queries, want at least %d (one per %d queries)", opened, queries, queries/uses, uses)
+	}
+	mu.Lock()
+	if len(ports) <= pool {
+		t.Errorf("the upstream saw %d source ports, want more than %d (rotated)", len(ports), pool)
+	}
+	mu.Unlock()
+
+	// Idle sockets close at sockAge.
+	s2 := New(Options{Upstreams: []netip.AddrPort{up.addr}, CacheSize: -1})
+	t.Cleanup(func() { s2.Close() })
+	s2.fwd.sockAge = 10 * time.Millisecond
+	_, q := newQuery(t, "example.com", mdns.TypeA, 0)
+	serve(t, s2, "net1", q)
+	for deadline := time.Now().Add(5 * time.Second); openSockets(s2) > 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d idle sockets still open 5 s after sockAge", openSockets(s2))
+		}
+	}
+}
+
+// TestForwardPortUnreachable: an upstream whose port is closed fails the
+// query when the ICMP error comes back, not at the timeout.
+func TestForwardPortUnreachable(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := pc.LocalAddr().(*net.UDPAddr).AddrPort()
+	pc.Close()
+	s := New(Options{Upstreams: []netip.AddrPort{closed}, Timeout: time.Minute})
+	t.Cleanup(func() { s.Close() })
+	_, q := newQuery(t, "example.com", mdns.TypeA, 0)
+	if r, _ := serve(t, s, "net1", q); r.msg.Rcode != mdns.RcodeServerFailure {
+		t.Errorf("rcode %s, want SERVFAIL", mdns.RcodeToString[r.msg.Rcode])
+	}
+}
+
+// TestForwardLateAnswerCounted: the answer of a slower upstream, after the
+// query was answered, is dropped and counted.
+func TestForwardLateAnswerCounted(t *testing.T) {
+	release := make(chan struct{})
+	slow := startUpstream(t, func(w mdns.ResponseWriter, r *mdns.Msg) {
+		<-release
+		answerA("192.0.2.99")(w, r)
+	})
+	fast := startUpstream(t, answerA("192.0.2.1"))
+	s := New(Options{Upstreams: []netip.AddrPort{slow.addr, fast.addr}, Timeout: time.Minute})
+	t.Cleanup(func() { s.Close() })
+	_, q := newQuery(t, "example.com", mdns.TypeA, 0)
+	if r, _ := serve(t, s, "net1", q); !slices.Equal(rdata(r.msg.Answer), []string{"192.0.2.1"}) {
+		t.Errorf("answer %v, want 192.0.2.1", rdata(r.msg.Answer))
+	}
+	close(release)
+	for deadline := time.Now().Add(5 * time.Second); s.Stats().Unmatched != 1; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("Stats() = %+v, want Unmatched 1 for the slow upstream's answer", s.Stats())
+		}
 	}
 }

@@ -1,7 +1,6 @@
 package dns
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -45,7 +44,7 @@ type Options struct {
 	TTL uint32
 	// MaxInflight bounds the forwarded queries in flight; 0 means
 	// DefaultMaxInflight. Queries beyond it get SERVFAIL (Stats.Overflow).
-	// Each one in flight holds a goroutine and a socket per upstream.
+	// Each one in flight holds a timer and an ID on a socket per upstream.
 	MaxInflight int
 	// MaxUDPSize caps the size of UDP answers below the client's EDNS0
 	// payload size (RFC 6891 §6.2.5); 0 means DefaultMaxUDPSize. Values
@@ -76,15 +75,7 @@ type Server struct {
 	names     atomic.Pointer[table]            // local names; replaced whole under mu, read without a lock
 	upstreams atomic.Pointer[[]netip.AddrPort] // replaced whole by SetUpstreams
 
-	// fwd owns the goroutines of forwarded queries, one per upstream each.
-	fwd struct {
-		ctx      context.Context    // parent of every exchange; cancelled by Close
-		cancel   context.CancelFunc // cancels ctx
-		inflight atomic.Int64       // forwarded queries with an exchange goroutine still running
-		mu       sync.Mutex         // guards closed and wg.Add, so Close's Wait never races an Add
-		closed   bool               // set by Close: no more forwarding
-		wg       sync.WaitGroup     // one per running exchange goroutine
-	}
+	fwd forwarder // the forwarded queries, their sockets and goroutines
 
 	stats counters
 }
@@ -92,7 +83,7 @@ type Server struct {
 // counters are the atomic counters behind Stats.
 type counters struct {
 	queries, local, forwarded, nxdomain, servfail, overflow,
-	refused, noForward, notimp, malformed, dropped, truncated,
+	refused, noForward, notimp, malformed, dropped, truncated, unmatched,
 	cacheHits, cacheMisses, cacheEvictions atomic.Uint64
 }
 
@@ -113,6 +104,10 @@ type Stats struct {
 	Malformed uint64 // answered FORMERR or BADVERS, or dropped
 	Dropped   uint64 // of Malformed, not answered at all: header unreadable or QR set
 	Truncated uint64 // UDP answers truncated here, with TC set
+	// Unmatched counts messages from upstreams that answer no query in
+	// flight — another ID or question, unreadable, or late: after another
+	// upstream answered or the query timed out — and are dropped.
+	Unmatched uint64
 
 	CacheHits      uint64 // answered from the cache of forwarded answers
 	CacheMisses    uint64 // names to forward that the cache did not hold
@@ -157,7 +152,7 @@ func New(opt Options) *Server {
 	}
 	s.names.Store(newTable())
 	s.SetUpstreams(opt.Upstreams)
-	s.fwd.ctx, s.fwd.cancel = context.WithCancel(context.Background())
+	s.fwd.init()
 	return s
 }
 
@@ -182,16 +177,13 @@ func (s *Server) SetUpstreams(u []netip.AddrPort) {
 	s.upstreams.Store(&ups)
 }
 
-// Close stops forwarding. Queries being forwarded are answered SERVFAIL and
-// their goroutines have returned when Close returns; later queries for names
+// Close stops forwarding. Queries being forwarded are answered SERVFAIL, and
+// the sockets toward the upstreams are closed and their goroutines have
+// returned, when Close returns; later queries for names
 // that are neither local nor cached get SERVFAIL at once. Local names and
 // the cache are still answered. Close always returns nil.
 func (s *Server) Close() error {
-	s.fwd.mu.Lock()
-	s.fwd.closed = true
-	s.fwd.mu.Unlock()
-	s.fwd.cancel()
-	s.fwd.wg.Wait()
+	s.fwd.close()
 	return nil
 }
 
@@ -211,6 +203,7 @@ func (s *Server) Stats() Stats {
 		Malformed: c.malformed.Load(),
 		Dropped:   c.dropped.Load(),
 		Truncated: c.truncated.Load(),
+		Unmatched: c.unmatched.Load(),
 
 		CacheHits:      c.cacheHits.Load(),
 		CacheMisses:    c.cacheMisses.Load(),
@@ -221,8 +214,8 @@ func (s *Server) Stats() Stats {
 
 // ServeUDP answers query, one DNS message that arrived over UDP on network's
 // gateway. It calls reply exactly once with the answer — before returning
-// for local, cached and error answers, later from another goroutine for
-// forwarded queries — unless the message is dropped (Stats.Dropped), when
+// for local, cached and error answers, from another goroutine for forwarded
+// queries, maybe before ServeUDP returns — unless the message is dropped (Stats.Dropped), when
 // it never calls it. resp is only valid during the call to reply, which
 // should not block. ServeUDP never blocks on the network and does not keep
 // query. network is a scope given to SetNetwork; one never given has no
@@ -364,8 +357,8 @@ func (h *handler) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
 
 // serve answers req, a parsed query from the scope network ("" for none).
 // It calls done exactly once with the answer, or with the zero response
-// when the query is dropped: before returning, or from a forwarding
-// goroutine.
+// when the query is dropped: before returning, or, for a forwarded query,
+// from another goroutine.
 func (s *Server) serve(network string, req *mdns.Msg, done func(response)) {
 	switch {
 	case req.Response:

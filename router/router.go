@@ -142,8 +142,8 @@ type Deferred func(frame []byte, t Target) bool
 type Resolver interface {
 	// ServeUDP answers query (a DNS message) from a client whose names
 	// are scope's. It calls answer with the response at most once: at
-	// once from the calling goroutine (local names), or later from
-	// another one (upstream answers).
+	// once from the calling goroutine (local names), or from another one
+	// (upstream answers), maybe before ServeUDP returns.
 	ServeUDP(scope string, query []byte, answer func(resp []byte))
 }
 

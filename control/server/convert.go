@@ -547,7 +547,7 @@ func stats(s daemon.Stats) control.Stats {
 	st.DNS = map[string]uint64{
 		"queries": d.Queries, "local": d.Local, "forwarded": d.Forwarded, "nxdomain": d.NXDomain,
 		"servfail": d.ServFail, "refused": d.Refused, "malformed": d.Malformed, "dropped": d.Dropped,
-		"overflow": d.Overflow, "not_imp": d.NotImp, "truncated": d.Truncated, "no_forward": d.NoForward,
+		"overflow": d.Overflow, "not_imp": d.NotImp, "truncated": d.Truncated, "no_forward": d.NoForward, "unmatched": d.Unmatched,
 		"cache_hits": d.CacheHits, "cache_misses": d.CacheMisses, "cache_evictions": d.CacheEvictions, "cache_entries": d.CacheEntries,
 	}
 	p := s.Proxy

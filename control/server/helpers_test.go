@@ -282,7 +282,7 @@ var (
 		},
 		DNS: map[string]uint64{
 			"queries": 4, "local": 0, "forwarded": 0, "nxdomain": 0, "servfail": 0, "refused": 0, "malformed": 0, "dropped": 0,
-			"overflow": 0, "not_imp": 0, "truncated": 0, "no_forward": 0,
+			"overflow": 0, "not_imp": 0, "truncated": 0, "no_forward": 0, "unmatched": 0,
 			"cache_hits": 0, "cache_misses": 0, "cache_evictions": 0, "cache_entries": 0,
 		},
 		Proxy: map[string]uint64{

@@ -119,6 +119,7 @@ var scalars = []scalar{
 
 	counter("vswitchd_dns_overflow_total", "DNS queries answered SERVFAIL because too many were being forwarded (part of result servfail).", func(s *daemon.Stats) uint64 { return s.DNS.Overflow }),
 	counter("vswitchd_dns_dropped_total", "DNS messages not answered at all: header unreadable, or a response (part of result malformed).", func(s *daemon.Stats) uint64 { return s.DNS.Dropped }),
+	counter("vswitchd_dns_upstream_unmatched_total", "Messages from DNS upstreams dropped because they answer no query in flight: another ID or question, or late.", func(s *daemon.Stats) uint64 { return s.DNS.Unmatched }),
 	counter("vswitchd_dns_truncated_total", "DNS answers over UDP truncated by the switch (TC set).", func(s *daemon.Stats) uint64 { return s.DNS.Truncated }),
 	counter("vswitchd_dns_cache_hits_total", "Forwardable DNS queries answered from the cache.", func(s *daemon.Stats) uint64 { return s.DNS.CacheHits }),
 	counter("vswitchd_dns_cache_misses_total", "Forwardable DNS queries the cache did not hold.", func(s *daemon.Stats) uint64 { return s.DNS.CacheMisses }),

@@ -98,7 +98,7 @@ func metricsStats(n uint64) daemon.Stats {
 		Defrag: nat.DefragStats{Queues: 2 + n, Bytes: 3000 + n, Budget: 4 << 20},
 		DNS: dns.Stats{
 			Queries: 30 + 2*n, Local: 10 + n, Forwarded: 8 + n, NXDomain: 4, ServFail: 3, Overflow: 1, Refused: 2,
-			NotImp: 1, Malformed: 2, Dropped: 1, Truncated: 1, NoForward: 1,
+			NotImp: 1, Malformed: 2, Dropped: 1, Truncated: 1, NoForward: 1, Unmatched: 2,
 			CacheHits: 5 + n, CacheMisses: 3 + n, CacheEvictions: 1 + n, CacheEntries: 7,
 		},
 		Proxy: proxy.Stats{
@@ -254,6 +254,7 @@ func TestMetricsScrape(t *testing.T) {
 		"vswitchd_dns_overflow_total":                     "COUNTER",
 		"vswitchd_dns_dropped_total":                      "COUNTER",
 		"vswitchd_dns_truncated_total":                    "COUNTER",
+		"vswitchd_dns_upstream_unmatched_total":           "COUNTER",
 		"vswitchd_dns_cache_hits_total":                   "COUNTER",
 		"vswitchd_dns_cache_misses_total":                 "COUNTER",
 		"vswitchd_dns_cache_evictions_total":              "COUNTER",
@@ -414,6 +415,7 @@ func TestMetricsScrape(t *testing.T) {
 		"vswitchd_dns_cache_misses_total{}":            3,
 		"vswitchd_dns_no_forward_total{}":              1,
 		"vswitchd_dns_truncated_total{}":               1,
+		"vswitchd_dns_upstream_unmatched_total{}":      2,
 
 		"vswitchd_proxy_connections_total{proto=tcp}":  6,
 		"vswitchd_proxy_connections_total{proto=udp}":  3,
