@@ -153,9 +153,8 @@ func (b *bySource) choose(s srcKey, addr uint32, tsport uint16, keep bool, lo, h
 	}
 	mu.Unlock()
 	if c != nil && m.addr == addr && lo <= uint32(m.port) && uint32(m.port) <= hi {
-		return m.port, true, false
-	}
-	if keep && b.ownedByOther(mapKey{proto: s.proto, addr: addr, port: tsport}, s) {
+		tsport, keep = m.port, true
+	} else if keep && b.ownedByOther(mapKey{proto: s.proto, addr: addr, port: tsport}, s) {
 		keep = false
 	}
 	size := hi - lo + 1

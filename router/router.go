@@ -394,6 +394,9 @@ func compile(cfg *Config) *compiled {
 		c.byVID[n.VID] = n
 		c.gateways[n.Gateway] = n
 		for _, e := range n.Endpoints {
+			if !e.IP.Is4() {
+				continue // endpoints are IPv4; no other address finds one
+			}
 			c.endpoints[v4key(e.IP)] = endpointRef{net: n, mac: e.MAC, name: e.Name, scope: e.Scope}
 		}
 	}
