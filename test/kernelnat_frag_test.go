@@ -38,10 +38,14 @@ print('sent', len(fr))
 `
 
 // floodScript sends COUNT first fragments (MF set, never completed) of
-// distinct datagrams to DST:DPORT.
+// distinct datagrams from SRC to DST:DPORT. SRC is an address no real
+// traffic uses: fragments are keyed by addresses, protocol and IP ID, so
+// a complete datagram sent later from a flooding address could draw the
+// ID of a held incomplete one and be merged with it (and dropped as an
+// overlap, as Linux would too).
 const floodScript = `
-dst, dport, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-pkts = [IP(dst=dst, id=i, flags='MF')/UDP(sport=40001, dport=dport, len=3000, chksum=0)/Raw(b'x'*1264) for i in range(1, count+1)]
+src, dst, dport, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+pkts = [IP(src=src, dst=dst, id=i, flags='MF')/UDP(sport=40001, dport=dport, len=3000, chksum=0)/Raw(b'x'*1264) for i in range(1, count+1)]
 send(pkts, verbose=0)
 print('sent', len(pkts))
 `
@@ -151,7 +155,7 @@ func TestPrivilegedKernelNATFragments(t *testing.T) {
 	t.Run("flood of incomplete datagrams", func(t *testing.T) {
 		// Other zones may hold a little (the overlap's leftovers).
 		before := l.natStat(t, "defrag_bytes")
-		r := scapy(t, in.srv.name, floodScript, uplinkAddr, "7702", "3500")
+		r := scapy(t, in.srv.name, floodScript, "198.51.100.9", uplinkAddr, "7702", "3500")
 		if r.code != 0 || !strings.Contains(r.stdout, "sent 3500") {
 			t.Fatalf("scapy flood: %v", r)
 		}
