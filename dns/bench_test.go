@@ -130,6 +130,18 @@ func BenchmarkServeUDPForwarded(b *testing.B) {
 // benchmark ends, answering each query with itself with QR set: NOERROR
 // with no records, never cached.
 func startEchoUpstream(b *testing.B) netip.AddrPort {
+	return serveUDP(b, func(pc *net.UDPConn, q []byte, from netip.AddrPort) {
+		if len(q) < headerLen {
+			return
+		}
+		q[2] |= 0x80 // QR
+		_, _ = pc.WriteToUDPAddrPort(q, from)
+	})
+}
+
+// serveUDP calls handle for each datagram to a UDP socket on a random port
+// of 127.0.0.1, from one goroutine, until the benchmark ends.
+func serveUDP(b *testing.B, handle func(pc *net.UDPConn, datagram []byte, from netip.AddrPort)) netip.AddrPort {
 	b.Helper()
 	pc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
 	if err != nil {
@@ -144,11 +156,7 @@ func startEchoUpstream(b *testing.B) netip.AddrPort {
 			if err != nil {
 				return
 			}
-			if n < headerLen {
-				continue
-			}
-			buf[2] |= 0x80 // QR
-			_, _ = pc.WriteToUDPAddrPort(buf[:n], from)
+			handle(pc, buf[:n], from)
 		}
 	}()
 	b.Cleanup(func() {

@@ -81,28 +81,9 @@ func dnsperf(b *testing.B, addr netip.AddrPort, query string) {
 // serveSocket serves s on a UDP socket of 127.0.0.1 for scope, reading
 // queries from one goroutine as the router does, until the benchmark ends.
 func serveSocket(b *testing.B, s *Server, scope string) netip.AddrPort {
-	b.Helper()
-	pc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
-	if err != nil {
-		b.Fatalf("listen udp: %v", err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 65535)
-		for {
-			n, client, err := pc.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			s.ServeUDP(scope, buf[:n], func(resp []byte) { _, _ = pc.WriteToUDPAddrPort(resp, client) })
-		}
-	}()
-	b.Cleanup(func() {
-		pc.Close()
-		<-done
+	return serveUDP(b, func(pc *net.UDPConn, q []byte, client netip.AddrPort) {
+		s.ServeUDP(scope, q, func(resp []byte) { _, _ = pc.WriteToUDPAddrPort(resp, client) })
 	})
-	return pc.LocalAddr().(*net.UDPAddr).AddrPort()
 }
 
 // startDnsmasq runs dnsmasq on a free port of 127.0.0.1 with the name "web"
