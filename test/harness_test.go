@@ -89,6 +89,21 @@ type labOptions struct {
 	defaults bool
 }
 
+// lastingLabNS creates the lab namespace of a new lab id (vsl-ID, with
+// lo up) in the test, so that it outlives the daemons the test starts
+// with labOptions{id: id, nsenter: true}, and deletes it at the end.
+func lastingLabNS(t *testing.T) (id, labNS string) {
+	t.Helper()
+	id = randHex(3)
+	labNS = "vsl-" + id
+	if err := netns.Create(labNS); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { netns.Delete(labNS) })
+	linkUp(t, labNS, "lo")
+	return id, labNS
+}
+
 func randHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)

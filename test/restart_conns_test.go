@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/vswitchd/vswitchd/internal/testutil"
-	"github.com/vswitchd/vswitchd/netns"
 )
 
 // prober sends a numbered UDP datagram every interval from a socket in a
@@ -119,13 +118,7 @@ func inNSCmd(t *testing.T, ns string, args ...string) *exec.Cmd {
 // measured and printed.
 func TestPrivilegedRestartKeepsConnections(t *testing.T) {
 	testutil.RequireTools(t, "nsenter")
-	id := randHex(3)
-	labNS := "vsl-" + id
-	if err := netns.Create(labNS); err != nil { // outlives the daemons
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { netns.Delete(labNS) })
-	linkUp(t, labNS, "lo")
+	id, _ := lastingLabNS(t)
 	args := []string{"--keep", "--conntrack-save-interval", "1s"}
 	l := startLab(t, labOptions{id: id, nsenter: true, args: args})
 	in := setupInternet(t, l)
@@ -200,13 +193,7 @@ func TestPrivilegedRestartKeepsConnections(t *testing.T) {
 // published port's listener, which answers afterwards.
 func TestPrivilegedTakeover(t *testing.T) {
 	testutil.RequireTools(t, "nsenter", "ping")
-	id := randHex(3)
-	labNS := "vsl-" + id
-	if err := netns.Create(labNS); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { netns.Delete(labNS) })
-	linkUp(t, labNS, "lo")
+	id, labNS := lastingLabNS(t)
 	l := startLab(t, labOptions{id: id, nsenter: true})
 	l.mustCtl("network", "create", "n")
 	l.mustCtl("run", "-d", "--net", "n", "--name", "a")

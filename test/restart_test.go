@@ -59,13 +59,7 @@ func slowSender(tag, addr string) string {
 // removes what a later daemon made.
 func TestPrivilegedRestartKeepsEverything(t *testing.T) {
 	testutil.RequireTools(t, "nsenter", "socat", "ss", "ping")
-	id := randHex(3)
-	labNS := "vsl-" + id
-	if err := netns.Create(labNS); err != nil { // outlives every daemon
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { netns.Delete(labNS) })
-	linkUp(t, labNS, "lo")
+	id, _ := lastingLabNS(t)
 	l := startLab(t, labOptions{id: id, nsenter: true, defaults: true})
 	in := setupInternet(t, l)
 	dir := t.TempDir()
@@ -224,13 +218,7 @@ func waitFileContent(t *testing.T, dir, want, what string) {
 // unknown to it), and the same operation then succeeds.
 func TestPrivilegedKillDuringOperations(t *testing.T) {
 	testutil.RequireTools(t, "nsenter", "ip")
-	id := randHex(3)
-	labNS := "vsl-" + id
-	if err := netns.Create(labNS); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { netns.Delete(labNS) })
-	linkUp(t, labNS, "lo")
+	id, _ := lastingLabNS(t)
 	l := startLab(t, labOptions{id: id, nsenter: true, defaults: true})
 	l.mustCtl("network", "create", "n1")
 	l.mustCtl("network", "create", "n2")

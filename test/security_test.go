@@ -191,13 +191,7 @@ func TestPrivilegedRunUserAndCaps(t *testing.T) {
 // daemon's own namespace is refused.
 func TestPrivilegedForeignNamespaceRefused(t *testing.T) {
 	testutil.RequireTools(t, "nsenter", "ip")
-	id := randHex(3)
-	labNS := "vsl-" + id
-	if err := netns.Create(labNS); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { netns.Delete(labNS) })
-	linkUp(t, labNS, "lo")
+	id, labNS := lastingLabNS(t)
 	l := startLab(t, labOptions{id: id, nsenter: true, defaults: true})
 	_, err := l.client.Run(context.Background(), control.Run{Name: "own", NetnsPath: netns.Path(labNS)})
 	if err == nil || !strings.Contains(err.Error(), "is vswitchd's own") {
