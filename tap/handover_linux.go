@@ -4,9 +4,6 @@ import (
 	"fmt"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/vswitchd/vswitchd/header"
-	"github.com/vswitchd/vswitchd/offload"
 )
 
 // Dup returns a new descriptor of each of the device's queues (close-on-
@@ -45,23 +42,10 @@ func FromFD(name string, fds ...int) (*Device, error) {
 	}
 	offloads := 0
 	for _, fd := range fds {
-		if err := unix.IoctlSetPointerInt(fd, unix.TUNSETVNETHDRSZ, header.VirtioNetLen); err != nil {
-			return fail(fmt.Errorf("TUNSETVNETHDRSZ: %w", err))
-		}
 		var err error
-		if offloads, err = setOffloads(fd); err != nil {
+		if offloads, err = setupQueue(fd); err != nil {
 			return fail(err)
 		}
 	}
-	d, err := newDevice(name, fds...)
-	if err != nil {
-		return nil, err
-	}
-	d.offloads = offloads
-	if !groOff {
-		for _, q := range d.qs {
-			q.gro = offload.NewGRO(BatchSize, d.UDPOffload())
-		}
-	}
-	return d, nil
+	return device(name, fds, offloads)
 }

@@ -170,11 +170,7 @@ func open(name string, flags uint16, n int, persist bool) (*Device, error) {
 		}
 		// The kernel named the device: later queues attach to it.
 		name, flags = ifr.Name(), flags&^unix.IFF_TUN_EXCL
-		// Header size and offloads on every queue (kernel tuntap.txt).
-		if err := unix.IoctlSetPointerInt(fd, unix.TUNSETVNETHDRSZ, header.VirtioNetLen); err != nil {
-			return fail(fmt.Errorf("TUNSETVNETHDRSZ: %w", err))
-		}
-		if offloads, err = setOffloads(fd); err != nil {
+		if offloads, err = setupQueue(fd); err != nil {
 			return fail(err)
 		}
 	}
@@ -184,6 +180,22 @@ func open(name string, flags uint16, n int, persist bool) (*Device, error) {
 			return fail(fmt.Errorf("TUNSETPERSIST: %w", err))
 		}
 	}
+	return device(name, fds, offloads)
+}
+
+// setupQueue sets the virtio header size and the offloads on one queue,
+// as every queue needs them (kernel tuntap.txt), and returns the offloads
+// the kernel took.
+func setupQueue(fd int) (offloads int, err error) {
+	if err := unix.IoctlSetPointerInt(fd, unix.TUNSETVNETHDRSZ, header.VirtioNetLen); err != nil {
+		return 0, fmt.Errorf("TUNSETVNETHDRSZ: %w", err)
+	}
+	return setOffloads(fd)
+}
+
+// device wraps the set-up queues fds of the TAP name, with offloads, and
+// gives each queue its GRO planner unless VSWITCHD_TAP_GRO turns it off.
+func device(name string, fds []int, offloads int) (*Device, error) {
 	d, err := newDevice(name, fds...)
 	if err != nil {
 		return nil, err
