@@ -350,13 +350,7 @@ func TestForwardNoAllocs(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			w, out, done := benchWorker(t, 64, tc.pol)
 			defer done()
-			restore := snapshotBatch(w)
-			w.batch(len(w.bufs))
-			allocs := testing.AllocsPerRun(100, func() {
-				restore()
-				w.batch(len(w.bufs))
-			})
-			if allocs != 0 {
+			if allocs := batchAllocs(w); allocs != 0 {
 				t.Errorf("a batch of %d frames allocates %.1f times, want 0", len(w.bufs), allocs)
 			}
 			if out.frames == 0 {
@@ -364,6 +358,17 @@ func TestForwardNoAllocs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// batchAllocs returns the allocations of one batch of w's frames, each
+// run on the frames as they were first (after a warm-up batch).
+func batchAllocs(w *worker) float64 {
+	restore := snapshotBatch(w)
+	w.batch(len(w.bufs))
+	return testing.AllocsPerRun(100, func() {
+		restore()
+		w.batch(len(w.bufs))
+	})
 }
 
 // snapshotBatch returns a function that restores the worker's batch

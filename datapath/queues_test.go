@@ -119,13 +119,7 @@ func TestQueueWriteNoAllocs(t *testing.T) {
 	var dev port.Port = mq
 	w.dp.snap.Load().byID[2].dev.Store(&dev)
 	w.q = 1
-	restore := snapshotBatch(w)
-	w.batch(len(w.bufs))
-	allocs := testing.AllocsPerRun(100, func() {
-		restore()
-		w.batch(len(w.bufs))
-	})
-	if allocs != 0 {
+	if allocs := batchAllocs(w); allocs != 0 {
 		t.Errorf("a batch of %d frames through queue 1 allocates %.1f times, want 0", len(w.bufs), allocs)
 	}
 	if mq.byQueue[1] == 0 || mq.byQueue[0] != 0 {
