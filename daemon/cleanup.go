@@ -19,7 +19,8 @@ import (
 // namespaces), its logs and state. Only namespaces the state validly names
 // under /run/netns with its prefix, and that are still the ones it made
 // (their IDs match the state's), are touched: another namespace that took
-// the name is reported and kept. The host leg is not
+// the name is reported and kept (only the /etc/netns files vswitchd wrote
+// under that name go). The host leg is not
 // persistent and died with the process. Each removal is reported on w.
 func Cleanup(stateDir string, w io.Writer) error { return CleanupHost(stateDir, host.Linux{}, w) }
 
@@ -40,6 +41,12 @@ func CleanupHost(stateDir string, h host.Host, w io.Writer) error {
 		check, err := checkNS(h, e)
 		if check == nsForeign {
 			fmt.Fprintf(w, "kept namespace %s of endpoint %s: %v\n", hostNS(e), e.Name, err)
+			if e.Owned() {
+				// The /etc/netns files under its name are still
+				// the ones vswitchd wrote: with the state gone,
+				// nothing else would ever remove them.
+				h.RemoveEtc(e.Netns)
+			}
 			continue
 		}
 		if !e.Owned() {

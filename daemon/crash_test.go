@@ -134,8 +134,9 @@ func onNetwork(e *env, endpoint, network string) bool {
 
 // TestForeignNamespace: a namespace that took the name of an owned
 // endpoint's while the daemon was down is not the one vswitchd made: the
-// start is refused with an error naming it, cleanup reports and keeps it,
-// and nothing in it is touched.
+// start is refused with an error naming it, cleanup reports and keeps it
+// (removing only the /etc/netns files vswitchd wrote under its name), and
+// nothing in it is touched.
 func TestForeignNamespace(t *testing.T) {
 	e := newEnv(t)
 	setupEnv(e, nil)
@@ -164,6 +165,9 @@ func TestForeignNamespace(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "kept namespace t-web of endpoint web") {
 		t.Errorf("cleanup output = %q, want it to say it kept t-web", out.String())
+	}
+	if files := e.h.Etc(prefix + "web"); len(files) != 0 {
+		t.Errorf("cleanup kept the /etc/netns files vswitchd wrote for web: %v", files)
 	}
 }
 

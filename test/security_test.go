@@ -186,9 +186,10 @@ func TestPrivilegedRunUserAndCaps(t *testing.T) {
 // TestPrivilegedForeignNamespaceRefused: a namespace that took an
 // endpoint's name while the daemon was stopped is not the one vswitchd
 // made: the next start refuses it with one line naming it, and touches
-// nothing in it; `vswitchd cleanup` keeps it too. Once it is gone the
-// start succeeds and re-creates the endpoint. Attaching an endpoint to the
-// daemon's own namespace is refused.
+// nothing in it. Once it is gone the start succeeds and re-creates the
+// endpoint. `vswitchd cleanup` keeps a foreign namespace too, and removes
+// the /etc/netns files vswitchd wrote under its name. Attaching an endpoint
+// to the daemon's own namespace is refused.
 func TestPrivilegedForeignNamespaceRefused(t *testing.T) {
 	testutil.RequireTools(t, "nsenter", "ip")
 	id, labNS := lastingLabNS(t)
@@ -201,12 +202,16 @@ func TestPrivilegedForeignNamespaceRefused(t *testing.T) {
 	l.halt(syscall.SIGTERM)
 
 	foreign := l.prefix + "a"
-	if err := netns.Delete(foreign); err != nil {
-		t.Fatal(err)
+	replace := func() {
+		t.Helper()
+		if err := netns.Delete(foreign); err != nil {
+			t.Fatal(err)
+		}
+		if r := runCmdT(t, "ip", "netns", "add", foreign); r.code != 0 {
+			t.Fatal(r)
+		}
 	}
-	if r := runCmdT(t, "ip", "netns", "add", foreign); r.code != 0 {
-		t.Fatal(r)
-	}
+	replace()
 	t.Cleanup(func() { netns.Delete(foreign) })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -218,8 +223,27 @@ func TestPrivilegedForeignNamespaceRefused(t *testing.T) {
 	if out := runCmdT(t, "ip", "-n", foreign, "-o", "link").stdout; strings.Count(strings.TrimSpace(out), "\n") != 0 {
 		t.Errorf("the foreign namespace was changed: %s", out)
 	}
+
+	// Once it is gone, the next start re-creates the endpoint.
+	if err := netns.Delete(foreign); err != nil {
+		t.Fatal(err)
+	}
+	l = startLab(t, labOptions{id: id, dir: l.dir, nsenter: true, defaults: true})
+	if !netns.Exists(foreign) {
+		t.Errorf("start after the foreign namespace went: endpoint namespace %s not re-created", foreign)
+	}
+	l.halt(syscall.SIGTERM)
+
+	// `vswitchd cleanup` keeps a foreign namespace too, but removes the
+	// /etc/netns files vswitchd wrote under its name: once the state is
+	// gone nothing else would.
+	replace()
 	r = runCmd(ctx, "", filepath.Join(binDir, "vswitchd"), "cleanup", "--state-dir", filepath.Join(l.dir, "state"))
 	if !netns.Exists(foreign) || !strings.Contains(r.stdout, "kept namespace "+foreign) {
 		t.Errorf("vswitchd cleanup and a foreign namespace: %v; want it kept and said so", r)
 	}
+	if err := netns.Delete(foreign); err != nil {
+		t.Fatal(err)
+	}
+	l.checkNoLeaks()
 }
