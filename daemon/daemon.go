@@ -24,6 +24,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -109,6 +110,10 @@ type Config struct {
 	// NoMSSClamp leaves the MSS of SYNs crossing the uplink alone
 	// (router.Config.MSSClamp, on by default).
 	NoMSSClamp bool
+	// NoConnectRedirect relays every host connection to a published port
+	// instead of sending IPv4 TCP ones straight to the endpoint through
+	// the switch with a cgroup/connect4 program (steer.Redirect).
+	NoConnectRedirect bool
 	// TAPQueues is the number of queues of each endpoint NIC (a
 	// multi-queue TAP above 1, each queue with its own worker); 0 means
 	// DefaultTAPQueues. A NIC re-adopted after a restart keeps the mode it
@@ -152,6 +157,7 @@ type Daemon struct {
 	rt     *router.Router
 	dns    *dns.Server
 	pub    Publisher
+	redir  io.Closer // the proxy's steer.Redirect, or nil
 	sup    *supervisor.Supervisor
 	dnsTCP *mdns.Server
 
@@ -275,7 +281,15 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	d.restoreConntrack()
 	d.pub = d.cfg.Publisher
 	if d.pub == nil {
-		d.pub = proxy.New(proxy.Options{Logger: d.log, Inherited: d.cfg.Inherited.Take, Steer: steer.Listener})
+		opt := proxy.Options{Logger: d.log, Inherited: d.cfg.Inherited.Take, Steer: steer.Listener}
+		if !d.cfg.NoConnectRedirect {
+			if r, err := steer.NewRedirect(); err != nil {
+				d.log.Info("the host's connections to published ports are relayed", "why", err)
+			} else {
+				d.redir, opt.Redirect = r, r
+			}
+		}
+		d.pub = proxy.New(opt)
 	}
 	d.sup = supervisor.New(supervisor.Options{
 		Exe: d.cfg.Exe, Command: d.cfg.Command, LogDir: filepath.Join(d.cfg.StateDir, "logs"),
@@ -413,6 +427,10 @@ func (d *Daemon) teardown(remove bool) error {
 	}
 	if d.pub != nil {
 		errs = append(errs, d.pub.Close())
+	}
+	if d.redir != nil {
+		errs = append(errs, d.redir.Close())
+		d.redir = nil
 	}
 	if d.st != nil {
 		for _, e := range append([]*state.Endpoint(nil), d.st.Endpoints...) {

@@ -52,6 +52,12 @@ type Options struct {
 	// its first port (package steer's Listener); when it fails, the range
 	// gets a listener per port.
 	Steer func(ip netip.Addr, lo, hi uint16, l net.Listener) (io.Closer, error)
+	// Redirect, if set, sends the host's own TCP connects to an IPv4
+	// rule's host ports straight to the target through the switch
+	// (package steer's Redirect), so they skip the relay; what it does not
+	// take still reaches the listeners. Its Redirected count is
+	// Stats.Redirected.
+	Redirect Redirector
 	// Inherited, if set, returns the descriptor of a listening socket a
 	// previous process handed over under a ListenerKey (handover.go);
 	// Add serves it instead of binding the port again.
@@ -72,6 +78,7 @@ type Stats struct {
 	BytesOut   uint64 // payload bytes relayed from targets to clients
 	DialErrors uint64 // target connects or UDP flow sockets that failed
 	UDPDropped uint64 // datagrams dropped because a rule's flow table was full
+	Redirected uint64 // TCP connects sent straight to a target by Options.Redirect (never accepted here)
 }
 
 // Proxy relays connections made to published host ports to their targets.
@@ -144,8 +151,9 @@ func (p *Proxy) Add(r Rule) error {
 		return err
 	}
 	ru.serve()
+	ru.redirect()
 	p.rules = append(p.rules, ru)
-	p.log.Info("published", "rule", r.String(), "listeners", len(ru.lns), "steered", ru.steer != nil)
+	p.log.Info("published", "rule", r.String(), "listeners", len(ru.lns), "steered", ru.steer != nil, "redirected", len(ru.redirected) > 0)
 	return nil
 }
 
@@ -208,6 +216,10 @@ func (p *Proxy) Close() error {
 // connection are added per MiB relayed and when each direction ends.
 func (p *Proxy) Stats() Stats {
 	c := &p.stats
+	var redirected uint64
+	if p.opt.Redirect != nil {
+		redirected = p.opt.Redirect.Redirected()
+	}
 	return Stats{
 		TCPConns:   c.tcpConns.Load(),
 		TCPActive:  c.tcpActive.Load(),
@@ -217,6 +229,7 @@ func (p *Proxy) Stats() Stats {
 		BytesOut:   c.bytesOut.Load(),
 		DialErrors: c.dialErrors.Load(),
 		UDPDropped: c.udpDropped.Load(),
+		Redirected: redirected,
 	}
 }
 
@@ -236,6 +249,10 @@ type rule struct {
 	steer  io.Closer   // a TCP range steered to lns[0] (steer.go), or nil; closed by shut
 	accs   []*acceptor // one per TCP listener, made by serve; closed by shut
 	socks  nsSockets   // sockets made in the target's namespace (TargetNetns), not yet used; closed by shut
+
+	// redirected are the host addresses Options.Redirect sends to the
+	// target (redirect.go); set before the rule is in rules, removed by shut.
+	redirected []netip.AddrPort
 
 	dialLog, readLog limiter
 
@@ -310,6 +327,7 @@ func (ru *rule) serve() {
 // shut closes ru's listeners, TCP connections and UDP flows and cancels
 // its dials, without waiting; the goroutines then return on their own.
 func (ru *rule) shut() {
+	ru.unredirect()
 	ru.cancel()
 	if ru.steer != nil {
 		ru.steer.Close()

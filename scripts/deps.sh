@@ -44,6 +44,7 @@ socat             socat                   test
 traceroute        traceroute              test
 tracepath         iputils-tracepath       test
 scapy             python3-scapy           test
+python3           python3-minimal         test
 ethtool           ethtool                 test
 dnsmasq           dnsmasq-base            test bench
 ovs-vswitchd      openvswitch-switch      test

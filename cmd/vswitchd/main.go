@@ -218,6 +218,7 @@ func parseFlags(args []string) (daemon.Config, options, error) {
 	fs.IntVar(&cfg.TAPQueues, "tap-queues", daemon.DefaultTAPQueues(), "queues of each endpoint NIC, each read and written by its own worker, flows spread by hash (1: a single-queue TAP; at most "+strconv.Itoa(tap.MaxQueues)+")")
 	fs.BoolVar(&cfg.NoARPSuppression, "no-arp-suppression", false, "flood ARP requests for endpoint addresses instead of answering them")
 	mssClamp := fs.Bool("mss-clamp", true, "clamp the MSS of TCP SYNs crossing the uplink to its MTU (--mss-clamp=false: leave it to path MTU discovery)")
+	connRedirect := fs.Bool("connect-redirect", true, "send the host's TCP connections to published ports (127.0.0.1, an address named in the publish) straight to the endpoint through the switch with a BPF cgroup/connect4 program (false: relay them, as docker-proxy does)")
 	tcpLoose := fs.Bool("conntrack-tcp-loose", true, "pick up TCP connections from a mid-stream segment, like nf_conntrack_tcp_loose (false: only a SYN opens one)")
 	fs.BoolVar(&cfg.NoDefaultNetwork, "no-default-network", false, "do not make the default network "+control.DefaultNetwork+" (docker0's counterpart)")
 	fs.StringVar(&o.lab, "lab", "", "create network namespace `NAME`, run inside it, and delete it on exit")
@@ -275,7 +276,7 @@ func parseFlags(args []string) (daemon.Config, options, error) {
 	default:
 		cfg.DNSCacheSize = cacheSize
 	}
-	cfg.NoMSSClamp, cfg.NAT.NoTCPLoose = !*mssClamp, !*tcpLoose
+	cfg.NoMSSClamp, cfg.NAT.NoTCPLoose, cfg.NoConnectRedirect = !*mssClamp, !*tcpLoose, !*connRedirect
 	cfg.LogLevel = new(slog.LevelVar)
 	cfg.LogLevel.Set(lvl)
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))

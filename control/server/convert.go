@@ -554,7 +554,7 @@ func stats(s daemon.Stats) control.Stats {
 	st.Proxy = map[string]uint64{
 		"tcp_conns": p.TCPConns, "tcp_active": p.TCPActive, "udp_flows": p.UDPFlows,
 		"udp_active": p.UDPActive, "bytes_in": p.BytesIn, "bytes_out": p.BytesOut, "dial_errors": p.DialErrors,
-		"udp_dropped": p.UDPDropped,
+		"udp_dropped": p.UDPDropped, "tcp_redirected": p.Redirected,
 	}
 	return st
 }

@@ -286,7 +286,7 @@ var (
 			"cache_hits": 0, "cache_misses": 0, "cache_evictions": 0, "cache_entries": 0,
 		},
 		Proxy: map[string]uint64{
-			"tcp_conns": 6, "tcp_active": 0, "udp_flows": 0, "udp_active": 0, "bytes_in": 0, "bytes_out": 0, "dial_errors": 0, "udp_dropped": 0,
+			"tcp_conns": 6, "tcp_active": 0, "udp_flows": 0, "udp_active": 0, "bytes_in": 0, "bytes_out": 0, "dial_errors": 0, "udp_dropped": 0, "tcp_redirected": 0,
 		},
 	}
 

@@ -72,6 +72,7 @@ var (
 	descProxyConns  = newDesc("vswitchd_proxy_connections_total", "Connections (TCP) and flows (UDP) to published host ports.", "proto")
 	descProxyActive = newDesc("vswitchd_proxy_active_connections", "Connections (TCP) and flows (UDP) to published host ports open now.", "proto")
 	descProxyBytes  = newDesc("vswitchd_proxy_bytes_total", "Payload bytes relayed for published host ports: in from clients to endpoints, out back.", "direction")
+	descRedirected  = newDesc("vswitchd_proxy_redirected_total", "The host's TCP connects to published ports sent straight to the endpoint by the cgroup/connect4 program, not relayed.")
 
 	descEndpoints       = newDesc("vswitchd_endpoints", "Endpoints, by state: running (its command runs, or it has none and is up), exited (its command ended or was stopped), created (its command never ran), restarting (waiting to run it again), removing.", "state")
 	descNetworks        = newDesc("vswitchd_networks", "Networks.")
@@ -177,7 +178,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descBuildInfo, descPortRxFrames, descPortRxBytes, descPortTxFrames, descPortTxBytes, descPortDrops,
 		descDeferredDrops, descPorts, descRouterEvents, descDNSQueries, descProxyConns, descProxyActive,
-		descProxyBytes, descEndpoints, descNetworks, descNetworkEndpoint,
+		descProxyBytes, descRedirected, descEndpoints, descNetworks, descNetworkEndpoint,
 		descVTEPRxFrames, descVTEPRxBytes, descVTEPTxFrames, descVTEPTxBytes, descVTEPRxErrors,
 	} {
 		ch <- d
@@ -248,6 +249,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descProxyActive, p.UDPActive, "udp")
 	count(descProxyBytes, p.BytesIn, "in")
 	count(descProxyBytes, p.BytesOut, "out")
+	count(descRedirected, p.Redirected)
 
 	states := map[string]uint64{}
 	for _, s := range endpointStates {

@@ -103,7 +103,7 @@ func metricsStats(n uint64) daemon.Stats {
 		},
 		Proxy: proxy.Stats{
 			TCPConns: 6 + n, TCPActive: 2, UDPFlows: 3, UDPActive: 1 + n, BytesIn: 1000 + 10*n, BytesOut: 5000,
-			DialErrors: 1, UDPDropped: 2,
+			DialErrors: 1, UDPDropped: 2, Redirected: 4 + n,
 		},
 	}
 }
@@ -264,6 +264,7 @@ func TestMetricsScrape(t *testing.T) {
 		"vswitchd_proxy_active_connections":               "GAUGE",
 		"vswitchd_proxy_bytes_total":                      "COUNTER",
 		"vswitchd_proxy_dial_errors_total":                "COUNTER",
+		"vswitchd_proxy_redirected_total":                 "COUNTER",
 		"vswitchd_proxy_udp_datagrams_dropped_total":      "COUNTER",
 		"vswitchd_endpoints":                              "GAUGE",
 		"vswitchd_networks":                               "GAUGE",
@@ -424,6 +425,7 @@ func TestMetricsScrape(t *testing.T) {
 		"vswitchd_proxy_bytes_total{direction=in}":     1000,
 		"vswitchd_proxy_bytes_total{direction=out}":    5000,
 		"vswitchd_proxy_dial_errors_total{}":           1,
+		"vswitchd_proxy_redirected_total{}":            4,
 		"vswitchd_proxy_udp_datagrams_dropped_total{}": 2,
 
 		// fakeBackend's endpoints: web has exited, pod runs.
