@@ -103,8 +103,14 @@ udp64() { # NS ADDR PORT → 64-byte datagrams received per second (sender-bound
 rtt() { # NS ADDR → mean RTT in ms of 100 pings 10 ms apart
 	inns "$1" ping -q -c 100 -i 0.01 "$2" 2>/dev/null | awk -F/ '/^rtt|^round-trip/{print $5}' || true
 }
-conns() { # NS ADDR:PORT → new connections per second (32 clients)
-	inns "$1" "$CONNRATE" load "$2" -c 32 -t "${SECS}s" 2>/dev/null | awk '{print $1}' || true
+# conns ROW NS ADDR:PORT [connrate args…] adds new connections per second
+# (32 clients) to ROW and their 99th percentile time to open, get one
+# byte and close to ROW/p99
+conns() {
+	local row="$1" ns="$2" addr="$3" out; shift 3
+	out=$(inns "$ns" "$CONNRATE" load "$addr" -c 32 -t "${SECS}s" "$@" 2>/dev/null) || true
+	add "$row" conn/s "$(awk '{print $1}' <<<"$out")"
+	add "$row/p99" ms "$(awk '{print $3}' <<<"$out")"
 }
 dns() { # NS SERVER FILE → queries per second answered
 	inns "$1" dnsperf -s "$2" -d "$3" -l "$SECS" -c 4 -q 200 2>/dev/null | awk '/Queries per second/{print $4}' || true
@@ -347,12 +353,16 @@ for run in $(seq "$RUNS"); do
 	want nat && pair "$run" m nat/rtt/kernel ms rtt "$C" 203.0.113.2 -- m nat/rtt/vswitchd ms rtt "$E1" 198.18.0.1
 	# Published ports from outside: 8 streams, new connections/s.
 	want pub && pair "$run" cpu pub/tcp8/kernel 0 tcp "$S" 203.0.113.1 5301 -P 8 -- cpu pub/tcp8/vswitchd "$VSWD" tcp "$S2" 198.18.0.2 5301 -P 8
-	want pub && pair "$run" m pub/conn/kernel conn/s conns "$S" 203.0.113.1:8081 -- m pub/conn/vswitchd conn/s conns "$S2" 198.18.0.2:8081
+	want pub && pair "$run" conns pub/conn/kernel "$S" 203.0.113.1:8081 -- conns pub/conn/vswitchd "$S2" 198.18.0.2:8081
 	# The host's 127.0.0.1 → a published port: kernel DNAT, docker-proxy, vswitchd.
 	want host && pair "$run" cpu host/tcp/kernel 0 tcp "$RT" 127.0.0.1 5401 -- cpu host/tcp/vswitchd "$VSWD" tcp "$LAB" 127.0.0.1 5401
+	want host && cpu host/tcp/relay "$VSWD" tcp "$LAB" 127.0.0.1 5401 -B 127.0.0.1
 	want host && cpu host/tcp/docker-proxy 0 tcp "$RT" 127.0.0.1 5402
-	want host && pair "$run" m host/conn/kernel conn/s conns "$RT" 127.0.0.1:8081 -- m host/conn/vswitchd conn/s conns "$LAB" 127.0.0.1:8081
-	want host && m host/conn/docker-proxy conn/s conns "$RT" 127.0.0.1:8082
+	# vswitchd's connections are redirected to the endpoint by its
+	# cgroup/connect4 program; a client bound to 127.0.0.1 is relayed.
+	want host && pair "$run" conns host/conn/kernel "$RT" 127.0.0.1:8081 -- conns host/conn/vswitchd "$LAB" 127.0.0.1:8081
+	want host && conns host/conn/relay "$LAB" 127.0.0.1:8081 -s 127.0.0.1
+	want host && conns host/conn/docker-proxy "$RT" 127.0.0.1:8082
 	# DNS at the gateway: dnsmasq vs vswitchd, cached and forwarded.
 	want dns && pair "$run" m dns/cached/kernel query/s dns "$C" 10.79.0.1 "$DIR/dns-hot" -- m dns/cached/vswitchd query/s dns "$E1" 10.78.0.1 "$DIR/dns-hot"
 	want dns && pair "$run" m dns/forwarded/kernel query/s dns "$C" 10.79.0.1 "$DIR/dns-cold" -- m dns/forwarded/vswitchd query/s dns "$E1" 10.78.0.1 "$DIR/dns-cold"

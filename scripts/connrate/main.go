@@ -3,7 +3,8 @@
 // port through vswitchd's relay next to the kernel's DNAT.
 //
 //	connrate serve ADDR                  accept, send one byte, close
-//	connrate load ADDR [-c N] [-t DUR]   N clients connect, read to EOF, close, again
+//	connrate load ADDR [-c N] [-t DUR] [-s SRC]
+//	                                     N clients connect (from address SRC), read to EOF, close, again
 //
 // load prints "CONNS_PER_SEC P50_MS P99_MS ERRORS". Every connection is a
 // full open, a one-byte answer and a close, as a short request would be;
@@ -24,7 +25,7 @@ import (
 
 func main() {
 	if len(os.Args) < 3 {
-		fmt.Fprintln(os.Stderr, "usage: connrate serve ADDR | connrate load ADDR [-c N] [-t DUR]")
+		fmt.Fprintln(os.Stderr, "usage: connrate serve ADDR | connrate load ADDR [-c N] [-t DUR] [-s SRC]")
 		os.Exit(2)
 	}
 	var err error
@@ -35,8 +36,13 @@ func main() {
 		fs := flag.NewFlagSet("load", flag.ExitOnError)
 		c := fs.Int("c", 32, "concurrent clients")
 		d := fs.Duration("t", 5*time.Second, "duration")
+		src := fs.String("s", "", "bind the clients' sockets to this address before connecting")
 		fs.Parse(os.Args[3:])
-		err = load(os.Args[2], *c, *d)
+		dialer := &net.Dialer{Timeout: 5 * time.Second}
+		if *src != "" {
+			dialer.LocalAddr = &net.TCPAddr{IP: net.ParseIP(*src)}
+		}
+		err = load(dialer, os.Args[2], *c, *d)
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -64,7 +70,7 @@ func serve(addr string) error {
 	}
 }
 
-func load(addr string, n int, d time.Duration) error {
+func load(dialer *net.Dialer, addr string, n int, d time.Duration) error {
 	var done, errs atomic.Int64
 	lat := make([][]time.Duration, n)
 	stop := time.Now().Add(d)
@@ -75,7 +81,7 @@ func load(addr string, n int, d time.Duration) error {
 		wg.Go(func() {
 			for time.Now().Before(stop) {
 				t0 := time.Now()
-				c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+				c, err := dialer.Dial("tcp", addr)
 				if err != nil {
 					errs.Add(1)
 					time.Sleep(10 * time.Millisecond)
