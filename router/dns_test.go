@@ -3,6 +3,7 @@ package router_test
 import (
 	"net"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -165,14 +166,15 @@ func TestDNSNotAnswered(t *testing.T) {
 }
 
 // startUpstream serves DNS over UDP on 127.0.0.1 until the test ends,
-// answering every A query with addr.
-func startUpstream(t *testing.T, addr string) netip.AddrPort {
+// answering every A query with addr once gate is closed.
+func startUpstream(t *testing.T, addr string, gate <-chan struct{}) netip.AddrPort {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("listen udp: %v", err)
 	}
 	srv := &mdns.Server{PacketConn: pc, Handler: mdns.HandlerFunc(func(w mdns.ResponseWriter, r *mdns.Msg) {
+		<-gate
 		m := new(mdns.Msg).SetReply(r)
 		m.Answer = append(m.Answer, &mdns.A{
 			Hdr: mdns.RR_Header{Name: r.Question[0].Name, Rrtype: mdns.TypeA, Class: mdns.ClassINET, Ttl: 60},
@@ -189,9 +191,15 @@ func startUpstream(t *testing.T, addr string) netip.AddrPort {
 }
 
 // TestDNSForwarded: the answer to a forwarded query comes later, through
-// the injector, addressed like a local one.
+// the injector, addressed like a local one. (The upstream answers once
+// Input has returned: one that answers before would have its answer sent
+// inline, with the batch.)
 func TestDNSForwarded(t *testing.T) {
-	up := startUpstream(t, "93.184.216.34")
+	gate := make(chan struct{})
+	up := startUpstream(t, "93.184.216.34", gate)
+	var open sync.Once
+	answer := func() { open.Do(func() { close(gate) }) }
+	t.Cleanup(answer) // before the upstream's shutdown, if the test stops early
 	ds := dns.New(dns.Options{Upstreams: []netip.AddrPort{up}, Timeout: 5 * time.Second})
 	t.Cleanup(func() { ds.Close() })
 	h := newHarnessDNS(t, ds, nil)
@@ -201,6 +209,7 @@ func TestDNSForwarded(t *testing.T) {
 	if v, to := h.input(vidA, frame); v != router.Consumed {
 		t.Fatalf("Input(%x) = %v, %+v, want %v", frame, vs(v), to, vs(router.Consumed))
 	}
+	answer()
 	var got sentFrame
 	select {
 	case got = <-h.inj.ch:
