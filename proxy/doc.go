@@ -15,6 +15,25 @@
 // listener is also how a host port that is already taken is detected:
 // Add fails with the errno (EADDRINUSE) before anything is published.
 //
+// # Redirected, not relayed
+//
+// With Options.Redirect (package steer's Redirect, a cgroup/connect4
+// program the daemon loads unless --connect-redirect=false), Add also
+// has the kernel rewrite the destination of the host's own TCP connects
+// to an IPv4 rule's ports, before the connection exists: a connect to
+// 127.0.0.1:HOSTPORT (any 127/8 address for a 0.0.0.0 rule) or to the
+// rule's own address becomes one connection to the endpoint, routed over
+// the host leg and through the switch like any other (so capture and
+// trace see it), and never reaches the listener. The client's
+// getpeername still says 127.0.0.1:HOSTPORT; the endpoint sees the host
+// leg's address as the source. A socket bound to an address before its
+// connect (nc -s 127.0.0.1), a UDP socket, a connect to the host's other
+// addresses, and every connection where the kernel lacks the hook are
+// relayed as below. Stats.Redirected counts the redirected connects.
+// That trades bandwidth for connection rate: one connection instead of
+// two (faster to open and close), but its bytes cross two TAPs where the
+// relay splices them inside the kernel.
+//
 // Unlike docker-proxy, which runs one process per published port and
 // family, everything is goroutines in the daemon: a rule is a listener and
 // a goroutine per host port, a goroutine per TCP direction and one per UDP

@@ -405,15 +405,17 @@ echo "  (cpu: the switch process's user+system time; softirq: the whole machine'
 echo "   both in cores per Gbit/s received — lower is better; the bridge's work is all softirq)"
 
 r() { ratio "$(med "$1/vswitchd")" "$(med "$1/${2:-kernel}")"; }
+known() { if [ "$1" = nan ]; then echo -; else echo "$1"; fi; } # a group BENCH_ONLY left out
 echo
 echo "summary (vswitchd ÷ kernel; RTT lower is better, the rest higher): " \
 	"switch TCP $(r sw/tcp) UDP64 $(r sw/udp64) RTT $(r sw/rtt) |" \
 	"masq TCP $(r nat/tcp) 8-streams $(r nat/tcp8) UDP64 $(r nat/udp64) RTT $(r nat/rtt) |" \
 	"published 8-streams $(r pub/tcp8) conn/s $(r pub/conn) |" \
-	"host→published TCP $(r host/tcp) (÷docker-proxy $(r host/tcp docker-proxy)) conn/s $(r host/conn) (÷docker-proxy $(r host/conn docker-proxy)) |" \
+	"host→published TCP $(r host/tcp) (relay $(ratio "$(med host/tcp/relay)" "$(med host/tcp/kernel)"), ÷docker-proxy $(r host/tcp docker-proxy))" \
+	"conn/s $(r host/conn) (relay $(ratio "$(med host/conn/relay)" "$(med host/conn/kernel)"), ÷docker-proxy $(r host/conn docker-proxy)) |" \
 	"DNS cached $(r dns/cached) forwarded $(r dns/forwarded) |" \
 	"overlay TCP $(r vx/tcp) RTT $(r vx/rtt) |" \
-	"switch CPU $(med sw/tcp/vswitchd/cpu) core/Gbit/s (bridge softirq $(med sw/tcp/kernel/softirq))"
+	"switch CPU $(known "$(med sw/tcp/vswitchd/cpu)") core/Gbit/s (bridge softirq $(known "$(med sw/tcp/kernel/softirq)"))"
 echo "TSV: $TSV"
 
 if [ -n "${BENCH_NO_GO:-}" ]; then exit 0; fi

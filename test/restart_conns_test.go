@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vswitchd/vswitchd/control"
 	"github.com/vswitchd/vswitchd/internal/testutil"
 )
 
@@ -111,14 +112,15 @@ func inNSCmd(t *testing.T, ns string, args ...string) *exec.Cmd {
 
 // TestPrivilegedRestartKeepsConnections: a masqueraded TCP transfer (an
 // endpoint to a server beyond the uplink) and a published-port TCP session
-// (an outside client to the uplink's port 8080, DNAT to an endpoint) run
-// across a SIGTERM + start and across a kill -9 + start, and complete with
-// every byte compared; the connection table is saved and restored. The
+// (an outside client to the uplink's port 8080, DNAT to an endpoint) and
+// the host's own session to 127.0.0.1:8080 (redirected to the endpoint
+// through the host leg) run across a SIGTERM + start and across a kill -9
+// + start, and complete with every byte compared; the connection table is saved and restored. The
 // time traffic stopped (a UDP probe every 5 ms through the masquerade) is
 // measured and printed.
 func TestPrivilegedRestartKeepsConnections(t *testing.T) {
 	testutil.RequireTools(t, "nsenter")
-	id, _ := lastingLabNS(t)
+	id, labNS := lastingLabNS(t)
 	args := []string{"--keep", "--conntrack-save-interval", "1s"}
 	l := startLab(t, labOptions{id: id, nsenter: true, args: args})
 	in := setupInternet(t, l)
@@ -137,17 +139,24 @@ func TestPrivilegedRestartKeepsConnections(t *testing.T) {
 	for i, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
 		masq := inNSCmd(t, aNS, "stream", srvAddr+":7100", "6")
 		pub := inNSCmd(t, in.inet.name, "stream", uplinkAddr+":8080", "6")
-		var masqOut, pubOut strings.Builder
+		host := inNSCmd(t, labNS, "stream", "127.0.0.1:8080", "6")
+		var masqOut, pubOut, hostOut strings.Builder
 		masq.Stdout, masq.Stderr = &masqOut, &masqOut
 		pub.Stdout, pub.Stderr = &pubOut, &pubOut
-		if err := masq.Start(); err != nil {
-			t.Fatal(err)
-		}
-		if err := pub.Start(); err != nil {
-			t.Fatal(err)
+		host.Stdout, host.Stderr = &hostOut, &hostOut
+		cmds := []*exec.Cmd{masq, pub, host}
+		for _, c := range cmds {
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
 		}
 		p := startProber(t, aNS, srvAddr+":7001", 5*time.Millisecond)
 		time.Sleep(2500 * time.Millisecond) // established, and saved at least once
+		var st control.Stats
+		cur.ctlJSON(&st, "stats")
+		if st.Proxy["tcp_redirected"] != 1 || st.Proxy["tcp_conns"] != 0 {
+			t.Errorf("the host's session: tcp_redirected %d, tcp_conns %d; want it redirected", st.Proxy["tcp_redirected"], st.Proxy["tcp_conns"])
+		}
 		t0 := time.Now()
 		cur.halt(sig)
 		stopped := time.Since(t0)
@@ -157,18 +166,19 @@ func TestPrivilegedRestartKeepsConnections(t *testing.T) {
 		}
 		cur = startLab(t, o)
 		ready := time.Since(t0)
-		werr := make(chan error, 2)
-		for _, c := range []*exec.Cmd{masq, pub} {
+		werr := make(chan error, len(cmds))
+		for _, c := range cmds {
 			go func() { werr <- c.Wait() }()
 		}
-		for range 2 {
+		for range cmds {
 			select {
 			case <-werr:
 			case <-time.After(60 * time.Second):
-				masq.Process.Kill()
-				pub.Process.Kill()
-				t.Fatalf("after %v the transfers did not end:\nmasqueraded: %s\npublished: %s\nconntrack:\n%s\ndaemon log:\n%s",
-					sig, masqOut.String(), pubOut.String(), cur.ctl("conntrack", "list"), cur.log)
+				for _, c := range cmds {
+					c.Process.Kill()
+				}
+				t.Fatalf("after %v the transfers did not end:\nmasqueraded: %s\npublished: %s\nhost: %s\nconntrack:\n%s\ndaemon log:\n%s",
+					sig, masqOut.String(), pubOut.String(), hostOut.String(), cur.ctl("conntrack", "list"), cur.log)
 			}
 		}
 		gap, lost := p.result(t0)
@@ -179,6 +189,9 @@ func TestPrivilegedRestartKeepsConnections(t *testing.T) {
 		}
 		if !strings.Contains(pubOut.String(), "ok 614400 bytes") {
 			t.Errorf("published-port session across %v: %s", sig, pubOut.String())
+		}
+		if !strings.Contains(hostOut.String(), "ok 614400 bytes") {
+			t.Errorf("the host's session to 127.0.0.1:8080 across %v: %s", sig, hostOut.String())
 		}
 		if !strings.Contains(cur.log.String(), "conntrack restored") {
 			t.Errorf("after %v the daemon did not restore the connection table:\n%s", sig, cur.log)
