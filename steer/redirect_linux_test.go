@@ -14,7 +14,6 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/vswitchd/vswitchd/internal/testutil"
-	"github.com/vswitchd/vswitchd/netns"
 )
 
 func TestRedirectKey(t *testing.T) {
@@ -28,37 +27,6 @@ func TestRedirectKey(t *testing.T) {
 	}
 }
 
-// labNS creates a fresh namespace with lo up, holding 10.9.0.1 (the
-// "endpoint" address) too, and runs f inside it.
-func labNS(t *testing.T, name string, f func() error) {
-	t.Helper()
-	if err := netns.Create(name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { netns.Delete(name) })
-	h, err := netns.Open(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	err = netns.Do(h, func() error {
-		lo, err := netlink.LinkByName("lo")
-		if err != nil {
-			return err
-		}
-		if err := netlink.LinkSetUp(lo); err != nil {
-			return err
-		}
-		if err := netlink.AddrAdd(lo, &netlink.Addr{IPNet: netlink.NewIPNet(net.ParseIP("10.9.0.1").To4())}); err != nil {
-			return err
-		}
-		return f()
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestPrivilegedRedirect: in a fresh namespace, TCP connects to a
 // redirected address reach the target and report the dialled address as
 // their peer; the wildcard rule covers 127.0.0.0/8; a socket bound to an
@@ -67,7 +35,15 @@ func labNS(t *testing.T, name string, f func() error) {
 func TestPrivilegedRedirect(t *testing.T) {
 	testutil.Privileged(t)
 	var ids []ebpf.ProgramID
-	labNS(t, "vsw-redir-test", func() error {
+	inNewNS(t, "vsw-redir-test", func() error {
+		lo, err := netlink.LinkByName("lo")
+		if err != nil {
+			return err
+		}
+		// The "endpoint" address.
+		if err := netlink.AddrAdd(lo, &netlink.Addr{IPNet: netlink.NewIPNet(net.ParseIP("10.9.0.1").To4())}); err != nil {
+			return err
+		}
 		target, err := net.Listen("tcp4", "10.9.0.1:30001")
 		if err != nil {
 			return err
@@ -155,7 +131,7 @@ func TestPrivilegedRedirect(t *testing.T) {
 		u.Close()
 
 		// Another namespace: the same connect is not redirected.
-		labNS(t, "vsw-redir-other", func() error {
+		inNewNS(t, "vsw-redir-other", func() error {
 			refused("another namespace", d, "127.0.0.1:20001")
 			return nil
 		})

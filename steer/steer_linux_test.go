@@ -20,25 +20,8 @@ import (
 // steered; closing the steering ends it.
 func TestPrivilegedSteerRange(t *testing.T) {
 	testutil.Privileged(t)
-	name := "vsw-steer-test"
-	if err := netns.Create(name); err != nil {
-		t.Fatal(err)
-	}
-	defer netns.Delete(name)
-	h, err := netns.Open(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
 	var skip error
-	err = netns.Do(h, func() error {
-		lo, err := netlink.LinkByName("lo")
-		if err != nil {
-			return err
-		}
-		if err := netlink.LinkSetUp(lo); err != nil {
-			return err
-		}
+	inNewNS(t, "vsw-steer-test", func() error {
 		var lc net.ListenConfig
 		lc.SetMultipathTCP(false) // a SOCKMAP refuses MPTCP sockets
 		l, err := lc.Listen(context.Background(), "tcp4", "0.0.0.0:20000")
@@ -98,9 +81,6 @@ func TestPrivilegedSteerRange(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if skip != nil {
 		t.Skipf("kernel feature absent: %v", skip)
 	}
@@ -117,5 +97,33 @@ func TestPrivilegedSteerProgramLoads(t *testing.T) {
 		}
 		prog.Close()
 		sock.Close()
+	}
+}
+
+// inNewNS creates namespace name with lo up, runs f inside it and fails
+// the test if f fails; the namespace is deleted at cleanup.
+func inNewNS(t *testing.T, name string, f func() error) {
+	t.Helper()
+	if err := netns.Create(name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { netns.Delete(name) })
+	h, err := netns.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	err = netns.Do(h, func() error {
+		lo, err := netlink.LinkByName("lo")
+		if err != nil {
+			return err
+		}
+		if err := netlink.LinkSetUp(lo); err != nil {
+			return err
+		}
+		return f()
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
