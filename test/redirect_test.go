@@ -3,6 +3,7 @@ package test
 import (
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -19,13 +20,14 @@ const hostLegAddr = "169.254.127.1"
 
 // TestPrivilegedHostConnectRedirect: the host's TCP connections to a
 // published port go straight to the endpoint through the switch (one
-// connection, seen by the endpoint from host.vswitchd.internal), the client sees the address it dialled as its peer, and
-// `stats` counts them as redirected; a client socket bound to 127.0.0.1,
+// connection, seen by the endpoint from host.vswitchd.internal, its SYN
+// in `vswitchctl capture` read by tshark), the client sees the address it
+// dialled as its peer, and `stats` counts them as redirected; a client socket bound to 127.0.0.1,
 // and every connection of a daemon started with --connect-redirect=false,
 // is relayed (the endpoint sees its own address). When the daemon stops,
 // its programs are gone from the kernel.
 func TestPrivilegedHostConnectRedirect(t *testing.T) {
-	testutil.RequireTools(t, "nc", "socat", "python3")
+	testutil.RequireTools(t, "nc", "socat", "python3", "tshark")
 	before := connectPrograms(t)
 	l := startLab(t, labOptions{})
 	l.mustCtl("network", "create", "test-network")
@@ -50,8 +52,15 @@ func TestPrivilegedHostConnectRedirect(t *testing.T) {
 		return st.Proxy["tcp_redirected"], st.Proxy["tcp_conns"]
 	}
 
+	file := filepath.Join(t.TempDir(), "redirect.pcapng")
+	c := l.startCaptureCtl(t, nil, "-w", file, "-c", "1", "--filter", "tcp[tcpflags] == tcp-syn", "web")
 	if got := peer("127.0.0.1", "8080"); got != hostLegAddr {
 		t.Errorf("the endpoint saw the host's connection to 127.0.0.1:8080 from %q, want %s (through the switch)", got, hostLegAddr)
+	}
+	c.wait(t)
+	syn := []string{"web/eth0", hostLegAddr, web, "80"}
+	if rows := tsharkFields(t, file, "frame.interface_name", "ip.src", "ip.dst", "tcp.dstport"); len(rows) != 1 || strings.Join(rows[0], "|") != strings.Join(syn, "|") {
+		t.Errorf("capture on web: %v, want the host's SYN %v", rows, syn)
 	}
 	if got := peer("127.0.0.5", "8080"); got != hostLegAddr {
 		t.Errorf("the endpoint saw the host's connection to 127.0.0.5:8080 from %q, want %s", got, hostLegAddr)
